@@ -1,0 +1,47 @@
+"""The exception tree: every error the library raises on purpose is a FactorGraphError.
+
+Each class also derives from the matching builtin, so ``except ValueError`` keeps working.
+"""
+
+__all__ = [
+    "FactorGraphError",
+    "ModelSpecError",
+    "FeatureSpecError",
+    "ColoringError",
+    "DataError",
+    "ModelTooLargeError",
+    "ModelFileError",
+    "NumericalError",
+]
+
+
+class FactorGraphError(Exception):
+    """Base class of every error raised by factorgraph-maxent."""
+
+
+class ModelSpecError(FactorGraphError, ValueError):
+    """A variable, domain or argument of the model is invalid."""
+
+
+class FeatureSpecError(ModelSpecError):
+    """A feature group is invalid: bad scopes, shapes, tables or parameters."""
+
+
+class ColoringError(FactorGraphError, ValueError):
+    """A colouring puts two variables that share a factor in the same class."""
+
+
+class DataError(FactorGraphError, ValueError):
+    """Data, weights or targets are invalid: wrong shape, out of domain, not finite, empty."""
+
+
+class ModelTooLargeError(FactorGraphError, ValueError):
+    """A model is too large for the requested operation (exact enumeration, dense output)."""
+
+
+class ModelFileError(FactorGraphError, OSError):
+    """A model file is missing, not a model file, of an unknown version or damaged."""
+
+
+class NumericalError(FactorGraphError, FloatingPointError):
+    """A computation produced or was given NaN or infinity."""

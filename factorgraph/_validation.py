@@ -1,0 +1,132 @@
+"""Argument checks with one message template: what was expected, what was given, how to fix."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError
+
+
+def message(name: str, owner: str, expected: str, got: object, fix: str = "") -> str:
+    """Format the library's standard error message."""
+    text = f"The '{name}' argument of {owner} must be {expected}; got {_short(got)}."
+    return f"{text} {fix}" if fix else text
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_int(
+    name: str, value: object, owner: str, minimum: int | None = None, allow_negative: bool = False
+) -> int:
+    """Return ``value`` as an int, or raise ModelSpecError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ModelSpecError(message(name, owner, "an int", value))
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ModelSpecError(message(name, owner, f"an int >= {minimum}", value))
+    if not allow_negative and minimum is None and value < 0:
+        raise ModelSpecError(message(name, owner, "a non-negative int", value))
+    return value
+
+
+def as_int_array(name: str, value: object, owner: str, error=FeatureSpecError) -> np.ndarray:
+    """Convert to an int64 array; floats are accepted only when they hold whole numbers."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise error(message(name, owner, "an array of integers", value)) from exc
+    if array.dtype == object or array.dtype.kind not in "iuf":
+        raise error(message(name, owner, "an array of integers", value))
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise error(
+                message(name, owner, "an array of whole numbers", value, "Pass integer indices.")
+            )
+    return array.astype(np.int64, copy=False)
+
+
+def as_finite_array(name: str, value: object, owner: str, error=FeatureSpecError) -> np.ndarray:
+    """Convert to a float64 array and refuse NaN and infinity, naming the first bad entry."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise error(message(name, owner, "an array of real numbers", value)) from exc
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise error(
+            f"The '{name}' argument of {owner} must be finite; entry {index} is "
+            f"{array[index]}. Replace NaN and infinite values."
+        )
+    return array
+
+
+def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "data") -> np.ndarray:
+    """Validate an (N, n) array of state indices against the domains; return it as int32."""
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise DataError(message(name, owner, "an (N, n_variables) array of state indices", data)) from exc
+    n = len(n_states)
+    if array.ndim != 2 or array.shape[1] != n:
+        raise DataError(
+            message(
+                name, owner, f"an array of shape (N, {n}) of state indices", f"shape {array.shape}",
+                "Pass one row per sample and one column per variable.",
+            )
+        )
+    if array.shape[0] == 0:
+        raise DataError(f"The '{name}' argument of {owner} is empty (0 rows). Pass at least one sample.")
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)):
+            row, col = np.argwhere(~np.isfinite(array))[0]
+            raise DataError(
+                f"The '{name}' argument of {owner} has a non-finite entry at row {row}, "
+                f"variable {col}. Remove or impute missing values first."
+            )
+        if np.any(array != np.round(array)):
+            raise DataError(
+                message(name, owner, "integer state indices", "fractional values",
+                        "Map raw values to state indices with FactorGraph.encode.")
+            )
+    elif array.dtype.kind not in "iu":
+        raise DataError(message(name, owner, "integer state indices", f"dtype {array.dtype}"))
+    array = array.astype(np.int64, copy=False)
+    bad = (array < 0) | (array >= n_states[None, :])
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"The '{name}' argument of {owner} has state {array[row, col]} at row {row} for "
+            f"variable {col}, whose states are 0..{n_states[col] - 1}. "
+            "Map raw values to state indices with FactorGraph.encode."
+        )
+    return np.ascontiguousarray(array, dtype=np.int32)
+
+
+def check_weights(weights: object, n_rows: int, owner: str) -> np.ndarray:
+    """Validate sample weights: finite, non-negative, one per row, not all zero."""
+    w = np.asarray(weights, dtype=np.float64) if weights is not None else None
+    if w is None:
+        return np.ones(n_rows)
+    if w.shape != (n_rows,):
+        raise DataError(message("weights", owner, f"an array of shape ({n_rows},)", f"shape {w.shape}"))
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError(message("weights", owner, "finite and non-negative", "negative or non-finite values"))
+    if w.sum() <= 0:
+        raise DataError(message("weights", owner, "not all zero", "weights summing to 0"))
+    return np.ascontiguousarray(w)
+
+
+def check_theta(theta: object, n_features: int, owner: str, name: str = "theta") -> np.ndarray:
+    """Validate a flat parameter vector: float64 of shape (n_features,), finite."""
+    array = as_finite_array(name, theta, owner, error=DataError)
+    if array.shape != (n_features,):
+        raise DataError(
+            message(name, owner, f"an array of shape ({n_features},) in theta order", f"shape {array.shape}")
+        )
+    return np.ascontiguousarray(array)

@@ -1,0 +1,327 @@
+"""CompiledGraph: the frozen, flat-array form of a FactorGraph that samplers and objectives see."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from factorgraph import _kernels
+from factorgraph._errors import ModelSpecError, ModelTooLargeError
+from factorgraph._openmp import effective_n_threads
+from factorgraph._validation import check_int, check_states, check_theta, check_weights, message
+from factorgraph.coloring import color, validate_coloring
+
+if TYPE_CHECKING:
+    from factorgraph.graph import FactorGraph
+
+__all__ = ["CompiledGraph", "build_compiled"]
+
+_FORMS = {"scaled": 0, "indexed": 1}
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledGraph:
+    """The frozen flat-array form of a factor graph.
+
+    Every array is read-only. Factors are the scope rows of all groups in θ order.
+
+    Attributes
+    ----------
+    n_states : ndarray of shape (n_variables,), int32
+        The number of states of each variable.
+    value_offset : ndarray of shape (n_variables,), int64
+        Where each variable's state values start in ``values``.
+    values : ndarray, float64
+        The state values of all distinct domains.
+    factor_ptr : ndarray of shape (n_factors + 1,), int64
+        CSR pointers: factor f covers ``factor_vars[factor_ptr[f]:factor_ptr[f + 1]]``.
+    factor_vars : ndarray, int32
+        The scope variables of every factor, in scope order.
+    factor_strides : ndarray, int64
+        The stride of each scope variable in its factor's row-major joint-state index.
+    factor_form : ndarray of shape (n_factors,), int8
+        0 for a scaled table, 1 for an indexed (one-hot) map.
+    factor_theta : ndarray of shape (n_factors,), int64
+        The factor's feature (scaled) or its first feature (indexed) in θ.
+    factor_table : ndarray of shape (n_factors,), int64
+        The factor's table in ``tables`` (scaled) or map in ``maps`` (indexed).
+    tables : ndarray, float64
+        Pool of distinct scaled tables.
+    maps : ndarray, int32
+        Pool of distinct index maps (-1 where a joint state has no feature).
+    var_ptr, var_factors, var_pos : ndarray
+        CSR from each variable to the factors that contain it (int64 ids) and its position in
+        each of their scopes (int32).
+    colors : ndarray of shape (n_variables,), int32
+        A colouring: variables of one colour share no factor.
+    color_ptr, color_vars : ndarray
+        CSR of the colour classes: the variables of colour c are
+        ``color_vars[color_ptr[c]:color_ptr[c + 1]]``, in increasing order.
+    trainable : ndarray of shape (n_features,), bool
+    theta_init : ndarray of shape (n_features,), float64
+    group_names, group_kinds : tuple of str
+    group_theta, group_factors : ndarray of shape (n_groups + 1,), int64
+        Each group's range of θ indices and of factors.
+    """
+
+    n_states: np.ndarray
+    value_offset: np.ndarray
+    values: np.ndarray
+    factor_ptr: np.ndarray
+    factor_vars: np.ndarray
+    factor_strides: np.ndarray
+    factor_form: np.ndarray
+    factor_theta: np.ndarray
+    factor_table: np.ndarray
+    tables: np.ndarray
+    maps: np.ndarray
+    var_ptr: np.ndarray
+    var_factors: np.ndarray
+    var_pos: np.ndarray
+    colors: np.ndarray
+    color_ptr: np.ndarray
+    color_vars: np.ndarray
+    trainable: np.ndarray
+    theta_init: np.ndarray
+    group_names: tuple[str, ...]
+    group_kinds: tuple[str, ...]
+    group_theta: np.ndarray
+    group_factors: np.ndarray
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value = np.ascontiguousarray(value)
+                value.flags.writeable = False
+                object.__setattr__(self, f.name, value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
+    # -- sizes -------------------------------------------------------------------------------
+
+    @property
+    def n_variables(self) -> int:
+        """The number of variables."""
+        return len(self.n_states)
+
+    @property
+    def n_features(self) -> int:
+        """The number of features, the length of θ."""
+        return len(self.trainable)
+
+    @property
+    def n_factors(self) -> int:
+        """The number of factors (scope rows)."""
+        return len(self.factor_form)
+
+    @property
+    def n_colors(self) -> int:
+        """The number of colour classes."""
+        return len(self.color_ptr) - 1
+
+    @property
+    def color_classes(self) -> list[np.ndarray]:
+        """The variables of each colour, as a list of int32 arrays."""
+        return [self.color_vars[a:b] for a, b in zip(self.color_ptr[:-1], self.color_ptr[1:])]
+
+    @property
+    def nbytes(self) -> int:
+        """The total size of the arrays in bytes."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray))
+
+    def variable_values(self, variable: int) -> np.ndarray:
+        """The state values of one variable."""
+        start = self.value_offset[variable]
+        return self.values[start : start + self.n_states[variable]]
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of every array and name: equal for equal models, for checkpoint checks."""
+        digest = hashlib.sha256()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            digest.update(f.name.encode())
+            digest.update(value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
+        return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"<CompiledGraph: {self.n_variables} variables, {self.n_factors} factors, "
+            f"{self.n_features} features, {self.n_colors} colours, {self.nbytes / 2**20:.1f} MiB>"
+        )
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    @property
+    def _view(self) -> _kernels.GraphView:
+        view = self.__dict__.get("_graph_view")
+        if view is None:
+            view = _kernels.GraphView(self)
+            object.__setattr__(self, "_graph_view", view)
+        return view
+
+    def _states(self, states: Any, owner: str) -> np.ndarray:
+        return check_states(states, self.n_states, owner, name="states")
+
+    def energy(self, states: Any, theta: Any, n_threads: int | None = None) -> np.ndarray:
+        """θ·f(x) for each row x: the log of the unnormalised probability.
+
+        Parameters
+        ----------
+        states : array_like of shape (B, n_variables)
+            State indices.
+        theta : array_like of shape (n_features,)
+        n_threads : int, optional
+            Threads to use (None: all usable cores).
+
+        Returns
+        -------
+        ndarray of shape (B,)
+        """
+        states = self._states(states, "CompiledGraph.energy")
+        theta = check_theta(theta, self.n_features, "CompiledGraph.energy")
+        return _kernels.energies(self._view, states, theta, effective_n_threads(n_threads))
+
+    def feature_values(self, states: Any, n_threads: int | None = None) -> np.ndarray:
+        """The dense matrix of feature values, shape (B, n_features).
+
+        Meant for small models; use :meth:`feature_sums` for means over many states.
+        """
+        states = self._states(states, "CompiledGraph.feature_values")
+        if states.shape[0] * self.n_features > 2**28:
+            raise ModelTooLargeError(
+                f"feature_values would hold {states.shape[0]} x {self.n_features} values (over 2 GiB). "
+                "Use feature_sums, or pass fewer states."
+            )
+        return _kernels.feature_matrix(self._view, states, effective_n_threads(n_threads))
+
+    def feature_sums(self, states: Any, weights: Any = None) -> np.ndarray:
+        """Σ_b w_b f(x_b), shape (n_features,); unit weights by default."""
+        states = self._states(states, "CompiledGraph.feature_sums")
+        w = check_weights(weights, states.shape[0], "CompiledGraph.feature_sums") if weights is not None else np.ones(states.shape[0])
+        out = np.zeros(self.n_features)
+        _kernels.add_feature_sums(self._view, states, w, out)
+        return out
+
+    def _one_state(self, state: Any, variable: Any, owner: str) -> tuple[np.ndarray, int]:
+        state = check_states(np.asarray(state)[None, :], self.n_states, owner, name="state")[0]
+        variable = check_int("v", variable, owner)
+        if variable >= self.n_variables:
+            raise ModelSpecError(message("v", owner, f"a variable id < {self.n_variables}", variable))
+        return state, variable
+
+    def conditional_energies(self, state: Any, v: int, theta: Any) -> np.ndarray:
+        """The energy terms that depend on variable ``v``, for each of its states.
+
+        Differences between entries equal differences of :meth:`energy` when only ``v`` moves,
+        so ``softmax`` of the result is the conditional distribution of ``v`` given the rest.
+        """
+        owner = "CompiledGraph.conditional_energies"
+        state, v = self._one_state(state, v, owner)
+        theta = check_theta(theta, self.n_features, owner)
+        return _kernels.conditional_energies(self._view, state, v, theta)
+
+    def feature_deltas(self, state: Any, v: int, new_state: int) -> tuple[np.ndarray, np.ndarray]:
+        """The features that change when variable ``v`` moves to ``new_state``, and by how much.
+
+        Returns
+        -------
+        ids : ndarray of int64
+        deltas : ndarray of float64
+            ``f(x') - f(x)`` for each listed feature; unchanged features are left out.
+        """
+        owner = "CompiledGraph.feature_deltas"
+        state, v = self._one_state(state, v, owner)
+        new_state = check_int("new_state", new_state, owner)
+        if new_state >= self.n_states[v]:
+            raise ModelSpecError(message("new_state", owner, f"a state of variable {v} (< {self.n_states[v]})", new_state))
+        return _kernels.feature_deltas(self._view, state, v, new_state)
+
+
+def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> CompiledGraph:
+    """Compile a FactorGraph into flat arrays (see :meth:`FactorGraph.compile`)."""
+    groups = graph.groups
+    domains = graph._domains
+    domain_sizes = np.array([d.n_states for d in domains], dtype=np.int64)
+    domain_offsets = np.concatenate([[0], np.cumsum(domain_sizes)[:-1]]).astype(np.int64)
+    values = np.concatenate([d.values for d in domains]) if domains else np.zeros(0)
+    var_domain = graph._var_domain
+    n_states = domain_sizes[var_domain].astype(np.int32) if len(var_domain) else np.zeros(0, np.int32)
+    n = len(n_states)
+
+    arities, scopes, strides, forms, thetas, offsets = [], [], [], [], [], []
+    group_theta, group_factors = [0], [0]
+    for grp in groups:
+        e, arity = grp.scopes.shape
+        sizes = n_states[grp.scopes].astype(np.int64)
+        stride = np.ones_like(sizes)
+        for j in range(arity - 2, -1, -1):
+            stride[:, j] = stride[:, j + 1] * sizes[:, j + 1]
+        arities.append(np.full(e, arity, dtype=np.int64))
+        scopes.append(grp.scopes.ravel())
+        strides.append(stride.ravel())
+        forms.append(np.full(e, _FORMS[grp.form], dtype=np.int8))
+        thetas.append(grp.theta_start + np.concatenate([[0], np.cumsum(grp.n_per_row)[:-1]]))
+        offsets.append(grp.table_offset)
+        group_theta.append(grp.theta_start + grp.n_features)
+        group_factors.append(group_factors[-1] + e)
+
+    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+    arity = cat(arities, np.int64)
+    factor_ptr = np.concatenate([[0], np.cumsum(arity)]).astype(np.int64)
+    factor_vars = cat(scopes, np.int32)
+    factor_ids = np.repeat(np.arange(len(arity), dtype=np.int64), arity)
+    positions = (np.arange(len(factor_vars), dtype=np.int64) - factor_ptr[factor_ids]).astype(np.int32)
+    order = np.argsort(factor_vars, kind="stable")
+    var_ptr = np.concatenate([[0], np.cumsum(np.bincount(factor_vars, minlength=n))]).astype(np.int64)
+
+    colors = _coloring_for(graph, coloring, n)
+    color_order = np.argsort(colors, kind="stable").astype(np.int32)
+    n_colors = int(colors.max()) + 1 if n else 0
+    color_ptr = np.concatenate([[0], np.cumsum(np.bincount(colors, minlength=n_colors))]).astype(np.int64)
+
+    return CompiledGraph(
+        n_states=n_states,
+        value_offset=domain_offsets[var_domain] if n else np.zeros(0, np.int64),
+        values=values,
+        factor_ptr=factor_ptr,
+        factor_vars=factor_vars,
+        factor_strides=cat(strides, np.int64),
+        factor_form=cat(forms, np.int8),
+        factor_theta=cat(thetas, np.int64),
+        factor_table=cat(offsets, np.int64),
+        tables=graph._tables.joined(),
+        maps=graph._maps.joined(),
+        var_ptr=var_ptr,
+        var_factors=factor_ids[order],
+        var_pos=positions[order],
+        colors=colors,
+        color_ptr=color_ptr,
+        color_vars=color_order,
+        trainable=graph.trainable,
+        theta_init=graph.theta_init(),
+        group_names=tuple(g.name for g in groups),
+        group_kinds=tuple(g.kind for g in groups),
+        group_theta=np.array(group_theta, dtype=np.int64),
+        group_factors=np.array(group_factors, dtype=np.int64),
+    )
+
+
+def _coloring_for(graph: FactorGraph, coloring: str | Any, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    adjacency = graph.interaction_graph()
+    if isinstance(coloring, str) or callable(coloring):
+        return color(adjacency, coloring)
+    return validate_coloring(adjacency, coloring)

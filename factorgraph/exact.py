@@ -1,0 +1,369 @@
+"""The exact engine: enumerate every joint state of a small model.
+
+Everything here sums over all ``prod(n_states)`` joint states, in chunks so memory stays small,
+with a running maximum so that no exponential overflows. It is the ground truth of the test
+suite and a tool for users with small models: log partition function, expectations, marginals,
+covariances, entropy and the exact maximum-entropy fit.
+
+Joint states are enumerated in row-major order: variable 0 changes slowest.
+
+Examples
+--------
+>>> import numpy as np, factorgraph as fg
+>>> g = fg.FactorGraph()
+>>> _ = g.add_variables(2, values=[-1, 1])
+>>> _ = g.add_features(fg.features.Product([(0, 1)]))
+>>> theta = np.array([0.5])
+>>> bool(np.isclose(fg.exact.log_partition(g, theta), np.log(2 * np.exp(0.5) + 2 * np.exp(-0.5))))
+True
+>>> fg.exact.fit(g, np.array([0.2])).theta.round(6).tolist()
+[0.202733]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+
+from factorgraph import _kernels
+from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError
+from factorgraph._validation import check_theta, message
+from factorgraph.compiled import CompiledGraph
+
+__all__ = [
+    "MAX_STATES",
+    "enumerate_states",
+    "log_partition",
+    "probabilities",
+    "expectations",
+    "marginal",
+    "covariance",
+    "entropy",
+    "fit",
+    "ExactFitResult",
+]
+
+#: The largest number of joint states the engine will enumerate.
+MAX_STATES = 2**22
+_CHUNK = 2**16
+_MAX_DENSE_FEATURES = 8192
+
+
+def _compiled(graph: Any) -> CompiledGraph:
+    return graph if isinstance(graph, CompiledGraph) else graph.compile()
+
+
+def _n_joint(compiled: CompiledGraph) -> int:
+    total = 1
+    for k in compiled.n_states.tolist():
+        total *= k
+    if total > MAX_STATES:
+        raise ModelTooLargeError(
+            f"The model has {total:.3g} joint states, more than the exact engine's limit of "
+            f"{MAX_STATES} (2**22). Use a sampler for models this large."
+        )
+    return total
+
+
+def _chunks(compiled: CompiledGraph) -> Iterator[np.ndarray]:
+    """All joint states, (B, n) int32 chunks in row-major order."""
+    total = _n_joint(compiled)
+    sizes = compiled.n_states.astype(np.int64)
+    place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+    for start in range(0, total, _CHUNK):
+        index = np.arange(start, min(start + _CHUNK, total), dtype=np.int64)
+        yield ((index[:, None] // place[None, :]) % sizes[None, :]).astype(np.int32)
+
+
+def enumerate_states(graph: Any) -> np.ndarray:
+    """Every joint state as a row of state indices, shape (prod(n_states), n_variables)."""
+    compiled = _compiled(graph)
+    parts = list(_chunks(compiled))
+    return np.concatenate(parts) if parts else np.zeros((1, 0), dtype=np.int32)
+
+
+class _Accumulator:
+    """Streams Σ_x exp(E(x)) (and optional weighted sums) with a running maximum."""
+
+    def __init__(self) -> None:
+        self.shift = -np.inf
+        self.total = 0.0
+        self.extra: list[np.ndarray] = []
+
+    def weights(self, energy: np.ndarray) -> np.ndarray:
+        top = float(energy.max())
+        if top > self.shift:
+            scale = np.exp(self.shift - top) if np.isfinite(self.shift) else 0.0
+            self.total *= scale
+            for arr in self.extra:
+                arr *= scale
+            self.shift = top
+        w = np.exp(energy - self.shift)
+        self.total += float(w.sum())
+        return w
+
+    @property
+    def log_total(self) -> float:
+        return self.shift + float(np.log(self.total))
+
+
+def _theta(compiled: CompiledGraph, theta: Any, owner: str) -> np.ndarray:
+    return check_theta(theta, compiled.n_features, owner)
+
+
+def _energies(compiled: CompiledGraph, states: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    return _kernels.energies(compiled._view, states, theta, 1)
+
+
+def log_partition(graph: Any, theta: Any) -> float:
+    """log Z(θ) = log Σ_x exp(θ·f(x)).
+
+    Parameters
+    ----------
+    graph : FactorGraph or CompiledGraph
+    theta : array_like of shape (n_features,)
+
+    Returns
+    -------
+    float
+    """
+    compiled = _compiled(graph)
+    theta = _theta(compiled, theta, "exact.log_partition")
+    acc = _Accumulator()
+    for states in _chunks(compiled):
+        acc.weights(_energies(compiled, states, theta))
+    return acc.log_total
+
+
+def _log_partition_and_means(compiled: CompiledGraph, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    sums = np.zeros(compiled.n_features)
+    acc = _Accumulator()
+    acc.extra.append(sums)
+    for states in _chunks(compiled):
+        w = acc.weights(_energies(compiled, states, theta))
+        _kernels.add_feature_sums(compiled._view, states, w, sums)
+    return acc.log_total, sums / acc.total
+
+
+def probabilities(graph: Any, theta: Any) -> np.ndarray:
+    """The whole joint distribution, an array with one axis per variable (shape n_states)."""
+    compiled = _compiled(graph)
+    theta = _theta(compiled, theta, "exact.probabilities")
+    log_z = log_partition(compiled, theta)
+    p = np.concatenate([np.exp(_energies(compiled, s, theta) - log_z) for s in _chunks(compiled)])
+    return p.reshape(tuple(compiled.n_states.tolist()))
+
+
+def expectations(graph: Any, theta: Any) -> np.ndarray:
+    """E_θ[f], shape (n_features,): the gradient of log Z."""
+    compiled = _compiled(graph)
+    return _log_partition_and_means(compiled, _theta(compiled, theta, "exact.expectations"))[1]
+
+
+def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
+    """The joint marginal distribution of the variables in ``scope``.
+
+    Returns
+    -------
+    ndarray
+        One axis per scope variable, in scope order; entry ``[a, b, ...]`` is
+        P(x_scope[0] = a, x_scope[1] = b, ...).
+    """
+    compiled = _compiled(graph)
+    theta = _theta(compiled, theta, "exact.marginal")
+    scope = np.atleast_1d(np.asarray(scope))
+    if (
+        scope.ndim != 1 or scope.dtype.kind not in "iu" or len(scope) == 0
+        or np.any((scope < 0) | (scope >= compiled.n_variables)) or len(np.unique(scope)) != len(scope)
+    ):
+        raise ModelSpecError(
+            message("scope", "exact.marginal", f"distinct variable ids in 0..{compiled.n_variables - 1}", scope.tolist())
+        )
+    sizes = compiled.n_states[scope].astype(np.int64)
+    stride = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
+    table = np.zeros(int(np.prod(sizes)))
+    acc = _Accumulator()
+    acc.extra.append(table)
+    for states in _chunks(compiled):
+        w = acc.weights(_energies(compiled, states, theta))
+        table += np.bincount(states[:, scope] @ stride, weights=w, minlength=len(table))
+    return (table / acc.total).reshape(tuple(sizes.tolist()))
+
+
+def covariance(graph: Any, theta: Any) -> np.ndarray:
+    """Cov_θ[f], shape (n_features, n_features): the Hessian of log Z."""
+    compiled = _compiled(graph)
+    theta = _theta(compiled, theta, "exact.covariance")
+    if compiled.n_features > _MAX_DENSE_FEATURES:
+        raise ModelTooLargeError(
+            f"covariance of {compiled.n_features} features would be a dense "
+            f"{compiled.n_features}^2 matrix; the limit is {_MAX_DENSE_FEATURES} features."
+        )
+    log_z, mean = _log_partition_and_means(compiled, theta)
+    cov = np.zeros((compiled.n_features, compiled.n_features))
+    for states in _chunks(compiled):
+        p = np.exp(_energies(compiled, states, theta) - log_z)
+        centred = _kernels.feature_matrix(compiled._view, states, 1) - mean
+        cov += centred.T @ (centred * p[:, None])
+    return cov
+
+
+def entropy(graph: Any, theta: Any) -> float:
+    """The Shannon entropy of p_θ in nats: log Z − θ·E_θ[f]."""
+    compiled = _compiled(graph)
+    theta = _theta(compiled, theta, "exact.entropy")
+    log_z, mean = _log_partition_and_means(compiled, theta)
+    return float(log_z - theta @ mean)
+
+
+@dataclass(frozen=True)
+class ExactFitResult:
+    """The exact maximum-entropy fit.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (n_features,)
+        The maximiser; fixed features keep their given values.
+    grad_norm : float
+        Euclidean norm of the gradient over the trained features at ``theta``.
+    success : bool
+        True when ``grad_norm`` fell below the tolerance.
+    n_iter : int
+        Iterations (L-BFGS plus Newton refinement).
+    log_partition : float
+        log Z at ``theta``.
+    message : str
+    """
+
+    theta: np.ndarray
+    grad_norm: float
+    success: bool
+    n_iter: int
+    log_partition: float
+    message: str
+
+
+def fit(
+    graph: Any,
+    target: Any,
+    l2: float = 0.0,
+    theta0: Any = None,
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+) -> ExactFitResult:
+    """The exact maximum-entropy model with the given feature means.
+
+    Maximises the concave dual θ·m − log Z(θ) − (l2/2)|θ|² over the trainable features by
+    L-BFGS, then polishes with Newton steps on the exact covariance.
+
+    Parameters
+    ----------
+    graph : FactorGraph or CompiledGraph
+    target : array_like of shape (n_features,)
+        Target feature means m in θ order (entries of fixed features are ignored).
+    l2 : float, default 0.0
+        Strength of the L2 penalty on the trained θ.
+    theta0 : array_like of shape (n_features,), optional
+        Starting point; fixed features stay at these values. Default: the graph's ``theta_init``.
+    tol : float, default 1e-8
+        Stop when the gradient's Euclidean norm is below this.
+    max_iter : int, default 10000
+
+    Returns
+    -------
+    ExactFitResult
+
+    Raises
+    ------
+    DataError
+        When a target lies outside the range its feature can take (no solution exists).
+    """
+    compiled = _compiled(graph)
+    target = check_theta(target, compiled.n_features, "exact.fit", name="target")
+    theta = compiled.theta_init.copy() if theta0 is None else _theta(compiled, theta0, "exact.fit").copy()
+    if not (np.isfinite(l2) and l2 >= 0):
+        raise ModelSpecError(message("l2", "exact.fit", "a finite number >= 0", l2))
+    free = np.flatnonzero(compiled.trainable)
+    _check_target_range(compiled, target, free)
+    state = {"calls": 0}
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        theta[free] = x
+        log_z, mean = _log_partition_and_means(compiled, theta)
+        state["calls"] += 1
+        value = log_z - x @ target[free] + 0.5 * l2 * (x @ x)
+        return value, mean[free] - target[free] + l2 * x
+
+    x = theta[free].copy()
+    n_iter = 0
+    if len(free):
+        found = scipy.optimize.minimize(
+            objective, x, jac=True, method="L-BFGS-B",
+            options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
+        )
+        x, n_iter = found.x, int(found.nit)
+        x, extra = _newton_polish(compiled, objective, lambda y: _full(theta, free, y), x, free, l2, tol)
+        n_iter += extra
+    theta[free] = x
+    log_z, mean = _log_partition_and_means(compiled, theta)
+    grad = mean[free] - target[free] + l2 * theta[free]
+    grad_norm = float(np.linalg.norm(grad))
+    success = grad_norm < tol
+    msg = "converged" if success else (
+        f"gradient norm {grad_norm:.3g} is above tol {tol:g}: a target may lie on the boundary "
+        "of what the features can reach (θ diverges); add l2 > 0 or move the target inside."
+    )
+    return ExactFitResult(theta, grad_norm, success, n_iter, float(log_z), msg)
+
+
+def _newton_polish(compiled, objective, full, x, free, l2, tol, max_steps=30):
+    """Newton steps with the exact covariance as Hessian (min-norm step if singular)."""
+    if len(free) > _MAX_DENSE_FEATURES:
+        return x, 0
+    value, grad = objective(x)
+    for steps in range(1, max_steps + 1):
+        if np.linalg.norm(grad) < tol / 100:
+            return x, steps - 1
+        hessian = covariance(compiled, full(x))[np.ix_(free, free)] + l2 * np.eye(len(free))
+        step = np.linalg.lstsq(hessian, -grad, rcond=1e-12)[0]
+        t = 1.0
+        while t > 1e-8:
+            new_value, new_grad = objective(x + t * step)
+            if new_value <= value + 1e-4 * t * (grad @ step) or np.linalg.norm(new_grad) < np.linalg.norm(grad):
+                break
+            t /= 2
+        else:
+            return x, steps
+        x, value, grad = x + t * step, new_value, new_grad
+    return x, max_steps
+
+
+def _full(theta: np.ndarray, free: np.ndarray, x: np.ndarray) -> np.ndarray:
+    out = theta.copy()
+    out[free] = x
+    return out
+
+
+def _check_target_range(compiled: CompiledGraph, target: np.ndarray, free: np.ndarray) -> None:
+    """Refuse targets outside the range of a single feature: no θ can reach them."""
+    low = np.zeros(compiled.n_features)
+    high = np.ones(compiled.n_features)
+    scaled = np.flatnonzero(compiled.factor_form == 0)
+    for f in scaled.tolist():
+        start = compiled.factor_table[f]
+        size = int(np.prod(compiled.n_states[compiled.factor_vars[compiled.factor_ptr[f]:compiled.factor_ptr[f + 1]]]))
+        table = compiled.tables[start : start + size]
+        low[compiled.factor_theta[f]] = table.min()
+        high[compiled.factor_theta[f]] = table.max()
+    slack = 1e-12 * np.maximum(1.0, np.abs(target))
+    bad = free[(target[free] < low[free] - slack[free]) | (target[free] > high[free] + slack[free])]
+    if len(bad):
+        k = int(bad[0])
+        raise DataError(
+            f"Target {target[k]!r} of feature {k} lies outside the range [{low[k]}, {high[k]}] "
+            "that the feature can take, so no model reaches it. Check the targets' θ order."
+        )
