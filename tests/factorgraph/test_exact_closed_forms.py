@@ -13,6 +13,7 @@ file from the definition of the features.
   obtained exactly by inserting ``diag(-1, +1)`` at the sites in ``A``, and a pair marginal
   by inserting the projectors ``diag(e_a)``. Because ``s_i ** 2 = 1``, the covariance of
   two spin-product features is ``<s_{A xor B}> - <s_A><s_B>``: no finite differences.
+* Every pairwise kind on one 3 x 5 pair of variables: Z is a sum of 15 terms.
 * A q = 3 Potts chain with one ``Potential`` group on consecutive pairs: q x q transfer
   matrices, with left/right vectors for the pair marginals.
 * ``marginal`` orders its axes like the scope: a reversed scope gives the transpose.
@@ -36,29 +37,31 @@ DOMAINS = {
     "three": (dict(values=[-0.7, 0.3, 2.1]), np.array([-0.7, 0.3, 2.1])),
     "five": (dict(values=[-1.5, -0.2, 0.4, 1.1, 3.0]), np.array([-1.5, -0.2, 0.4, 1.1, 3.0])),
 }
-UNARY_KINDS = ["product", "polynomial", "indicator", "threshold", "table_shared", "table_rows"]
+UNARY_KINDS = ["product", "polynomial", "indicator", "threshold", "table_shared", "table_rows",
+               "bin", "function", "potential", "histogram"]
 
 
 # --------------------------------------------------------------------------- independent
 def _unary_group(kind, var_ids, values, rng):
-    """A unary feature group on ``var_ids`` and its table: column e = feature e per state."""
+    """A unary feature group on ``var_ids`` and its values, shape (k states, rows, per row)."""
     scopes = np.asarray(var_ids)[:, None]
     n_rows, k = len(var_ids), len(values)
+    cycle = np.arange(n_rows)
+    mid = 0.5 * (values[0] + values[1])
     if kind == "product":
         return ff.Product(scopes), np.tile(values[:, None], (1, n_rows))
     if kind == "polynomial":
-        powers = np.array([2, 3, 1, 4])[np.arange(n_rows) % 4]
+        powers = np.array([2, 3, 1, 4])[cycle % 4]
         return ff.Polynomial(scopes, powers), values[:, None] ** powers[None, :]
     if kind == "polynomial_scalar":
         return ff.Polynomial(scopes, 2), np.tile(values[:, None] ** 2, (1, n_rows))
     if kind == "indicator":
-        states = np.array([k - 1, 0, 1 % k, k // 2])[np.arange(n_rows) % 4]
+        states = np.array([k - 1, 0, 1 % k, k // 2])[cycle % 4]
         table = (np.arange(k)[:, None] == states[None, :]).astype(float)
         return ff.Indicator(scopes, states[:, None]), table
     if kind == "threshold":
         # exactly a state value (tests ">="), between the two lowest values, the top value
-        options = np.array([values[1], 0.5 * (values[0] + values[1]), values[-1]])
-        thresholds = options[np.arange(n_rows) % 3]
+        thresholds = np.array([values[1], mid, values[-1]])[cycle % 3]
         return ff.Threshold(scopes, thresholds), (values[:, None] >= thresholds[None, :]) * 1.0
     if kind == "table_shared":
         table = rng.normal(size=k)
@@ -66,6 +69,27 @@ def _unary_group(kind, var_ids, values, rng):
     if kind == "table_rows":
         tables = rng.normal(size=(n_rows, k))
         return ff.Table(scopes, tables), tables.T.copy()
+    if kind == "bin":
+        # half-open [lower, upper): bounds equal to state values test both ends
+        lower = np.array([values[0], values[1], mid])[cycle % 3]
+        upper = np.array([values[1], values[-1], values[-1] + 1.0])[cycle % 3]
+        table = (values[:, None] >= lower) & (values[:, None] < upper)
+        return ff.Bin(scopes, lower[:, None], upper[:, None]), table * 1.0
+    if kind == "function":
+        fn = lambda x: np.sin(2.0 * x) + 0.1 * x**3  # noqa: E731
+        return ff.Function(scopes, fn), np.tile(fn(values)[:, None], (1, n_rows))
+    if kind == "potential":  # one feature per state
+        return ff.Potential(scopes), np.tile(np.eye(k)[:, None, :], (1, n_rows, 1))
+    if kind == "potential_ref":  # states 1..k-1
+        return ff.Potential(scopes, reference=0), np.tile(np.eye(k)[:, None, 1:], (1, n_rows, 1))
+    if kind == "histogram":
+        # bins [v0, mid) -> state 0, [mid, top] closed -> states 1 .. top; above top: no cell
+        top = values[max(k - 2, 1)]
+        cells = np.zeros((k, 2))
+        cells[0, 0] = 1.0
+        cells[1:, 1] = values[1:] <= top
+        edges = np.array([values[0], mid, top])
+        return ff.Histogram(scopes, edges), np.tile(cells[:, None, :], (1, n_rows, 1))
     raise AssertionError(kind)
 
 
@@ -81,21 +105,24 @@ def _independent_model(spec, seed):
     for domain, n, _ in spec:
         kwargs, values = DOMAINS[domain]
         blocks.append((g.add_variables(n, **kwargs), values))
-    n_states = {int(v): len(values) for var_ids, values in blocks for v in var_ids}
-    columns = []  # (variable id, feature id, column over the variable's states)
-    n_features = 0
+    F = [np.zeros((len(values), 0)) for var_ids, values in blocks for _ in var_ids]
     for (_, n, kinds), (var_ids, values) in zip(spec, blocks):
         for kind in kinds:
             group, table = _unary_group(kind, var_ids, values, rng)
+            table = table.reshape(len(values), n, -1)  # (states, rows, features per row)
+            n_features = F[0].shape[1]
             ids = g.add_features(group)
-            np.testing.assert_array_equal(ids, np.arange(n_features, n_features + n))
-            columns += [(int(v), n_features + row, table[:, row]) for row, v in enumerate(var_ids)]
-            n_features += n
-    assert g.n_features == n_features
-    F = [np.zeros((n_states[v], n_features)) for v in range(g.n_variables)]
-    for v, fid, col in columns:
-        F[v][:, fid] = col
-    theta = rng.normal(size=n_features)
+            expected = np.arange(n_features, n_features + table[0].size).reshape(table.shape[1:])
+            np.testing.assert_array_equal(np.asarray(ids).reshape(expected.shape), expected)
+            # theta order: row by row, within a row in cell order
+            for v in range(len(F)):
+                block = np.zeros((F[v].shape[0], table[0].size))
+                if v in var_ids:
+                    row = int(np.flatnonzero(var_ids == v)[0])
+                    block[:, expected[row] - n_features] = table[:, row, :]
+                F[v] = np.hstack([F[v], block])
+    assert g.n_features == F[0].shape[1]
+    theta = rng.normal(size=g.n_features)
     return g, theta, F
 
 
@@ -119,10 +146,11 @@ INDEPENDENT_CASES = {
 }
 INDEPENDENT_CASES["mixed"] = [
     ("binary", 2, ["product", "table_rows", "indicator"]),
-    ("spin", 2, ["product", "polynomial", "threshold"]),
-    ("three", 2, ["product", "polynomial_scalar", "threshold", "indicator", "table_shared"]),
+    ("spin", 2, ["product", "polynomial", "threshold", "bin", "potential_ref"]),
+    ("three", 2, ["product", "polynomial_scalar", "threshold", "indicator", "table_shared",
+                  "histogram", "potential"]),
     ("five", 3, ["product", "polynomial", "polynomial_scalar", "threshold", "indicator",
-                 "table_shared", "table_rows"]),
+                 "table_shared", "table_rows", "bin", "function", "potential_ref", "histogram"]),
 ]
 
 
@@ -151,6 +179,60 @@ def test_independent_covariance_zero_across_variables():
     cov = fg.exact.covariance(g, theta)
     for v, u in itertools.combinations(range(len(F)), 2):
         np.testing.assert_allclose(cov[np.ix_(owner[v], owner[u])], 0.0, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- one pair
+def test_pair_kinds_on_two_variables():
+    """Every pairwise kind on x (3 states) and y (5 states): Z is a 3 x 5 sum.
+
+    Scopes (x, y) and (y, x) with asymmetric Function/Table check argument order.
+    """
+    rng = np.random.default_rng(42)
+    vx, vy = DOMAINS["three"][1], DOMAINS["five"][1]
+    g = fg.FactorGraph()
+    g.add_variables(1, values=vx)
+    g.add_variables(1, values=vy)
+    A, B = np.meshgrid(vx, vy, indexing="ij")  # values, shape (3, 5)
+    ia, ib = np.meshgrid(np.arange(3), np.arange(5), indexing="ij")  # state indices
+    fn = lambda a, b: a - 0.5 * b**2 + a * b**3  # noqa: E731
+    table = rng.normal(size=(3, 5))
+    table_yx = rng.normal(size=(5, 3))
+    hist = np.zeros((3, 5, 4))  # x bins [-0.7, 0.3), [0.3, 2.1]; y bins [-1.5, 0.4), [0.4, 3]
+    hist[ia, ib, 2 * (A >= 0.3) + (B >= 0.4)] = 1.0
+    ref = (ia >= 1) & (ib >= 1)
+    pot = np.zeros((3, 5, 8))  # Potential(reference=0): joint states (1..2) x (1..4)
+    pot[ref, np.arange(8)] = 1.0
+    groups = [
+        (ff.Product([(0, 1)]), (A * B)[..., None]),
+        (ff.Function([(0, 1)], fn), fn(A, B)[..., None]),
+        (ff.Function([(1, 0)], fn), fn(B, A)[..., None]),
+        (ff.Table([(0, 1)], table), table[..., None]),
+        (ff.Table([(1, 0)], table_yx), table_yx.T[..., None]),
+        (ff.Indicator([(0, 1)], [2, 1]), ((ia == 2) & (ib == 1))[..., None] * 1.0),
+        (ff.Indicator([(1, 0)], [1, 2]), ((ib == 1) & (ia == 2))[..., None] * 1.0),
+        (ff.Bin([(0, 1)], [0.3, -0.2], [2.1, 3.0]),
+         ((A >= 0.3) & (A < 2.1) & (B >= -0.2) & (B < 3.0))[..., None] * 1.0),
+        (ff.Histogram([(0, 1)], [np.array([-0.7, 0.3, 2.1]), np.array([-1.5, 0.4, 3.0])]), hist),
+        (ff.Potential([(0, 1)], reference=0), pot),
+    ]
+    for group, _ in groups:
+        g.add_features(group)
+    F = np.concatenate([f for _, f in groups], axis=-1)  # (3, 5, K)
+    assert g.n_features == F.shape[-1]
+    theta = rng.normal(0.0, 0.7, size=g.n_features)
+    energy = F @ theta
+    p = np.exp(energy - energy.max())
+    log_z = energy.max() + np.log(p.sum())
+    p /= p.sum()
+    mean = np.einsum("ab,abk->k", p, F)
+    cov = np.einsum("ab,abk,abl->kl", p, F, F) - np.outer(mean, mean)
+
+    assert fg.exact.log_partition(g, theta) == pytest.approx(log_z, abs=ATOL, rel=0)
+    np.testing.assert_allclose(fg.exact.expectations(g, theta), mean, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(fg.exact.covariance(g, theta), cov, rtol=0, atol=ATOL)
+    assert fg.exact.entropy(g, theta) == pytest.approx(-(p * np.log(p)).sum(), abs=ATOL, rel=0)
+    np.testing.assert_allclose(fg.exact.marginal(g, theta, [0, 1]), p, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(fg.exact.marginal(g, theta, [1, 0]), p.T, rtol=0, atol=ATOL)
 
 
 # --------------------------------------------------------------------------- Ising chain

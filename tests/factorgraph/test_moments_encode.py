@@ -33,7 +33,12 @@ def _graph():
 
 
 def _moments_of(feature, weights=None):
+    """Moments of one group, or of a list of groups (concatenated)."""
     g = _graph()
+    if isinstance(feature, list):
+        for f in feature:
+            g.add_features(f)
+        return np.asarray(fg.moments(g, DATA, weights=weights))
     ids = g.add_features(feature)
     assert g.n_features == np.asarray(ids).size
     return np.asarray(fg.moments(g, DATA, weights=weights)).reshape(np.shape(ids))
@@ -47,7 +52,7 @@ def _moments_of(feature, weights=None):
     (WEIGHTS, [0.5, 0.8125, 0.0, -1.4375]),
 ], ids=["unweighted", "weighted"])
 def test_product_moments(weights, expected):
-    got = _moments_of(F.Product([(0,), (2,), (0, 1), (1, 2)]), weights)
+    got = _moments_of([F.Product([(0,), (2,)]), F.Product([(0, 1), (1, 2)])], weights)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
@@ -85,7 +90,7 @@ def test_potential_moments(feature, unweighted, weighted):
 
 
 def test_weights_are_normalised():
-    feature = F.Product([(0,), (2,), (1, 2)])
+    feature = F.Potential([(1, 2)])
     np.testing.assert_allclose(_moments_of(feature, 3.0 * WEIGHTS),
                                _moments_of(feature, WEIGHTS), rtol=1e-12)
     np.testing.assert_allclose(_moments_of(feature, np.full(4, 0.7)),
@@ -152,7 +157,8 @@ def test_encode_mixed_columns_then_moments():
     g = fg.FactorGraph()
     g.add_variables(1, values=[-1, 1])
     g.add_variables(1, edges=EDGES)
-    g.add_features(F.Product([(0,), (1,), (0, 1)]))
+    g.add_features(F.Product([(0,), (1,)]))
+    g.add_features(F.Product([(0, 1)]))
     raw = np.array([[-1, 0.2], [1, 1.0], [1, 3.9], [-1, 4.0]])
     states = g.encode(raw)
     np.testing.assert_array_equal(states, [[0, 0], [1, 1], [1, 2], [0, 2]])

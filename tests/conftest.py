@@ -1,0 +1,20 @@
+"""Shared test configuration: a deterministic hypothesis profile and per-test seeds."""
+
+import hashlib
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("nightly", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A seed derived from the test's node id: stable, distinct per test, printed on failure."""
+    return int.from_bytes(hashlib.sha256(request.node.nodeid.encode()).digest()[:8], "little")
