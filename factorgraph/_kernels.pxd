@@ -18,3 +18,22 @@ cdef class GraphView:
     cdef const int64_t[::1] var_ptr
     cdef const int64_t[::1] var_factors
     cdef const int32_t[::1] var_pos
+
+
+cdef inline int64_t joint_index(GraphView g, const int32_t* state, int64_t f) noexcept nogil:
+    """Row-major index of factor f's joint state in the states ``state`` (one per variable)."""
+    cdef int64_t e, j = 0
+    for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
+        j += state[g.factor_vars[e]] * g.factor_strides[e]
+    return j
+
+
+cdef inline double factor_energy(GraphView g, const double[::1] theta, int64_t f, int64_t j) noexcept nogil:
+    """theta . f for the features of factor f at joint state j."""
+    cdef int32_t m
+    if g.factor_form[f] == 0:
+        return theta[g.factor_theta[f]] * g.tables[g.factor_table[f] + j]
+    m = g.maps[g.factor_table[f] + j]
+    if m >= 0:
+        return theta[g.factor_theta[f] + m]
+    return 0.0

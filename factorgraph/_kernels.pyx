@@ -35,23 +35,6 @@ cdef class GraphView:
         self.var_pos = compiled.var_pos
 
 
-cdef inline int64_t joint_index(GraphView g, const int32_t* state, int64_t f) noexcept nogil:
-    cdef int64_t e, j = 0
-    for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
-        j += state[g.factor_vars[e]] * g.factor_strides[e]
-    return j
-
-
-cdef inline double factor_energy(GraphView g, const double[::1] theta, int64_t f, int64_t j) noexcept nogil:
-    cdef int32_t m
-    if g.factor_form[f] == 0:
-        return theta[g.factor_theta[f]] * g.tables[g.factor_table[f] + j]
-    m = g.maps[g.factor_table[f] + j]
-    if m >= 0:
-        return theta[g.factor_theta[f] + m]
-    return 0.0
-
-
 def energies(GraphView g, const int32_t[:, ::1] states, const double[::1] theta, int n_threads=1):
     """Return sum_k theta_k f_k(x) for every row x of ``states``."""
     cdef Py_ssize_t b, n_rows = states.shape[0]

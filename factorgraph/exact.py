@@ -30,8 +30,9 @@ import numpy as np
 import scipy.optimize
 
 from factorgraph import _kernels
+from factorgraph._openmp import effective_n_threads
 from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError
-from factorgraph._validation import check_theta, message
+from factorgraph._validation import check_int, check_theta, message
 from factorgraph.compiled import CompiledGraph
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "enumerate_states",
     "log_partition",
     "probabilities",
+    "sample",
     "expectations",
     "marginal",
     "covariance",
@@ -116,7 +118,7 @@ def _theta(compiled: CompiledGraph, theta: Any, owner: str) -> np.ndarray:
 
 
 def _energies(compiled: CompiledGraph, states: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    return _kernels.energies(compiled._view, states, theta, 1)
+    return _kernels.energies(compiled._view, states, theta, effective_n_threads(None))
 
 
 def log_partition(graph: Any, theta: Any) -> float:
@@ -156,6 +158,20 @@ def probabilities(graph: Any, theta: Any) -> np.ndarray:
     log_z = log_partition(compiled, theta)
     p = np.concatenate([np.exp(_energies(compiled, s, theta) - log_z) for s in _chunks(compiled)])
     return p.reshape(tuple(compiled.n_states.tolist()))
+
+
+def sample(graph: Any, theta: Any, n_samples: int, seed: int | np.random.SeedSequence | None = None) -> np.ndarray:
+    """Independent exact draws from p_θ, shape (n_samples, n_variables) of state indices.
+
+    ``seed`` seeds the draws (an int or a :class:`numpy.random.SeedSequence`); the same seed
+    gives the same samples.
+    """
+    compiled = _compiled(graph)
+    n_samples = check_int("n_samples", n_samples, "exact.sample", minimum=1)
+    p = probabilities(compiled, theta).ravel()
+    index = np.random.default_rng(seed).choice(len(p), size=n_samples, p=p / p.sum())
+    sizes = compiled.n_states.astype(np.int64)
+    return np.stack(np.unravel_index(index, tuple(sizes.tolist())), axis=1).astype(np.int32)
 
 
 def expectations(graph: Any, theta: Any) -> np.ndarray:

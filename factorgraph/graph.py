@@ -427,8 +427,7 @@ class FactorGraph:
         states = np.empty(raw.shape, dtype=np.int32)
         for d, domain in enumerate(self._domains):
             cols = np.flatnonzero(self._var_domain == d)
-            for c in cols:
-                states[:, c] = domain.encode(raw[:, c], int(c))
+            states[:, cols] = domain.encode(raw[:, cols], cols)
         return states
 
     # -- compile / save ----------------------------------------------------------------------

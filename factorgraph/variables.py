@@ -41,15 +41,16 @@ class Domain:
         edges = None if self.edges is None else self.edges.tobytes()
         return (self.values.tobytes(), edges)
 
-    def encode(self, raw: np.ndarray, variable: int) -> np.ndarray:
-        """Map raw values of this variable to state indices."""
+    def encode(self, raw: np.ndarray, variables: np.ndarray) -> np.ndarray:
+        """Map raw values, shape (N, len(variables)), of variables with this domain to states."""
         if self.edges is not None:
             states = np.searchsorted(self.edges, raw, side="right") - 1
             states[raw == self.edges[-1]] = self.n_states - 1  # last bin is closed on the right
             bad = (states < 0) | (states >= self.n_states)
             if bad.any():
+                row, col = np.argwhere(bad)[0]
                 raise DataError(
-                    f"Value {raw[bad][0]!r} of variable {variable} lies outside its bin edges "
+                    f"Value {raw[row, col]!r} of variable {variables[col]} lies outside its bin edges "
                     f"[{self.edges[0]}, {self.edges[-1]}]. Clip the data or widen the edges."
                 )
             return states
@@ -61,8 +62,9 @@ class Domain:
         nearest = sorted_values[pick]
         ok = np.abs(nearest - raw) <= _ENCODE_RTOL * np.maximum(1.0, np.abs(raw))
         if not ok.all():
+            row, col = np.argwhere(~ok)[0]
             raise DataError(
-                f"Value {raw[~ok][0]!r} of variable {variable} is not one of its state values "
+                f"Value {raw[row, col]!r} of variable {variables[col]} is not one of its state values "
                 f"{self.values.tolist()}. Discretise the data first, or declare the variable "
                 "with edges= so that values are binned."
             )

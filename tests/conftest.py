@@ -7,10 +7,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=100,
-    suppress_health_check=[HealthCheck.too_slow],
+    "ci", derandomize=True, deadline=None, max_examples=100, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("nightly", deadline=None, max_examples=2000)
+settings.register_profile(
+    "nightly", deadline=None, max_examples=2000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

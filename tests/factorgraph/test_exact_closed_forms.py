@@ -3,7 +3,10 @@
 Nothing here compares the library with itself: every expected value is computed in this
 file from the definition of the features.
 
-* Independent variables (unary features only): the distribution factorises, so with
+* Independent variables (unary Product, Polynomial, Indicator, Threshold, Table, Bin,
+  Function, Potential and Histogram on binary, spin, 3- and 5-state domains, with
+  thresholds, bin bounds and histogram edges placed on state values to pin down the
+  closed/open rules): the distribution factorises, so with
   ``F_v[s]`` the feature vector of variable ``v`` in state ``s``,
   ``log Z = sum_v log sum_s exp(theta . F_v[s])``, the single-site marginals are softmaxes,
   moments and the covariance are sums of per-variable terms (zero across variables) and
@@ -71,7 +74,7 @@ def _unary_group(kind, var_ids, values, rng):
         return ff.Table(scopes, tables), tables.T.copy()
     if kind == "bin":
         # half-open [lower, upper): bounds equal to state values test both ends
-        lower = np.array([values[0], values[1], mid])[cycle % 3]
+        lower = np.array([values[0], mid, values[1]])[cycle % 3]
         upper = np.array([values[1], values[-1], values[-1] + 1.0])[cycle % 3]
         table = (values[:, None] >= lower) & (values[:, None] < upper)
         return ff.Bin(scopes, lower[:, None], upper[:, None]), table * 1.0
@@ -397,5 +400,6 @@ def test_potts_chain(n, reference):
     np.testing.assert_allclose(fg.exact.expectations(g, theta), mean, rtol=0, atol=ATOL)
     assert fg.exact.entropy(g, theta) == pytest.approx(np.log(z) - theta @ mean, abs=ATOL, rel=0)
     b = n // 2
-    np.testing.assert_allclose(fg.exact.marginal(g, theta, [b, b + 1]), pair[b], rtol=0, atol=ATOL)
-    np.testing.assert_allclose(fg.exact.marginal(g, theta, [b + 1, b]), pair[b].T, rtol=0, atol=ATOL)
+    forward, backward = (fg.exact.marginal(g, theta, s) for s in ([b, b + 1], [b + 1, b]))
+    np.testing.assert_allclose(forward, pair[b], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(backward, pair[b].T, rtol=0, atol=ATOL)

@@ -55,3 +55,18 @@ def test_one_more_state_than_the_limit_is_refused():
     g.add_variables(1, n_states=3)
     with pytest.raises(fg.ModelTooLargeError, match="2\\*\\*22"):
         fg.exact.log_partition(g, np.zeros(0))
+
+
+def test_exact_samples_follow_the_distribution():
+    """Counts of 200,000 exact draws on 8 joint states pass a chi-square test at p > 1e-6."""
+    from scipy.stats import chisquare
+
+    g = fg.FactorGraph()
+    g.add_variables(3, values=[-1, 1])
+    g.add_features(fg.features.Product([(0, 1), (1, 2), (0, 2)]))
+    theta = np.array([0.8, -0.5, 0.3])
+    draws = fg.exact.sample(g, theta, 200_000, seed=7)
+    counts = np.bincount(draws @ np.array([4, 2, 1]), minlength=8)
+    expected = fg.exact.probabilities(g, theta).ravel() * len(draws)
+    assert chisquare(counts, expected).pvalue > 1e-6
+    np.testing.assert_array_equal(draws, fg.exact.sample(g, theta, 200_000, seed=7))

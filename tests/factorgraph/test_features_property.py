@@ -21,20 +21,11 @@ import tempfile
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import factorgraph as fg
 
-settings.register_profile(
-    "factorgraph-features",
-    derandomize=True,
-    deadline=None,
-    max_examples=100,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-PROFILE = settings.get_profile("factorgraph-features")
 
 VALUE_POOL = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 CUT_POOL = VALUE_POOL + (-1.5, 0.25, 1.5)
@@ -241,7 +232,6 @@ def assert_valid_coloring(cg, scope_rows, n):
 # ----------------------------------------------------------------------------
 # properties
 # ----------------------------------------------------------------------------
-@PROFILE
 @given(graphs(), st.sampled_from([np.int32, np.int64]))
 def test_feature_values_match_direct_evaluation(case, dtype):
     dom, groups, seed = case
@@ -270,7 +260,6 @@ def test_feature_values_match_direct_evaluation(case, dtype):
         offset += block[0].size
 
 
-@PROFILE
 @given(graphs())
 def test_energy_sums_deltas_and_conditionals(case):
     dom, groups, seed = case
@@ -314,7 +303,6 @@ def test_energy_sums_deltas_and_conditionals(case):
     np.testing.assert_allclose(cond - cond[0], full - full[0], atol=1e-10)
 
 
-@PROFILE
 @given(graphs())
 def test_coloring_and_pickle_round_trip(case):
     dom, groups, seed = case
@@ -331,7 +319,6 @@ def test_coloring_and_pickle_round_trip(case):
     assert clone.n_colors == cg.n_colors
 
 
-@PROFILE
 @given(graphs(kinds=tuple(k for k in KINDS if k != "Function")))
 def test_save_load_round_trip(case):
     dom, groups, seed = case
