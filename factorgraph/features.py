@@ -228,7 +228,30 @@ class Bin(FeatureKind):
         return inside.all(axis=1).astype(np.float64)
 
 
-class Polynomial(FeatureKind):
+class _UnaryWithScalar(FeatureKind):
+    """A function of one variable's value with one scalar parameter, shared or per scope."""
+
+    arity_required = 1
+    _param: ClassVar[str]
+
+    def __init__(self, scopes: object, value: object) -> None:
+        super().__init__(scopes)
+        self._value = as_finite_array(self._param, value, self.kind)
+        self._per_row = _row_param(self._param, self._value, self.n_rows, (), self.kind)
+
+    def params(self):
+        return {self._param: self._value}
+
+    def _tables(self, values, rows):
+        param = self._value[rows][:, None] if self._per_row else self._value[None, None]
+        return self._apply(values[0][None, :], param)
+
+    @staticmethod
+    def _apply(x: np.ndarray, param: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Polynomial(_UnaryWithScalar):
     """A power of one variable's value: x_i ** power.
 
     Parameters
@@ -237,24 +260,23 @@ class Polynomial(FeatureKind):
     power : float or array_like of shape (E,)
     """
 
-    arity_required = 1
+    _param = "power"
 
     def __init__(self, scopes: object, power: object) -> None:
-        super().__init__(scopes)
-        self.power = as_finite_array("power", power, "Polynomial")
-        self._per_row = _row_param("power", self.power, self.n_rows, (), "Polynomial")
+        super().__init__(scopes, power)
 
-    def params(self):
-        return {"power": self.power}
+    @property
+    def power(self) -> np.ndarray:
+        """The exponent(s)."""
+        return self._value
 
-    def _tables(self, values, rows):
-        power = self.power[rows][:, None] if self._per_row else self.power[None, None]
+    @staticmethod
+    def _apply(x, param):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            tables = values[0][None, :] ** power
-        return tables
+            return x**param  # 0 ** -1 and the like become inf and are refused by the graph
 
 
-class Threshold(FeatureKind):
+class Threshold(_UnaryWithScalar):
     """1 if one variable's value is at least the threshold, else 0.
 
     Parameters
@@ -263,19 +285,19 @@ class Threshold(FeatureKind):
     threshold : float or array_like of shape (E,)
     """
 
-    arity_required = 1
+    _param = "threshold"
 
     def __init__(self, scopes: object, threshold: object) -> None:
-        super().__init__(scopes)
-        self.threshold = as_finite_array("threshold", threshold, "Threshold")
-        self._per_row = _row_param("threshold", self.threshold, self.n_rows, (), "Threshold")
+        super().__init__(scopes, threshold)
 
-    def params(self):
-        return {"threshold": self.threshold}
+    @property
+    def threshold(self) -> np.ndarray:
+        """The threshold(s)."""
+        return self._value
 
-    def _tables(self, values, rows):
-        t = self.threshold[rows][:, None] if self._per_row else self.threshold[None, None]
-        return (values[0][None, :] >= t).astype(np.float64)
+    @staticmethod
+    def _apply(x, param):
+        return (x >= param).astype(np.float64)
 
 
 class Table(FeatureKind):
