@@ -96,8 +96,9 @@ class CompiledGraph:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 value = np.ascontiguousarray(value)
-                value.flags.writeable = False
+                value.flags.writeable = False  # arrays are shared, not copied: freeze them
                 object.__setattr__(self, f.name, value)
+        _check_arrays(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -245,6 +246,81 @@ class CompiledGraph:
         if new_state >= self.n_states[v]:
             raise ModelSpecError(message("new_state", owner, f"a state of variable {v} (< {self.n_states[v]})", new_state))
         return _kernels.feature_deltas(self._view, state, v, new_state)
+
+
+_DTYPES = {
+    "n_states": np.int32, "value_offset": np.int64, "values": np.float64, "factor_ptr": np.int64,
+    "factor_vars": np.int32, "factor_strides": np.int64, "factor_form": np.int8,
+    "factor_theta": np.int64, "factor_table": np.int64, "tables": np.float64, "maps": np.int32,
+    "var_ptr": np.int64, "var_factors": np.int64, "var_pos": np.int32, "colors": np.int32,
+    "color_ptr": np.int64, "color_vars": np.int32, "trainable": np.bool_, "theta_init": np.float64,
+    "group_theta": np.int64, "group_factors": np.int64,
+}
+
+
+def _check_arrays(cg: CompiledGraph) -> None:
+    """Validate a compiled graph once, so that the unchecked kernels can never read out of bounds.
+
+    Raises ModelSpecError naming the first inconsistency (a graph built by FactorGraph.compile
+    always passes; this guards hand-built or damaged ones).
+    """
+
+    def require(ok: Any, what: str) -> None:
+        if not bool(np.all(ok)):
+            raise ModelSpecError(f"Inconsistent CompiledGraph: {what}. Build it with FactorGraph.compile().")
+
+    for name, dtype in _DTYPES.items():
+        array = getattr(cg, name)
+        require(array.dtype == dtype and array.ndim == 1, f"'{name}' must be a 1-D {np.dtype(dtype)} array")
+    n, k, f = cg.n_variables, cg.n_features, cg.n_factors
+    require(cg.n_states >= 1, "every variable needs at least one state")
+    require(cg.value_offset >= 0, "value offsets are negative")
+    require(cg.value_offset + cg.n_states <= len(cg.values), "value offsets run past 'values'")
+    require(np.isfinite(cg.values), "state values are not finite")
+    for ptr, items, what in ((cg.factor_ptr, cg.factor_vars, "factor"), (cg.var_ptr, cg.var_factors, "variable"),
+                             (cg.color_ptr, cg.color_vars, "colour")):
+        require(len(ptr) >= 1 and ptr[0] == 0 and ptr[-1] == len(items), f"{what} pointers do not span their items")
+        require(np.diff(ptr) >= 0, f"{what} pointers decrease")
+    require(len(cg.factor_ptr) == f + 1 and len(cg.factor_theta) == f and len(cg.factor_table) == f,
+            "factor arrays differ in length")
+    require(len(cg.factor_strides) == len(cg.factor_vars), "one stride per scope entry is needed")
+    require((cg.factor_vars >= 0) & (cg.factor_vars < n), "a scope refers to a missing variable")
+    require(np.isin(cg.factor_form, (0, 1)), "factor forms must be 0 (scaled) or 1 (indexed)")
+    require(np.isfinite(cg.tables), "tables are not finite")
+    require(len(cg.var_ptr) == n + 1 and len(cg.var_pos) == len(cg.var_factors), "variable CSR has wrong length")
+    require(len(cg.colors) == n and len(cg.color_vars) == n, "colour arrays have wrong length")
+    require(len(cg.theta_init) == k and np.isfinite(cg.theta_init), "theta_init is not a finite (n_features,) array")
+    if f:
+        first = cg.factor_ptr[:-1]
+        require(np.diff(cg.factor_ptr) >= 1, "a factor has an empty scope")
+        size = cg.factor_strides[first] * cg.n_states[cg.factor_vars[first]]
+        # strides must be row-major over the scope's domain sizes
+        last = cg.factor_ptr[1:] - 1
+        require(cg.factor_strides[last] == 1, "the last stride of a scope must be 1")
+        is_last = np.zeros(len(cg.factor_vars), dtype=bool)
+        is_last[last] = True
+        nxt = np.flatnonzero(~is_last)
+        require(cg.factor_strides[nxt] == cg.factor_strides[nxt + 1] * cg.n_states[cg.factor_vars[nxt + 1]],
+                "strides are not row-major over the domain sizes")
+        scaled, indexed = cg.factor_form == 0, cg.factor_form == 1
+        require(cg.factor_table >= 0, "table offsets are negative")
+        require(cg.factor_table[scaled] + size[scaled] <= len(cg.tables), "a scaled table runs past 'tables'")
+        require(cg.factor_table[indexed] + size[indexed] <= len(cg.maps), "an index map runs past 'maps'")
+        require((cg.factor_theta >= 0) & (cg.factor_theta[scaled] < k).all(), "a feature index is out of range")
+        for offset, length in set(zip(cg.factor_table[indexed].tolist(), size[indexed].tolist())):
+            top = int(cg.maps[offset : offset + length].max(initial=-1))
+            require(cg.factor_theta[indexed & (cg.factor_table == offset)] + top < k, "an index map points past theta")
+        ids = np.repeat(np.arange(f), np.diff(cg.factor_ptr))
+        require(cg.var_factors[:] < f, "the variable CSR refers to a missing factor")
+        require(cg.factor_vars[cg.factor_ptr[cg.var_factors] + cg.var_pos] ==
+                np.repeat(np.arange(n), np.diff(cg.var_ptr)), "the variable CSR disagrees with the scopes")
+        keys = np.sort(ids * max(cg.n_colors, 1) + cg.colors[cg.factor_vars])
+        require(np.diff(keys) != 0, "two variables of one factor share a colour or a variable repeats")
+    if n:
+        require((cg.color_vars >= 0) & (cg.color_vars < n), "colour classes refer to missing variables")
+        require(np.bincount(cg.color_vars, minlength=n) == 1, "colour classes do not partition the variables")
+        require(cg.colors[cg.color_vars] == np.repeat(np.arange(cg.n_colors), np.diff(cg.color_ptr)),
+                "colour classes disagree with the colours")
 
 
 def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> CompiledGraph:

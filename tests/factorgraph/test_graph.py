@@ -174,3 +174,25 @@ def test_isolated_variables_get_one_colour():
     g = fg.FactorGraph()
     g.add_variables(4)
     assert g.compile().n_colors == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "corrupt", "match"),
+    [
+        ("factor_vars", lambda a: a + 4, "missing variable"),
+        ("factor_table", lambda a: a + 1000, "runs past"),
+        ("factor_theta", lambda a: a + 5, "theta|out of range"),
+        ("factor_strides", lambda a: a * 3, "stride"),
+        ("colors", lambda a: np.zeros_like(a), "colour"),
+        ("var_pos", lambda a: a[::-1].copy(), "variable CSR"),
+        ("tables", lambda a: a * np.nan, "not finite"),
+        ("n_states", lambda a: a.astype(np.int64), "int32"),
+    ],
+)
+def test_a_corrupted_compiled_graph_is_refused(mixed, field, corrupt, match):
+    """Validation at construction keeps the unchecked kernels from reading out of bounds."""
+    import dataclasses
+
+    cg = mixed.compile()
+    with pytest.raises(fg.ModelSpecError, match=match):
+        dataclasses.replace(cg, **{field: corrupt(getattr(cg, field))})
