@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
     from factorgraph.compiled import CompiledGraph
 
-__all__ = ["FactorGraph", "FeatureGroup"]
+__all__ = ["FactorGraph", "FeatureGroup", "MAX_JOINT_STATES"]
+
+#: The most joint states one scope may have: every feature table is tabulated in full.
+MAX_JOINT_STATES = 2**24
 
 
 @dataclass(eq=False)
@@ -253,6 +256,12 @@ class FactorGraph:
             for s, signature in enumerate(signatures):
                 rows = np.flatnonzero(inverse == s)
                 values = [self._domains[d].values for d in signature]
+                size = int(np.prod([len(v) for v in values], dtype=object))
+                if size > MAX_JOINT_STATES:
+                    raise FeatureSpecError(
+                        f"scope {scopes[rows[0]].tolist()} has {size:,} joint states, more than the "
+                        f"{MAX_JOINT_STATES:,} a feature table may have. Use smaller domains or scopes."
+                    )
                 if group.form == "scaled":
                     tables = group._tables(values, rows)
                     if not np.all(np.isfinite(tables)):

@@ -196,3 +196,11 @@ def test_a_corrupted_compiled_graph_is_refused(mixed, field, corrupt, match):
     cg = mixed.compile()
     with pytest.raises(fg.ModelSpecError, match=match):
         dataclasses.replace(cg, **{field: corrupt(getattr(cg, field))})
+
+
+def test_a_scope_with_too_many_joint_states_is_refused_before_allocating():
+    g = fg.FactorGraph()
+    g.add_variables(2, n_states=100_000)
+    with pytest.raises(fg.FeatureSpecError, match="joint states"):
+        g.add_features(F.Potential([(0, 1)]))
+    assert g.n_features == 0 and not g.groups
