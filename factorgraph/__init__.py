@@ -18,6 +18,7 @@ from factorgraph._errors import (
     ModelSpecError,
     ModelTooLargeError,
     NumericalError,
+    UnknownGroupError,
 )
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
@@ -49,5 +50,6 @@ __all__ = [
     "ModelTooLargeError",
     "ModelFileError",
     "NumericalError",
+    "UnknownGroupError",
     "__version__",
 ]

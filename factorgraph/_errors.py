@@ -10,6 +10,7 @@ __all__ = [
     "ColoringError",
     "DataError",
     "ModelTooLargeError",
+    "UnknownGroupError",
     "ModelFileError",
     "NumericalError",
 ]
@@ -33,6 +34,13 @@ class ColoringError(FactorGraphError, ValueError):
 
 class DataError(FactorGraphError, ValueError):
     """Data, weights or targets are invalid: wrong shape, out of domain, not finite, empty."""
+
+
+class UnknownGroupError(FactorGraphError, KeyError):
+    """No feature group has the requested name."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
 
 
 class ModelTooLargeError(FactorGraphError, ValueError):

@@ -33,7 +33,8 @@ def effective_n_threads(n_threads=None):
     from factorgraph._validation import check_int
 
     if n_threads is not None:
-        check_int("n_threads", n_threads, owner="effective_n_threads", allow_negative=True)
+        check_int("n_threads", n_threads, owner="effective_n_threads", allow_negative=True,
+                  minimum=-2**15, maximum=2**15)
         if n_threads == 0:
             from factorgraph._errors import ModelSpecError
 

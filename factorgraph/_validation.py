@@ -21,16 +21,24 @@ def _short(value: object) -> str:
 
 
 def check_int(
-    name: str, value: object, owner: str, minimum: int | None = None, allow_negative: bool = False
+    name: str,
+    value: object,
+    owner: str,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    allow_negative: bool = False,
+    error: type[Exception] = ModelSpecError,
 ) -> int:
-    """Return ``value`` as an int, or raise ModelSpecError naming the argument."""
+    """Return ``value`` as an int, or raise ``error`` naming the argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ModelSpecError(message(name, owner, "an int", value))
+        raise error(message(name, owner, "an int", value))
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ModelSpecError(message(name, owner, f"an int >= {minimum}", value))
+        raise error(message(name, owner, f"an int >= {minimum}", value))
+    if maximum is not None and value > maximum:
+        raise error(message(name, owner, f"an int <= {maximum}", value))
     if not allow_negative and minimum is None and value < 0:
-        raise ModelSpecError(message(name, owner, "a non-negative int", value))
+        raise error(message(name, owner, "a non-negative int", value))
     return value
 
 
@@ -94,10 +102,9 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
                 message(name, owner, "integer state indices", "fractional values",
                         "Map raw values to state indices with FactorGraph.encode.")
             )
-    elif array.dtype.kind not in "iu":
+    elif array.dtype.kind not in "iub":  # booleans are the states 0 and 1
         raise DataError(message(name, owner, "integer state indices", f"dtype {array.dtype}"))
-    array = array.astype(np.int64, copy=False)
-    bad = (array < 0) | (array >= n_states[None, :])
+    bad = (array < 0) | (array >= n_states[None, :])  # before any cast, so nothing wraps
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise DataError(
@@ -110,15 +117,23 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
 
 def check_weights(weights: object, n_rows: int, owner: str) -> np.ndarray:
     """Validate sample weights: finite, non-negative, one per row, not all zero."""
-    w = np.asarray(weights, dtype=np.float64) if weights is not None else None
-    if w is None:
+    if weights is None:
         return np.ones(n_rows)
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(message("weights", owner, "an array of real numbers", weights)) from exc
     if w.shape != (n_rows,):
         raise DataError(message("weights", owner, f"an array of shape ({n_rows},)", f"shape {w.shape}"))
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise DataError(message("weights", owner, "finite and non-negative", "negative or non-finite values"))
-    if w.sum() <= 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if total <= 0:
         raise DataError(message("weights", owner, "not all zero", "weights summing to 0"))
+    if not np.isfinite(total):
+        raise DataError(message("weights", owner, "of a finite sum", "weights whose sum overflows",
+                                "Rescale the weights."))
     return np.ascontiguousarray(w)
 
 

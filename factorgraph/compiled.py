@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from factorgraph import _kernels
-from factorgraph._errors import ModelSpecError, ModelTooLargeError
+from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_states, check_theta, check_weights, message
 from factorgraph.coloring import color, validate_coloring
@@ -95,8 +95,9 @@ class CompiledGraph:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
-                value = np.ascontiguousarray(value)
-                value.flags.writeable = False  # arrays are shared, not copied: freeze them
+                if value.flags.writeable or not value.flags.c_contiguous:
+                    value = np.array(value, order="C")  # a private, frozen copy
+                    value.flags.writeable = False
                 object.__setattr__(self, f.name, value)
         _check_arrays(self)
 
@@ -142,6 +143,7 @@ class CompiledGraph:
 
     def variable_values(self, variable: int) -> np.ndarray:
         """The state values of one variable."""
+        variable = check_int("variable", variable, "CompiledGraph.variable_values", maximum=self.n_variables - 1)
         start = self.value_offset[variable]
         return self.values[start : start + self.n_states[variable]]
 
@@ -214,7 +216,11 @@ class CompiledGraph:
         return out
 
     def _one_state(self, state: Any, variable: Any, owner: str) -> tuple[np.ndarray, int]:
-        state = check_states(np.asarray(state)[None, :], self.n_states, owner, name="state")[0]
+        state = np.asarray(state)
+        if state.shape != (self.n_variables,):
+            raise DataError(message("state", owner, f"one state per variable, shape ({self.n_variables},)",
+                                    f"shape {state.shape}"))
+        state = check_states(state[None, :], self.n_states, owner, name="state")[0]
         variable = check_int("v", variable, owner)
         if variable >= self.n_variables:
             raise ModelSpecError(message("v", owner, f"a variable id < {self.n_variables}", variable))
@@ -311,7 +317,9 @@ def _check_arrays(cg: CompiledGraph) -> None:
             top = int(cg.maps[offset : offset + length].max(initial=-1))
             require(cg.factor_theta[indexed & (cg.factor_table == offset)] + top < k, "an index map points past theta")
         ids = np.repeat(np.arange(f), np.diff(cg.factor_ptr))
-        require(cg.var_factors[:] < f, "the variable CSR refers to a missing factor")
+        require((cg.var_factors >= 0) & (cg.var_factors < f), "the variable CSR refers to a missing factor")
+        require((cg.var_pos >= 0) & (cg.var_pos < np.diff(cg.factor_ptr)[cg.var_factors]),
+                "the variable CSR has a position outside its factor's scope")
         require(cg.factor_vars[cg.factor_ptr[cg.var_factors] + cg.var_pos] ==
                 np.repeat(np.arange(n), np.diff(cg.var_ptr)), "the variable CSR disagrees with the scopes")
         keys = np.sort(ids * max(cg.n_colors, 1) + cg.colors[cg.factor_vars])

@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ import scipy.optimize
 
 from factorgraph import _kernels
 from factorgraph._openmp import effective_n_threads
-from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError
+from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError, NumericalError
 from factorgraph._validation import check_int, check_theta, message
 from factorgraph.compiled import CompiledGraph
 
@@ -52,7 +53,9 @@ __all__ = [
 #: The largest number of joint states the engine will enumerate.
 MAX_STATES = 2**22
 _CHUNK = 2**16
-_MAX_DENSE_FEATURES = 8192
+_MAX_DENSE_FEATURES = 8192  # covariance: a 512 MiB matrix at most
+_DENSE_CHUNK_VALUES = 2**23  # dense feature rows per chunk: 64 MiB at most
+_MAX_NEWTON_FEATURES = 2048  # Newton polish: a few dense K x K matrices
 
 
 def _compiled(graph: Any) -> CompiledGraph:
@@ -71,13 +74,13 @@ def _n_joint(compiled: CompiledGraph) -> int:
     return total
 
 
-def _chunks(compiled: CompiledGraph) -> Iterator[np.ndarray]:
-    """All joint states, (B, n) int32 chunks in row-major order."""
+def _chunks(compiled: CompiledGraph, chunk: int = _CHUNK) -> Iterator[np.ndarray]:
+    """All joint states, (B, n) int32 chunks of at most ``chunk`` rows in row-major order."""
     total = _n_joint(compiled)
     sizes = compiled.n_states.astype(np.int64)
     place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-    for start in range(0, total, _CHUNK):
-        index = np.arange(start, min(start + _CHUNK, total), dtype=np.int64)
+    for start in range(0, total, chunk):
+        index = np.arange(start, min(start + chunk, total), dtype=np.int64)
         yield ((index[:, None] // place[None, :]) % sizes[None, :]).astype(np.int32)
 
 
@@ -97,6 +100,11 @@ class _Accumulator:
         self.extra: list[np.ndarray] = []
 
     def weights(self, energy: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(energy)):
+            raise NumericalError(
+                "θ·f(x) overflowed to a non-finite value for some joint state; θ is too large "
+                "for double precision. Check θ (its order and scale)."
+            )
         top = float(energy.max())
         if top > self.shift:
             scale = np.exp(self.shift - top) if np.isfinite(self.shift) else 0.0
@@ -221,7 +229,8 @@ def covariance(graph: Any, theta: Any) -> np.ndarray:
         )
     log_z, mean = _log_partition_and_means(compiled, theta)
     cov = np.zeros((compiled.n_features, compiled.n_features))
-    for states in _chunks(compiled):
+    rows = max(1, min(_CHUNK, _DENSE_CHUNK_VALUES // max(compiled.n_features, 1)))
+    for states in _chunks(compiled, rows):
         p = np.exp(_energies(compiled, states, theta) - log_z)
         centred = _kernels.feature_matrix(compiled._view, states, 1) - mean
         cov += centred.T @ (centred * p[:, None])
@@ -229,11 +238,18 @@ def covariance(graph: Any, theta: Any) -> np.ndarray:
 
 
 def entropy(graph: Any, theta: Any) -> float:
-    """The Shannon entropy of p_θ in nats: log Z − θ·E_θ[f]."""
+    """The Shannon entropy of p_θ in nats, −Σ_x p(x) log p(x)."""
     compiled = _compiled(graph)
     theta = _theta(compiled, theta, "exact.entropy")
-    log_z, mean = _log_partition_and_means(compiled, theta)
-    return float(log_z - theta @ mean)
+    acc = _Accumulator()
+    for states in _chunks(compiled):
+        acc.weights(_energies(compiled, states, theta))
+    log_rest = float(np.log(acc.total))  # log Z = shift + log_rest, kept apart for precision
+    total = 0.0
+    for states in _chunks(compiled):
+        surprise = log_rest - (_energies(compiled, states, theta) - acc.shift)  # -log p(x) >= 0
+        total += float(np.exp(-surprise) @ surprise)
+    return total
 
 
 @dataclass(frozen=True)
@@ -301,8 +317,9 @@ def fit(
     compiled = _compiled(graph)
     target = check_theta(target, compiled.n_features, "exact.fit", name="target")
     theta = compiled.theta_init.copy() if theta0 is None else _theta(compiled, theta0, "exact.fit").copy()
-    if not (np.isfinite(l2) and l2 >= 0):
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not (np.isfinite(l2) and l2 >= 0):
         raise ModelSpecError(message("l2", "exact.fit", "a finite number >= 0", l2))
+    max_iter = check_int("max_iter", max_iter, "exact.fit", minimum=0)
     free = np.flatnonzero(compiled.trainable)
     _check_target_range(compiled, target, free)
     state = {"calls": 0}
@@ -316,13 +333,14 @@ def fit(
 
     x = theta[free].copy()
     n_iter = 0
-    if len(free):
+    if len(free) and max_iter > 0:
         found = scipy.optimize.minimize(
             objective, x, jac=True, method="L-BFGS-B",
             options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
         )
         x, n_iter = found.x, int(found.nit)
-        x, extra = _newton_polish(compiled, objective, lambda y: _full(theta, free, y), x, free, l2, tol)
+        max_steps = min(30, max_iter - n_iter)
+        x, extra = _newton_polish(compiled, objective, lambda y: _full(theta, free, y), x, free, l2, tol, max_steps)
         n_iter += extra
     theta[free] = x
     log_z, mean = _log_partition_and_means(compiled, theta)
@@ -336,9 +354,9 @@ def fit(
     return ExactFitResult(theta, grad_norm, success, n_iter, float(log_z), msg)
 
 
-def _newton_polish(compiled, objective, full, x, free, l2, tol, max_steps=30):
+def _newton_polish(compiled, objective, full, x, free, l2, tol, max_steps):
     """Newton steps with the exact covariance as Hessian (min-norm step if singular)."""
-    if len(free) > _MAX_DENSE_FEATURES:
+    if len(free) > _MAX_NEWTON_FEATURES or max_steps <= 0:
         return x, 0
     value, grad = objective(x)
     for steps in range(1, max_steps + 1):

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from factorgraph._errors import FeatureSpecError
-from factorgraph._validation import as_finite_array, as_int_array, message
+from factorgraph._validation import as_finite_array, as_int_array, check_int, message
 
 __all__ = [
     "FeatureKind",
@@ -213,7 +213,7 @@ class Bin(FeatureKind):
         self.upper = as_finite_array("upper", upper, "Bin")
         per_lo = _row_param("lower", self.lower, self.n_rows, (self.arity,), "Bin")
         per_hi = _row_param("upper", self.upper, self.n_rows, (self.arity,), "Bin")
-        if np.any(np.broadcast_arrays(self.lower, self.upper)[0] >= np.broadcast_arrays(self.lower, self.upper)[1]):
+        if np.any(self.lower >= self.upper):  # shapes broadcast: (arity,) against (E, arity)
             raise FeatureSpecError("Bin needs lower < upper for every scope position; some bin is empty.")
         self._per_row = per_lo or per_hi
 
@@ -367,20 +367,9 @@ class Function(FeatureKind):
 
     def _tables(self, values, rows):
         grids = _grids(values)
-        size = len(grids[0])
-        try:
-            with np.errstate(all="ignore"):
-                out = np.asarray(self.fn(*grids), dtype=np.float64)
-            out = np.broadcast_to(out, (size,)).copy()
-        except Exception:  # not vectorised: call once per joint state
-            try:
-                out = np.array([float(self.fn(*point)) for point in zip(*[g.tolist() for g in grids])])
-            except Exception as exc:
-                raise FeatureSpecError(
-                    f"Function feature {self.params()['fn']!r} failed on the values of scope "
-                    f"{self.scopes[rows[0]].tolist()}: {exc!r}. It must accept the scope's values "
-                    "and return a real number."
-                ) from exc
+        out = self._vectorised(grids)
+        if out is None:
+            out = self._pointwise(grids, self.scopes[rows[0]].tolist())
         if not np.all(np.isfinite(out)):
             point = [g[np.argmax(~np.isfinite(out))] for g in grids]
             raise FeatureSpecError(
@@ -388,6 +377,37 @@ class Function(FeatureKind):
                 f"{point}. Features must be finite at every joint state."
             )
         return out[None, :]
+
+    def _vectorised(self, grids: list[np.ndarray]) -> np.ndarray | None:
+        """Call fn once on whole arrays; None unless it returns one real value per joint state."""
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(self.fn(*grids))
+        except Exception:
+            return None
+        if out.shape != grids[0].shape or out.dtype.kind not in "biuf":
+            return None  # e.g. a scalar from np.prod over all arrays: call point by point
+        return out.astype(np.float64)
+
+    def _pointwise(self, grids: list[np.ndarray], scope: list[int]) -> np.ndarray:
+        """Call fn once per joint state with Python floats."""
+        out = []
+        for point in zip(*[g.tolist() for g in grids]):
+            try:
+                with np.errstate(all="ignore"):
+                    value = np.asarray(self.fn(*point))
+            except Exception as exc:
+                raise FeatureSpecError(
+                    f"Function feature {self.params()['fn']!r} failed on values {list(point)} of "
+                    f"scope {scope}: {exc!r}. It must accept the scope's values and return a real number."
+                ) from exc
+            if value.shape != () or value.dtype.kind not in "biuf":
+                raise FeatureSpecError(
+                    f"Function feature {self.params()['fn']!r} returned {value!r:.60} at values "
+                    f"{list(point)} of scope {scope}; it must return one real number."
+                )
+            out.append(float(value))
+        return np.array(out)
 
 
 class Potential(FeatureKind):
@@ -406,7 +426,7 @@ class Potential(FeatureKind):
     def __init__(self, scopes: object, reference: int | None = None) -> None:
         super().__init__(scopes)
         if reference is not None:
-            reference = int(as_int_array("reference", reference, "Potential"))
+            reference = check_int("reference", reference, "Potential", allow_negative=True, error=FeatureSpecError)
         self.reference = reference
 
     def params(self):

@@ -9,24 +9,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError
+from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError, UnknownGroupError
 from factorgraph._pool import TablePool
 from factorgraph._validation import as_finite_array, check_int, message
 from factorgraph.features import FeatureKind
-from factorgraph.variables import Domain, make_domain
+from factorgraph.variables import MAX_JOINT_STATES, Domain, make_domain
 
 if TYPE_CHECKING:
     import networkx as nx
 
     from factorgraph.compiled import CompiledGraph
 
-__all__ = ["FactorGraph", "FeatureGroup", "MAX_JOINT_STATES"]
-
-#: The most joint states one scope may have: every feature table is tabulated in full.
-MAX_JOINT_STATES = 2**24
+__all__ = ["FactorGraph", "FeatureGroup"]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class FeatureGroup:
     """A group of features of one kind, in its tabulated form.
 
@@ -65,6 +62,11 @@ class FeatureGroup:
     theta_init: float | np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for array in (self.scopes, self.table_offset, self.n_per_row, self.theta_init):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False  # the graph's compiled cache relies on it
+
     @property
     def n_features(self) -> int:
         """The number of features (entries of theta) in the group."""
@@ -81,6 +83,35 @@ class FeatureGroup:
         if self.form == "indexed" and len(np.unique(self.n_per_row)) == 1:
             return ids.reshape(len(self.scopes), -1)
         return ids
+
+
+def _checked_tables(group: FeatureKind, tables: Any, n_rows: int, size: int) -> np.ndarray:
+    """A kind's scaled tables must be finite floats of shape (1 or n_rows, size)."""
+    tables = np.asarray(tables)
+    if tables.dtype.kind not in "biuf" or tables.shape not in ((1, size), (n_rows, size)):
+        raise FeatureSpecError(
+            f"{group.kind} produced tables of shape {tables.shape} and dtype {tables.dtype}; "
+            f"expected real tables of shape (1, {size}) or ({n_rows}, {size})."
+        )
+    if not np.all(np.isfinite(tables)):
+        raise FeatureSpecError(f"{group.kind} is not finite at some joint state; features must be finite.")
+    return tables.astype(np.float64, copy=False)
+
+
+def _checked_index_map(group: FeatureKind, index_map: Any, count: Any, size: int) -> tuple[np.ndarray, int]:
+    """A kind's index map must give each joint state a local feature in [0, count) or -1."""
+    index_map = np.asarray(index_map)
+    count = int(count)
+    if index_map.shape != (size,) or index_map.dtype.kind not in "iu" or count < 0:
+        raise FeatureSpecError(
+            f"{group.kind} produced an index map of shape {index_map.shape} and dtype {index_map.dtype} "
+            f"with {count} features; expected integers of shape ({size},) and a count >= 0."
+        )
+    if np.any((index_map < -1) | (index_map >= count)):
+        raise FeatureSpecError(
+            f"{group.kind}'s index map has entries outside -1..{count - 1} (its declared feature count)."
+        )
+    return index_map.astype(np.int32), count
 
 
 class FactorGraph:
@@ -115,7 +146,7 @@ class FactorGraph:
         self._tables = TablePool(np.float64)
         self._maps = TablePool(np.int32)
         self._n_features = 0
-        self._compiled: CompiledGraph | None = None
+        self._compiled: dict[str, CompiledGraph] = {}  # by colouring strategy, until a change
 
     # -- variables ---------------------------------------------------------------------------
 
@@ -149,9 +180,11 @@ class FactorGraph:
         ids : ndarray of shape (n,), int32
             The new variables' ids.
         """
-        n = check_int("n", n, "FactorGraph.add_variables", minimum=0)
+        n = check_int("n", n, "FactorGraph.add_variables", minimum=0, maximum=2**31 - 1 - self.n_variables)
         domain = make_domain(n_states, values, edges)
         if names is not None:
+            if isinstance(names, str):
+                raise ModelSpecError(message("names", "FactorGraph.add_variables", "a sequence of names", names))
             names = [str(s) for s in names]
             if len(names) != n:
                 raise ModelSpecError(message("names", "FactorGraph.add_variables", f"{n} names", len(names)))
@@ -242,19 +275,14 @@ class FactorGraph:
                 f"Bin, Polynomial, Threshold, Table, Function, Potential, Histogram); got "
                 f"{type(group).__name__} {group!r:.60}."
             )
+        if group.form not in ("scaled", "indexed"):
+            raise FeatureSpecError(f"{group.kind}.form must be 'scaled' or 'indexed'; got {group.form!r}.")
         name = self._group_name(group, name)
         scopes = self._check_scopes(group, name)
-        domains = self._var_domain[scopes]
-        if len(self._domains) == 1:  # the common case: skip sorting a million rows
-            signatures, inverse = domains[:1], np.zeros(len(scopes), dtype=np.int64)
-        else:
-            signatures, inverse = np.unique(domains, axis=0, return_inverse=True)
-            inverse = inverse.ravel()
         offsets = np.zeros(len(scopes), dtype=np.int64)
         n_per_row = np.ones(len(scopes), dtype=np.int64)
         try:
-            for s, signature in enumerate(signatures):
-                rows = np.flatnonzero(inverse == s)
+            for signature, rows in self._rows_by_domains(scopes):
                 values = [self._domains[d].values for d in signature]
                 size = int(np.prod([len(v) for v in values], dtype=object))
                 if size > MAX_JOINT_STATES:
@@ -263,16 +291,10 @@ class FactorGraph:
                         f"{MAX_JOINT_STATES:,} a feature table may have. Use smaller domains or scopes."
                     )
                 if group.form == "scaled":
-                    tables = group._tables(values, rows)
-                    if not np.all(np.isfinite(tables)):
-                        r = np.argwhere(~np.isfinite(tables))[0][0]
-                        raise FeatureSpecError(
-                            f"{group.kind} is not finite at some joint state of scope "
-                            f"{scopes[rows[min(r, len(rows) - 1)]].tolist()}; features must be finite."
-                        )
+                    tables = _checked_tables(group, group._tables(values, rows), len(rows), size)
                     offsets[rows] = self._tables.add(tables)
                 else:
-                    index_map, count = group._index_map(values)
+                    index_map, count = _checked_index_map(group, *group._index_map(values), size)
                     offsets[rows] = self._maps.add(index_map[None, :])[0]
                     n_per_row[rows] = count
         except FeatureSpecError as exc:
@@ -288,6 +310,16 @@ class FactorGraph:
         self._n_features += n_new
         self._changed()
         return grp.feature_ids()
+
+    def _rows_by_domains(self, scopes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Split scope rows by the domains of their variables: [(domain ids, rows), ...]."""
+        domains = self._var_domain[scopes]
+        if len(self._domains) == 1:  # the common case: no sorting of a million rows
+            return [(domains[0], np.arange(len(scopes)))]
+        signatures, inverse = np.unique(domains, axis=0, return_inverse=True)
+        order = np.argsort(inverse.ravel(), kind="stable")
+        bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=len(signatures)))[:-1]
+        return list(zip(signatures, np.split(order, bounds)))
 
     def _group_name(self, group: FeatureKind, name: str | None) -> str:
         taken = {grp.name for grp in self._groups}
@@ -327,6 +359,7 @@ class FactorGraph:
         init = as_finite_array("theta_init", theta_init, "FactorGraph.add_features")
         if init.ndim == 0:
             return float(init)
+        init = init.copy()  # the group freezes it; never freeze the caller's array
         if init.shape != (n_new,):
             raise FeatureSpecError(
                 f"Feature group '{name}': theta_init has shape {init.shape} but the group has "
@@ -344,7 +377,9 @@ class FactorGraph:
         for grp in self._groups:
             if grp.name == name:
                 return grp
-        raise KeyError(f"no feature group named {name!r}; groups are {[g.name for g in self._groups]}")
+        raise UnknownGroupError(
+            f"No feature group is named {name!r}; the groups are {[g.name for g in self._groups]}."
+        )
 
     def feature_index(self, name: str) -> slice:
         """The slice of θ that holds group ``name``."""
@@ -457,15 +492,14 @@ class FactorGraph:
         """
         from factorgraph.compiled import build_compiled
 
-        if self._compiled is None or not (isinstance(coloring, str) and coloring == "auto"):
-            compiled = build_compiled(self, coloring)
-            if isinstance(coloring, str) and coloring == "auto":
-                self._compiled = compiled
-            return compiled
-        return self._compiled
+        if not isinstance(coloring, str):  # user colourings and callables are not cached
+            return build_compiled(self, coloring)
+        if coloring not in self._compiled:
+            self._compiled[coloring] = build_compiled(self, coloring)
+        return self._compiled[coloring]
 
     def _changed(self) -> None:
-        self._compiled = None
+        self._compiled = {}
 
     def save(self, path: str | os.PathLike, theta: Any = None) -> None:
         """Write the model (and θ, if given) to a versioned ``.npz`` model file, atomically.

@@ -35,7 +35,12 @@ FORMAT_VERSION = 1
 
 
 def _json_param(value: Any) -> Any:
-    return value.tolist() if isinstance(value, np.ndarray) else value
+    """A kind's parameter for the header: small arrays in full, large ones by shape only."""
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"<array of shape {list(value.shape)}>"
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
 
 def save_model(graph: FactorGraph, path: str | os.PathLike, theta: Any = None) -> None:
@@ -76,7 +81,9 @@ def save_model(graph: FactorGraph, path: str | os.PathLike, theta: Any = None) -
         "groups": groups,
         "sha256": {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in arrays.items()},
     }
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    text = json.dumps(header).encode()
+    arrays["header"] = np.frombuffer(text, dtype=np.uint8)
+    arrays["header_sha256"] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), dtype=np.uint8)
     _atomic_write(path, arrays)
 
 
@@ -145,6 +152,8 @@ def load(path: str | os.PathLike) -> tuple[FactorGraph, np.ndarray | None]:
         graph._tables = TablePool.from_array(arrays["tables"], *arrays["tables_layout"])
         graph._maps = TablePool.from_array(arrays["maps"], *arrays["maps_layout"])
         for i, meta in enumerate(header["groups"]):
+            if meta["form"] not in ("scaled", "indexed"):
+                raise ValueError(f"group {i} has an unknown form {meta['form']!r}")
             init = arrays[f"group{i}.theta_init"]
             grp = FeatureGroup(
                 name=meta["name"], kind=meta["kind"], form=meta["form"], trainable=bool(meta["trainable"]),
@@ -157,6 +166,7 @@ def load(path: str | os.PathLike) -> tuple[FactorGraph, np.ndarray | None]:
             graph._n_features += grp.n_features
         if graph.n_variables != header["n_variables"] or graph.n_features != header["n_features"]:
             raise ValueError("sizes in the header do not match the arrays")
+        graph.compile()  # validates every array against the others
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise ModelFileError(f"{os.fspath(path)!r} is not a consistent model file: {exc}.") from exc
     return graph, arrays.get("theta")
@@ -174,9 +184,18 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any
     if not os.path.exists(path):
         raise ModelFileError(f"No model file at {where}.")
     try:
-        with open(path, "rb") as fh, np.load(io.BytesIO(fh.read()), allow_pickle=False) as npz:
+        with open(path, "rb") as fh:
+            loaded = np.load(io.BytesIO(fh.read()), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as npz:
             arrays = {name: npz[name] for name in npz.files}
-        header = json.loads(arrays.pop("header").tobytes().decode())
+        text = arrays.pop("header").tobytes()
+        if hashlib.sha256(text).hexdigest().encode() != arrays.pop("header_sha256").tobytes():
+            raise ModelFileError(f"{where} is damaged: its header fails its checksum.")
+        header = json.loads(text.decode())
+    except ModelFileError:
+        raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
         raise ModelFileError(
             f"{where} is not a readable factorgraph-maxent model file ({type(exc).__name__}: {exc}). "

@@ -9,7 +9,10 @@ import numpy as np
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, check_int, message
 
-__all__ = ["Domain", "make_domain"]
+__all__ = ["Domain", "make_domain", "MAX_JOINT_STATES"]
+
+#: The most joint states one scope (and so one variable) may have: tables are tabulated in full.
+MAX_JOINT_STATES = 2**24
 
 # Values closer than this (relative) are treated as equal when encoding raw data.
 _ENCODE_RTOL = 1e-9
@@ -103,7 +106,7 @@ def make_domain(n_states: object, values: object, edges: object) -> Domain:
                         "Pass only one of n_states and values.")
             )
         return Domain(_frozen(v))
-    k = 2 if not given else check_int("n_states", n_states, owner, minimum=1)
+    k = 2 if not given else check_int("n_states", n_states, owner, minimum=1, maximum=MAX_JOINT_STATES)
     return Domain(_frozen(np.arange(k, dtype=np.float64)))
 
 
