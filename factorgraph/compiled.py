@@ -375,7 +375,7 @@ def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> Compiled
     n_colors = int(colors.max()) + 1 if n else 0
     color_ptr = np.concatenate([[0], np.cumsum(np.bincount(colors, minlength=n_colors))]).astype(np.int64)
 
-    return CompiledGraph(
+    arrays = dict(
         n_states=n_states,
         value_offset=domain_offsets[var_domain] if n else np.zeros(0, np.int64),
         values=values,
@@ -400,6 +400,10 @@ def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> Compiled
         group_theta=np.array(group_theta, dtype=np.int64),
         group_factors=np.array(group_factors, dtype=np.int64),
     )
+    for value in arrays.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False  # all fresh or pool-owned: freeze instead of copying
+    return CompiledGraph(**arrays)
 
 
 def _coloring_for(graph: FactorGraph, coloring: str | Any, n: int) -> np.ndarray:
