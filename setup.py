@@ -16,7 +16,13 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-EXTENSIONS = ["factorgraph._kernels", "factorgraph._coloring", "factorgraph._openmp"]
+EXTENSIONS = [
+    "factorgraph._kernels",
+    "factorgraph._coloring",
+    "factorgraph._openmp",
+    "samplers._random",
+    "samplers._gibbs",
+]
 
 DEBUG = os.environ.get("FACTORGRAPH_CYTHON_DEBUG") == "1"
 DIRECTIVES = {

@@ -18,6 +18,8 @@ cdef class GraphView:
     cdef const int64_t[::1] var_ptr
     cdef const int64_t[::1] var_factors
     cdef const int32_t[::1] var_pos
+    cdef const int64_t[::1] color_ptr
+    cdef const int32_t[::1] color_vars
 
 
 cdef inline int64_t joint_index(GraphView g, const int32_t* state, int64_t f) noexcept nogil:

@@ -33,6 +33,8 @@ cdef class GraphView:
         self.var_ptr = compiled.var_ptr
         self.var_factors = compiled.var_factors
         self.var_pos = compiled.var_pos
+        self.color_ptr = compiled.color_ptr
+        self.color_vars = compiled.color_vars
 
 
 def energies(GraphView g, const int32_t[:, ::1] states, const double[::1] theta, int n_threads=1):

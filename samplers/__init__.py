@@ -1,8 +1,42 @@
-"""Sampler plugins for factorgraph-maxent.
+"""Sampler plugins: persistent Markov chains on a :class:`factorgraph.CompiledGraph`.
 
-Samplers advance persistent Markov chains on a :class:`factorgraph.CompiledGraph`. The
-registry, the protocol and the Gibbs kernel arrive with the training loop; Cython samplers
-can already ``cimport factorgraph._kernels`` for a typed view of a compiled graph.
+``samplers.create(name, compiled, n_chains, seed=..., **options)`` builds one by name;
+``samplers.available()`` lists the names, including those third-party packages register under
+the entry-point group ``factorgraph.samplers``. Every sampler implements the small
+:class:`Sampler` contract: ``run(theta, n_sweeps)``, ``stats()``, ``states``, ``get_state()`` and
+``set_state()``.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import Any
+
+from samplers._protocol import ChainStats, Sampler, SweepInfo
+from samplers._registry import PluginError, Registry
+from samplers.gibbs import Gibbs
+
+__all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "create", "available", "register", "get"]
+
+_REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
+_REGISTRY.register(Gibbs)
+
+register = _REGISTRY.register
+available = _REGISTRY.available
+get = _REGISTRY.get
+
+
+def create(name: str, compiled: Any, n_chains: int, seed: Any = None, **options: Any) -> Sampler:
+    """Build the sampler registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available`, e.g. ``"gibbs"``.
+    compiled : CompiledGraph
+    n_chains : int
+    seed : int, SeedSequence or None
+        Seeds every random number of the sampler (see the sampler's documentation).
+    **options
+        Passed to the sampler's constructor (e.g. ``n_threads``).
+    """
+    return get(name)(compiled, n_chains, seed=seed, **options)

@@ -1,0 +1,163 @@
+"""The sampler contract: what the training loop needs from a sampler, and nothing more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from factorgraph._errors import ModelSpecError
+from factorgraph._validation import check_int, message
+
+__all__ = ["Sampler", "ChainStats", "SweepInfo", "seed_key"]
+
+
+@dataclass(frozen=True)
+class ChainStats:
+    """What the chains tell the objectives after a run.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        Feature means over the chains (and over the run's sweeps when the sampler averages).
+    n_chains : int
+    sweep : int
+        Sweeps done so far.
+    """
+
+    mean: np.ndarray
+    n_chains: int
+    sweep: int
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """A small record of one ``run``: how much moved.
+
+    Attributes
+    ----------
+    n_sweeps : int
+    n_updates : int
+        Single-site updates made (all chains together).
+    n_changes : int
+        Updates that changed a variable's state.
+    extra : dict
+        Sampler-specific figures (acceptance rates, cluster sizes, ...).
+    """
+
+    n_sweeps: int
+    n_updates: int
+    n_changes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def change_rate(self) -> float:
+        """The fraction of updates that changed a state."""
+        return self.n_changes / self.n_updates if self.n_updates else 0.0
+
+
+def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, Any]:
+    """Turn a user's seed into the generator's 2-word key (and the entropy it came from)."""
+    if isinstance(seed, np.random.SeedSequence):
+        sequence = seed
+    elif seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0):
+        sequence = np.random.SeedSequence(None if seed is None else int(seed))
+    else:
+        raise ModelSpecError(message("seed", "a sampler", "an int >= 0, a SeedSequence or None", seed))
+    return sequence.generate_state(2, dtype=np.uint64), sequence.entropy
+
+
+class Sampler:
+    """Base class of samplers: persistent chains on a compiled graph.
+
+    A sampler owns ``n_chains`` chains that are never restarted. The training loop calls
+    ``run(theta, n_sweeps)`` to advance them and ``stats()`` for the feature means; checkpoints
+    use ``get_state()`` / ``set_state()``. Subclasses register under a ``name``.
+
+    Parameters
+    ----------
+    graph : CompiledGraph
+    n_chains : int
+    seed : int, SeedSequence or None
+        Seeds the chains' initial states and every random number the sampler draws. The same
+        seed gives bit-identical chains for any thread count.
+
+    Examples
+    --------
+    A complete, if slow, single-site Metropolis sampler in pure Python:
+
+    >>> import numpy as np, factorgraph as fg, samplers
+    >>> class ToyMetropolis(samplers.Sampler):
+    ...     name = "toy-metropolis"
+    ...     def __init__(self, graph, n_chains, *, seed=None):
+    ...         super().__init__(graph, n_chains, seed=seed)
+    ...         self._rng = np.random.default_rng(self.key)
+    ...         self._x = self._rng.integers(0, graph.n_states, size=(n_chains, graph.n_variables))
+    ...         self._sweep = 0
+    ...     def run(self, theta, n_sweeps):
+    ...         for _ in range(n_sweeps):
+    ...             for c in range(self.n_chains):
+    ...                 for v in range(self.graph.n_variables):
+    ...                     e = self.graph.conditional_energies(self._x[c], v, theta)
+    ...                     s = self._rng.integers(e.size)
+    ...                     if np.log(self._rng.random()) < e[s] - e[self._x[c, v]]:
+    ...                         self._x[c, v] = s
+    ...             self._sweep += 1
+    ...         return samplers.SweepInfo(n_sweeps, n_sweeps * self._x.size, 0)
+    ...     def stats(self):
+    ...         mean = self.graph.feature_sums(self._x) / self.n_chains
+    ...         return samplers.ChainStats(mean, self.n_chains, self._sweep)
+    ...     @property
+    ...     def states(self):
+    ...         return self._x.copy()
+    ...     def get_state(self):
+    ...         return {"states": self._x.copy(), "sweep": self._sweep}
+    ...     def set_state(self, state):
+    ...         self._x, self._sweep = state["states"].copy(), state["sweep"]
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(2, values=[-1, 1])
+    >>> _ = g.add_features(fg.features.Product([(0, 1)]))
+    >>> sampler = ToyMetropolis(g.compile(), n_chains=200, seed=0)
+    >>> _ = sampler.run(np.array([1.0]), 50)
+    >>> bool(abs(sampler.stats().mean[0] - np.tanh(1.0)) < 0.2)
+    True
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, graph: Any, n_chains: int, *, seed: int | np.random.SeedSequence | None = None) -> None:
+        from factorgraph.compiled import CompiledGraph
+
+        if not isinstance(graph, CompiledGraph):
+            raise ModelSpecError(
+                message("graph", type(self).__name__, "a CompiledGraph", type(graph).__name__,
+                        "Pass g.compile().")
+            )
+        self.graph = graph
+        self.n_chains = check_int("n_chains", n_chains, type(self).__name__, minimum=1)
+        self.key, self._entropy = seed_key(seed)
+
+    def run(self, theta: np.ndarray, n_sweeps: int) -> SweepInfo:
+        """Advance every chain by ``n_sweeps`` sweeps at parameters ``theta``."""
+        raise NotImplementedError
+
+    def stats(self) -> ChainStats:
+        """Feature means over the chains (see :class:`ChainStats`)."""
+        raise NotImplementedError
+
+    @property
+    def states(self) -> np.ndarray:
+        """The chains' current states, shape (n_chains, n_variables), a copy."""
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: chain states, counters, running sums."""
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`get_state`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} '{self.name}': {self.n_chains} chains on {self.graph!r}>"

@@ -1,0 +1,79 @@
+"""A registry of plugins by name, filled by our own classes and by entry points (lazily)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import warnings
+from typing import Any
+
+from factorgraph._errors import FactorGraphError
+
+__all__ = ["PluginError", "Registry"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+class PluginError(FactorGraphError, TypeError):
+    """A plugin is missing, fails to load, or does not implement the protocol."""
+
+
+class Registry:
+    """Plugins of one kind, by lower-case hyphenated name.
+
+    Parameters
+    ----------
+    group : str
+        The entry-point group third-party packages register under, e.g. "factorgraph.samplers".
+    required : tuple of str
+        Attributes every plugin class must have.
+    """
+
+    def __init__(self, group: str, required: tuple[str, ...]) -> None:
+        self.group = group
+        self.required = required
+        self._classes: dict[str, type] = {}
+        self._entry_points: dict[str, importlib.metadata.EntryPoint] | None = None
+
+    def register(self, cls: type, name: str | None = None) -> type:
+        """Add a plugin class (usable as a decorator); its ``name`` attribute is the default."""
+        name = name or getattr(cls, "name", "")
+        self._check(cls, name, origin=cls.__module__)
+        self._classes[name] = cls
+        return cls
+
+    def _check(self, cls: Any, name: str, origin: str) -> None:
+        if not _NAME.match(name or ""):
+            raise PluginError(f"Plugin name {name!r} from {origin} must be lower case with hyphens, e.g. 'my-sampler'.")
+        missing = [attr for attr in self.required if not hasattr(cls, attr)]
+        if missing:
+            raise PluginError(
+                f"Plugin '{name}' ({origin}) has no {', '.join(repr(m) for m in missing)}; see the "
+                f"'{self.group}' contract in docs/how-to."
+            )
+
+    def _discover(self) -> dict[str, importlib.metadata.EntryPoint]:
+        if self._entry_points is None:
+            self._entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=self.group)}
+        return self._entry_points
+
+    def available(self) -> list[str]:
+        """Every registered name, built-in or from an entry point, without importing plugins."""
+        return sorted(set(self._classes) | set(self._discover()))
+
+    def get(self, name: str) -> type:
+        """The class registered as ``name``, loading an entry point on first use."""
+        if name in self._classes:
+            return self._classes[name]
+        entry = self._discover().get(name)
+        if entry is None:
+            raise PluginError(f"No plugin named {name!r} in '{self.group}'; available: {self.available()}.")
+        try:
+            cls = entry.load()
+        except Exception as exc:  # a broken plugin must not take the host down
+            warnings.warn(f"plugin '{name}' ({entry.value}) failed to import: {exc!r}", RuntimeWarning, stacklevel=2)
+            raise PluginError(f"Plugin {name!r} ({entry.value}) failed to import: {exc!r}") from exc
+        dist = getattr(entry, "dist", None)
+        self._check(cls, name, origin=f"{entry.value}" + (f", {dist.name} {dist.version}" if dist else ""))
+        self._classes[name] = cls
+        return cls

@@ -1,0 +1,176 @@
+"""The Gibbs sampler: its random numbers, its exact kernel, and its samples against fg.exact."""
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+import factorgraph as fg
+import samplers
+from factorgraph._openmp import have_openmp
+from samplers import _random
+
+from ._models import MODELS, sweep_matrix
+
+
+def test_philox_matches_numpy():
+    """Our inline Philox4x64-10 equals numpy's (which adds 1 to the counter before a block)."""
+    key = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
+    counter = np.array([5, 0, 7, 2**64 - 2], dtype=np.uint64)
+    ours = _random.philox(counter + np.array([1, 0, 0, 0], dtype=np.uint64), key)
+    theirs = np.random.Philox(counter=counter, key=key).random_raw(4)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_uniforms_are_uniform_and_uncorrelated():
+    key = np.array([1, 2], dtype=np.uint64)
+    u = np.concatenate([_random.uniforms(key, v, 0, 10_000, 3) for v in range(100)])
+    counts = np.histogram(u, bins=100, range=(0, 1))[0]
+    assert chisquare(counts).pvalue > 1e-6
+    r = np.corrcoef(u[:-1], u[1:])[0, 1]
+    assert abs(r) < 5 / np.sqrt(len(u))
+    assert u.min() >= 0.0 and u.max() < 1.0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_one_sweep_leaves_the_exact_distribution_invariant(model):
+    """Recipe (b): the exact sweep kernel P has pi P = pi to 1e-12 and is irreducible."""
+    g, theta = MODELS[model]()
+    cg = g.compile()
+    p = sweep_matrix(cg, theta)
+    pi = fg.exact.probabilities(cg, theta).ravel()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert np.abs(pi @ p - pi).max() < 1e-12
+    reach = np.linalg.matrix_power((p + np.eye(len(pi))) / 2, len(pi))
+    assert (reach > 0).all()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_compiled_sampler_equals_the_python_reference_bit_for_bit(model):
+    g, theta = MODELS[model]()
+    cg = g.compile()
+    fast = samplers.create("gibbs", cg, 13, seed=99, block_size=4, first_chain=6)
+    slow = samplers.create("loopback", cg, 13, seed=99, first_chain=6)
+    fast.run(theta, 30)
+    slow.run(theta, 30)
+    np.testing.assert_array_equal(fast.states, slow.states)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_joint_states_of_independent_chains_follow_the_exact_distribution(model):
+    """Recipe A1: 20,000 chains, burn-in from the exact kernel (TV < 1e-6), chi-square p > 1e-6."""
+    g, theta = MODELS[model]()
+    cg = g.compile()
+    pi = fg.exact.probabilities(cg, theta).ravel()
+    p = sweep_matrix(cg, theta)
+    mu = np.full(len(pi), 1.0 / len(pi))  # initial states are uniform
+    sweeps = 0
+    while 0.5 * np.abs(mu - pi).sum() >= 1e-6:
+        mu, sweeps = mu @ p, sweeps + 1
+        assert sweeps < 500
+    n_chains = 20_000
+    sampler = samplers.create("gibbs", cg, n_chains, seed=sum(map(ord, model)))
+    sampler.run(theta, sweeps)
+    place = np.concatenate([np.cumprod(cg.n_states[::-1])[::-1][1:], [1]])
+    counts = np.bincount(sampler.states @ place, minlength=len(pi))
+    expected = pi * n_chains
+    small = expected < 5  # merge rare states into one bin
+    assert counts[pi == 0].sum() == 0
+    observed = np.append(counts[~small], counts[small].sum())
+    expected = np.append(expected[~small], expected[small].sum())
+    if observed[-1] == 0 and expected[-1] == 0:
+        observed, expected = observed[:-1], expected[:-1]
+    assert expected.min() >= 5 or expected[-1] < 5 and expected[:-1].min() >= 5
+    assert chisquare(observed, expected).pvalue > 1e-6, f"{sweeps} sweeps"
+
+
+def _big_model():
+    g = fg.FactorGraph()
+    g.add_variables(30, n_states=3)
+    g.add_variables(30, values=[-1, 1])
+    rng = np.random.default_rng(4)
+    g.add_features(fg.features.Potential(np.stack([np.arange(30), (np.arange(30) + 1) % 30], 1)))
+    pairs = np.array([rng.choice(60, 2, replace=False) for _ in range(80)])
+    g.add_features(fg.features.Function(pairs, fn=lambda a, b: np.cos(0.3 + a * b)))
+    return g.compile(), rng.normal(0, 0.5, g.n_features)
+
+
+@pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
+def test_states_and_sums_are_identical_for_one_and_two_threads():
+    cg, theta = _big_model()
+    runs = []
+    for threads in (1, 2):
+        sampler = samplers.create("gibbs", cg, 96, seed=3, n_threads=threads, block_size=16)
+        sampler.run(theta, 40)
+        runs.append(sampler.get_state())
+    np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
+    np.testing.assert_array_equal(runs[0]["block_sums"], runs[1]["block_sums"])
+
+
+def test_chains_do_not_depend_on_how_many_there_are():
+    cg, theta = _big_model()
+    small = samplers.create("gibbs", cg, 10, seed=8)
+    large = samplers.create("gibbs", cg, 77, seed=8, block_size=8)
+    small.run(theta, 25)
+    large.run(theta, 25)
+    np.testing.assert_array_equal(large.states[:10], small.states)
+
+
+def test_state_round_trip_continues_bit_for_bit():
+    cg, theta = _big_model()
+    straight = samplers.create("gibbs", cg, 40, seed=2, refresh_every=7)
+    straight.run(theta, 30)
+    first = samplers.create("gibbs", cg, 40, seed=2, refresh_every=7)
+    first.run(theta, 13)
+    resumed = samplers.create("gibbs", cg, 40, seed=123, refresh_every=7)
+    resumed.set_state(first.get_state())
+    resumed.run(theta, 17)
+    np.testing.assert_array_equal(resumed.states, straight.states)
+    np.testing.assert_array_equal(resumed.stats().mean, straight.stats().mean)
+
+
+def test_running_sums_stay_exact_over_ten_thousand_sweeps():
+    cg, theta = _big_model()
+    sampler = samplers.create("gibbs", cg, 8, seed=5, refresh_every=10**9)
+    sampler.run(theta, 10_000)
+    exact = cg.feature_sums(sampler.states) / 8
+    scale = np.maximum(np.abs(exact), 1.0)
+    assert np.abs(sampler.stats().mean - exact).max() / scale.max() < 1e-9
+    assert sampler.run(theta, 1).n_changes > 0
+
+
+def test_same_seed_same_chains_other_seed_other_chains():
+    cg, theta = _big_model()
+    a, b, c = (samplers.create("gibbs", cg, 16, seed=s) for s in (1, 1, 2))
+    for s in (a, b, c):
+        s.run(theta, 5)
+    assert np.array_equal(a.states, b.states) and not np.array_equal(a.states, c.states)
+
+
+def test_sweep_averaged_means_match_the_recorded_states():
+    cg, theta = _big_model()
+    sampler = samplers.create("gibbs", cg, 12, seed=6, average_sweeps=True)
+    reference = samplers.create("gibbs", cg, 12, seed=6)
+    total = np.zeros(cg.n_features)
+    for _ in range(5):
+        reference.run(theta, 1)
+        total += cg.feature_sums(reference.states)
+    sampler.run(theta, 5)
+    np.testing.assert_allclose(sampler.stats().mean, total / 60, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_chains": 0}, "n_chains"), ({"seed": -1}, "seed"), ({"n_threads": 0}, "n_threads"),
+     ({"block_size": 0}, "block_size")],
+)
+def test_bad_arguments(kwargs, match):
+    cg, _ = _big_model()
+    args = {"n_chains": 4, **kwargs}
+    with pytest.raises(fg.ModelSpecError, match=match):
+        samplers.create("gibbs", cg, **args)
+
+
+def test_registry_lists_and_refuses():
+    assert {"gibbs", "loopback"} <= set(samplers.available())
+    with pytest.raises(samplers.PluginError, match="no-such"):
+        samplers.create("no-such", None, 1)
