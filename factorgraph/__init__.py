@@ -7,7 +7,7 @@ compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data he
 
 from importlib import metadata as _metadata
 
-from factorgraph import coloring, exact, features
+from factorgraph import coloring, datasets, exact, features, optim
 from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
@@ -18,12 +18,15 @@ from factorgraph._errors import (
     ModelSpecError,
     ModelTooLargeError,
     NumericalError,
+    PluginError,
     UnknownGroupError,
 )
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
 from factorgraph.io import load
+from factorgraph.sampling import sample
+from factorgraph.training import FitResult, Trainer, fit
 from factorgraph.variables import Domain
 
 try:
@@ -38,9 +41,15 @@ __all__ = [
     "Domain",
     "features",
     "coloring",
+    "datasets",
+    "optim",
     "exact",
     "moments",
     "load",
+    "sample",
+    "Trainer",
+    "FitResult",
+    "fit",
     "show_config",
     "FactorGraphError",
     "ModelSpecError",
@@ -50,6 +59,7 @@ __all__ = [
     "ModelTooLargeError",
     "ModelFileError",
     "NumericalError",
+    "PluginError",
     "UnknownGroupError",
     "__version__",
 ]

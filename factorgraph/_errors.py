@@ -13,6 +13,7 @@ __all__ = [
     "UnknownGroupError",
     "ModelFileError",
     "NumericalError",
+    "PluginError",
 ]
 
 
@@ -53,3 +54,7 @@ class ModelFileError(FactorGraphError, OSError):
 
 class NumericalError(FactorGraphError, FloatingPointError):
     """A computation produced or was given NaN or infinity."""
+
+
+class PluginError(FactorGraphError, TypeError):
+    """A sampler or objective plugin is missing, fails to load, or breaks the protocol."""

@@ -53,12 +53,12 @@ def energies(GraphView g, const int32_t[:, ::1] states, const double[::1] theta,
 
 
 def add_feature_sums(GraphView g, const int32_t[:, ::1] states, const double[::1] weights,
-                     double[::1] out):
-    """Add sum_b weights[b] * f(states[b]) into ``out`` (shape (n_features,)), in row order."""
+                     double[::1] out, bint squared=False):
+    """Add sum_b weights[b] * f(states[b]) (or f squared) into ``out``, in row order."""
     cdef Py_ssize_t b, n_rows = states.shape[0]
     cdef int64_t f, j
     cdef int32_t m
-    cdef double w
+    cdef double w, t
     with nogil:
         for b in range(n_rows):
             w = weights[b]
@@ -67,7 +67,8 @@ def add_feature_sums(GraphView g, const int32_t[:, ::1] states, const double[::1
             for f in range(g.n_factors):
                 j = joint_index(g, &states[b, 0], f)
                 if g.factor_form[f] == 0:
-                    out[g.factor_theta[f]] += w * g.tables[g.factor_table[f] + j]
+                    t = g.tables[g.factor_table[f] + j]
+                    out[g.factor_theta[f]] += w * (t * t if squared else t)
                 else:
                     m = g.maps[g.factor_table[f] + j]
                     if m >= 0:

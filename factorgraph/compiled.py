@@ -207,12 +207,15 @@ class CompiledGraph:
             )
         return _kernels.feature_matrix(self._view, states, effective_n_threads(n_threads))
 
-    def feature_sums(self, states: Any, weights: Any = None) -> np.ndarray:
-        """Σ_b w_b f(x_b), shape (n_features,); unit weights by default."""
+    def feature_sums(self, states: Any, weights: Any = None, squared: bool = False) -> np.ndarray:
+        """Σ_b w_b f(x_b), shape (n_features,); unit weights by default.
+
+        With ``squared=True``, Σ_b w_b f(x_b)² instead (for variances).
+        """
         states = self._states(states, "CompiledGraph.feature_sums")
-        w = check_weights(weights, states.shape[0], "CompiledGraph.feature_sums") if weights is not None else np.ones(states.shape[0])
+        w = check_weights(weights, states.shape[0], "CompiledGraph.feature_sums")
         out = np.zeros(self.n_features)
-        _kernels.add_feature_sums(self._view, states, w, out)
+        _kernels.add_feature_sums(self._view, states, w, out, bool(squared))
         return out
 
     def _one_state(self, state: Any, variable: Any, owner: str) -> tuple[np.ndarray, int]:

@@ -1,7 +1,23 @@
-"""Objective modules for factorgraph-maxent.
+"""Objective terms: each supplies a gradient term to the one shared training loop.
 
-Each objective supplies a gradient term (moment matching, marginal priors, regularisers) to
-the one shared training loop; they arrive with that loop.
+``MomentMatching(target)`` is the maximum-entropy term (gradient m − E_θ[f]); ``L2`` and ``L1``
+penalise θ. Third-party packages add terms under the entry-point group
+``factorgraph.objectives``; ``objectives.available()`` lists them by name.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from factorgraph._registry import Registry
+from objectives._protocol import Needs, Objective
+from objectives.moments import MomentMatching
+from objectives.regularizers import L1, L2
+
+__all__ = ["Objective", "Needs", "MomentMatching", "L2", "L1", "available", "get", "register"]
+
+_REGISTRY = Registry("factorgraph.objectives", required=("value_and_grad",))
+for _cls, _name in ((MomentMatching, "moment-matching"), (L2, "l2"), (L1, "l1")):
+    _REGISTRY.register(_cls, _name)
+
+register = _REGISTRY.register
+available = _REGISTRY.available
+get = _REGISTRY.get

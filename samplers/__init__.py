@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from factorgraph._errors import PluginError
+from factorgraph._registry import Registry
 from samplers._protocol import ChainStats, Sampler, SweepInfo
-from samplers._registry import PluginError, Registry
 from samplers.gibbs import Gibbs
 
 __all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "create", "available", "register", "get"]

@@ -7,15 +7,11 @@ import re
 import warnings
 from typing import Any
 
-from factorgraph._errors import FactorGraphError
+from factorgraph._errors import PluginError
 
-__all__ = ["PluginError", "Registry"]
+__all__ = ["Registry"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-
-
-class PluginError(FactorGraphError, TypeError):
-    """A plugin is missing, fails to load, or does not implement the protocol."""
 
 
 class Registry:

@@ -1,0 +1,108 @@
+"""Small real data sets bundled with the package.
+
+:func:`load_digits` gives the 8x8 handwritten-digit images (1797 images of 64 pixels with
+intensities 0..16, labels 0..9): the test set of the UCI "Optical Recognition of Handwritten
+Digits" data set by E. Alpaydin and C. Kaynak (1998), which UCI distributes under the
+Creative Commons Attribution 4.0 International licence (CC BY 4.0),
+https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits.
+The bundled copy is converted, unchanged, from the one distributed with scikit-learn
+(``sklearn/datasets/data/digits.csv.gz``); ``factorgraph/datasets_data/make_digits.py``
+records how and rebuilds it.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+from typing import Literal, overload
+
+import numpy as np
+
+__all__ = ["load_digits"]
+
+_N_IMAGES = 1797
+_N_PIXELS = 64
+
+
+@cache
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled arrays (read once; callers must copy before handing them out)."""
+    source = resources.files("factorgraph").joinpath("datasets_data").joinpath("digits.npz")
+    with source.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
+        pixels = np.asarray(npz["pixels"], dtype=np.uint8)
+        labels = np.asarray(npz["labels"], dtype=np.uint8)
+    if pixels.shape != (_N_IMAGES, _N_PIXELS) or labels.shape != (_N_IMAGES,):
+        raise RuntimeError(f"corrupt digits.npz: pixels {pixels.shape}, labels {labels.shape}")
+    pixels.flags.writeable = False
+    labels.flags.writeable = False
+    return pixels, labels
+
+
+@overload
+def load_digits(
+    binarize: bool = ..., threshold: float = ..., return_labels: Literal[False] = ...
+) -> np.ndarray: ...
+@overload
+def load_digits(
+    binarize: bool = ..., threshold: float = ..., *, return_labels: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def load_digits(
+    binarize: bool, threshold: float, return_labels: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def load_digits(
+    binarize: bool = True, threshold: float = 8.0, return_labels: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The 8x8 handwritten digits (UCI, Alpaydin & Kaynak 1998, CC BY 4.0).
+
+    Parameters
+    ----------
+    binarize : bool, default True
+        If True, return binary state indices (pixel ``>= threshold`` is 1, else 0), ready to
+        use as data for a graph of 64 binary variables; if False, the raw intensities 0..16.
+    threshold : float, default 8.0
+        Cut-off for ``binarize=True``; the default is half of the 0..16 intensity range.
+        Ignored when ``binarize=False``.
+    return_labels : bool, default False
+        If True, also return the digit shown in each image.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), dtype uint8
+        One row per image, pixels in row-major order (``X[i].reshape(8, 8)`` is the image).
+        0/1 if ``binarize`` else intensities 0..16.
+    labels : ndarray of shape (1797,), dtype uint8
+        Digits 0..9; only returned when ``return_labels=True``.
+
+    Notes
+    -----
+    Every call returns fresh arrays, so modifying them does not affect later calls.
+
+    Examples
+    --------
+    >>> from factorgraph.datasets import load_digits
+    >>> X, y = load_digits(return_labels=True)
+    >>> X.shape, X.dtype, sorted(set(X.ravel().tolist()))
+    ((1797, 64), dtype('uint8'), [0, 1])
+    >>> y[:10].tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    >>> raw = load_digits(binarize=False)
+    >>> raw[0, :8].tolist()
+    [0, 0, 5, 13, 9, 1, 0, 0]
+    >>> X[0, :8].tolist()
+    [0, 0, 0, 1, 1, 0, 0, 0]
+    """
+    pixels, labels = _read_digits()
+    if binarize:
+        threshold = float(threshold)
+        if math.isnan(threshold):
+            raise ValueError("threshold must not be NaN")
+        X = (pixels >= threshold).astype(np.uint8)
+    else:
+        X = pixels.copy()
+    if return_labels:
+        return X, labels.copy()
+    return X

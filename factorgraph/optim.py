@@ -1,0 +1,490 @@
+"""Stochastic gradient ascent: learning-rate schedules, optimizers and iterate averaging.
+
+Each training step calls ``theta = optimizer.step(theta, grad)`` with ``grad`` an estimate of the
+gradient of the concave objective (the ascent direction). A step returns a new array and updates
+the optimizer's buffers in place: a few vectorised passes over the parameters.
+
+Examples
+--------
+>>> import numpy as np
+>>> opt, theta = SGD(lr=inverse_time(0.5, decay_steps=10)), np.zeros(2)
+>>> for _ in range(200):  # maximise -|theta - (1, 2)|^2 / 2
+...     theta = opt.step(theta, np.array([1.0, 2.0]) - theta)
+>>> theta.round(6), opt.t
+(array([1., 2.]), 200)
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from factorgraph._errors import ModelSpecError, NumericalError
+from factorgraph._validation import as_finite_array, check_int, message
+
+__all__ = ["Schedule", "constant", "inverse_time", "exponential", "cosine", "warmup",
+           "Optimizer", "SGD", "Adam", "PolyakAverage"]
+
+State = dict[str, "np.ndarray | int | float"]
+
+
+def _real(name: str, value: object, owner: str, expected: str, ok: Callable[[float], bool]) -> float:
+    """Return ``value`` as a float, or raise ModelSpecError unless it is a finite real passing ``ok``."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not ok(float(value))):
+        raise ModelSpecError(message(name, owner, expected, value))
+    return float(value)
+
+
+_POSITIVE = ("a finite number > 0", lambda x: x > 0)
+_UNIT = ("a number in [0, 1)", lambda x: 0 <= x < 1)
+
+
+class Schedule(abc.ABC):
+    """Base of the learning-rate schedules: ``schedule(t)`` is the rate at step ``t = 0, 1, ...``.
+
+    Examples
+    --------
+    >>> isinstance(constant(0.1), Schedule)
+    True
+    """
+
+    _checks: dict = {}  # field name -> (expected, test); not a dataclass field (no annotation)
+
+    def __post_init__(self) -> None:
+        for name, (expected, ok) in self._checks.items():
+            value = _real(name, getattr(self, name), f"optim.{type(self).__name__}", expected, ok)
+            object.__setattr__(self, name, value)
+
+    def __call__(self, t: int) -> float:
+        return float(self._at(check_int("t", t, f"optim.{type(self).__name__}", minimum=0)))
+
+    @abc.abstractmethod
+    def _at(self, t: int) -> float:
+        """The rate at step ``t`` (already validated)."""
+
+
+def _as_schedule(value: object, name: str, owner: str) -> Callable[[int], float]:
+    """A number becomes a constant schedule; any other callable is used as given."""
+    if callable(value):
+        return value
+    return constant(_real(name, value, owner, "a finite number > 0 or a schedule", lambda x: x > 0))
+
+
+@dataclass(frozen=True)
+class constant(Schedule):
+    """The same rate at every step.
+
+    Parameters
+    ----------
+    lr : float
+        The rate, > 0.
+
+    Examples
+    --------
+    >>> constant(0.1)(7)
+    0.1
+    """
+
+    lr: float
+    _checks = {"lr": _POSITIVE}
+
+    def _at(self, t: int) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True)
+class inverse_time(Schedule):
+    """Inverse-time decay, ``lr / (1 + t / decay_steps) ** power``.
+
+    With ``power`` in (0.5, 1] the rates meet the Robbins-Monro conditions.
+
+    Parameters
+    ----------
+    lr, decay_steps : float
+        The rate at step 0 and the time scale of the decay, both > 0.
+    power : float, default 1.0
+        The exponent, >= 0.
+
+    Examples
+    --------
+    >>> inverse_time(0.1, decay_steps=10)(10)
+    0.05
+    """
+
+    lr: float
+    decay_steps: float
+    power: float = 1.0
+    _checks = {"lr": _POSITIVE, "decay_steps": _POSITIVE, "power": ("a finite number >= 0", lambda x: x >= 0)}
+
+    def _at(self, t: int) -> float:
+        return self.lr / (1.0 + t / self.decay_steps) ** self.power
+
+
+@dataclass(frozen=True)
+class exponential(Schedule):
+    """Exponential decay, ``lr * rate ** (t / decay_steps)``.
+
+    Parameters
+    ----------
+    lr : float
+        The rate at step 0, > 0.
+    rate, decay_steps : float
+        The factor, in (0, 1], applied every ``decay_steps`` (> 0) steps.
+
+    Examples
+    --------
+    >>> exponential(0.1, rate=0.5, decay_steps=10)(20)
+    0.025
+    """
+
+    lr: float
+    rate: float
+    decay_steps: float
+    _checks = {"lr": _POSITIVE, "rate": ("a number in (0, 1]", lambda x: 0 < x <= 1), "decay_steps": _POSITIVE}
+
+    def _at(self, t: int) -> float:
+        return self.lr * self.rate ** (t / self.decay_steps)
+
+
+@dataclass(frozen=True)
+class cosine(Schedule):
+    """Cosine annealing from ``lr`` down to ``final`` over ``total_steps`` steps, then ``final``.
+
+    The rate is ``final + (lr - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2``.
+
+    Parameters
+    ----------
+    lr : float
+        The rate at step 0, > 0.
+    total_steps : int
+        The length of the annealing, >= 1.
+    final : float, default 0.0
+        The rate from step ``total_steps`` on, in [0, lr].
+
+    Examples
+    --------
+    >>> s = cosine(0.1, total_steps=100)
+    >>> s(0), s(50), s(100), s(1000)
+    (0.1, 0.05, 0.0, 0.0)
+    """
+
+    lr: float
+    total_steps: int
+    final: float = 0.0
+    _checks = {"lr": _POSITIVE}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps, "optim.cosine", minimum=1))
+        final = _real("final", self.final, "optim.cosine", f"a number in [0, lr={self.lr}]", lambda x: 0 <= x <= self.lr)
+        object.__setattr__(self, "final", final)
+
+    def _at(self, t: int) -> float:
+        fraction = min(t, self.total_steps) / self.total_steps
+        return self.final + (self.lr - self.final) * (1.0 + math.cos(math.pi * fraction)) / 2.0
+
+
+@dataclass(frozen=True)
+class warmup(Schedule):
+    """A linear ramp from 0 over ``steps`` steps, then ``schedule`` started afresh.
+
+    The rate is ``schedule(0) * (t / steps)`` for ``t < steps`` and ``schedule(t - steps)`` after.
+
+    Parameters
+    ----------
+    schedule : callable or float
+        The schedule that follows the ramp; a number means a constant rate.
+    steps : int
+        The length of the ramp, >= 0.
+
+    Examples
+    --------
+    >>> s = warmup(constant(1.0), steps=4)
+    >>> [s(t) for t in range(6)]
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    schedule: Callable[[int], float]
+    steps: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", _as_schedule(self.schedule, "schedule", "optim.warmup"))
+        object.__setattr__(self, "steps", check_int("steps", self.steps, "optim.warmup", minimum=0))
+
+    def _at(self, t: int) -> float:
+        if t < self.steps:
+            return self.schedule(0) * (t / self.steps)
+        return self.schedule(t - self.steps)
+
+
+def _float_array(name: str, value: object, owner: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelSpecError(message(name, owner, "an array of real numbers", value)) from exc
+
+
+def _read_state(state: object, owner: str, names: tuple[str, ...]) -> tuple[int, dict[str, np.ndarray]]:
+    """Validate a ``get_state`` dict: its step count ``t`` and copies of its arrays (all or none)."""
+    if not isinstance(state, Mapping) or "t" not in state or not set(state) <= {"t", *names}:
+        keys = sorted(state) if isinstance(state, Mapping) else state
+        raise ModelSpecError(message("state", owner, f"a dict with key 't' and optionally {list(names)}", keys,
+                                     "Pass a dict returned by get_state()."))
+    t = state["t"]
+    t = check_int("state['t']", t.item() if isinstance(t, np.ndarray) and t.ndim == 0 else t, owner, minimum=0)
+    arrays = {k: np.array(as_finite_array(f"state[{k!r}]", state[k], owner, error=ModelSpecError))
+              for k in names if k in state}
+    shapes = {a.shape for a in arrays.values()}
+    if arrays and (len(arrays) != len(names) or len(shapes) != 1):
+        raise ModelSpecError(message("state", owner, f"all of {list(names)} with one shape, or none", sorted(shapes)))
+    return t, arrays
+
+
+class Optimizer(abc.ABC):
+    """Base of the gradient-ascent optimizers.
+
+    Parameters
+    ----------
+    lr : float or callable
+        A constant learning rate (> 0), or a schedule ``lr(t) -> float`` such as :class:`cosine`.
+
+    Examples
+    --------
+    >>> opt = SGD(lr=warmup(0.1, steps=10))
+    >>> opt.t, opt.lr
+    (0, 0.0)
+    """
+
+    _params: tuple[str, ...] = ()
+    _buffer_names: tuple[str, ...] = ()
+
+    def __init__(self, lr: float | Callable[[int], float]) -> None:
+        self.schedule = _as_schedule(lr, "lr", self._owner)
+        self.reset()
+
+    @property
+    def _owner(self) -> str:
+        return f"optim.{type(self).__name__}"
+
+    @property
+    def t(self) -> int:
+        """The number of steps taken."""
+        return self._t
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step, ``schedule(t)``."""
+        value = self.schedule(self._t)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+            raise ModelSpecError(f"The 'lr' schedule of {self._owner} must return finite numbers >= 0; "
+                                 f"got {value!r} at step {self._t}.")
+        return float(value)
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Return the parameters after one ascent step along ``grad``; ``theta`` is not modified."""
+        owner = f"{self._owner}.step"
+        theta, grad = _float_array("theta", theta, owner), _float_array("grad", grad, owner)
+        if grad.shape != theta.shape:
+            raise ModelSpecError(message("grad", owner, f"of the shape of theta, {theta.shape}", f"shape {grad.shape}"))
+        as_finite_array("grad", grad, owner, error=NumericalError)
+        if not self._buffers:
+            self._buffers = {name: np.zeros(theta.shape) for name in self._buffer_names}
+        elif next(iter(self._buffers.values())).shape != theta.shape:
+            raise ModelSpecError(message("theta", owner, "of the shape of the previous steps",
+                                         f"shape {theta.shape}", "Call reset() to optimise another vector."))
+        lr = self.lr
+        new = self._update(theta, grad, lr)
+        self._t += 1
+        return new
+
+    @abc.abstractmethod
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
+        """Update the buffers in place and return the new parameters."""
+
+    def get_state(self) -> State:
+        """Return copies of the step count ``t`` and the buffers, for checkpoints."""
+        return {"t": self._t, **{name: array.copy() for name, array in self._buffers.items()}}
+
+    def set_state(self, state: Mapping[str, np.ndarray | int | float]) -> None:
+        """Restore a state from :meth:`get_state` (arrays are copied)."""
+        self._t, self._buffers = _read_state(state, f"{self._owner}.set_state", self._buffer_names)
+
+    def reset(self) -> None:
+        """Forget all steps: ``t = 0`` and no buffers."""
+        self._t, self._buffers = 0, {}
+
+    def __repr__(self) -> str:
+        params = "".join(f", {name}={getattr(self, name)!r}" for name in self._params)
+        return f"{type(self).__name__}(lr={self.schedule!r}{params})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient ascent with optional (Nesterov) momentum.
+
+    ``v <- momentum * v + grad``, then ``theta + lr * v``, or with ``nesterov``
+    ``theta + lr * (grad + momentum * v)``. With ``momentum=0`` it is plain SGD.
+
+    Parameters
+    ----------
+    lr : float or callable, default 0.1
+        The learning rate, > 0, or a schedule.
+    momentum : float, default 0.0
+        In [0, 1).
+    nesterov : bool, default False
+        Use Nesterov's form of momentum.
+
+    Examples
+    --------
+    >>> SGD(lr=0.5).step(np.array([1.0, 2.0]), np.array([-1.0, 0.0]))
+    array([0.5, 2. ])
+    """
+
+    _params = ("momentum", "nesterov")
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.1, momentum: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(lr)
+        self.momentum = _real("momentum", momentum, self._owner, *_UNIT)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise ModelSpecError(message("nesterov", self._owner, "True or False", nesterov))
+        self.nesterov = bool(nesterov)
+        self._buffer_names = ("velocity",) if self.momentum > 0 else ()
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
+        if not self._buffer_names:
+            out = lr * grad
+        else:
+            v = self._buffers["velocity"]
+            v *= self.momentum
+            v += grad
+            if self.nesterov:
+                out = self.momentum * v
+                out += grad
+                out *= lr
+            else:
+                out = lr * v
+        out += theta
+        return out
+
+
+class Adam(Optimizer):
+    """Adam for ascent, with bias correction.
+
+    ``m <- beta1 m + (1 - beta1) g``, ``v <- beta2 v + (1 - beta2) g**2``, then
+    ``theta + lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - beta1**t)`` and
+    ``v_hat = v / (1 - beta2**t)``. Entries whose gradient has always been 0 do not move.
+
+    Parameters
+    ----------
+    lr : float or callable, default 0.01
+        The learning rate, > 0, or a schedule.
+    beta1, beta2 : float, default 0.9, 0.999
+        Decay rates of the moment estimates, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+
+    Examples
+    --------
+    >>> Adam(lr=0.1).step(np.array([1.0, 2.0]), np.array([-5.0, 0.0])).round(6)
+    array([0.9, 2. ])
+    """
+
+    _params = ("beta1", "beta2", "eps")
+    _buffer_names = ("m", "v")
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.beta1 = _real("beta1", beta1, self._owner, *_UNIT)
+        self.beta2 = _real("beta2", beta2, self._owner, *_UNIT)
+        self.eps = _real("eps", eps, self._owner, *_POSITIVE)
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
+        m, v, t = self._buffers["m"], self._buffers["v"], self._t + 1
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * np.square(grad)
+        out = v / (1.0 - self.beta2**t)
+        np.sqrt(out, out=out)
+        out += self.eps
+        np.divide(lr * (m / (1.0 - self.beta1**t)), out, out=out)
+        out += theta
+        return out
+
+
+class PolyakAverage:
+    """Running mean of the iterates passed to :meth:`update`, from the ``start``-th on (0-based).
+
+    Parameters
+    ----------
+    start : int, default 0
+        Number of first iterates to leave out (burn-in).
+
+    Examples
+    --------
+    >>> avg = PolyakAverage(start=1)
+    >>> for theta in ([9.0], [1.0], [2.0]):
+    ...     avg.update(np.array(theta))
+    >>> avg.mean, avg.count
+    (array([1.5]), 2)
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self.start = check_int("start", start, "optim.PolyakAverage", minimum=0)
+        self.reset()
+
+    @property
+    def t(self) -> int:
+        """The number of iterates seen."""
+        return self._t
+
+    @property
+    def count(self) -> int:
+        """The number of iterates averaged."""
+        return max(0, self._t - self.start)
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        """A copy of the average, or None while no iterate has been averaged."""
+        return None if self._mean is None else self._mean.copy()
+
+    def update(self, theta: np.ndarray) -> None:
+        """Add one iterate (after each optimizer step); it must be finite."""
+        owner = "optim.PolyakAverage.update"
+        theta = as_finite_array("theta", _float_array("theta", theta, owner), owner, error=NumericalError)
+        if self._mean is not None and theta.shape != self._mean.shape:
+            raise ModelSpecError(message("theta", owner, f"of shape {self._mean.shape}", f"shape {theta.shape}"))
+        if self._t >= self.start:
+            if self._mean is None:
+                self._mean = theta.copy()
+            else:
+                step = theta - self._mean
+                step /= self.count + 1
+                self._mean += step
+        self._t += 1
+
+    def get_state(self) -> State:
+        """Return copies of ``t`` (iterates seen) and ``mean`` (absent while none is averaged)."""
+        return {"t": self._t} if self._mean is None else {"t": self._t, "mean": self._mean.copy()}
+
+    def set_state(self, state: Mapping[str, np.ndarray | int | float]) -> None:
+        """Restore a state from :meth:`get_state` (the array is copied)."""
+        owner = "optim.PolyakAverage.set_state"
+        t, arrays = _read_state(state, owner, ("mean",))
+        if (t > self.start) != ("mean" in arrays):
+            raise ModelSpecError(message("state", owner, f"a 'mean' exactly when t > start={self.start}",
+                                         f"t={t} and {'a' if arrays else 'no'} mean"))
+        self._t, self._mean = t, arrays.get("mean")
+
+    def reset(self) -> None:
+        """Forget all iterates."""
+        self._t, self._mean = 0, None
+
+    def __repr__(self) -> str:
+        return f"PolyakAverage(start={self.start})"

@@ -1,0 +1,324 @@
+"""The training loop: advance chains, gather statistics, sum objective gradients, step θ.
+
+One loop serves every sampler and every objective; it knows only their protocols.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from factorgraph._errors import DataError, ModelSpecError, NumericalError
+from factorgraph._validation import check_int, check_theta, message
+
+__all__ = ["Trainer", "FitResult", "fit"]
+
+logger = logging.getLogger("factorgraph")
+
+_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of :meth:`Trainer.fit`.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (n_features,)
+        The fitted parameters (the Polyak average of the iterates when averaging is on).
+    converged : bool
+        True when the monitor's criteria were met before ``max_steps``.
+    message : str
+    n_steps : int
+        Steps taken in this call.
+    history : dict of str to ndarray
+        Per step: ``mismatch`` (root mean square of the standardised moment mismatch
+        |m − μ̂| / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
+        (its maximum), ``grad_norm``, ``step_norm`` (max |Δθ|), ``change_rate`` (fraction of
+        updates that changed a state) and ``time`` (seconds since the start).
+    states : ndarray of shape (n_chains, n_variables)
+        The chains' final states.
+    sampler_state, optimizer_state : dict
+        For continuing exactly where this call stopped.
+    """
+
+    theta: np.ndarray
+    converged: bool
+    message: str
+    n_steps: int
+    history: dict[str, np.ndarray]
+    states: np.ndarray
+    sampler_state: dict[str, Any] = field(repr=False)
+    optimizer_state: dict[str, Any] = field(repr=False)
+
+    def __repr__(self) -> str:
+        last = {k: float(v[-1]) for k, v in self.history.items() if len(v)}
+        return (
+            f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
+            f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
+        )
+
+
+def _auto_progress() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class Trainer:
+    """Fit θ by stochastic gradient ascent with persistent chains.
+
+    Parameters
+    ----------
+    graph : FactorGraph or CompiledGraph
+    objectives : sequence of Objective
+        The terms of L(θ); their gradients are summed. At least one ``MomentMatching`` term
+        gives the monitor its mismatch.
+    sampler : str or Sampler, default "gibbs"
+        A registered name, or a ready sampler on the same compiled graph.
+    n_chains : int, default 256
+        Persistent chains (ignored when ``sampler`` is an instance).
+    sweeps_per_step : int, default 1
+        Sweeps of every chain between two parameter updates.
+    optimizer : Optimizer, optional
+        From :mod:`factorgraph.optim`; default ``Adam(lr=0.02)``.
+    seed : int, SeedSequence or None
+        Seeds the sampler. The same seed gives the same θ trajectory bit for bit, for any
+        thread count.
+    theta0 : array_like of shape (n_features,), optional
+        Starting θ (default: the graph's ``theta_init``); fixed features stay at these values.
+    average_from : int or None, default None
+        Polyak-average the iterates from this step on and report the average as ``theta``.
+    n_threads : int, optional
+        Sampler threads (None: every usable core).
+    **sampler_options
+        Passed to the sampler.
+
+    Examples
+    --------
+    >>> import numpy as np, factorgraph as fg, objectives
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(3, values=[-1, 1])
+    >>> _ = g.add_features(fg.features.Product([(0, 1), (1, 2)]))
+    >>> trainer = fg.Trainer(g, [objectives.MomentMatching([0.5, -0.3])], n_chains=512, seed=0,
+    ...                      optimizer=fg.optim.SGD(lr=0.2))
+    >>> result = trainer.fit(max_steps=300, tol=0.0, progress=False)
+    >>> np.abs(fg.exact.expectations(g, result.theta) - [0.5, -0.3]).max() < 0.1
+    np.True_
+    """
+
+    def __init__(
+        self,
+        graph: Any,
+        objectives: Sequence[Any],
+        sampler: Any = "gibbs",
+        n_chains: int = 256,
+        sweeps_per_step: int = 1,
+        optimizer: Any = None,
+        seed: int | np.random.SeedSequence | None = None,
+        theta0: Any = None,
+        average_from: int | None = None,
+        n_threads: int | None = None,
+        **sampler_options: Any,
+    ) -> None:
+        import samplers
+        from factorgraph import optim
+        from objectives import MomentMatching
+
+        owner = "Trainer"
+        self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
+        self.objectives = list(objectives)
+        if not self.objectives:
+            raise ModelSpecError(message("objectives", owner, "at least one objective", objectives,
+                                         "Pass [objectives.MomentMatching(target)]."))
+        for term in self.objectives:
+            if not hasattr(term, "value_and_grad"):
+                raise ModelSpecError(message("objectives", owner, "objects with value_and_grad", term))
+            if hasattr(term, "check"):
+                term.check(self.graph)
+        self._matching = [t for t in self.objectives if isinstance(t, MomentMatching)]
+        self.sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
+        self.n_threads = n_threads
+        if isinstance(sampler, str):
+            options = dict(sampler_options)
+            if n_threads is not None:
+                options["n_threads"] = n_threads
+            sampler = samplers.create(sampler, self.graph, n_chains, seed=seed, **options)
+        elif getattr(sampler, "graph", None) is not self.graph:
+            raise ModelSpecError("The sampler was built on another compiled graph; build it on trainer.graph.")
+        self.sampler = sampler
+        self.optimizer = optimizer if optimizer is not None else optim.Adam(lr=0.02)
+        self.theta = (self.graph.theta_init.copy() if theta0 is None
+                      else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy())
+        self._trainable = self.graph.trainable
+        self.average = None if average_from is None else optim.PolyakAverage(
+            start=check_int("average_from", average_from, owner, minimum=0))
+        self.step_count = 0
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _gradient(self, stats: Any) -> tuple[np.ndarray, list[float | None]]:
+        grad = np.zeros(self.graph.n_features)
+        values = []
+        for term in self.objectives:
+            value, term_grad = term.value_and_grad(stats, self.theta)
+            grad += term_grad
+            values.append(value)
+        grad[~self._trainable] = 0.0
+        if not np.all(np.isfinite(grad)):
+            k = int(np.flatnonzero(~np.isfinite(grad))[0])
+            raise NumericalError(f"The gradient of feature {k} is {grad[k]}; check targets and θ.")
+        return grad, values
+
+    def _mismatch(self, stats: Any) -> tuple[float, float]:
+        """RMS and max of |m − μ̂| / MCSE over the matched, trained features."""
+        if not self._matching:
+            return float("nan"), float("nan")
+        states = self.sampler.states
+        n = len(states)
+        second = self.graph.feature_sums(states, squared=True) / n
+        mean = self.graph.feature_sums(states) / n
+        se = np.sqrt(np.maximum(second - mean**2, 0.0) / n)
+        floor = 1.0 / n  # a feature constant over the chains still has a resolution of 1/C
+        target = sum(t.target for t in self._matching) / len(self._matching)
+        z = np.abs(target - stats.mean)[self._trainable] / np.maximum(se, floor)[self._trainable]
+        return (float(np.sqrt(np.mean(z**2))), float(z.max())) if z.size else (0.0, 0.0)
+
+    def fit(
+        self,
+        max_steps: int = 1000,
+        tol: float = 1e-3,
+        callback: Callable[[dict[str, Any]], Any] | None = None,
+        progress: bool | None = None,
+        mismatch_tol: float = 1.5,
+        check_every: int = 10,
+        window: int = 50,
+    ) -> FitResult:
+        """Run up to ``max_steps`` steps; stop early once converged.
+
+        Converged means: the standardised mismatch (RMS of |m − μ̂| / MCSE) is at most
+        ``mismatch_tol`` and θ is stable — its mean over the last ``window`` steps moved by at
+        most ``tol`` (max abs) against the mean of the window before. ``tol=0.0`` turns the
+        convergence stop off. ``callback(info)`` is called after every step with a dict of the
+        step's figures; raising StopIteration in it stops cleanly.
+        """
+        owner = "Trainer.fit"
+        max_steps = check_int("max_steps", max_steps, owner, minimum=0)
+        check_every = check_int("check_every", check_every, owner, minimum=1)
+        window = check_int("window", window, owner, minimum=1)
+        if not (np.isfinite(tol) and tol >= 0):
+            raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
+        history: dict[str, list[float]] = {k: [] for k in _HISTORY}
+        recent: list[np.ndarray] = []
+        start = time.perf_counter()
+        converged, text = False, "reached max_steps"
+        bar = _progress_bar(max_steps, progress)
+        mismatch = mismatch_max = float("nan")
+        try:
+            for _ in range(max_steps):
+                info = self.sampler.run(self.theta, self.sweeps_per_step)
+                stats = self.sampler.stats()
+                grad, values = self._gradient(stats)
+                new_theta = self.optimizer.step(self.theta, grad)
+                step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
+                self.theta = new_theta
+                self.step_count += 1
+                if self.average is not None:
+                    self.average.update(self.theta)
+                if self.step_count % check_every == 0 or mismatch != mismatch:
+                    mismatch, mismatch_max = self._mismatch(stats)
+                record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=float(np.linalg.norm(grad)),
+                              step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start)
+                for key, value in record.items():
+                    history[key].append(value)
+                recent.append(self.theta.copy())
+                if len(recent) > 2 * window:
+                    recent.pop(0)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(mismatch=f"{mismatch:.3g}", step=f"{step_norm:.2g}", refresh=False)
+                if callback is not None:
+                    try:
+                        callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
+                    except StopIteration:
+                        text = "stopped by callback"
+                        break
+                if tol > 0 and len(recent) == 2 * window and mismatch <= mismatch_tol:
+                    drift = np.abs(np.mean(recent[window:], axis=0) - np.mean(recent[:window], axis=0)).max()
+                    if drift <= tol:
+                        converged, text = True, f"converged: mismatch {mismatch:.3g} <= {mismatch_tol}, θ drift {drift:.2g} <= {tol}"
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        logger.info("fit: %s after %d steps", text, len(history["time"]))
+        theta = self.average.mean.copy() if self.average is not None and self.average.count else self.theta.copy()
+        return FitResult(
+            theta=theta, converged=converged, message=text, n_steps=len(history["time"]),
+            history={k: np.array(v) for k, v in history.items()}, states=self.sampler.states,
+            sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
+        )
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    if progress is None:
+        progress = _auto_progress()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="fit", unit="step", leave=False)
+
+
+def fit(
+    graph: Any,
+    data: Any = None,
+    target: Any = None,
+    weights: Any = None,
+    l2: float = 0.0,
+    max_steps: int = 1000,
+    tol: float = 1e-3,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> FitResult:
+    """Fit a maximum-entropy model to data (or to target moments) with persistent chains.
+
+    Parameters
+    ----------
+    graph : FactorGraph or CompiledGraph
+    data : array_like of shape (N, n_variables), optional
+        State indices; the targets are their (weighted) feature means.
+    target : array_like of shape (n_features,), optional
+        Target feature means, instead of ``data``.
+    weights : array_like of shape (N,), optional
+        Sample weights for ``data``.
+    l2 : float, default 0.0
+        Strength of an L2 penalty on θ.
+    max_steps, tol, callback, progress
+        As in :meth:`Trainer.fit`.
+    **options
+        Passed to :class:`Trainer` (sampler, n_chains, sweeps_per_step, optimizer, seed, ...).
+
+    Returns
+    -------
+    FitResult
+    """
+    from factorgraph.data import moments
+    from objectives import L2, MomentMatching
+
+    if (data is None) == (target is None):
+        raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
+    compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
+    if target is None:
+        target = moments(compiled, data, weights)
+    terms = [MomentMatching(target)]
+    if l2:
+        terms.append(L2(l2))
+    trainer = Trainer(compiled, terms, **options)
+    return trainer.fit(max_steps=max_steps, tol=tol, callback=callback, progress=progress)

@@ -1,0 +1,51 @@
+"""Moment matching: the maximum-entropy gradient m_target − E_θ[f]."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from factorgraph._errors import DataError
+from factorgraph._validation import as_finite_array, message
+from objectives._protocol import Needs, Objective
+
+__all__ = ["MomentMatching"]
+
+
+class MomentMatching(Objective):
+    """The log-likelihood term θ·m − log Z(θ), whose gradient is m − E_θ[f].
+
+    Parameters
+    ----------
+    target : array_like of shape (n_features,)
+        Target feature means in θ order (e.g. ``fg.moments(g, data)``); entries of fixed
+        features are ignored.
+
+    Examples
+    --------
+    >>> import numpy as np, objectives, samplers
+    >>> term = objectives.MomentMatching([0.5, -0.2])
+    >>> stats = samplers.ChainStats(mean=np.array([0.3, 0.1]), n_chains=10, sweep=1)
+    >>> value, grad = term.value_and_grad(stats, np.zeros(2))
+    >>> value is None, grad.round(12).tolist()
+    (True, [0.2, -0.3])
+    """
+
+    def __init__(self, target: Any) -> None:
+        self.target = as_finite_array("target", target, "MomentMatching", error=DataError)
+        if self.target.ndim != 1:
+            raise DataError(message("target", "MomentMatching", "a 1-D array in θ order", f"shape {self.target.shape}"))
+
+    def needs(self) -> Needs:
+        return Needs(mean=True)
+
+    def check(self, graph: Any) -> None:
+        if self.target.shape != (graph.n_features,):
+            raise DataError(
+                message("target", "MomentMatching", f"shape ({graph.n_features},), one per feature",
+                        f"shape {self.target.shape}")
+            )
+
+    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
+        return None, self.target - stats.mean

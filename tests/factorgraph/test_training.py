@@ -1,0 +1,132 @@
+"""The training loop against the exact maximum-entropy solution, and its bookkeeping."""
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+import factorgraph as fg
+import objectives
+from factorgraph._openmp import have_openmp
+from tests.samplers._models import base_measure, five_state_chain, frustrated_ising
+
+
+def potts_gauge_fixed():
+    """3-state Potts triangle, fields and pairs both without the reference state 0: identifiable."""
+    g = fg.FactorGraph()
+    g.add_variables(3, n_states=3)
+    g.add_features(fg.features.Potential(np.arange(3), reference=0))
+    g.add_features(fg.features.Potential([(0, 1), (1, 2), (0, 2)], reference=0))
+    return g, np.random.default_rng(21).normal(0, 0.5, g.n_features)
+
+
+def _trainer(g, terms, seed=1, **options):
+    # a decaying step and iterate averaging remove the noise floor of the stochastic gradient
+    options.setdefault("optimizer", fg.optim.SGD(lr=fg.optim.inverse_time(2.0, 200, 0.6)))
+    return fg.Trainer(g, terms, n_chains=2000, seed=seed, average_from=500, **options)
+
+
+@pytest.mark.parametrize("model", [frustrated_ising, five_state_chain, potts_gauge_fixed, base_measure])
+def test_trainer_reaches_the_exact_maxent_solution(model):
+    g, theta_star = model()
+    target = fg.exact.expectations(g, theta_star)
+    exact = fg.exact.fit(g, target, theta0=theta_star * ~g.trainable + g.theta_init() * g.trainable)
+    assert exact.success
+    result = _trainer(g, [objectives.MomentMatching(target)]).fit(max_steps=1500, tol=0.0, progress=False)
+    trained = g.trainable
+    assert np.abs(result.theta - exact.theta)[trained].max() < 0.05
+    np.testing.assert_array_equal(result.theta[~trained], g.theta_init()[~trained])
+    # moments at the fitted θ, computed exactly, within 3 Monte Carlo standard errors of one step
+    mcse = np.sqrt(np.diag(fg.exact.covariance(g, exact.theta)) / 2000)
+    moments = fg.exact.expectations(g, result.theta)
+    assert np.all(np.abs(moments - target)[trained] <= 3 * mcse[trained] + 1e-12)
+
+
+def test_l2_reaches_the_exact_regularised_solution():
+    g, theta_star = frustrated_ising()
+    target = fg.exact.expectations(g, theta_star)
+    exact = fg.exact.fit(g, target, l2=0.5)
+    result = _trainer(g, [objectives.MomentMatching(target), objectives.L2(0.5)]).fit(
+        max_steps=1500, tol=0.0, progress=False)
+    assert np.abs(result.theta - exact.theta).max() < 0.05
+
+
+@pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
+def test_theta_trajectory_is_identical_for_one_and_two_threads():
+    g, theta_star = five_state_chain()
+    target = fg.exact.expectations(g, theta_star)
+    runs = []
+    for threads in (1, 2):
+        trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=300, seed=4, n_threads=threads,
+                             optimizer=fg.optim.Adam(lr=0.05))
+        seen = []
+        result = trainer.fit(max_steps=60, tol=0.0, progress=False, callback=lambda i: seen.append(i["theta"].copy()))
+        runs.append((np.array(seen), result))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1].states, runs[1][1].states)
+    for key in ("mismatch", "grad_norm", "step_norm"):
+        np.testing.assert_array_equal(runs[0][1].history[key], runs[1][1].history[key])
+
+
+def test_fit_from_data_matches_fit_from_its_moments():
+    g, theta_star = frustrated_ising()
+    data = fg.exact.sample(g, theta_star, 3000, seed=2)
+    a = fg.fit(g, data=data, n_chains=100, seed=3, max_steps=20, tol=0.0, progress=False)
+    b = fg.fit(g, target=fg.moments(g, data), n_chains=100, seed=3, max_steps=20, tol=0.0, progress=False)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert a.n_steps == 20 and set(a.history) >= {"mismatch", "grad_norm", "step_norm", "time"}
+    assert all(len(v) == 20 for v in a.history.values())
+
+
+def test_fit_converges_and_says_so():
+    g, theta_star = frustrated_ising()
+    target = fg.exact.expectations(g, theta_star)
+    result = _trainer(g, [objectives.MomentMatching(target)]).fit(max_steps=5000, tol=0.01, progress=False)
+    assert result.converged and result.n_steps < 5000 and "converged" in result.message
+    assert result.history["mismatch"][-1] <= 1.5
+
+
+def test_callback_can_stop_the_loop():
+    g, theta_star = frustrated_ising()
+    trainer = fg.Trainer(g, [objectives.MomentMatching(fg.exact.expectations(g, theta_star))], n_chains=50, seed=0)
+
+    def stop(info):
+        if info["step"] == 7:
+            raise StopIteration
+
+    result = trainer.fit(max_steps=100, callback=stop, progress=False)
+    assert result.n_steps == 7 and result.message == "stopped by callback" and not result.converged
+
+
+def test_fit_continues_where_it_stopped():
+    g, theta_star = frustrated_ising()
+    target = fg.exact.expectations(g, theta_star)
+    straight = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=64, seed=5)
+    straight.fit(max_steps=30, tol=0.0, progress=False)
+    split = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=64, seed=5)
+    split.fit(max_steps=12, tol=0.0, progress=False)
+    split.fit(max_steps=18, tol=0.0, progress=False)
+    np.testing.assert_array_equal(split.theta, straight.theta)
+
+
+def test_sample_follows_the_exact_distribution():
+    g, theta = frustrated_ising()
+    x = fg.sample(g, theta, 20_000, n_chains=2000, burn_in=50, thin=20, seed=9)
+    counts = np.bincount(x @ (2 ** np.arange(3, -1, -1)), minlength=16)
+    expected = fg.exact.probabilities(g, theta).ravel() * len(x)
+    assert chisquare(counts, expected).pvalue > 1e-6
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda g: fg.Trainer(g, []), fg.ModelSpecError, "objectives"),
+        (lambda g: fg.Trainer(g, [objectives.MomentMatching([0.1])]), fg.DataError, "target"),
+        (lambda g: fg.fit(g), fg.DataError, "exactly one"),
+        (lambda g: fg.fit(g, target=np.zeros(9), max_steps=-1), fg.ModelSpecError, "max_steps"),
+        (lambda g: fg.fit(g, target=np.full(9, np.nan)), fg.DataError, "finite"),
+    ],
+)
+def test_bad_input(call, error, match):
+    g, _ = frustrated_ising()
+    with pytest.raises(error, match=match):
+        call(g)
