@@ -116,6 +116,23 @@ def conditional_energies(GraphView g, const int32_t[::1] state, int32_t v, const
     return out_arr
 
 
+def local_energies(GraphView g, const int32_t[::1] state, int32_t v, const double[::1] theta):
+    """Energy of each factor touching v (rows, in var_factors order) for each state of v (columns)."""
+    cdef int32_t k = g.n_states[v]
+    cdef int64_t e, f, base, stride, first = g.var_ptr[v]
+    cdef int32_t s
+    out_arr = np.zeros((g.var_ptr[v + 1] - first, k))
+    cdef double[:, ::1] out = out_arr
+    with nogil:
+        for e in range(first, g.var_ptr[v + 1]):
+            f = g.var_factors[e]
+            stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
+            base = joint_index(g, &state[0], f) - state[v] * stride
+            for s in range(k):
+                out[e - first, s] = factor_energy(g, theta, f, base + s * stride)
+    return out_arr
+
+
 def feature_deltas(GraphView g, const int32_t[::1] state, int32_t v, int32_t new_state):
     """The change of every feature touching v when v moves to ``new_state``.
 

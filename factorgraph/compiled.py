@@ -240,6 +240,18 @@ class CompiledGraph:
         theta = check_theta(theta, self.n_features, owner)
         return _kernels.conditional_energies(self._view, state, v, theta)
 
+    def local_energies(self, state: Any, v: int, theta: Any) -> np.ndarray:
+        """The energy of each factor touching ``v`` for each state of ``v``, the rest held fixed.
+
+        Returns an array of shape (number of factors of v, n_states[v]), rows in the order of
+        ``var_factors``; its column sums are :meth:`conditional_energies`. Reference samplers use
+        it to add energy differences factor by factor, as the compiled kernels do.
+        """
+        owner = "CompiledGraph.local_energies"
+        state, v = self._one_state(state, v, owner)
+        theta = check_theta(theta, self.n_features, owner)
+        return _kernels.local_energies(self._view, state, v, theta)
+
     def feature_deltas(self, state: Any, v: int, new_state: int) -> tuple[np.ndarray, np.ndarray]:
         """The features that change when variable ``v`` moves to ``new_state``, and by how much.
 

@@ -1,4 +1,4 @@
-"""From data to targets: empirical feature means."""
+"""From data to targets: empirical feature means, optionally mixed with the uniform model."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._validation import check_states, check_weights
+from factorgraph._errors import DataError
+from factorgraph._validation import check_states, check_weights, message
 
 
-def moments(graph: Any, data: Any, weights: Any = None) -> np.ndarray:
+def moments(graph: Any, data: Any, weights: Any = None, pseudocount: float = 0.0) -> np.ndarray:
     """The empirical means of every feature over a data set.
 
     Parameters
@@ -19,6 +20,9 @@ def moments(graph: Any, data: Any, weights: Any = None) -> np.ndarray:
         State indices, one row per sample (see :meth:`FactorGraph.encode` for raw values).
     weights : array_like of shape (N,), optional
         Non-negative sample weights (e.g. sequence reweighting); uniform by default.
+    pseudocount : float in [0, 1), default 0.0
+        Mix the data's distribution with the uniform one: (1 − α) m_data + α E_uniform[f].
+        Keeps targets off the boundary (a state never seen would need θ → −∞).
 
     Returns
     -------
@@ -33,8 +37,41 @@ def moments(graph: Any, data: Any, weights: Any = None) -> np.ndarray:
     >>> _ = g.add_features(fg.features.Product([(0, 1)]))
     >>> fg.moments(g, [[0, 0], [1, 1], [0, 1]]).round(4).tolist()
     [0.3333]
+    >>> fg.moments(g, [[0, 0], [1, 1]], pseudocount=0.5).tolist()
+    [0.5]
     """
     compiled = graph.compile() if hasattr(graph, "add_features") else graph
     states = check_states(data, compiled.n_states, "moments")
     w = check_weights(weights, states.shape[0], "moments")
-    return compiled.feature_sums(states, w) / w.sum()
+    mean = compiled.feature_sums(states, w) / w.sum()
+    if not (0.0 <= pseudocount < 1.0):
+        raise DataError(message("pseudocount", "moments", "a number in [0, 1)", pseudocount))
+    return (1.0 - pseudocount) * mean + pseudocount * uniform_moments(compiled) if pseudocount else mean
+
+
+def uniform_moments(graph: Any) -> np.ndarray:
+    """E[f] under the uniform distribution over all joint states, shape (n_features,).
+
+    Each feature depends on its scope only, and the uniform distribution is uniform on every
+    scope, so a scaled feature's mean is its table's mean and an indexed feature's mean is the
+    fraction of its scope's joint states that switch it on.
+    """
+    cg = graph.compile() if hasattr(graph, "add_features") else graph
+    out = np.zeros(cg.n_features)
+    if not cg.n_factors:
+        return out
+    first = cg.factor_ptr[:-1]
+    size = cg.factor_strides[first] * cg.n_states[cg.factor_vars[first]]
+    for form, pool in ((0, cg.tables), (1, cg.maps)):
+        chosen = np.flatnonzero(cg.factor_form == form)
+        keys = np.stack([cg.factor_table[chosen], size[chosen]])
+        (offsets, sizes), inverse = np.unique(keys, axis=1, return_inverse=True)
+        for i, (offset, length) in enumerate(zip(offsets.tolist(), sizes.tolist())):
+            factors = chosen[inverse.ravel() == i]
+            block = pool[offset : offset + length]
+            if form == 0:
+                out[cg.factor_theta[factors]] = block.mean()
+            else:
+                share = np.bincount(block[block >= 0], minlength=int(block.max(initial=-1)) + 1) / length
+                out[cg.factor_theta[factors][:, None] + np.arange(len(share))] = share
+    return out

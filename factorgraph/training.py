@@ -304,11 +304,16 @@ def fit(
         As in :meth:`Trainer.fit`.
     **options
         Passed to :class:`Trainer` (sampler, n_chains, sweeps_per_step, optimizer, seed, ...).
+        Unless given, the optimizer is Adam with a decaying rate,
+        ``Adam(lr=inverse_time(0.05, 300, 0.6))``, and θ is averaged over the second half of the
+        steps (``average_from=max_steps // 2``): persistent chains follow a moving θ, and the
+        average of the iterates is the better estimate.
 
     Returns
     -------
     FitResult
     """
+    from factorgraph import optim
     from factorgraph.data import moments
     from objectives import L2, MomentMatching
 
@@ -320,5 +325,7 @@ def fit(
     terms = [MomentMatching(target)]
     if l2:
         terms.append(L2(l2))
+    options.setdefault("optimizer", optim.Adam(lr=optim.inverse_time(0.05, 300, 0.6)))
+    options.setdefault("average_from", max_steps // 2 if isinstance(max_steps, int) and max_steps > 0 else None)
     trainer = Trainer(compiled, terms, **options)
     return trainer.fit(max_steps=max_steps, tol=tol, callback=callback, progress=progress)

@@ -32,13 +32,19 @@ class LoopbackGibbs(Sampler):
         self._sweep = 0
 
     @staticmethod
-    def _draw(energy: np.ndarray, u: float) -> int:
-        """The kernel's selection rule, operation for operation."""
-        if len(energy) == 2:
-            d = energy[1] - energy[0]
+    def _draw(local: np.ndarray, u: float) -> int:
+        """The kernel's selection rule, operation for operation, from per-factor energies."""
+        if local.shape[1] == 2:  # one logistic in d, summed factor by factor
+            d = 0.0
+            for e0, e1 in local.tolist():
+                d += e1 - e0
             if d >= 0.0:
                 return 1 if u * (1.0 + math.exp(-d)) < 1.0 else 0
-            return 1 if u * (1.0 + math.exp(d)) < math.exp(d) else 0
+            z = math.exp(d)
+            return 1 if u * (1.0 + z) < z else 0
+        energy = np.zeros(local.shape[1])
+        for row in local:  # summed factor by factor, like the kernel
+            energy += row
         top = max(energy.tolist())
         cumulative, total = [], 0.0
         for e in energy.tolist():
@@ -55,7 +61,7 @@ class LoopbackGibbs(Sampler):
                 for v in variables.tolist():
                     u = _random.uniforms(self.key, v, self.first_chain, self.n_chains, self._sweep)
                     for c in range(self.n_chains):
-                        new = self._draw(self.graph.conditional_energies(self._x[c], v, theta), u[c])
+                        new = self._draw(self.graph.local_energies(self._x[c], v, theta), u[c])
                         changes += new != self._x[c, v]
                         self._x[c, v] = new
             self._sweep += 1

@@ -16,8 +16,19 @@ from factorgraph.cli import main
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_demo_builds_every_kind_and_fits(capsys):
-    assert main(["demo", "--size", "6"]) == 0
+def test_demo_fits_the_digits_and_reports_the_mismatch(capsys, tmp_path):
+    out = tmp_path / "digits.npz"
+    assert main(["demo", "--steps", "30", "--sweeps", "1", "--chains", "100", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    before = float(text.split("mismatch before: rms ")[1].split(",")[0])
+    after = float(text.split("mismatch after:  rms ")[1].split(",")[0])
+    assert after < before / 2 and "fit time" in text
+    graph, theta = fg.load(out)
+    assert graph.n_features == 64 + 64 * 63 // 2 and theta.shape == (graph.n_features,)
+
+
+def test_kinds_builds_every_kind_and_fits(capsys):
+    assert main(["kinds", "--size", "6"]) == 0
     out = capsys.readouterr().out
     for kind in ("Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function",
                  "Potential", "Histogram"):
@@ -31,7 +42,7 @@ def test_info_prints_openmp_state(capsys):
 
 
 def test_library_errors_exit_2_with_one_line(capsys):
-    assert main(["demo", "--size", "0"]) == 2
+    assert main(["kinds", "--size", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
 
@@ -77,6 +88,6 @@ def test_builds_and_runs_without_openmp(tmp_path):
     check = ("import factorgraph as fg, factorgraph._openmp as o; "
              "assert fg.__file__.startswith(%r); assert not o.have_openmp(); "
              "assert o.effective_n_threads(None) == 1; "
-             "from factorgraph.cli import main; assert main(['demo', '--size', '4']) == 0") % str(tmp_path)
+             "from factorgraph.cli import main; assert main(['kinds', '--size', '4']) == 0") % str(tmp_path)
     subprocess.run([sys.executable, "-c", check], cwd=tmp_path, check=True, capture_output=True,
                    env=dict(env, PYTHONPATH=str(tmp_path)))
