@@ -141,6 +141,36 @@ class CompiledGraph:
         """The total size of the arrays in bytes."""
         return sum(getattr(self, f.name).nbytes for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray))
 
+    @property
+    def factor_sizes(self) -> np.ndarray:
+        """The number of joint states of each factor's scope, shape (n_factors,)."""
+        first = self.factor_ptr[:-1]
+        return self.factor_strides[first] * self.n_states[self.factor_vars[first]]
+
+    def distinct_tables(self, form: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The factors of one form (0 scaled, 1 indexed) grouped by the table or map they use.
+
+        Returns a list of (table, factors): the flat table (from ``tables`` or ``maps``) and the
+        ids of the factors that read it. Identical tables are stored once, so the list is short.
+        """
+        chosen = np.flatnonzero(self.factor_form == form)
+        if not len(chosen):
+            return []
+        pool = self.tables if form == 0 else self.maps
+        keys = np.stack([self.factor_table[chosen], self.factor_sizes[chosen]])
+        (offsets, sizes), inverse = np.unique(keys, axis=1, return_inverse=True)
+        order = np.argsort(inverse.ravel(), kind="stable")
+        groups = np.split(chosen[order], np.cumsum(np.bincount(inverse.ravel()))[:-1])
+        return [(pool[o : o + n], factors) for o, n, factors in zip(offsets.tolist(), sizes.tolist(), groups)]
+
+    def feature_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest and largest value each feature takes over its scope's joint states."""
+        low, high = np.zeros(self.n_features), np.ones(self.n_features)
+        for table, factors in self.distinct_tables(0):
+            low[self.factor_theta[factors]] = table.min()
+            high[self.factor_theta[factors]] = table.max()
+        return low, high
+
     def variable_values(self, variable: int) -> np.ndarray:
         """The state values of one variable."""
         variable = check_int("variable", variable, "CompiledGraph.variable_values", maximum=self.n_variables - 1)

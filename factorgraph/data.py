@@ -58,20 +58,9 @@ def uniform_moments(graph: Any) -> np.ndarray:
     """
     cg = graph.compile() if hasattr(graph, "add_features") else graph
     out = np.zeros(cg.n_features)
-    if not cg.n_factors:
-        return out
-    first = cg.factor_ptr[:-1]
-    size = cg.factor_strides[first] * cg.n_states[cg.factor_vars[first]]
-    for form, pool in ((0, cg.tables), (1, cg.maps)):
-        chosen = np.flatnonzero(cg.factor_form == form)
-        keys = np.stack([cg.factor_table[chosen], size[chosen]])
-        (offsets, sizes), inverse = np.unique(keys, axis=1, return_inverse=True)
-        for i, (offset, length) in enumerate(zip(offsets.tolist(), sizes.tolist())):
-            factors = chosen[inverse.ravel() == i]
-            block = pool[offset : offset + length]
-            if form == 0:
-                out[cg.factor_theta[factors]] = block.mean()
-            else:
-                share = np.bincount(block[block >= 0], minlength=int(block.max(initial=-1)) + 1) / length
-                out[cg.factor_theta[factors][:, None] + np.arange(len(share))] = share
+    for table, factors in cg.distinct_tables(0):
+        out[cg.factor_theta[factors]] = table.mean()
+    for index_map, factors in cg.distinct_tables(1):
+        share = np.bincount(index_map[index_map >= 0], minlength=int(index_map.max(initial=-1)) + 1)
+        out[cg.factor_theta[factors][:, None] + np.arange(len(share))] = share / len(index_map)
     return out

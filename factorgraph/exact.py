@@ -322,12 +322,9 @@ def fit(
     max_iter = check_int("max_iter", max_iter, "exact.fit", minimum=0)
     free = np.flatnonzero(compiled.trainable)
     _check_target_range(compiled, target, free)
-    state = {"calls": 0}
-
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         theta[free] = x
         log_z, mean = _log_partition_and_means(compiled, theta)
-        state["calls"] += 1
         value = log_z - x @ target[free] + 0.5 * l2 * (x @ x)
         return value, mean[free] - target[free] + l2 * x
 
@@ -384,15 +381,7 @@ def _full(theta: np.ndarray, free: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _check_target_range(compiled: CompiledGraph, target: np.ndarray, free: np.ndarray) -> None:
     """Refuse targets outside the range of a single feature: no θ can reach them."""
-    low = np.zeros(compiled.n_features)
-    high = np.ones(compiled.n_features)
-    scaled = np.flatnonzero(compiled.factor_form == 0)
-    for f in scaled.tolist():
-        start = compiled.factor_table[f]
-        size = int(np.prod(compiled.n_states[compiled.factor_vars[compiled.factor_ptr[f]:compiled.factor_ptr[f + 1]]]))
-        table = compiled.tables[start : start + size]
-        low[compiled.factor_theta[f]] = table.min()
-        high[compiled.factor_theta[f]] = table.max()
+    low, high = compiled.feature_bounds()
     slack = 1e-12 * np.maximum(1.0, np.abs(target))
     bad = free[(target[free] < low[free] - slack[free]) | (target[free] > high[free] + slack[free])]
     if len(bad):

@@ -82,7 +82,8 @@ class Trainer:
     sampler : str or Sampler, default "gibbs"
         A registered name, or a ready sampler on the same compiled graph.
     n_chains : int, default 256
-        Persistent chains (ignored when ``sampler`` is an instance).
+        Persistent chains (only with a sampler given by name, like ``seed``, ``n_threads`` and
+        the sampler options).
     sweeps_per_step : int, default 1
         Sweeps of every chain between two parameter updates.
     optimizer : Optimizer, optional
@@ -117,7 +118,7 @@ class Trainer:
         graph: Any,
         objectives: Sequence[Any],
         sampler: Any = "gibbs",
-        n_chains: int = 256,
+        n_chains: int | None = None,
         sweeps_per_step: int = 1,
         optimizer: Any = None,
         seed: int | np.random.SeedSequence | None = None,
@@ -128,7 +129,7 @@ class Trainer:
     ) -> None:
         import samplers
         from factorgraph import optim
-        from objectives import MomentMatching
+        from objectives import MomentMatching, Needs
 
         owner = "Trainer"
         self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
@@ -142,20 +143,37 @@ class Trainer:
             if hasattr(term, "check"):
                 term.check(self.graph)
         self._matching = [t for t in self.objectives if isinstance(t, MomentMatching)]
+        self.needs = Needs()
+        for term in self.objectives:
+            self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
         self.sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
         self.n_threads = n_threads
         if isinstance(sampler, str):
             options = dict(sampler_options)
             if n_threads is not None:
                 options["n_threads"] = n_threads
-            sampler = samplers.create(sampler, self.graph, n_chains, seed=seed, **options)
-        elif getattr(sampler, "graph", None) is not self.graph:
-            raise ModelSpecError("The sampler was built on another compiled graph; build it on trainer.graph.")
+            sampler = samplers.create(sampler, self.graph, 256 if n_chains is None else n_chains, seed=seed, **options)
+        else:
+            missing = [m for m in ("run", "stats", "states", "get_state", "set_state") if not hasattr(sampler, m)]
+            if missing:
+                raise ModelSpecError(message("sampler", owner, "a registered name or a Sampler", sampler))
+            given = [k for k, v in (("n_chains", n_chains), ("seed", seed), ("n_threads", n_threads)) if v is not None]
+            if given or sampler_options:
+                raise ModelSpecError(
+                    f"Trainer got a ready sampler and also {given + sorted(sampler_options)}; those options "
+                    "only apply when the sampler is given by name. Set them on the sampler instead."
+                )
+            if getattr(sampler, "graph", None) is not self.graph:
+                raise ModelSpecError("The sampler was built on another compiled graph; build it on trainer.graph.")
         self.sampler = sampler
         self.optimizer = optimizer if optimizer is not None else optim.Adam(lr=0.02)
         self.theta = (self.graph.theta_init.copy() if theta0 is None
                       else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy())
         self._trainable = self.graph.trainable
+        low, high = self.graph.feature_bounds()
+        self._spread = np.maximum(high - low, np.finfo(float).tiny)
+        # the largest of K standard normal z-scores stays below this with overwhelming probability
+        self._max_z = float(np.sqrt(2 * np.log(2 * max(self.graph.n_features, 1))) + 3)
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -184,7 +202,7 @@ class Trainer:
         second = self.graph.feature_sums(states, squared=True) / n
         mean = self.graph.feature_sums(states) / n
         se = np.sqrt(np.maximum(second - mean**2, 0.0) / n)
-        floor = 1.0 / n  # a feature constant over the chains still has a resolution of 1/C
+        floor = self._spread / n  # a feature constant over the chains is resolved to range / C
         target = sum(t.target for t in self._matching) / len(self._matching)
         z = np.abs(target - stats.mean)[self._trainable] / np.maximum(se, floor)[self._trainable]
         return (float(np.sqrt(np.mean(z**2))), float(z.max())) if z.size else (0.0, 0.0)
@@ -201,10 +219,11 @@ class Trainer:
     ) -> FitResult:
         """Run up to ``max_steps`` steps; stop early once converged.
 
-        Converged means: the standardised mismatch (RMS of |m − μ̂| / MCSE) is at most
-        ``mismatch_tol`` and θ is stable — its mean over the last ``window`` steps moved by at
-        most ``tol`` (max abs) against the mean of the window before. ``tol=0.0`` turns the
-        convergence stop off. ``callback(info)`` is called after every step with a dict of the
+        Converged means: the standardised mismatch z = |m − μ̂| / MCSE has an RMS of at most
+        ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
+        stable — its mean over the last ``window`` steps moved by at most ``tol`` (max abs)
+        against the mean of the window before. Without a MomentMatching term only θ stability
+        counts. ``tol=0.0`` turns the convergence stop off. ``callback(info)`` is called after every step with a dict of the
         step's figures; raising StopIteration in it stops cleanly.
         """
         owner = "Trainer.fit"
@@ -223,6 +242,8 @@ class Trainer:
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
                 stats = self.sampler.stats()
+                if self.needs.mean and getattr(stats, "mean", None) is None:
+                    raise ModelSpecError(f"The sampler {self.sampler!r} gives no feature means, which the objectives need.")
                 grad, values = self._gradient(stats)
                 new_theta = self.optimizer.step(self.theta, grad)
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
@@ -248,10 +269,11 @@ class Trainer:
                     except StopIteration:
                         text = "stopped by callback"
                         break
-                if tol > 0 and len(recent) == 2 * window and mismatch <= mismatch_tol:
+                matched = not self._matching or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
+                if tol > 0 and len(recent) == 2 * window and matched:
                     drift = np.abs(np.mean(recent[window:], axis=0) - np.mean(recent[:window], axis=0)).max()
                     if drift <= tol:
-                        converged, text = True, f"converged: mismatch {mismatch:.3g} <= {mismatch_tol}, θ drift {drift:.2g} <= {tol}"
+                        converged, text = True, f"converged: mismatch {mismatch:.3g}, θ drift {drift:.2g} <= {tol}"
                         break
         finally:
             if bar is not None:
@@ -319,11 +341,13 @@ def fit(
 
     if (data is None) == (target is None):
         raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
+    if target is not None and weights is not None:
+        raise DataError("fit got weights= with target=; weights apply to data= only.")
     compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
     if target is None:
         target = moments(compiled, data, weights)
     terms = [MomentMatching(target)]
-    if l2:
+    if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))
     options.setdefault("optimizer", optim.Adam(lr=optim.inverse_time(0.05, 300, 0.6)))
     options.setdefault("average_from", max_steps // 2 if isinstance(max_steps, int) and max_steps > 0 else None)

@@ -12,7 +12,11 @@ __all__ = ["Objective", "Needs"]
 
 @dataclass(frozen=True)
 class Needs:
-    """What an objective needs from the chains, declared up front so samplers compute only that.
+    """What an objective needs from the chains, declared up front.
+
+    The trainer takes the union over its objectives and checks that the sampler's statistics
+    supply it; as samplers learn to compute extra statistics (marginal counts, weighted sums),
+    this is how an objective asks for them.
 
     Attributes
     ----------

@@ -9,9 +9,10 @@ the entry-point group ``factorgraph.samplers``. Every sampler implements the sma
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from factorgraph._errors import PluginError
+from factorgraph._errors import ModelSpecError, PluginError
 from factorgraph._registry import Registry
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers.gibbs import Gibbs
@@ -40,4 +41,9 @@ def create(name: str, compiled: Any, n_chains: int, seed: Any = None, **options:
     **options
         Passed to the sampler's constructor (e.g. ``n_threads``).
     """
-    return get(name)(compiled, n_chains, seed=seed, **options)
+    cls = get(name)
+    try:
+        inspect.signature(cls).bind(compiled, n_chains, seed=seed, **options)
+    except TypeError as exc:
+        raise ModelSpecError(f"Sampler '{name}' does not take these arguments: {exc}. See help({cls.__name__}).") from None
+    return cls(compiled, n_chains, seed=seed, **options)

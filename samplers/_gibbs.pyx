@@ -258,7 +258,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     cdef int max_k = max(int(np.max(g.n_states, initial=1)), 1)
     cdef PairTables tables = PairTables(g, theta)
     cdef const int8_t[::1] eligible = tables.eligible if fast else np.zeros(g.n_variables, np.int8)
-    scratch_arr = np.zeros((max(n_threads, 1), max(max_k, 2 * block_size)))
+    scratch_arr = np.zeros((max(n_threads, 1), max(max_k, 2 * min(block_size, n_chains))))
     cdef double[:, ::1] scratch = scratch_arr
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, changed = 0
     cdef int32_t v

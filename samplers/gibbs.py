@@ -73,7 +73,8 @@ class Gibbs(Sampler):
         owner = "Gibbs"
         self.n_threads = n_threads
         effective_n_threads(n_threads)  # validate now, not at the first run
-        self.block_size = check_int("block_size", block_size, owner, minimum=1)
+        # one block can hold every chain; a larger block changes nothing
+        self.block_size = min(check_int("block_size", block_size, owner, minimum=1), self.n_chains)
         self.refresh_every = check_int("refresh_every", refresh_every, owner, minimum=1)
         self.average_sweeps = bool(average_sweeps)
         self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
@@ -147,6 +148,14 @@ class Gibbs(Sampler):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state`; continuing gives the uninterrupted run's bits."""
         owner = "Gibbs.set_state"
+        needed = {"sampler", "states", "sweep", "key", "first_chain", "block_sums"}
+        if not isinstance(state, dict) or needed - set(state):
+            raise DataError(
+                f"{owner} needs a dict from Gibbs.get_state with keys {sorted(needed)}; "
+                f"missing {sorted(needed - set(state)) if isinstance(state, dict) else 'all'}."
+            )
+        if state["sampler"] != self.name:
+            raise DataError(f"{owner} got the state of a {state['sampler']!r} sampler, not of '{self.name}'.")
         states = check_states(state["states"], self.graph.n_states, owner, name="states")
         if states.shape[0] != self.n_chains:
             raise DataError(message("states", owner, f"{self.n_chains} chains", states.shape[0]))
@@ -156,6 +165,10 @@ class Gibbs(Sampler):
         key = np.asarray(state["key"], dtype=np.uint64)
         if key.shape != (2,):
             raise ModelSpecError(message("key", owner, "two uint64 words", key))
+        recomputed = self.graph.feature_sums(states) if self.n_chains else np.zeros(self.graph.n_features)
+        scale = max(1.0, float(np.abs(recomputed).max(initial=0.0)))
+        if not np.all(np.isfinite(sums)) or np.abs(sums.sum(axis=0) - recomputed).max(initial=0.0) > 1e-9 * scale:
+            raise DataError(f"{owner}: the running sums do not match the chain states; the state is damaged.")
         self._x = np.ascontiguousarray(states.T).ravel()
         self._sweep = check_int("sweep", state["sweep"], owner)
         self.key = key.copy()

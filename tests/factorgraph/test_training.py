@@ -130,3 +130,52 @@ def test_bad_input(call, error, match):
     g, _ = frustrated_ising()
     with pytest.raises(error, match=match):
         call(g)
+
+
+def test_a_constant_mismatch_far_below_one_unit_is_not_converged():
+    """Tiny feature values must not hide a wrong model behind a floor of 1/C."""
+    g = fg.FactorGraph()
+    g.add_variables(20, values=[-0.001, 0.001])
+    g.add_features(fg.features.Product(np.arange(20)))
+    target = np.full(20, 0.0005)  # P(up) = 0.75
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=256, seed=0,
+                         optimizer=fg.optim.SGD(lr=0.05))
+    result = trainer.fit(max_steps=200, tol=0.01, progress=False, window=20)
+    assert not result.converged and result.history["mismatch"][-1] > 3
+
+
+def test_one_badly_matched_feature_blocks_convergence():
+    g = fg.FactorGraph()
+    g.add_variables(200, values=[-1, 1])
+    g.add_features(fg.features.Product(np.arange(200)))
+    theta0 = np.zeros(200)
+    theta0[0] = 1.0
+    trainer = fg.Trainer(g, [objectives.MomentMatching(np.zeros(200))], n_chains=256, seed=0, theta0=theta0,
+                         optimizer=fg.optim.SGD(lr=1e-6))
+    result = trainer.fit(max_steps=200, tol=0.01, progress=False, window=20)
+    assert not result.converged and result.history["mismatch_max"][-1] > 6
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9)), objectives.L2(np.ones(3))]), "strength"),
+        (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))], sampler=123), "sampler"),
+        (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))],
+                                  sampler=__import__("samplers").create("gibbs", cg, 4), seed=3), "ready sampler"),
+        (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))], blocksize=4), "blocksize"),
+        (lambda g, cg: fg.fit(g, target=np.zeros(9), weights=[1, 2]), "weights"),
+    ],
+)
+def test_bad_trainer_arguments(make, match):
+    g, _ = frustrated_ising()
+    with pytest.raises(fg.FactorGraphError, match=match):
+        make(g, g.compile())
+
+
+def test_without_moment_matching_theta_stability_decides():
+    g, _ = frustrated_ising()
+    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.ones(9),
+                         optimizer=fg.optim.SGD(lr=0.5))
+    result = trainer.fit(max_steps=500, tol=1e-6, progress=False, window=10)
+    assert result.converged and np.abs(result.theta).max() < 1e-5

@@ -174,3 +174,63 @@ def test_registry_lists_and_refuses():
     assert {"gibbs", "loopback"} <= set(samplers.available())
     with pytest.raises(samplers.PluginError, match="no-such"):
         samplers.create("no-such", None, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_feature_means_and_pair_marginals_within_four_mcse(model):
+    """Recipe A2: 64 chains x 1,500 sweeps after burn-in; the mean of each feature and of each
+    joint state of two pairs lies within 4 MCSE of fg.exact, MCSE = sd / sqrt(ESS) with the
+    effective sample size from the spread of the chains' time averages (independent chains)."""
+    g, theta = MODELS[model]()
+    cg = g.compile()
+    n_chains, n_sweeps = 64, 1500
+    sampler = samplers.create("gibbs", cg, n_chains, seed=len(model))
+    sampler.run(theta, 200)
+    pairs = [(0, 1), (cg.n_variables - 2, cg.n_variables - 1)]
+    sizes = [int(cg.n_states[a] * cg.n_states[b]) for a, b in pairs]
+    per_chain = np.zeros((n_chains, cg.n_features + sum(sizes)))
+    for _ in range(n_sweeps):
+        sampler.run(theta, 1)
+        x = sampler.states
+        blocks = [cg.feature_values(x, n_threads=1)]
+        for (a, b), size in zip(pairs, sizes):
+            blocks.append(np.eye(size)[x[:, a] * cg.n_states[b] + x[:, b]])
+        per_chain += np.concatenate(blocks, axis=1)
+    per_chain /= n_sweeps
+    exact = np.concatenate([fg.exact.expectations(cg, theta)]
+                           + [fg.exact.marginal(cg, theta, list(p)).ravel() for p in pairs])
+    variance = np.concatenate([np.diag(fg.exact.covariance(cg, theta))]
+                              + [m * (1 - m) for m in (fg.exact.marginal(cg, theta, list(p)).ravel() for p in pairs)])
+    estimate = per_chain.mean(axis=0)
+    mcse_sq = per_chain.var(axis=0, ddof=1) / n_chains
+    varying = variance > 1e-12
+    ess = variance[varying] / np.maximum(mcse_sq[varying], 1e-300)
+    mcse = np.sqrt(variance[varying] / ess)
+    assert ess.min() > 500, f"underpowered: ESS {ess.min():.0f}"
+    z = np.abs(estimate[varying] - exact[varying]) / mcse
+    assert z.max() < 4, f"max z {z.max():.2f} at {np.argmax(z)}"
+    np.testing.assert_allclose(estimate[~varying], exact[~varying], atol=1e-12)
+
+
+def test_set_state_refuses_damaged_or_foreign_states():
+    cg, theta = _big_model()
+    sampler = samplers.create("gibbs", cg, 8, seed=1)
+    sampler.run(theta, 3)
+    state = sampler.get_state()
+    edited = dict(state, states=np.zeros_like(state["states"]))
+    with pytest.raises(fg.DataError, match="do not match"):
+        sampler.set_state(edited)
+    with pytest.raises(fg.DataError, match="keys"):
+        sampler.set_state({"states": state["states"]})
+    with pytest.raises(fg.DataError, match="loopback"):
+        sampler.set_state(dict(state, sampler="loopback"))
+
+
+def test_a_huge_block_size_is_one_block():
+    cg, theta = _big_model()
+    huge = samplers.create("gibbs", cg, 5, seed=2, block_size=10**12)
+    small = samplers.create("gibbs", cg, 5, seed=2, block_size=5)
+    huge.run(theta, 3)
+    small.run(theta, 3)
+    np.testing.assert_array_equal(huge.get_state()["block_sums"], small.get_state()["block_sums"])
