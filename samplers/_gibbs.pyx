@@ -48,60 +48,91 @@ cdef inline int32_t logistic_draw(double d, double u) noexcept nogil:
     return 1 if u * (1.0 + z) < z else 0
 
 
+# Above this many table entries (256 MiB) multi-state variables keep the general path.
+cdef int64_t MAX_TABLE_ENTRIES = 2**25
+
+
 cdef class PairTables:
-    """Per-run tables of the binary fast path, for binary variables whose factors have at most
-    two variables: for each (variable, factor) entry, the energy change d_e[s] = E_f(x_v = 1) -
-    E_f(x_v = 0) and the feature change for each state s of the other variable (one entry when
-    the factor is unary). They are computed with the same operations as the general path, so
-    both give the same bits.
+    """Per-run energy tables for variables whose factors have at most two variables.
+
+    For each (variable v, factor) entry: the factor's energy for every state s of v and every
+    state of the other scope variable u, as rows ``dtab[offset + x_u * k_v + s]`` (one row when
+    the factor is unary), and for binary v the feature change when v goes from 0 to 1 in
+    ``vtab[offset + 2 * x_u]``. The entries are the very values the general path computes, added
+    in the same order, so every path gives the same bits. ``mode[v]`` is 1 for the binary fast
+    path, 2 for the multi-state table path and 0 for the general path.
     """
 
-    cdef readonly object eligible_arr
-    cdef const int8_t[::1] eligible
+    cdef readonly object mode_arr
+    cdef const int8_t[::1] mode
     cdef const int32_t[::1] other
     cdef const int64_t[::1] offset
-    cdef const double[::1] dtab
-    cdef const double[::1] vtab
+    cdef double[::1] dtab
+    cdef double[::1] vtab
+    cdef GraphView g
 
-    def __init__(self, GraphView g, const double[::1] theta):
+    def __init__(self, GraphView g, theta=None):
+        """Lay out the tables for graph ``g``; fill them for ``theta`` when it is given."""
         cdef Py_ssize_t n = g.n_variables, nnz = g.var_factors.shape[0]
-        eligible = np.zeros(n, dtype=np.int8)
         other = np.full(nnz, -1, dtype=np.int32)
         offset = np.zeros(nnz, dtype=np.int64)
         arity = np.diff(np.asarray(g.factor_ptr))
-        n_states = np.asarray(g.n_states)
+        n_states = np.asarray(g.n_states).astype(np.int64)
         var_ptr = np.asarray(g.var_ptr)
         var_factors = np.asarray(g.var_factors)
-        per_entry = arity[var_factors]
         degree = np.diff(var_ptr)
         owner = np.repeat(np.arange(n), degree)
-        ok = np.bincount(owner, weights=(per_entry <= 2), minlength=n)
-        eligible[:] = ((n_states == 2) & (ok == degree)).astype(np.int8)
-        cdef int8_t[::1] el = eligible
+        pairwise = np.bincount(owner, weights=(arity[var_factors] <= 2), minlength=n) == degree
+        # table entries per variable: k_v times the other variable's states, per factor
+        first = np.asarray(g.factor_ptr)[var_factors]
+        pos = np.asarray(g.var_pos)
+        other_pos = np.where(arity[var_factors] == 2, first + 1 - pos, -1)
+        k_other = np.where(other_pos >= 0, n_states[np.asarray(g.factor_vars)[np.maximum(other_pos, 0)]], 1)
+        entries = np.bincount(owner, weights=k_other * n_states[owner], minlength=n)
+        mode = np.where(pairwise & (n_states == 2), 1, np.where(pairwise & (n_states > 2), 2, 0)).astype(np.int8)
+        if entries[mode == 2].sum() > MAX_TABLE_ENTRIES:
+            mode[mode == 2] = 0
+        cdef int8_t[::1] md = mode
         cdef int32_t[::1] oth = other
         cdef int64_t[::1] off = offset
         cdef Py_ssize_t v, e, f, p, total = 0
-        cdef int64_t s, k_u, stride_v, stride_u
+        cdef int64_t k_u
         for v in range(n):
-            if not el[v]:
+            if md[v] == 0:
                 continue
             for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                 f = g.var_factors[e]
                 off[e] = total
+                k_u = 1
                 if g.factor_ptr[f + 1] - g.factor_ptr[f] == 2:
                     p = g.factor_ptr[f] + 1 - g.var_pos[e]
                     oth[e] = g.factor_vars[p]
-                    total += g.n_states[oth[e]]
-                else:
-                    total += 1
-        dtab = np.zeros(total)
-        vtab = np.zeros(total)
-        cdef double[::1] dt = dtab, vt = vtab
-        cdef int32_t m0, m1
+                    k_u = g.n_states[oth[e]]
+                total += k_u * g.n_states[v]
+        self.g = g
+        self.mode_arr = mode
+        self.mode = mode
+        self.other = other
+        self.offset = offset
+        self.dtab = np.empty(total)  # every entry is written by fill()
+        self.vtab = np.zeros(total if (mode == 1).any() else 0)
+        if theta is not None:
+            self.fill(theta)
+
+    def fill(self, const double[::1] theta):
+        """Compute the tables' values for parameters ``theta`` (in place, no allocation)."""
+        cdef GraphView g = self.g
+        cdef const int8_t[::1] md = self.mode
+        cdef const int32_t[::1] oth = self.other
+        cdef const int64_t[::1] off = self.offset
+        cdef double[::1] dt = self.dtab, vt = self.vtab
+        cdef Py_ssize_t v, e, f, n = g.n_variables
+        cdef int64_t s, a, k_u, k_v, stride_v, stride_u
         with nogil:
             for v in range(n):
-                if not el[v]:
+                if md[v] == 0:
                     continue
+                k_v = g.n_states[v]
                 for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                     f = g.var_factors[e]
                     stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
@@ -110,18 +141,12 @@ cdef class PairTables:
                     if oth[e] >= 0:
                         k_u = g.n_states[oth[e]]
                         stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
-                    for s in range(k_u):
-                        dt[off[e] + s] = (factor_energy(g, theta, f, s * stride_u + stride_v)
-                                          - factor_energy(g, theta, f, s * stride_u))
-                        if g.factor_form[f] == 0:
-                            vt[off[e] + s] = (g.tables[g.factor_table[f] + s * stride_u + stride_v]
-                                              - g.tables[g.factor_table[f] + s * stride_u])
-        self.eligible_arr = eligible
-        self.eligible = eligible
-        self.other = other
-        self.offset = offset
-        self.dtab = dtab
-        self.vtab = vtab
+                    for a in range(k_u):
+                        for s in range(k_v):
+                            dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
+                        if k_v == 2 and g.factor_form[f] == 0:
+                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
+                                                  - g.tables[g.factor_table[f] + a * stride_u])
 
 
 cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, double* sums,
@@ -142,11 +167,11 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
         u = t.other[e]
         if u < 0:
             for c in range(c1 - c0):
-                d[c] += t.dtab[off]
+                d[c] += t.dtab[off + 1] - t.dtab[off]
         else:
             xu = x + u * n_chains + c0
             for c in range(c1 - c0):
-                d[c] += t.dtab[off + xu[c]]
+                d[c] += t.dtab[off + 2 * xu[c] + 1] - t.dtab[off + 2 * xu[c]]
     for c in range(c0, c1):
         gc = first_chain + c
         if c == c0 or gc % 4 == 0:
@@ -171,7 +196,7 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
             else:
                 xu = x + u * n_chains + c0
                 for c in range(c1 - c0):
-                    acc += flip[c] * t.vtab[off + xu[c]]
+                    acc += flip[c] * t.vtab[off + 2 * xu[c]]
             sums[g.factor_theta[f]] += acc
         else:  # indexed: the one-hot feature moves, chain by chain
             stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
@@ -189,11 +214,88 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
     return changed
 
 
+cdef inline int32_t categorical_draw(double* energy, int32_t k, double u) noexcept nogil:
+    """A state drawn with probability proportional to exp(energy); overwrites ``energy``."""
+    cdef int32_t s
+    cdef double top = energy[0], total = 0.0
+    for s in range(1, k):
+        if energy[s] > top:
+            top = energy[s]
+    for s in range(k):
+        total += exp(energy[s] - top)
+        energy[s] = total  # cumulative weights
+    u *= total
+    for s in range(k - 1):
+        if u < energy[s]:
+            return s
+    return k - 1
+
+
+cdef void commit_changes(GraphView g, const int32_t* x, double* sums, int64_t n_chains, int64_t c0,
+                         int64_t c1, int32_t v, const int32_t* previous) noexcept nogil:
+    """Move the running sums of the block's changed chains, factor by factor (cache-friendly)."""
+    cdef int64_t e, f, c, stride, base
+    cdef int32_t old, new
+    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
+        f = g.var_factors[e]
+        stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
+        for c in range(c0, c1):
+            old = previous[c - c0]
+            new = x[v * n_chains + c]
+            if new != old:
+                base = chain_joint(g, x, n_chains, c, f) - new * stride
+                add_factor(g, sums, f, base + old * stride, -1.0)
+                add_factor(g, sums, f, base + new * stride, 1.0)
+
+
+cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sums, const uint64_t* key,
+                              int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1, int32_t v,
+                              uint64_t sweep, double* energy, int32_t* previous) noexcept nogil:
+    """Multi-state update from the per-run tables, factor by factor across the block's chains,
+    so that each factor's table and the block's energies stay in cache. ``energy`` holds
+    (c1 - c0) * n_states[v] doubles."""
+    cdef int32_t k = g.n_states[v], w, old, new, s
+    cdef int64_t c, cc, e, off, row, gc, changed = 0, nb = c1 - c0
+    cdef const int32_t* xw
+    cdef double four[4]
+    for c in range(nb * k):
+        energy[c] = 0.0
+    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
+        w = t.other[e]
+        off = t.offset[e]
+        if w < 0:
+            for cc in range(nb):
+                for s in range(k):
+                    energy[cc * k + s] += t.dtab[off + s]
+        else:
+            xw = x + w * n_chains + c0
+            for cc in range(nb):
+                row = off + xw[cc] * k
+                for s in range(k):
+                    energy[cc * k + s] += t.dtab[row + s]
+    for c in range(c0, c1):
+        gc = first_chain + c
+        if c == c0 or gc % 4 == 0:
+            uniforms4(key, <uint64_t>v, <uint64_t>(gc // 4), sweep, 0, four)
+        old = x[v * n_chains + c]
+        new = categorical_draw(energy + (c - c0) * k, k, four[gc % 4])
+        previous[c - c0] = old
+        if new != old:
+            x[v * n_chains + c] = new
+            changed += 1
+    if changed:
+        commit_changes(g, x, sums, n_chains, c0, c1, v, previous)
+    return changed
+
+
 cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, double* sums,
                           const uint64_t* key, int64_t n_chains, int64_t first_chain,
                           int64_t c0, int64_t c1, int32_t v, uint64_t sweep,
-                          double* energy) noexcept nogil:
-    """Heat-bath update of variable v in chains c0..c1-1; returns how many changed state."""
+                          double* energy, int32_t* previous) noexcept nogil:
+    """Heat-bath update of variable v in chains c0..c1-1; returns how many changed state.
+
+    ``energy`` holds n_states[v] doubles and ``previous`` one int per chain of the block.
+    """
     cdef int32_t k = g.n_states[v], old, new, s
     cdef int64_t c, e, f, stride, base, changed = 0, gc
     cdef double u, d, top, total, four[4]
@@ -220,46 +322,35 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
                 for s in range(k):
                     energy[s] += factor_energy(g, theta, f, base + s * stride)
-            top = energy[0]
-            for s in range(1, k):
-                if energy[s] > top:
-                    top = energy[s]
-            total = 0.0
-            for s in range(k):
-                total += exp(energy[s] - top)
-                energy[s] = total  # cumulative weights
-            u *= total
-            new = k - 1
-            for s in range(k - 1):
-                if u < energy[s]:
-                    new = s
-                    break
+            new = categorical_draw(energy, k, u)
+        previous[c - c0] = old
         if new != old:
             x[v * n_chains + c] = new
-            for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-                f = g.var_factors[e]
-                stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
-                base = chain_joint(g, x, n_chains, c, f) - new * stride
-                add_factor(g, sums, f, base + old * stride, -1.0)
-                add_factor(g, sums, f, base + new * stride, 1.0)
             changed += 1
+    if changed:
+        commit_changes(g, x, sums, n_chains, c0, c1, v, previous)
     return changed
 
 
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
           const uint64_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
-          uint64_t first_sweep, int64_t n_sweeps, int n_threads, bint fast=True):
+          uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None):
     """Run ``n_sweeps`` Gibbs sweeps in place; returns the number of state changes.
 
-    With ``fast``, binary variables whose factors have at most two variables take the
-    precomputed-table path; the states are the same bits either way.
+    ``tables``, laid out for this graph and filled for ``theta``, sends pairwise variables down
+    the table paths; without it every variable takes the general path. The states are the
+    same bits either way.
     """
     cdef int64_t n_blocks = block_sums.shape[0]
     cdef int max_k = max(int(np.max(g.n_states, initial=1)), 1)
-    cdef PairTables tables = PairTables(g, theta)
-    cdef const int8_t[::1] eligible = tables.eligible if fast else np.zeros(g.n_variables, np.int8)
-    scratch_arr = np.zeros((max(n_threads, 1), max(max_k, 2 * min(block_size, n_chains))))
+    if tables is None:
+        tables = PairTables.__new__(PairTables)
+        tables.mode = np.zeros(g.n_variables, np.int8)
+    cdef const int8_t[::1] mode = tables.mode
+    scratch_arr = np.zeros((max(n_threads, 1), max(max_k, 2) * max(min(block_size, n_chains), 1)))
+    previous_arr = np.zeros((max(n_threads, 1), max(min(block_size, n_chains), 1)), dtype=np.int32)
     cdef double[:, ::1] scratch = scratch_arr
+    cdef int32_t[:, ::1] previous = previous_arr
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, changed = 0
     cdef int32_t v
     cdef int n_colors = g.color_ptr.shape[0] - 1
@@ -273,14 +364,18 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                     b = item % n_blocks
                     c0 = b * block_size
                     c1 = min(c0 + block_size, n_chains)
-                    if eligible[v]:
+                    if mode[v] == 1:
                         changed += update_pairwise_binary(g, tables, &x[0], &block_sums[b, 0], &key[0],
                                                           n_chains, first_chain, c0, c1, v, first_sweep + t,
                                                           &scratch[threadid(), 0])
+                    elif mode[v] == 2:
+                        changed += update_tabulated(g, tables, &x[0], &block_sums[b, 0], &key[0], n_chains,
+                                                    first_chain, c0, c1, v, first_sweep + t,
+                                                    &scratch[threadid(), 0], &previous[threadid(), 0])
                     else:
                         changed += update_block(g, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
                                                 first_chain, c0, c1, v, first_sweep + t,
-                                                &scratch[threadid(), 0])
+                                                &scratch[threadid(), 0], &previous[threadid(), 0])
     return changed
 
 

@@ -84,6 +84,7 @@ class Gibbs(Sampler):
         self._sums = np.zeros((n_blocks, graph.n_features))
         self._sweep = 0
         self._mean: np.ndarray | None = None
+        self._tables = _gibbs.PairTables(graph._view)  # refilled for each run's θ
         self._refresh()
 
     def _threads(self, n_threads: int | None) -> int:
@@ -101,6 +102,8 @@ class Gibbs(Sampler):
         theta = check_theta(theta, self.graph.n_features, "Gibbs.run")
         n_sweeps = check_int("n_sweeps", n_sweeps, "Gibbs.run", minimum=0)
         threads = self._threads(n_threads)
+        if n_sweeps:
+            self._tables.fill(theta)
         changes = 0
         accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
         done = 0
@@ -109,7 +112,7 @@ class Gibbs(Sampler):
             until_refresh = self.refresh_every - self._sweep % self.refresh_every
             step = 1 if accumulated is not None else min(n_sweeps - done, until_refresh)
             changes += _gibbs.sweep(self.graph._view, self._x, theta, self._sums, self.key, self.n_chains,
-                                    self.first_chain, self.block_size, self._sweep, step, threads)
+                                    self.first_chain, self.block_size, self._sweep, step, threads, self._tables)
             self._sweep += step
             done += step
             if self._sweep % self.refresh_every == 0:
