@@ -258,21 +258,20 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
     cdef int64_t c, cc, e, off, row, gc, changed = 0, nb = c1 - c0
     cdef const int32_t* xw
     cdef double four[4]
+    cdef const double* dtab = &t.dtab[0]
+    cdef const double* src
+    cdef double* dst
     for c in range(nb * k):
         energy[c] = 0.0
     for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
         w = t.other[e]
         off = t.offset[e]
-        if w < 0:
-            for cc in range(nb):
-                for s in range(k):
-                    energy[cc * k + s] += t.dtab[off + s]
-        else:
-            xw = x + w * n_chains + c0
-            for cc in range(nb):
-                row = off + xw[cc] * k
-                for s in range(k):
-                    energy[cc * k + s] += t.dtab[row + s]
+        xw = x + w * n_chains + c0 if w >= 0 else NULL
+        for cc in range(nb):
+            src = dtab + off + (xw[cc] * k if w >= 0 else 0)
+            dst = energy + cc * k
+            for s in range(k):  # a contiguous row: vectorised
+                dst[s] += src[s]
     for c in range(c0, c1):
         gc = first_chain + c
         if c == c0 or gc % 4 == 0:
@@ -284,8 +283,41 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
             x[v * n_chains + c] = new
             changed += 1
     if changed:
-        commit_changes(g, x, sums, n_chains, c0, c1, v, previous)
+        commit_pairwise(g, t, x, sums, n_chains, c0, c1, v, previous)
     return changed
+
+
+cdef void commit_pairwise(GraphView g, PairTables t, const int32_t* x, double* sums, int64_t n_chains,
+                          int64_t c0, int64_t c1, int32_t v, const int32_t* previous) noexcept nogil:
+    """commit_changes for factors of at most two variables: joint states from the other
+    variable alone, no scope walk."""
+    cdef int64_t e, f, c, stride_v, stride_w, j, table, feature
+    cdef int32_t old, new, w, m
+    cdef const int32_t* xv = x + v * n_chains
+    cdef const int32_t* xw
+    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
+        f = g.var_factors[e]
+        w = t.other[e]
+        stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
+        stride_w = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]] if w >= 0 else 0
+        xw = x + (w if w >= 0 else v) * n_chains
+        table = g.factor_table[f]
+        feature = g.factor_theta[f]
+        for c in range(c0, c1):
+            old = previous[c - c0]
+            new = xv[c]
+            if new == old:
+                continue
+            j = (xw[c] * stride_w) if w >= 0 else 0
+            if g.factor_form[f] == 0:
+                sums[feature] += g.tables[table + j + new * stride_v] - g.tables[table + j + old * stride_v]
+            else:
+                m = g.maps[table + j + old * stride_v]
+                if m >= 0:
+                    sums[feature + m] -= 1.0
+                m = g.maps[table + j + new * stride_v]
+                if m >= 0:
+                    sums[feature + m] += 1.0
 
 
 cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, double* sums,
