@@ -57,8 +57,8 @@ cdef class PairTables:
 
     For each (variable v, factor) entry: the factor's energy for every state s of v and every
     state of the other scope variable u, as rows ``dtab[offset + x_u * k_v + s]`` (one row when
-    the factor is unary), and for binary v the feature change when v goes from 0 to 1 in
-    ``vtab[offset + 2 * x_u]``. The entries are the very values the general path computes, added
+    the factor is unary), and for binary v the feature change and the energy change when v
+    goes from 0 to 1 in ``vtab[offset + 2 * x_u]`` and ``vtab[offset + 2 * x_u + 1]``. The entries are the very values the general path computes, added
     in the same order, so every path gives the same bits. ``mode[v]`` is 1 for the binary fast
     path, 2 for the multi-state table path and 0 for the general path.
     """
@@ -144,9 +144,11 @@ cdef class PairTables:
                     for a in range(k_u):
                         for s in range(k_v):
                             dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
-                        if k_v == 2 and g.factor_form[f] == 0:
-                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
-                                                  - g.tables[g.factor_table[f] + a * stride_u])
+                        if k_v == 2:  # the binary path reads both from one cache line
+                            vt[off[e] + a * 2 + 1] = dt[off[e] + a * 2 + 1] - dt[off[e] + a * 2]
+                            if g.factor_form[f] == 0:
+                                vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
+                                                      - g.tables[g.factor_table[f] + a * stride_u])
 
 
 cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, double* sums,
@@ -167,11 +169,11 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
         u = t.other[e]
         if u < 0:
             for c in range(c1 - c0):
-                d[c] += t.dtab[off + 1] - t.dtab[off]
+                d[c] += t.vtab[off + 1]
         else:
             xu = x + u * n_chains + c0
             for c in range(c1 - c0):
-                d[c] += t.dtab[off + 2 * xu[c] + 1] - t.dtab[off + 2 * xu[c]]
+                d[c] += t.vtab[off + 2 * xu[c] + 1]
     for c in range(c0, c1):
         gc = first_chain + c
         if c == c0 or gc % 4 == 0:
