@@ -162,18 +162,21 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
     cdef int32_t* xv = x + v * n_chains
     cdef double four[4], acc, delta
     cdef double* flip = d + (c1 - c0)
-    for c in range(c1 - c0):
+    cdef const double* vt = &t.vtab[0]
+    cdef const double* row
+    cdef int64_t nb = c1 - c0
+    for c in range(nb):
         d[c] = 0.0
     for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-        off = t.offset[e]
+        row = vt + t.offset[e] + 1  # energy changes sit at odd slots
         u = t.other[e]
         if u < 0:
-            for c in range(c1 - c0):
-                d[c] += t.vtab[off + 1]
+            for c in range(nb):
+                d[c] += row[0]
         else:
             xu = x + u * n_chains + c0
-            for c in range(c1 - c0):
-                d[c] += t.vtab[off + 2 * xu[c] + 1]
+            for c in range(nb):
+                d[c] += row[2 * xu[c]]
     for c in range(c0, c1):
         gc = first_chain + c
         if c == c0 or gc % 4 == 0:
@@ -192,13 +195,14 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
         u = t.other[e]
         if g.factor_form[f] == 0:  # scaled: one feature, summed over the block's changes
             acc = 0.0
+            row = vt + off
             if u < 0:
-                for c in range(c1 - c0):
-                    acc += flip[c] * t.vtab[off]
+                for c in range(nb):
+                    acc += flip[c] * row[0]
             else:
                 xu = x + u * n_chains + c0
-                for c in range(c1 - c0):
-                    acc += flip[c] * t.vtab[off + 2 * xu[c]]
+                for c in range(nb):
+                    acc += flip[c] * row[2 * xu[c]]
             sums[g.factor_theta[f]] += acc
         else:  # indexed: the one-hot feature moves, chain by chain
             stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
