@@ -10,7 +10,7 @@ bit-identical for any number of threads.
 """
 
 from cython.parallel cimport prange, threadid
-from libc.math cimport exp
+from libc.math cimport exp, fabs
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
 import numpy as np
@@ -40,12 +40,11 @@ cdef inline void add_factor(GraphView g, double* sums, int64_t f, int64_t j, dou
 
 
 cdef inline int32_t logistic_draw(double d, double u) noexcept nogil:
-    """1 with probability 1 / (1 + exp(-d)), else 0, without overflow."""
-    cdef double z
-    if d >= 0.0:
-        return 1 if u * (1.0 + exp(-d)) < 1.0 else 0
-    z = exp(d)
-    return 1 if u * (1.0 + z) < z else 0
+    """1 with probability 1 / (1 + exp(-d)), else 0, without overflow and without a branch:
+    u < 1 / (1 + e^-d) for d >= 0, and u < e^d / (1 + e^d) otherwise, both as products."""
+    cdef double z = exp(-fabs(d))
+    cdef double bound = 1.0 if d >= 0.0 else z
+    return u * (1.0 + z) < bound
 
 
 # Above this many table entries (256 MiB) multi-state variables keep the general path.
