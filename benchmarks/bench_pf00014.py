@@ -7,7 +7,8 @@ averaged over the last 20 steps (a snapshot of the chains alone is too noisy for
 Prints seconds per step and the correlation after 100, 300 and 1000 steps, and the wall time
 at which it first reaches 0.95.
 
-Run:  python benchmarks/bench_pf00014.py [--steps 1000] [--chains 1000] [--threads 2]
+Run:  python benchmarks/bench_pf00014.py [--steps 1000] [--chains 1000] [--threads 2] [--lr 0.05]
+      [--sweeps 1] [--decay 0.6]
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--pseudocount", type=float, default=0.01)
+    parser.add_argument("--sweeps", type=int, default=1, help="Gibbs sweeps per step")
+    parser.add_argument("--decay", type=float, default=0.0,
+                        help="if > 0, the rate decays as lr / (1 + t / 100) ** decay")
     args = parser.parse_args()
 
     data, weights = load()
@@ -59,8 +63,9 @@ def main() -> None:
     print(f"PF00014: {len(data)} sequences (M_eff = {weights.sum():.0f}), {n} positions, q = {q}, "
           f"{g.n_features:,} parameters; {args.chains} chains, {args.threads} threads")
 
+    lr = fg.optim.inverse_time(args.lr, 100, args.decay) if args.decay > 0 else args.lr
     trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=args.chains, seed=0,
-                         n_threads=args.threads, optimizer=fg.optim.Adam(lr=args.lr))
+                         n_threads=args.threads, sweeps_per_step=args.sweeps, optimizer=fg.optim.Adam(lr=lr))
     marks, reached = {}, None
     recent: list[np.ndarray] = []
     start = time.perf_counter()
