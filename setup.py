@@ -81,13 +81,18 @@ class BuildExt(build_ext):
             )
         flags = ["-fopenmp"] if openmp else []
         for ext in self.extensions:
-            ext.extra_compile_args = ["-O3", *flags]
+            # no fused multiply-adds formed behind our back: the kernels' bits must not depend
+            # on the machine or on which multi-versioned clone runs (samplers/_kernel.h); no
+            # floating-point traps, so that comparisons can become vector blends
+            ext.extra_compile_args = ["-O3", "-ffp-contract=off", "-fno-trapping-math", *flags]
             ext.extra_link_args = list(flags)
         super().build_extensions()
 
 
 def _extension(name: str) -> Extension:
-    return Extension(name, [name.replace(".", os.sep) + ".pyx"])
+    package = name.split(".")[0]
+    libraries = ["m"] if os.name == "posix" else []  # fma() in samplers/_kernel.h
+    return Extension(name, [name.replace(".", os.sep) + ".pyx"], include_dirs=[package], libraries=libraries)
 
 
 setup(

@@ -10,13 +10,13 @@ bit-identical for any number of threads.
 """
 
 from cython.parallel cimport prange, threadid
-from libc.math cimport exp, fabs
-from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
-from samplers._rng cimport to_unit, uniforms4
+from samplers._rng cimport (fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws,
+                           fg_uniforms)
 
 
 cdef inline int64_t chain_joint(GraphView g, const int32_t* x, int64_t n_chains, int64_t c,
@@ -39,14 +39,6 @@ cdef inline void add_factor(GraphView g, double* sums, int64_t f, int64_t j, dou
             sums[g.factor_theta[f] + m] += weight
 
 
-cdef inline int32_t logistic_draw(double d, double u) noexcept nogil:
-    """1 with probability 1 / (1 + exp(-d)), else 0, without overflow and without a branch:
-    u < 1 / (1 + e^-d) for d >= 0, and u < e^d / (1 + e^d) otherwise, both as products."""
-    cdef double z = exp(-fabs(d))
-    cdef double bound = 1.0 if d >= 0.0 else z
-    return u * (1.0 + z) < bound
-
-
 # Above this many table entries (256 MiB) multi-state variables keep the general path.
 cdef int64_t MAX_TABLE_ENTRIES = 2**25
 
@@ -66,6 +58,10 @@ cdef class PairTables:
     cdef const int8_t[::1] mode
     cdef const int32_t[::1] other
     cdef const int64_t[::1] offset
+    cdef const int8_t[::1] scaled
+    cdef const int64_t[::1] feature
+    cdef const int8_t[::1] indexed
+    cdef const int32_t[::1] k_other
     cdef double[::1] dtab
     cdef double[::1] vtab
     cdef GraphView g
@@ -108,6 +104,13 @@ cdef class PairTables:
                     oth[e] = g.factor_vars[p]
                     k_u = g.n_states[oth[e]]
                 total += k_u * g.n_states[v]
+        form = np.asarray(g.factor_form)[var_factors]
+        self.scaled = (form == 0).astype(np.int8)
+        self.feature = np.asarray(g.factor_theta)[var_factors].astype(np.int64)
+        # variables with an indexed factor: their one-hot sums move chain by chain
+        self.indexed = (np.bincount(owner, weights=(form != 0), minlength=n) > 0).astype(np.int8)
+        n_states32 = np.asarray(g.n_states, dtype=np.int32)
+        self.k_other = np.where(other >= 0, n_states32[np.maximum(other, 0)], 1).astype(np.int32)
         self.g = g
         self.mode_arr = mode
         self.mode = mode
@@ -151,89 +154,37 @@ cdef class PairTables:
 
 
 cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, double* sums,
-                                    const uint64_t* key, int64_t n_chains, int64_t first_chain,
+                                    const uint32_t* key, int64_t n_chains, int64_t first_chain,
                                     int64_t c0, int64_t c1, int32_t v, uint64_t sweep,
-                                    double* d) noexcept nogil:
-    """The binary fast path: fields gathered across the block's chains, then one draw each."""
-    cdef int64_t c, e, f, off, gc, changed = 0, j_old, j_new, stride_v, stride_u
-    cdef int32_t u, old, new, m
-    cdef const int32_t* xu
-    cdef int32_t* xv = x + v * n_chains
-    cdef double four[4], acc, delta
-    cdef double* flip = d + (c1 - c0)
-    cdef const double* vt = &t.vtab[0]
-    cdef const double* row
-    cdef int64_t nb = c1 - c0
-    for c in range(nb):
-        d[c] = 0.0
-    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-        row = vt + t.offset[e] + 1  # energy changes sit at odd slots
-        u = t.other[e]
-        if u < 0:
-            for c in range(nb):
-                d[c] += row[0]
-        else:
-            xu = x + u * n_chains + c0
-            for c in range(nb):
-                d[c] += row[2 * xu[c]]
-    for c in range(c0, c1):
-        gc = first_chain + c
-        if c == c0 or gc % 4 == 0:
-            uniforms4(key, <uint64_t>v, <uint64_t>(gc // 4), sweep, 0, four)
-        old = xv[c]
-        new = logistic_draw(d[c - c0], four[gc % 4])
-        flip[c - c0] = new - old
-        if new != old:
-            xv[c] = new
-            changed += 1
-    if changed == 0:
-        return 0
-    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
+                                    double* d, double* u, double* flip) noexcept nogil:
+    """The binary fast path: fields, draws and scaled sums vectorised across the block's chains
+    (samplers/_kernel.h); the one-hot sums of indexed factors move here, chain by chain."""
+    cdef int64_t nb = c1 - c0, lo = g.var_ptr[v], e, f, c, j_new, j_old, stride_v, stride_u, changed
+    cdef int32_t w, m
+    cdef int32_t* xv = x + v * n_chains + c0
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
+    changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[lo], &t.k_other[lo], &t.vtab[0],
+                               &t.offset[lo], &t.scaled[lo], &t.feature[lo], sums, u, d, flip)
+    if changed == 0 or not t.indexed[v]:
+        return changed
+    for e in range(lo, g.var_ptr[v + 1]):
+        if t.scaled[e]:
+            continue
         f = g.var_factors[e]
-        off = t.offset[e]
-        u = t.other[e]
-        if g.factor_form[f] == 0:  # scaled: one feature, summed over the block's changes
-            acc = 0.0
-            row = vt + off
-            if u < 0:
-                for c in range(nb):
-                    acc += flip[c] * row[0]
-            else:
-                xu = x + u * n_chains + c0
-                for c in range(nb):
-                    acc += flip[c] * row[2 * xu[c]]
-            sums[g.factor_theta[f]] += acc
-        else:  # indexed: the one-hot feature moves, chain by chain
-            stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
-            stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]] if u >= 0 else 0
-            for c in range(c1 - c0):
-                if flip[c] != 0.0:
-                    j_new = (x[u * n_chains + c0 + c] * stride_u if u >= 0 else 0) + xv[c0 + c] * stride_v
-                    j_old = j_new - <int64_t>flip[c] * stride_v
-                    m = g.maps[g.factor_table[f] + j_old]
-                    if m >= 0:
-                        sums[g.factor_theta[f] + m] -= 1.0
-                    m = g.maps[g.factor_table[f] + j_new]
-                    if m >= 0:
-                        sums[g.factor_theta[f] + m] += 1.0
+        w = t.other[e]
+        stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
+        stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]] if w >= 0 else 0
+        for c in range(nb):
+            if flip[c] != 0.0:
+                j_new = (x[w * n_chains + c0 + c] * stride_u if w >= 0 else 0) + xv[c] * stride_v
+                j_old = j_new - <int64_t>flip[c] * stride_v
+                m = g.maps[g.factor_table[f] + j_old]
+                if m >= 0:
+                    sums[g.factor_theta[f] + m] -= 1.0
+                m = g.maps[g.factor_table[f] + j_new]
+                if m >= 0:
+                    sums[g.factor_theta[f] + m] += 1.0
     return changed
-
-
-cdef inline int32_t categorical_draw(double* energy, int32_t k, double u) noexcept nogil:
-    """A state drawn with probability proportional to exp(energy); overwrites ``energy``."""
-    cdef int32_t s
-    cdef double top = energy[0], total = 0.0
-    for s in range(1, k):
-        if energy[s] > top:
-            top = energy[s]
-    for s in range(k):
-        total += exp(energy[s] - top)
-        energy[s] = total  # cumulative weights
-    u *= total
-    for s in range(k - 1):
-        if u < energy[s]:
-            return s
-    return k - 1
 
 
 cdef void commit_changes(GraphView g, const int32_t* x, double* sums, int64_t n_chains, int64_t c0,
@@ -253,39 +204,22 @@ cdef void commit_changes(GraphView g, const int32_t* x, double* sums, int64_t n_
                 add_factor(g, sums, f, base + new * stride, 1.0)
 
 
-cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sums, const uint64_t* key,
+cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sums, const uint32_t* key,
                               int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1, int32_t v,
-                              uint64_t sweep, double* energy, int32_t* previous) noexcept nogil:
-    """Multi-state update from the per-run tables, factor by factor across the block's chains,
-    so that each factor's table and the block's energies stay in cache. ``energy`` holds
-    (c1 - c0) * n_states[v] doubles."""
-    cdef int32_t k = g.n_states[v], w, old, new, s
-    cdef int64_t c, cc, e, off, row, gc, changed = 0, nb = c1 - c0
-    cdef const int32_t* xw
-    cdef double four[4]
-    cdef const double* dtab = &t.dtab[0]
-    cdef const double* src
-    cdef double* dst
-    for c in range(nb * k):
-        energy[c] = 0.0
-    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-        w = t.other[e]
-        off = t.offset[e]
-        xw = x + w * n_chains + c0 if w >= 0 else NULL
-        for cc in range(nb):
-            src = dtab + off + (xw[cc] * k if w >= 0 else 0)
-            dst = energy + cc * k
-            for s in range(k):  # a contiguous row: vectorised
-                dst[s] += src[s]
-    for c in range(c0, c1):
-        gc = first_chain + c
-        if c == c0 or gc % 4 == 0:
-            uniforms4(key, <uint64_t>v, <uint64_t>(gc // 4), sweep, 0, four)
-        old = x[v * n_chains + c]
-        new = categorical_draw(energy + (c - c0) * k, k, four[gc % 4])
-        previous[c - c0] = old
-        if new != old:
-            x[v * n_chains + c] = new
+                              uint64_t sweep, double* energy, double* u, int32_t* previous) noexcept nogil:
+    """Multi-state update from the per-run tables (samplers/_kernel.h), factor by factor across
+    the block's chains so that each factor's table stays in cache. ``energy`` holds
+    (c1 - c0) * n_states[v] doubles, ``previous`` two ints per chain of the block."""
+    cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0
+    cdef int32_t* drawn = previous + nb
+    cdef int32_t* xv = x + v * n_chains + c0
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
+    fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[lo], &t.offset[lo], &t.dtab[0],
+                       x + c0, n_chains, energy, u, drawn)
+    for c in range(nb):
+        previous[c] = xv[c]
+        if drawn[c] != xv[c]:
+            xv[c] = drawn[c]
             changed += 1
     if changed:
         commit_pairwise(g, t, x, sums, n_chains, c0, c1, v, previous)
@@ -326,21 +260,18 @@ cdef void commit_pairwise(GraphView g, PairTables t, const int32_t* x, double* s
 
 
 cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, double* sums,
-                          const uint64_t* key, int64_t n_chains, int64_t first_chain,
+                          const uint32_t* key, int64_t n_chains, int64_t first_chain,
                           int64_t c0, int64_t c1, int32_t v, uint64_t sweep,
-                          double* energy, int32_t* previous) noexcept nogil:
+                          double* energy, double* uniform, int32_t* previous) noexcept nogil:
     """Heat-bath update of variable v in chains c0..c1-1; returns how many changed state.
 
-    ``energy`` holds n_states[v] doubles and ``previous`` one int per chain of the block.
+    ``energy`` holds n_states[v] doubles, ``uniform`` and ``previous`` one per chain of the block.
     """
     cdef int32_t k = g.n_states[v], old, new, s
-    cdef int64_t c, e, f, stride, base, changed = 0, gc
-    cdef double u, d, top, total, four[4]
+    cdef int64_t c, e, f, stride, base, changed = 0
+    cdef double d
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, c1 - c0, uniform)
     for c in range(c0, c1):
-        gc = first_chain + c
-        if c == c0 or gc % 4 == 0:
-            uniforms4(key, <uint64_t>v, <uint64_t>(gc // 4), sweep, 0, four)
-        u = four[gc % 4]
         old = x[v * n_chains + c]
         if k == 2:  # one logistic in d = E(1) - E(0), summed factor by factor
             d = 0.0
@@ -349,7 +280,7 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
                 stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
                 d += factor_energy(g, theta, f, base + stride) - factor_energy(g, theta, f, base)
-            new = logistic_draw(d, u)
+            fg_logistic_draws(1, &d, &uniform[c - c0], &new)
         else:
             for s in range(k):
                 energy[s] = 0.0
@@ -359,7 +290,7 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
                 for s in range(k):
                     energy[s] += factor_energy(g, theta, f, base + s * stride)
-            new = categorical_draw(energy, k, u)
+            fg_categorical_draws(1, k, energy, &uniform[c - c0], &new)
         previous[c - c0] = old
         if new != old:
             x[v * n_chains + c] = new
@@ -370,7 +301,7 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
 
 
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
-          const uint64_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
+          const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
           uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None):
     """Run ``n_sweeps`` Gibbs sweeps in place; returns the number of state changes.
 
@@ -384,8 +315,10 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
     cdef const int8_t[::1] mode = tables.mode
-    scratch_arr = np.zeros((max(n_threads, 1), max(max_k, 2) * max(min(block_size, n_chains), 1)))
-    previous_arr = np.zeros((max(n_threads, 1), max(min(block_size, n_chains), 1)), dtype=np.int32)
+    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 2) * bs
+    # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
+    scratch_arr = np.zeros((max(n_threads, 1), width))
+    previous_arr = np.zeros((max(n_threads, 1), 2 * bs), dtype=np.int32)
     cdef double[:, ::1] scratch = scratch_arr
     cdef int32_t[:, ::1] previous = previous_arr
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, changed = 0
@@ -404,15 +337,18 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                     if mode[v] == 1:
                         changed += update_pairwise_binary(g, tables, &x[0], &block_sums[b, 0], &key[0],
                                                           n_chains, first_chain, c0, c1, v, first_sweep + t,
-                                                          &scratch[threadid(), 0])
+                                                          &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
+                                                          &scratch[threadid(), width - bs])
                     elif mode[v] == 2:
                         changed += update_tabulated(g, tables, &x[0], &block_sums[b, 0], &key[0], n_chains,
                                                     first_chain, c0, c1, v, first_sweep + t,
-                                                    &scratch[threadid(), 0], &previous[threadid(), 0])
+                                                    &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
+                                                    &previous[threadid(), 0])
                     else:
                         changed += update_block(g, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
                                                 first_chain, c0, c1, v, first_sweep + t,
-                                                &scratch[threadid(), 0], &previous[threadid(), 0])
+                                                &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
+                                                &previous[threadid(), 0])
     return changed
 
 
@@ -428,17 +364,15 @@ def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums,
     return None
 
 
-def init_states(GraphView g, int32_t[::1] x, const uint64_t[::1] key, int64_t n_chains,
+def init_states(GraphView g, int32_t[::1] x, const uint32_t[::1] key, int64_t n_chains,
                 int64_t first_chain):
     """Uniformly random initial states from the generator's init stream (chain-count invariant)."""
-    cdef int64_t c, gc
+    cdef int64_t c
     cdef int32_t v
-    cdef double four[4]
+    cdef double[::1] u = np.empty(max(n_chains, 1))
     with nogil:
         for v in range(g.n_variables):
+            fg_uniforms(&key[0], <uint32_t>v, 0, 1, first_chain, n_chains, &u[0])
             for c in range(n_chains):
-                gc = first_chain + c
-                if c == 0 or gc % 4 == 0:
-                    uniforms4(&key[0], <uint64_t>v, <uint64_t>(gc // 4), 0, 1, four)
-                x[v * n_chains + c] = <int32_t>(four[gc % 4] * g.n_states[v])
+                x[v * n_chains + c] = <int32_t>(u[c] * g.n_states[v])
     return None

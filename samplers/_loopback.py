@@ -7,7 +7,6 @@ this project's pyproject.toml).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -38,17 +37,15 @@ class LoopbackGibbs(Sampler):
             d = 0.0
             for e0, e1 in local.tolist():
                 d += e1 - e0
-            if d >= 0.0:
-                return 1 if u * (1.0 + math.exp(-d)) < 1.0 else 0
-            z = math.exp(d)
-            return 1 if u * (1.0 + z) < z else 0
+            z = float(_random.exp_neg(-abs(d)))
+            return int(u * (1.0 + z) < (1.0 if d >= 0.0 else z))
         energy = np.zeros(local.shape[1])
         for row in local:  # summed factor by factor, like the kernel
             energy += row
         top = max(energy.tolist())
         cumulative, total = [], 0.0
         for e in energy.tolist():
-            total += math.exp(e - top)
+            total += float(_random.exp_neg(e - top))
             cumulative.append(total)
         u *= total
         return next((s for s in range(len(energy) - 1) if u < cumulative[s]), len(energy) - 1)
@@ -80,4 +77,4 @@ class LoopbackGibbs(Sampler):
     def set_state(self, state: dict[str, Any]) -> None:
         self._x = np.array(state["states"], dtype=np.int32)
         self._sweep = int(state["sweep"])
-        self.key = np.array(state["key"], dtype=np.uint64)
+        self.key = np.array(state["key"], dtype=np.uint32)

@@ -58,14 +58,14 @@ class SweepInfo:
 
 
 def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, Any]:
-    """Turn a user's seed into the generator's 2-word key (and the entropy it came from)."""
+    """Turn a user's seed into the generator's key, two 32-bit words (and the entropy it came from)."""
     if isinstance(seed, np.random.SeedSequence):
         sequence = seed
     elif seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0):
         sequence = np.random.SeedSequence(None if seed is None else int(seed))
     else:
         raise ModelSpecError(message("seed", "a sampler", "an int >= 0, a SeedSequence or None", seed))
-    return sequence.generate_state(2, dtype=np.uint64), sequence.entropy
+    return sequence.generate_state(2, dtype=np.uint32), sequence.entropy
 
 
 class Sampler:

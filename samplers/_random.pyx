@@ -1,11 +1,11 @@
 # cython: language_level=3
-"""Python access to the kernels' counter-based generator, for tests and reference samplers."""
+"""Python access to the kernels' generator and e^x, for tests and reference samplers."""
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 import numpy as np
 
-from samplers._rng cimport philox4x64_10, uniforms4
+from samplers._rng cimport fg_exp_neg, fg_philox4x32_10, fg_uniforms
 
 #: Streams of the counter's fourth word: one per purpose, so draws never collide.
 STREAM_UPDATE = 0
@@ -13,24 +13,34 @@ STREAM_INIT = 1
 
 
 def philox(counter, key):
-    """Philox4x64-10 of a 4-word counter and 2-word key (uint64 arrays); returns 4 words."""
-    cdef uint64_t[::1] c = np.ascontiguousarray(counter, dtype=np.uint64)
-    cdef uint64_t[::1] k = np.ascontiguousarray(key, dtype=np.uint64)
-    out = np.empty(4, dtype=np.uint64)
-    cdef uint64_t[::1] o = out
-    philox4x64_10(&c[0], &k[0], &o[0])
+    """Philox4x32-10 of a 4-word counter and 2-word key (uint32 arrays); returns 4 words."""
+    cdef uint32_t[::1] c = np.ascontiguousarray(counter, dtype=np.uint32)
+    cdef uint32_t[::1] k = np.ascontiguousarray(key, dtype=np.uint32)
+    if c.shape[0] != 4 or k.shape[0] != 2:
+        raise ValueError("philox needs a 4-word counter and a 2-word key")
+    out = np.empty(4, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    fg_philox4x32_10(&c[0], &k[0], &o[0])
     return out
 
 
-def uniforms(key, uint64_t variable, int64_t first_chain, int64_t n_chains, uint64_t sweep, uint64_t stream=0):
+def uniforms(key, uint32_t variable, int64_t first_chain, int64_t n_chains, uint64_t sweep,
+             uint32_t stream=STREAM_UPDATE):
     """The uniforms the kernels draw for chains first_chain .. first_chain+n_chains-1."""
-    cdef uint64_t[::1] k = np.ascontiguousarray(key, dtype=np.uint64)
+    cdef uint32_t[::1] k = np.ascontiguousarray(key, dtype=np.uint32)
     out = np.empty(n_chains)
     cdef double[::1] o = out
-    cdef double four[4]
-    cdef int64_t c
-    for c in range(first_chain, first_chain + n_chains):
-        if c == first_chain or c % 4 == 0:
-            uniforms4(&k[0], variable, <uint64_t>(c // 4), sweep, stream, four)
-        o[c - first_chain] = four[c % 4]
+    if n_chains:
+        fg_uniforms(&k[0], variable, sweep, stream, first_chain, n_chains, &o[0])
     return out
+
+
+def exp_neg(x):
+    """The kernels' e^x (for x <= 0), elementwise: the very bits the samplers use."""
+    cdef double[::1] a = np.array(x, dtype=np.float64, ndmin=1).ravel()
+    out = np.empty(a.shape[0])
+    cdef double[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(a.shape[0]):
+        o[i] = fg_exp_neg(a[i])
+    return out.reshape(np.shape(x))

@@ -165,9 +165,10 @@ class Gibbs(Sampler):
         sums = np.asarray(state["block_sums"], dtype=np.float64)
         if sums.shape != self._sums.shape:
             raise DataError(message("block_sums", owner, f"shape {self._sums.shape}", f"shape {sums.shape}"))
-        key = np.asarray(state["key"], dtype=np.uint64)
-        if key.shape != (2,):
-            raise ModelSpecError(message("key", owner, "two uint64 words", key))
+        key = np.asarray(state["key"])
+        if key.shape != (2,) or key.dtype.kind not in "ui" or (key < 0).any() or (key >= 2**32).any():
+            raise ModelSpecError(message("key", owner, "two 32-bit unsigned words", key))
+        key = key.astype(np.uint32)
         recomputed = self.graph.feature_sums(states) if self.n_chains else np.zeros(self.graph.n_features)
         scale = max(1.0, float(np.abs(recomputed).max(initial=0.0)))
         if not np.all(np.isfinite(sums)) or np.abs(sums.sum(axis=0) - recomputed).max(initial=0.0) > 1e-9 * scale:

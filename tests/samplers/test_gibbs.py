@@ -12,17 +12,43 @@ from samplers import _random
 from ._models import MODELS, sweep_matrix
 
 
-def test_philox_matches_numpy():
-    """Our inline Philox4x64-10 equals numpy's (which adds 1 to the counter before a block)."""
-    key = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
-    counter = np.array([5, 0, 7, 2**64 - 2], dtype=np.uint64)
-    ours = _random.philox(counter + np.array([1, 0, 0, 0], dtype=np.uint64), key)
-    theirs = np.random.Philox(counter=counter, key=key).random_raw(4)
-    np.testing.assert_array_equal(ours, theirs)
+# Known-answer vectors of Philox4x32-10 from the Random123 distribution (tests/kat_vectors):
+# counter, key, expected output.
+PHILOX_KAT = [
+    ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+    ([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+    ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0],
+     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+]
+
+
+@pytest.mark.parametrize(("counter", "key", "expected"), PHILOX_KAT)
+def test_philox_matches_the_reference_known_answers(counter, key, expected):
+    np.testing.assert_array_equal(_random.philox(counter, key), np.array(expected, dtype=np.uint32))
+
+
+def test_uniforms_are_the_documented_philox_words():
+    """Chain c takes the first (even c) or second (odd c) half of the call for pair c // 2."""
+    key = np.array([7, 11], dtype=np.uint32)
+    sweep, variable = 2**32 + 5, 3
+    u = _random.uniforms(key, variable, 5, 4, sweep)  # chains 5, 6, 7, 8
+    for i, chain in enumerate(range(5, 9)):
+        words = _random.philox([variable, chain // 2, 5, (1 << 4) | 0], key)
+        hi, lo = words[2 * (chain % 2)], words[2 * (chain % 2) + 1]
+        bits = (int(hi) << 20) | (int(lo) >> 12)
+        assert u[i] == bits / 2.0**52
+
+
+def test_exp_is_within_one_ulp_and_exact_at_zero():
+    x = -np.concatenate([np.linspace(0, 20, 200_001), np.geomspace(1e-300, 707, 20_000)])
+    ours, reference = _random.exp_neg(x), np.exp(x)
+    assert np.all(np.abs(ours - reference) <= np.spacing(reference))
+    assert _random.exp_neg(0.0) == 1.0
+    assert 0.0 < _random.exp_neg(-1e6) < 1e-307  # clamped, never zero, inf or NaN
 
 
 def test_uniforms_are_uniform_and_uncorrelated():
-    key = np.array([1, 2], dtype=np.uint64)
+    key = np.array([1, 2], dtype=np.uint32)
     u = np.concatenate([_random.uniforms(key, v, 0, 10_000, 3) for v in range(100)])
     counts = np.histogram(u, bins=100, range=(0, 1))[0]
     assert chisquare(counts).pvalue > 1e-6
