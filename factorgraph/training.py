@@ -25,6 +25,12 @@ logger = logging.getLogger("factorgraph")
 _HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time")
 
 
+def _norm(x: np.ndarray) -> float:
+    """The Euclidean norm without BLAS, whose spinning worker threads would steal the cores
+    from the sampler's threads between steps."""
+    return float(np.sqrt(np.einsum("i,i->", x, x)))
+
+
 @dataclass(frozen=True)
 class FitResult:
     """The outcome of :meth:`Trainer.fit`.
@@ -221,8 +227,8 @@ class Trainer:
 
         Converged means: the standardised mismatch z = |m − μ̂| / MCSE has an RMS of at most
         ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
-        stable — its mean over the last ``window`` steps moved by at most ``tol`` (max abs)
-        against the mean of the window before. Without a MomentMatching term only θ stability
+        stable — its mean over a window of ``window`` steps moved by at most ``tol`` (max abs)
+        against the mean of the window before (checked at the end of each window). Without a MomentMatching term only θ stability
         counts. ``tol=0.0`` turns the convergence stop off. ``callback(info)`` is called after every step with a dict of the
         step's figures; raising StopIteration in it stops cleanly.
         """
@@ -233,7 +239,8 @@ class Trainer:
         if not (np.isfinite(tol) and tol >= 0):
             raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
         history: dict[str, list[float]] = {k: [] for k in _HISTORY}
-        recent: list[np.ndarray] = []
+        # θ summed over the current window, and the mean of the window before: O(K) memory
+        window_sum, previous_mean, in_window = np.zeros_like(self.theta), None, 0
         start = time.perf_counter()
         converged, text = False, "reached max_steps"
         bar = _progress_bar(max_steps, progress)
@@ -253,13 +260,13 @@ class Trainer:
                     self.average.update(self.theta)
                 if self.step_count % check_every == 0 or mismatch != mismatch:
                     mismatch, mismatch_max = self._mismatch(stats)
-                record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=float(np.linalg.norm(grad)),
+                record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=_norm(grad),
                               step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start)
                 for key, value in record.items():
                     history[key].append(value)
-                recent.append(self.theta.copy())
-                if len(recent) > 2 * window:
-                    recent.pop(0)
+                if tol > 0:
+                    window_sum += self.theta
+                    in_window += 1
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(mismatch=f"{mismatch:.3g}", step=f"{step_norm:.2g}", refresh=False)
@@ -269,10 +276,14 @@ class Trainer:
                     except StopIteration:
                         text = "stopped by callback"
                         break
-                matched = not self._matching or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
-                if tol > 0 and len(recent) == 2 * window and matched:
-                    drift = np.abs(np.mean(recent[window:], axis=0) - np.mean(recent[:window], axis=0)).max()
-                    if drift <= tol:
+                if tol > 0 and in_window == window:
+                    mean = window_sum / window
+                    window_sum[:] = 0.0
+                    in_window = 0
+                    matched = not self._matching or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
+                    drift = np.abs(mean - previous_mean).max(initial=0.0) if previous_mean is not None else np.inf
+                    previous_mean = mean
+                    if matched and drift <= tol:
                         converged, text = True, f"converged: mismatch {mismatch:.3g}, θ drift {drift:.2g} <= {tol}"
                         break
         finally:

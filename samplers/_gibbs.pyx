@@ -9,7 +9,7 @@ at a time, in chain order, whatever the thread count — the sums, like the stat
 bit-identical for any number of threads.
 """
 
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
@@ -300,6 +300,21 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
     return changed
 
 
+cdef inline int64_t update_item(GraphView g, PairTables tables, int32_t* x, const double[::1] theta,
+                                double* sums, const uint32_t* key, int64_t n_chains, int64_t first_chain,
+                                int64_t c0, int64_t c1, int32_t v, uint64_t sweep, double* scratch,
+                                int64_t bs, int64_t width, int32_t* ints) noexcept nogil:
+    """Update variable v in chains c0..c1-1 by its path; ``scratch`` and ``ints`` are the thread's."""
+    if tables.mode[v] == 1:
+        return update_pairwise_binary(g, tables, x, sums, key, n_chains, first_chain, c0, c1, v, sweep,
+                                      scratch, scratch + width - 2 * bs, scratch + width - bs)
+    if tables.mode[v] == 2:
+        return update_tabulated(g, tables, x, sums, key, n_chains, first_chain, c0, c1, v, sweep,
+                                scratch, scratch + width - 2 * bs, ints)
+    return update_block(g, x, theta, sums, key, n_chains, first_chain, c0, c1, v, sweep,
+                        scratch, scratch + width - 2 * bs, ints)
+
+
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
           const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
           uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None):
@@ -308,48 +323,60 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     ``tables``, laid out for this graph and filled for ``theta``, sends pairwise variables down
     the table paths; without it every variable takes the general path. The states are the
     same bits either way.
+
+    Each (variable, block of chains) item is the same computation whichever thread runs it, so
+    the schedule is free: with at least two blocks per thread, each thread takes whole blocks
+    through every sweep (no barrier, a block's states stay in cache); otherwise the items of
+    one colour are shared out, with a barrier between colours (threads then read the same
+    tables at the same time, which suits dense models with few chains).
     """
     cdef int64_t n_blocks = block_sums.shape[0]
     cdef int max_k = max(int(np.max(g.n_states, initial=1)), 1)
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
-    cdef const int8_t[::1] mode = tables.mode
     cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 2) * bs
+    cdef int threads = max(n_threads, 1)
     # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
-    scratch_arr = np.zeros((max(n_threads, 1), width))
-    previous_arr = np.zeros((max(n_threads, 1), 2 * bs), dtype=np.int32)
+    scratch_arr = np.zeros((threads, width))
+    ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
+    changes_arr = np.zeros(threads, dtype=np.int64)
     cdef double[:, ::1] scratch = scratch_arr
-    cdef int32_t[:, ::1] previous = previous_arr
-    cdef int64_t t, colour, lo, hi, item, b, c0, c1, changed = 0
-    cdef int32_t v
+    cdef int32_t[:, ::1] ints = ints_arr
+    cdef int64_t[::1] changes = changes_arr
+    cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
+    cdef int tid
     cdef int n_colors = g.color_ptr.shape[0] - 1
-    with nogil:
-        for t in range(n_sweeps):
-            for colour in range(n_colors):
-                lo = g.color_ptr[colour]
-                hi = g.color_ptr[colour + 1]
-                for item in prange((hi - lo) * n_blocks, num_threads=n_threads, schedule="static"):
-                    v = g.color_vars[lo + item // n_blocks]
-                    b = item % n_blocks
-                    c0 = b * block_size
-                    c1 = min(c0 + block_size, n_chains)
-                    if mode[v] == 1:
-                        changed += update_pairwise_binary(g, tables, &x[0], &block_sums[b, 0], &key[0],
-                                                          n_chains, first_chain, c0, c1, v, first_sweep + t,
-                                                          &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
-                                                          &scratch[threadid(), width - bs])
-                    elif mode[v] == 2:
-                        changed += update_tabulated(g, tables, &x[0], &block_sums[b, 0], &key[0], n_chains,
-                                                    first_chain, c0, c1, v, first_sweep + t,
-                                                    &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
-                                                    &previous[threadid(), 0])
-                    else:
-                        changed += update_block(g, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
-                                                first_chain, c0, c1, v, first_sweep + t,
-                                                &scratch[threadid(), 0], &scratch[threadid(), width - 2 * bs],
-                                                &previous[threadid(), 0])
-    return changed
+    if n_sweeps <= 0 or n_chains <= 0:
+        return 0
+    if n_blocks >= 2 * threads:
+        for b in prange(n_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
+            tid = threadid()
+            c0 = b * block_size
+            c1 = min(c0 + block_size, n_chains)
+            for t in range(n_sweeps):
+                for i in range(g.n_variables):  # color_vars lists the variables colour by colour
+                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
+                                                first_chain, c0, c1, g.color_vars[i], first_sweep + t,
+                                                &scratch[tid, 0], bs, width, &ints[tid, 0])
+    else:
+        t = colour = lo = hi = 0
+        tid = 0
+        with nogil, parallel(num_threads=threads):
+            tid = threadid()
+            for t in range(n_sweeps):
+                for colour in range(n_colors):
+                    lo = g.color_ptr[colour]
+                    hi = g.color_ptr[colour + 1]
+                    for item in prange((hi - lo) * n_blocks, schedule="static"):
+                        b = item % n_blocks
+                        c0 = b * block_size
+                        c1 = min(c0 + block_size, n_chains)
+                        changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0], &key[0],
+                                                    n_chains, first_chain, c0, c1,
+                                                    g.color_vars[lo + item // n_blocks], first_sweep + t,
+                                                    &scratch[tid, 0], bs, width, &ints[tid, 0])
+    return int(changes_arr.sum())
 
 
 def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums, int64_t n_chains,

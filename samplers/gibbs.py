@@ -14,6 +14,9 @@ from samplers._protocol import ChainStats, Sampler, SweepInfo
 
 __all__ = ["Gibbs"]
 
+DEFAULT_BLOCK = 32  # chains per block: eight 4-wide vectors, and blocks enough to share out
+MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
+
 
 class Gibbs(Sampler):
     """Single-site heat-bath Gibbs sampling, colour by colour, with running feature sums.
@@ -34,8 +37,10 @@ class Gibbs(Sampler):
         larger run equal a C-chain run.
     n_threads : int, optional
         Threads for the sweeps: None uses every usable core (honouring OMP_NUM_THREADS).
-    block_size : int, default 64
-        Chains per block of running sums (one float64 buffer of n_features per block).
+    block_size : int, optional
+        Chains per block of running sums (one float64 buffer of n_features per block) and the
+        unit of parallel work. By default 32, raised where needed to keep the buffers within
+        256 MiB; it depends on the chain and feature counts only, never on the thread count.
     refresh_every : int, default 1000
         Re-derive the running sums exactly from the states every this many sweeps, so that
         rounding drift stays far below 1e-9 relative.
@@ -64,7 +69,7 @@ class Gibbs(Sampler):
         *,
         seed: int | np.random.SeedSequence | None = None,
         n_threads: int | None = None,
-        block_size: int = 64,
+        block_size: int | None = None,
         refresh_every: int = 1000,
         average_sweeps: bool = False,
         first_chain: int = 0,
@@ -73,8 +78,10 @@ class Gibbs(Sampler):
         owner = "Gibbs"
         self.n_threads = n_threads
         effective_n_threads(n_threads)  # validate now, not at the first run
+        if block_size is None:
+            block_size = max(DEFAULT_BLOCK, -(-self.n_chains * graph.n_features * 8 // MAX_SUMS_BYTES))
         # one block can hold every chain; a larger block changes nothing
-        self.block_size = min(check_int("block_size", block_size, owner, minimum=1), self.n_chains)
+        self.block_size = max(min(check_int("block_size", block_size, owner, minimum=1), self.n_chains), 1)
         self.refresh_every = check_int("refresh_every", refresh_every, owner, minimum=1)
         self.average_sweeps = bool(average_sweeps)
         self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
