@@ -97,6 +97,9 @@ FG_INLINE double fg_unit(uint32_t hi, uint32_t lo)
 
 #define FG_PAIRS 32
 
+/* Tests turn this off to check that the vector Philox gives the portable one's bits. */
+static int fg_simd_allowed = 1;
+
 /* Two uniforms per Philox call, for the chain pairs pair0 .. pair0 + m - 1 (m <= FG_PAIRS):
  * counter (variable, pair, sweep low word, sweep high word * 16 + stream). */
 FG_INLINE void fg_philox_pairs(uint32_t key0, uint32_t key1, uint32_t variable, uint32_t pair0,
@@ -123,6 +126,7 @@ FG_INLINE void fg_philox_pairs(uint32_t key0, uint32_t key1, uint32_t variable, 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 #define FG_HAVE_AVX2_PATH 1
+static int fg_avx2 = -1; /* whether the machine has AVX2, looked up once */
 
 /* fg_philox_pairs with AVX2: four calls side by side, one per 64-bit lane. The multiplier reads
  * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
@@ -181,9 +185,9 @@ static void __attribute__((unused)) fg_uniforms(const uint32_t *key, uint32_t va
     uint32_t sweep_lo = (uint32_t)sweep, sweep_hi = ((uint32_t)(sweep >> 32) << 4) | stream;
     int64_t pair = first >> 1, end = (first + n + 1) >> 1, skip = first & 1, done = 0;
 #ifdef FG_HAVE_AVX2_PATH
-    static int avx2 = -1;
-    if (avx2 < 0)
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (fg_avx2 < 0)
+        fg_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    int avx2 = fg_avx2 && fg_simd_allowed;
 #endif
     while (pair < end) {
         int m = end - pair < FG_PAIRS ? (int)(end - pair) : FG_PAIRS;

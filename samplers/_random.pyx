@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 import numpy as np
 
+from samplers cimport _rng
 from samplers._rng cimport fg_exp_neg, fg_philox4x32_10, fg_uniforms
 
 #: Streams of the counter's fourth word: one per purpose, so draws never collide.
@@ -44,3 +45,9 @@ def exp_neg(x):
     for i in range(a.shape[0]):
         o[i] = fg_exp_neg(a[i])
     return out.reshape(np.shape(x))
+
+
+def allow_simd(bint allowed):
+    """Let ``uniforms`` use the machine's vector Philox (the default) or only the portable one;
+    both give the same bits, which the tests check."""
+    _rng.fg_simd_allowed = allowed

@@ -39,6 +39,18 @@ def test_uniforms_are_the_documented_philox_words():
         assert u[i] == bits / 2.0**52
 
 
+@pytest.mark.parametrize(("first", "n"), [(0, 64), (5, 37), (2**31 + 3, 9), (7, 1)])
+def test_vector_and_portable_philox_give_the_same_uniforms(first, n):
+    key = np.array([0xDEADBEEF, 12345], dtype=np.uint32)
+    fast = _random.uniforms(key, 17, first, n, 2**33 + 9)
+    _random.allow_simd(False)
+    try:
+        portable = _random.uniforms(key, 17, first, n, 2**33 + 9)
+    finally:
+        _random.allow_simd(True)
+    np.testing.assert_array_equal(fast, portable)
+
+
 def test_exp_is_within_one_ulp_and_exact_at_zero():
     x = -np.concatenate([np.linspace(0, 20, 200_001), np.geomspace(1e-300, 707, 20_000)])
     ours, reference = _random.exp_neg(x), np.exp(x)
