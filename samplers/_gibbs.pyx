@@ -1,12 +1,12 @@
 # cython: language_level=3
-"""The Gibbs (heat-bath) sweep: colour by colour, all (variable, block of chains) pairs of a
-colour in parallel.
+"""The Gibbs (heat-bath) sweep: colour by colour, in (variable, block of chains) items.
 
 Chain states are stored chain-innermost: x[v * n_chains + c], so one variable's chains sit
-side by side. Variables of one colour share no factor, so the features they touch are disjoint:
-running feature sums kept per fixed block of chains are written by one (variable, block) item
-at a time, in chain order, whatever the thread count — the sums, like the states, are
-bit-identical for any number of threads.
+side by side and the innermost loops (samplers/_kernel.h) run across a block's chains.
+Variables of one colour share no factor, so the features they touch are disjoint: running
+feature sums kept per fixed block of chains are written by one item at a time, in chain order,
+whatever the thread count — the sums, like the states, are bit-identical for any number of
+threads. Threads take whole blocks, or share out the items of each colour (see ``sweep``).
 """
 
 from cython.parallel cimport parallel, prange, threadid
