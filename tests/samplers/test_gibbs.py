@@ -133,11 +133,12 @@ def _big_model():
 
 
 @pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
-def test_states_and_sums_are_identical_for_one_and_two_threads():
+@pytest.mark.parametrize("block_size", [16, 48])  # 6 blocks: whole blocks per thread; 2: colours shared out
+def test_states_and_sums_are_identical_for_one_and_two_threads(block_size):
     cg, theta = _big_model()
     runs = []
     for threads in (1, 2):
-        sampler = samplers.create("gibbs", cg, 96, seed=3, n_threads=threads, block_size=16)
+        sampler = samplers.create("gibbs", cg, 96, seed=3, n_threads=threads, block_size=block_size)
         sampler.run(theta, 40)
         runs.append(sampler.get_state())
     np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
