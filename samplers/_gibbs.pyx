@@ -15,6 +15,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
+from samplers cimport _rng
 from samplers._rng cimport (fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws,
                            fg_uniforms)
 
@@ -377,6 +378,11 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                                                     g.color_vars[lo + item // n_blocks], first_sweep + t,
                                                     &scratch[tid, 0], bs, width, &ints[tid, 0])
     return int(changes_arr.sum())
+
+
+def allow_simd(bint allowed):
+    """Let the kernels use the machine's vector code (see ``samplers._random.allow_simd``)."""
+    _rng.fg_simd_allowed = allowed
 
 
 def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums, int64_t n_chains,

@@ -46,20 +46,15 @@ FG_INLINE double fg_exp_neg(double x)
     double t = fma(x, 1.4426950408889634, shifter);
     double n = t - shifter;
     double r = fma(-n, 1.90821492927058770002e-10, fma(-n, 6.93147180369123816490e-01, x));
-    double p = 1.0 / 6227020800.0;
-    p = fma(p, r, 1.0 / 479001600.0);
-    p = fma(p, r, 1.0 / 39916800.0);
-    p = fma(p, r, 1.0 / 3628800.0);
-    p = fma(p, r, 1.0 / 362880.0);
-    p = fma(p, r, 1.0 / 40320.0);
-    p = fma(p, r, 1.0 / 5040.0);
-    p = fma(p, r, 1.0 / 720.0);
-    p = fma(p, r, 1.0 / 120.0);
-    p = fma(p, r, 1.0 / 24.0);
-    p = fma(p, r, 1.0 / 6.0);
-    p = fma(p, r, 0.5);
-    p = fma(p, r, 1.0);
-    p = fma(p, r, 1.0);
+    /* e^r = 1 + r (1 + r s(r)): s, of degree 11, by Estrin's scheme (a shallow tree, so short
+     * dependency chains), the last two steps by Horner's (they set the rounding of the result) */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double b01 = fma(r, 1.0 / 6.0, 0.5), b23 = fma(r, 1.0 / 120.0, 1.0 / 24.0);
+    double b45 = fma(r, 1.0 / 5040.0, 1.0 / 720.0), b67 = fma(r, 1.0 / 362880.0, 1.0 / 40320.0);
+    double b89 = fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0), b1011 = fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0);
+    double b03 = fma(r2, b23, b01), b47 = fma(r2, b67, b45), b811 = fma(r2, b1011, b89);
+    double p = fma(r8, b811, fma(r4, b47, b03));
+    p = fma(fma(p, r, 1.0), r, 1.0);
     int64_t k = (int64_t)(fg_to_bits(t) - fg_to_bits(shifter));
     return p * fg_from_bits((uint64_t)(k + 1023) << 52);
 }
@@ -89,24 +84,22 @@ static inline void fg_philox4x32_10(const uint32_t *counter, const uint32_t *key
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
 
-/* A uniform double in [0, 1) from 52 random bits: 1.x with those bits as mantissa, minus 1. */
-FG_INLINE double fg_unit(uint32_t hi, uint32_t lo)
-{
-    return fg_from_bits(0x3FF0000000000000ull | ((uint64_t)hi << 20) | (lo >> 12)) - 1.0;
-}
+/* A uniform double in [0, 1) from one 32-bit word: word / 2^32, exact. Draws compare it with
+ * probabilities, so a probability is resolved to 2^-32 (2.3e-10), far below any Monte Carlo error. */
+FG_INLINE double fg_unit(uint32_t word) { return (double)word * 0x1p-32; }
 
-#define FG_PAIRS 32
+#define FG_QUADS 16
 
-/* Tests turn this off to check that the vector Philox gives the portable one's bits. */
+/* Tests turn this off to check that the vector code gives the portable code's bits. */
 static int fg_simd_allowed = 1;
 
-/* Two uniforms per Philox call, for the chain pairs pair0 .. pair0 + m - 1 (m <= FG_PAIRS):
- * counter (variable, pair, sweep low word, sweep high word * 16 + stream). */
-FG_INLINE void fg_philox_pairs(uint32_t key0, uint32_t key1, uint32_t variable, uint32_t pair0,
-                                   uint32_t sweep_lo, uint32_t sweep_hi, int m, double *out)
+/* Four uniforms per Philox call, for the chain quads quad0 .. quad0 + m - 1 (m <= FG_QUADS):
+ * counter (variable, quad, sweep low word, sweep high word * 16 + stream). */
+FG_INLINE void fg_philox_quads(uint32_t key0, uint32_t key1, uint32_t variable, uint32_t quad0,
+                               uint32_t sweep_lo, uint32_t sweep_hi, int m, double *out)
 {
     for (size_t i = 0; i < (size_t)m; i++) { /* unsigned: vectorises even under -fwrapv */
-        uint32_t c0 = variable, c1 = pair0 + (uint32_t)i, c2 = sweep_lo, c3 = sweep_hi;
+        uint32_t c0 = variable, c1 = quad0 + (uint32_t)i, c2 = sweep_lo, c3 = sweep_hi;
         uint32_t k0 = key0, k1 = key1;
         FG_PHILOX_ROUND;
         FG_PHILOX_BUMP; FG_PHILOX_ROUND;
@@ -118,24 +111,35 @@ FG_INLINE void fg_philox_pairs(uint32_t key0, uint32_t key1, uint32_t variable, 
         FG_PHILOX_BUMP; FG_PHILOX_ROUND;
         FG_PHILOX_BUMP; FG_PHILOX_ROUND;
         FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        out[2 * i] = fg_unit(c0, c1);
-        out[2 * i + 1] = fg_unit(c2, c3);
+        out[4 * i] = fg_unit(c0);
+        out[4 * i + 1] = fg_unit(c1);
+        out[4 * i + 2] = fg_unit(c2);
+        out[4 * i + 3] = fg_unit(c3);
     }
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 #define FG_HAVE_AVX2_PATH 1
-static int fg_avx2 = -1; /* whether the machine has AVX2, looked up once */
+static int fg_avx2 = -1; /* whether the machine has AVX2 and FMA, looked up once */
 
-/* fg_philox_pairs with AVX2: four calls side by side, one per 64-bit lane. The multiplier reads
+static inline int fg_use_avx2(void)
+{
+    if (fg_avx2 < 0)
+        fg_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return fg_avx2 && fg_simd_allowed;
+}
+
+/* fg_philox_quads with AVX2: four calls side by side, one per 64-bit lane. The multiplier reads
  * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
-__attribute__((target("avx2"))) static void fg_philox_pairs_avx2(uint32_t key0, uint32_t key1, uint32_t variable,
-                                                                 uint32_t pair0, uint32_t sweep_lo,
+__attribute__((target("avx2"))) static void fg_philox_quads_avx2(uint32_t key0, uint32_t key1, uint32_t variable,
+                                                                 uint32_t quad0, uint32_t sweep_lo,
                                                                  uint32_t sweep_hi, int m, double *out)
 {
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
-    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000ll), lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000ll);
+    const __m256d two52 = _mm256_set1_pd(0x1p52), scale = _mm256_set1_pd(0x1p-32);
     __m256i k0[10], k1[10];
     uint32_t a = key0, b = key1;
     for (int r = 0; r < 10; r++, a += 0x9E3779B9u, b += 0xBB67AE85u) {
@@ -145,8 +149,8 @@ __attribute__((target("avx2"))) static void fg_philox_pairs_avx2(uint32_t key0, 
     for (int i = 0; i + 4 <= m; i += 4) {
         __m256i c0 = _mm256_set1_epi64x(variable), c2 = _mm256_set1_epi64x(sweep_lo);
         __m256i c3 = _mm256_set1_epi64x(sweep_hi);
-        __m256i c1 = _mm256_set_epi64x(pair0 + (uint32_t)i + 3, pair0 + (uint32_t)i + 2,
-                                       pair0 + (uint32_t)i + 1, pair0 + (uint32_t)i);
+        __m256i c1 = _mm256_set_epi64x(quad0 + (uint32_t)i + 3, quad0 + (uint32_t)i + 2,
+                                       quad0 + (uint32_t)i + 1, quad0 + (uint32_t)i);
         for (int r = 0; r < 10; r++) {
             __m256i p0 = _mm256_mul_epu32(m0, c0), p1 = _mm256_mul_epu32(m1, c2);
             __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), k0[r]);
@@ -156,54 +160,53 @@ __attribute__((target("avx2"))) static void fg_philox_pairs_avx2(uint32_t key0, 
             c0 = n0;
             c2 = n2;
         }
-        /* 52 bits (hi << 20 | lo >> 12) as the mantissa of 1.x, minus 1 */
-        __m256i w01 = _mm256_or_si256(_mm256_slli_epi64(_mm256_and_si256(c0, lo32), 20),
-                                      _mm256_srli_epi64(_mm256_and_si256(c1, lo32), 12));
-        __m256i w23 = _mm256_or_si256(_mm256_slli_epi64(_mm256_and_si256(c2, lo32), 20),
-                                      _mm256_srli_epi64(_mm256_and_si256(c3, lo32), 12));
-        __m256d u01 = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(w01, one)), _mm256_set1_pd(1.0));
-        __m256d u23 = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(w23, one)), _mm256_set1_pd(1.0));
-        /* interleave: out[2j] from the first half of pair j, out[2j + 1] from the second */
-        __m256d lo = _mm256_unpacklo_pd(u01, u23), hi = _mm256_unpackhi_pd(u01, u23);
-        _mm256_storeu_pd(out + 2 * i, _mm256_permute2f128_pd(lo, hi, 0x20));
-        _mm256_storeu_pd(out + 2 * i + 4, _mm256_permute2f128_pd(lo, hi, 0x31));
+        /* each word as a double: 2^52 + word has the word as its low mantissa bits; times 2^-32 */
+#define FG_WORD_UNIT(c) _mm256_mul_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256( \
+        _mm256_and_si256(c, lo32), two52_bits)), two52), scale)
+        __m256d w0 = FG_WORD_UNIT(c0), w1 = FG_WORD_UNIT(c1), w2 = FG_WORD_UNIT(c2), w3 = FG_WORD_UNIT(c3);
+#undef FG_WORD_UNIT
+        /* transpose: lane j of word w belongs to chain 4 (i + j) + w */
+        __m256d t0 = _mm256_unpacklo_pd(w0, w1), t1 = _mm256_unpackhi_pd(w0, w1);
+        __m256d t2 = _mm256_unpacklo_pd(w2, w3), t3 = _mm256_unpackhi_pd(w2, w3);
+        _mm256_storeu_pd(out + 4 * i, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm256_storeu_pd(out + 4 * i + 4, _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm256_storeu_pd(out + 4 * i + 8, _mm256_permute2f128_pd(t0, t2, 0x31));
+        _mm256_storeu_pd(out + 4 * i + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
     }
     int done = m & ~3;
     if (done < m)
-        fg_philox_pairs(key0, key1, variable, pair0 + (uint32_t)done, sweep_lo, sweep_hi, m - done, out + 2 * done);
+        fg_philox_quads(key0, key1, variable, quad0 + (uint32_t)done, sweep_lo, sweep_hi, m - done, out + 4 * done);
 }
 #endif
 
 /* The uniforms of global chains first .. first + n - 1 for one (variable, sweep, stream):
- * chain c takes the first half of the call for pair c / 2 when c is even, the second when odd,
- * so a chain's number depends on nothing but its own (key, chain, sweep, variable, stream).
- * Computed with the widest Philox the machine has; the same bits either way. */
+ * chain c takes word c % 4 of the call for quad c / 4, so a chain's number depends on nothing
+ * but its own (key, chain, sweep, variable, stream). Computed with the widest Philox the
+ * machine has; the same bits either way. */
 static void __attribute__((unused)) fg_uniforms(const uint32_t *key, uint32_t variable, uint64_t sweep,
                                                       uint32_t stream, int64_t first, int64_t n, double *out)
 {
-    double buf[2 * FG_PAIRS];
+    double buf[4 * FG_QUADS];
     uint32_t sweep_lo = (uint32_t)sweep, sweep_hi = ((uint32_t)(sweep >> 32) << 4) | stream;
-    int64_t pair = first >> 1, end = (first + n + 1) >> 1, skip = first & 1, done = 0;
+    int64_t quad = first >> 2, end = (first + n + 3) >> 2, skip = first & 3, done = 0;
 #ifdef FG_HAVE_AVX2_PATH
-    if (fg_avx2 < 0)
-        fg_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    int avx2 = fg_avx2 && fg_simd_allowed;
+    int avx2 = fg_use_avx2();
 #endif
-    while (pair < end) {
-        int m = end - pair < FG_PAIRS ? (int)(end - pair) : FG_PAIRS;
-        double *dst = skip == 0 && 2 * m <= n - done ? out + done : buf; /* whole pairs go straight out */
+    while (quad < end) {
+        int m = end - quad < FG_QUADS ? (int)(end - quad) : FG_QUADS;
+        double *dst = skip == 0 && 4 * m <= n - done ? out + done : buf; /* whole quads go straight out */
 #ifdef FG_HAVE_AVX2_PATH
         if (avx2)
-            fg_philox_pairs_avx2(key[0], key[1], variable, (uint32_t)pair, sweep_lo, sweep_hi, m, dst);
+            fg_philox_quads_avx2(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
         else
 #endif
-            fg_philox_pairs(key[0], key[1], variable, (uint32_t)pair, sweep_lo, sweep_hi, m, dst);
-        int64_t take = 2 * m - skip < n - done ? 2 * m - skip : n - done;
+            fg_philox_quads(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
+        int64_t take = 4 * m - skip < n - done ? 4 * m - skip : n - done;
         if (dst == buf)
             memcpy(out + done, buf + skip, (size_t)take * sizeof(double));
         done += take;
         skip = 0;
-        pair += m;
+        quad += m;
     }
 }
 
@@ -285,7 +288,7 @@ FG_CLONES static void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, 
  * xv points at v's states of the block, x at all states shifted to the block's first chain
  * (x + other * n_chains is the other's block). u holds the block's uniforms; d and flip
  * receive the energy changes and new - old per chain. Returns how many chains changed. */
-FG_CLONES static int64_t fg_binary_update(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
+FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
                                           int64_t degree, const int32_t *other, const int32_t *k_other,
                                           const double *vtab, const int64_t *offset, const int8_t *scaled,
                                           const int64_t *feature, double *sums, const double *u, double *d,
@@ -344,6 +347,166 @@ FG_CLONES static int64_t fg_binary_update(int64_t nb, int32_t *xv, const int32_t
         sums[feature[e]] += (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
     return changed;
+}
+
+#ifdef FG_HAVE_AVX2_PATH
+#define FG_AVX2 __attribute__((target("avx2,fma")))
+
+/* fg_exp_neg on four lanes: the same operations, so the same bits. */
+FG_AVX2 static inline __m256d fg_exp_neg4(__m256d x)
+{
+    const __m256d shifter = _mm256_set1_pd(6755399441055744.0), floor = _mm256_set1_pd(-708.0);
+    x = _mm256_blendv_pd(x, floor, _mm256_cmp_pd(x, floor, _CMP_LT_OQ));
+    __m256d t = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634), shifter);
+    __m256d n = _mm256_sub_pd(t, shifter);
+    __m256d minus_n = _mm256_xor_pd(n, _mm256_set1_pd(-0.0));
+    __m256d r = _mm256_fmadd_pd(minus_n, _mm256_set1_pd(1.90821492927058770002e-10),
+                                _mm256_fmadd_pd(minus_n, _mm256_set1_pd(6.93147180369123816490e-01), x));
+#define FG_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define FG_C(x) _mm256_set1_pd(x)
+    __m256d r2 = _mm256_mul_pd(r, r), r4 = _mm256_mul_pd(r2, r2), r8 = _mm256_mul_pd(r4, r4);
+    __m256d b01 = FG_FMA(r, FG_C(1.0 / 6.0), FG_C(0.5)), b23 = FG_FMA(r, FG_C(1.0 / 120.0), FG_C(1.0 / 24.0));
+    __m256d b45 = FG_FMA(r, FG_C(1.0 / 5040.0), FG_C(1.0 / 720.0));
+    __m256d b67 = FG_FMA(r, FG_C(1.0 / 362880.0), FG_C(1.0 / 40320.0));
+    __m256d b89 = FG_FMA(r, FG_C(1.0 / 39916800.0), FG_C(1.0 / 3628800.0));
+    __m256d b1011 = FG_FMA(r, FG_C(1.0 / 6227020800.0), FG_C(1.0 / 479001600.0));
+    __m256d b03 = FG_FMA(r2, b23, b01), b47 = FG_FMA(r2, b67, b45), b811 = FG_FMA(r2, b1011, b89);
+    __m256d p = FG_FMA(r8, b811, FG_FMA(r4, b47, b03));
+    p = FG_FMA(FG_FMA(p, r, FG_C(1.0)), r, FG_C(1.0));
+#undef FG_FMA
+#undef FG_C
+    __m256i k = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(shifter));
+    __m256i two_k = _mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52);
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(two_k));
+}
+
+/* Per (variable, factor) entry of the AVX2 binary path: how the other variable enters. */
+enum { FG_UNARY = 0, FG_BINARY_OTHER = 1, FG_MULTI_OTHER = 2 };
+#define FG_MAX_FAST_DEGREE 64
+
+/* The value row[2 * x_u + column] for four chains, as the portable path reads it. */
+FG_AVX2 static inline __m256d fg_row_values(int kind, const double *row, int column, const int32_t *xu)
+{
+    if (kind == FG_UNARY)
+        return _mm256_broadcast_sd(row + column);
+    __m128i states = _mm_loadu_si128((const __m128i *)xu);
+    if (kind == FG_BINARY_OTHER) { /* a blend on x_u == 0, not a gather */
+        __m256i zero = _mm256_cvtepi32_epi64(_mm_cmpeq_epi32(states, _mm_setzero_si128()));
+        return _mm256_blendv_pd(_mm256_broadcast_sd(row + 2 + column), _mm256_broadcast_sd(row + column),
+                                _mm256_castsi256_pd(zero));
+    }
+    return _mm256_i32gather_pd(row + column, _mm_add_epi32(states, states), 8);
+}
+
+/* Field, draw, new state and scaled-sum terms for the 4 G chains from c: G independent vectors
+ * side by side, so the long dependency chain of e^x of one vector overlaps the others'. */
+FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv, int64_t degree,
+                                            const double *const *rows, const int32_t *const *xus, const int *kinds,
+                                            const int8_t *scaled, const double *u, double *flip, __m256d *acc)
+{
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
+    const __m256i low_words = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+    __m256d field[4], step[4];
+    int64_t e, changed = 0;
+    int g;
+    for (g = 0; g < G; g++)
+        field[g] = zero;
+    for (e = 0; e < degree; e++)
+        for (g = 0; g < G; g++)
+            field[g] = _mm256_add_pd(field[g], fg_row_values(kinds[e], rows[e], 1, xus[e] + c + 4 * g));
+    for (g = 0; g < G; g++) {
+        /* fg_logistic_draw: u (1 + z) < bound with z = e^-|d|, bound 1 for d >= 0, else z */
+        __m256d negative = _mm256_cmp_pd(field[g], zero, _CMP_LT_OQ);
+        __m256d z = fg_exp_neg4(_mm256_blendv_pd(_mm256_xor_pd(field[g], sign), field[g], negative));
+        __m256d bound = _mm256_blendv_pd(one, z, negative);
+        __m256d accept = _mm256_cmp_pd(_mm256_mul_pd(_mm256_loadu_pd(u + c + 4 * g), _mm256_add_pd(one, z)),
+                                       bound, _CMP_LT_OQ);
+        /* the masks' low words are -1 where the draw is 1 */
+        __m128i drawn = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(accept), low_words));
+        drawn = _mm_sub_epi32(_mm_setzero_si128(), drawn);
+        __m128i moved = _mm_sub_epi32(drawn, _mm_loadu_si128((const __m128i *)(xv + c + 4 * g)));
+        _mm_storeu_si128((__m128i *)(xv + c + 4 * g), drawn);
+        step[g] = _mm256_cvtepi32_pd(moved);
+        _mm256_storeu_pd(flip + c + 4 * g, step[g]);
+        changed += 4 - __builtin_popcount(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(moved, _mm_setzero_si128()))));
+    }
+    for (e = 0; e < degree; e++) {
+        if (!scaled[e])
+            continue;
+        __m256d a = acc[e];
+        for (g = 0; g < G; g++) /* lane l takes the chains c = l mod 4, in chain order */
+            a = _mm256_add_pd(a, _mm256_mul_pd(step[g], fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g)));
+        acc[e] = a;
+    }
+    return changed;
+}
+
+/* fg_binary_update_portable in AVX2 registers: field, draw, new state and scaled sums in one
+ * pass over the chains, with no buffer between the steps. Every value is computed by the same
+ * operations in the same order (sums: lane l takes the chains c = l mod 4 of the full quads,
+ * the rest go to lane 0), so the bits are the portable path's. Needs degree <=
+ * FG_MAX_FAST_DEGREE. */
+FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
+                                             int64_t degree, const int32_t *other, const int32_t *k_other,
+                                             const double *vtab, const int64_t *offset, const int8_t *scaled,
+                                             const int64_t *feature, double *sums, const double *u, double *flip)
+{
+    const double *rows[FG_MAX_FAST_DEGREE];
+    const int32_t *xus[FG_MAX_FAST_DEGREE];
+    int kinds[FG_MAX_FAST_DEGREE];
+    __m256d acc[FG_MAX_FAST_DEGREE];
+    int64_t c = 0, e, changed = 0;
+    for (e = 0; e < degree; e++) {
+        rows[e] = vtab + offset[e];
+        xus[e] = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
+        kinds[e] = k_other[e] == 1 ? FG_UNARY : k_other[e] == 2 ? FG_BINARY_OTHER : FG_MULTI_OTHER;
+        acc[e] = _mm256_setzero_pd();
+    }
+    for (; c + 16 <= nb; c += 16)
+        changed += fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc);
+    for (; c + 4 <= nb; c += 4)
+        changed += fg_binary_vectors(1, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc);
+    /* the last nb mod 4 chains, as the portable path does them */
+    int64_t full = c;
+    for (; c < nb; c++) {
+        double field = 0.0;
+        for (e = 0; e < degree; e++)
+            field += kinds[e] == FG_UNARY ? rows[e][1] : rows[e][2 * xus[e][c] + 1];
+        int32_t old = xv[c], new = fg_logistic_draw(field, u[c]);
+        flip[c] = (double)(new - old);
+        xv[c] = new;
+        changed += new != old;
+    }
+    if (changed == 0)
+        return 0;
+    for (e = 0; e < degree; e++) {
+        if (!scaled[e])
+            continue;
+        double lane[4];
+        _mm256_storeu_pd(lane, acc[e]);
+        for (c = full; c < nb; c++)
+            lane[0] += flip[c] * rows[e][kinds[e] == FG_UNARY ? 0 : 2 * xus[e][c]];
+        sums[feature[e]] += (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    }
+    return changed;
+}
+#endif
+
+/* The binary fast path (see fg_binary_update_portable): in AVX2 registers where the machine
+ * has them, the same bits either way. */
+static int64_t __attribute__((unused)) fg_binary_update(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
+                                                        int64_t degree, const int32_t *other, const int32_t *k_other,
+                                                        const double *vtab, const int64_t *offset, const int8_t *scaled,
+                                                        const int64_t *feature, double *sums, const double *u,
+                                                        double *d, double *flip)
+{
+#ifdef FG_HAVE_AVX2_PATH
+    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx2())
+        return fg_binary_update_avx2(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
+                                     sums, u, flip);
+#endif
+    return fg_binary_update_portable(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
+                                     sums, u, d, flip);
 }
 
 #endif

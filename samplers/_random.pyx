@@ -48,6 +48,9 @@ def exp_neg(x):
 
 
 def allow_simd(bint allowed):
-    """Let ``uniforms`` use the machine's vector Philox (the default) or only the portable one;
-    both give the same bits, which the tests check."""
+    """Let the generator and the Gibbs kernels use the machine's vector code (the default) or
+    only the portable code; both give the same bits, which the tests check."""
+    from samplers import _gibbs
+
     _rng.fg_simd_allowed = allowed
+    _gibbs.allow_simd(allowed)

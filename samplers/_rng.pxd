@@ -4,8 +4,8 @@ Philox4x32-10 (Salmon et al., SC'11), our reproducible e^x, and the binary updat
 
 A draw is a pure function of (key, counter): no state is shared between threads, so chains
 come out bit-identical for any thread count and any split of chains between workers. The
-counter of chain c is (variable, c // 2, sweep low word, sweep high word * 16 + stream) and
-the chain takes half of the call's 128 bits, so its number depends on nothing else.
+counter of chain c is (variable, c // 4, sweep low word, sweep high word * 16 + stream) and
+the chain takes word c % 4 of the call's output, so its number depends on nothing else.
 """
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t

@@ -14,7 +14,7 @@ from samplers._protocol import ChainStats, Sampler, SweepInfo
 
 __all__ = ["Gibbs"]
 
-DEFAULT_BLOCK = 32  # chains per block: eight 4-wide vectors, and blocks enough to share out
+DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
 
 
@@ -39,7 +39,7 @@ class Gibbs(Sampler):
         Threads for the sweeps: None uses every usable core (honouring OMP_NUM_THREADS).
     block_size : int, optional
         Chains per block of running sums (one float64 buffer of n_features per block) and the
-        unit of parallel work. By default 32, raised where needed to keep the buffers within
+        unit of parallel work. By default 64, raised where needed to keep the buffers within
         256 MiB; it depends on the chain and feature counts only, never on the thread count.
     refresh_every : int, default 1000
         Re-derive the running sums exactly from the states every this many sweeps, so that

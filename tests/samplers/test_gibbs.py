@@ -28,15 +28,13 @@ def test_philox_matches_the_reference_known_answers(counter, key, expected):
 
 
 def test_uniforms_are_the_documented_philox_words():
-    """Chain c takes the first (even c) or second (odd c) half of the call for pair c // 2."""
+    """Chain c takes word c % 4 of the call for quad c // 4, as word / 2^32."""
     key = np.array([7, 11], dtype=np.uint32)
     sweep, variable = 2**32 + 5, 3
-    u = _random.uniforms(key, variable, 5, 4, sweep)  # chains 5, 6, 7, 8
-    for i, chain in enumerate(range(5, 9)):
-        words = _random.philox([variable, chain // 2, 5, (1 << 4) | 0], key)
-        hi, lo = words[2 * (chain % 2)], words[2 * (chain % 2) + 1]
-        bits = (int(hi) << 20) | (int(lo) >> 12)
-        assert u[i] == bits / 2.0**52
+    u = _random.uniforms(key, variable, 5, 6, sweep)  # chains 5 .. 10
+    for i, chain in enumerate(range(5, 11)):
+        words = _random.philox([variable, chain // 4, 5, (1 << 4) | 0], key)
+        assert u[i] == int(words[chain % 4]) / 2.0**32
 
 
 @pytest.mark.parametrize(("first", "n"), [(0, 64), (5, 37), (2**31 + 3, 9), (7, 1)])
@@ -91,6 +89,37 @@ def test_compiled_sampler_equals_the_python_reference_bit_for_bit(model):
     fast.run(theta, 30)
     slow.run(theta, 30)
     np.testing.assert_array_equal(fast.states, slow.states)
+
+
+def _binary_model():
+    """Spins with fields, couplings to spins and to a 3-state variable, and an indexed pair."""
+    g = fg.FactorGraph()
+    g.add_variables(40, values=[-1, 1])
+    g.add_variables(1, n_states=3)
+    rng = np.random.default_rng(5)
+    g.add_features(fg.features.Product(np.arange(40)))
+    g.add_features(fg.features.Product(np.array([rng.choice(40, 2, replace=False) for _ in range(90)])))
+    g.add_features(fg.features.Table([(0, 40), (7, 40)], table=[[0.3, -0.2, 0.5], [1.0, 0.1, -0.4]]))
+    g.add_features(fg.features.Potential([(3, 4)]))
+    return g, rng.normal(0, 0.6, g.n_features)
+
+
+@pytest.mark.parametrize("model", [*MODELS, "binary"])
+@pytest.mark.parametrize(("n_chains", "block_size"), [(13, 13), (29, 8), (64, 32)])
+def test_vector_and_portable_kernels_give_the_same_bits(model, n_chains, block_size):
+    g, theta = _binary_model() if model == "binary" else MODELS[model]()
+    cg = g.compile()
+    runs = []
+    for simd in (True, False):
+        _random.allow_simd(simd)
+        try:
+            sampler = samplers.create("gibbs", cg, n_chains, seed=4, block_size=block_size, first_chain=3)
+            sampler.run(theta, 25)
+            runs.append(sampler.get_state())
+        finally:
+            _random.allow_simd(True)
+    np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
+    np.testing.assert_array_equal(runs[0]["block_sums"], runs[1]["block_sums"])
 
 
 @pytest.mark.parametrize("model", MODELS)
