@@ -19,7 +19,10 @@ from samplers import diagnostics
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers.gibbs import Gibbs
 
-__all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics", "create", "available", "register", "get"]
+__all__ = [
+    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics",
+    "create", "available", "register", "get",
+]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
 _REGISTRY.register(Gibbs)
