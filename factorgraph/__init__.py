@@ -12,6 +12,7 @@ from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
     DataError,
+    DiagnosticsError,
     FactorGraphError,
     FeatureSpecError,
     ModelFileError,
@@ -56,6 +57,7 @@ __all__ = [
     "FeatureSpecError",
     "ColoringError",
     "DataError",
+    "DiagnosticsError",
     "ModelTooLargeError",
     "ModelFileError",
     "NumericalError",

@@ -14,6 +14,7 @@ __all__ = [
     "ModelFileError",
     "NumericalError",
     "PluginError",
+    "DiagnosticsError",
 ]
 
 
@@ -58,3 +59,7 @@ class NumericalError(FactorGraphError, FloatingPointError):
 
 class PluginError(FactorGraphError, TypeError):
     """A sampler or objective plugin is missing, fails to load, or breaks the protocol."""
+
+
+class DiagnosticsError(FactorGraphError, ValueError):
+    """Chain draws given to a diagnostic are unusable: wrong shape, non-finite, too short or constant."""

@@ -200,15 +200,22 @@ class Trainer:
         return grad, values
 
     def _mismatch(self, stats: Any) -> tuple[float, float]:
-        """RMS and max of |m − μ̂| / MCSE over the matched, trained features."""
+        """RMS and max of |m − μ̂| / MCSE over the matched, trained features.
+
+        MCSE = σ / sqrt(ESS), with σ² the per-chain variance of each feature (from the final
+        states) and ESS the effective number of independent draws behind μ̂ (see
+        :func:`_effective_draws`).
+        """
         if not self._matching:
             return float("nan"), float("nan")
         states = self.sampler.states
         n = len(states)
         second = self.graph.feature_sums(states, squared=True) / n
         mean = self.graph.feature_sums(states) / n
-        se = np.sqrt(np.maximum(second - mean**2, 0.0) / n)
-        floor = self._spread / n  # a feature constant over the chains is resolved to range / C
+        size = _effective_draws(stats, n)
+        se = np.sqrt(np.maximum(second - mean**2, 0.0) / size)
+        # a feature constant over the draws is resolved to its range over the number of draws
+        floor = self._spread / (n * getattr(stats, "n_averaged", 1))
         target = sum(t.target for t in self._matching) / len(self._matching)
         z = np.abs(target - stats.mean)[self._trainable] / np.maximum(se, floor)[self._trainable]
         return (float(np.sqrt(np.mean(z**2))), float(z.max())) if z.size else (0.0, 0.0)
@@ -224,6 +231,12 @@ class Trainer:
         window: int = 50,
     ) -> FitResult:
         """Run up to ``max_steps`` steps; stop early once converged.
+
+        The Monte Carlo standard error is MCSE = σ / sqrt(ESS), σ² being each feature's
+        variance over the chains. ESS = n_chains when μ̂ comes from the chains' final states;
+        when the sampler averages S correlated sweeps (``average_sweeps=True``),
+        ESS = n_chains · S / τ_S, with τ_S estimated from the sampler's per-sweep batch means
+        (τ_S = S, a conservative choice, when it reports none). See docs/training.rst.
 
         Converged means: the standardised mismatch z = |m − μ̂| / MCSE has an RMS of at most
         ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
@@ -296,6 +309,56 @@ class Trainer:
             history={k: np.array(v) for k, v in history.items()}, states=self.sampler.states,
             sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
         )
+
+
+MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
+
+
+def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:
+    """The effective sample size behind ``stats.mean``, per feature.
+
+    The chains are independent, so the mean of their final states has ESS = C exactly. When
+    the sampler averages S consecutive sweeps of each chain, the sweeps are correlated and
+    ESS = C·S / τ_S, where τ_S = 1 + 2 Σ_{t=1}^{S-1} (1 − t/S) ρ_t is at most S (an average
+    of S sweeps is worth at least its chain's final state) and at least 1 for non-negative
+    correlations. Without per-sweep batch means from at least MIN_BATCHES groups of chains to
+    estimate ρ, τ_S = S is assumed, which never understates the error.
+    """
+    n_averaged = getattr(stats, "n_averaged", 1)
+    batches = getattr(stats, "batch_means", None)
+    if n_averaged <= 1:
+        return float(n_chains)
+    if batches is None or len(batches) < MIN_BATCHES:
+        return float(n_chains)
+    return n_chains * n_averaged / _averaging_time(batches)
+
+
+def _averaging_time(batches: np.ndarray, c: float = 5.0) -> np.ndarray:
+    """τ_S of the S-sweep average, per feature, from (n_batches, S, n_features) batch means.
+
+    The lag-t autocorrelation from :func:`samplers.diagnostics.autocorrelation` uses the 1/S
+    estimator, whose expectation is (1 − t/S) ρ_t: summing it gives the Bartlett weights of
+    τ_S directly. The sum stops at Sokal's window (the first M with M ≥ c·τ̂(M)) or at S − 1.
+    Centring at the mean over all batches biases the sum low by about a factor (B − 1)/B when
+    it runs over every lag (it is then the batch-means variance); the share of that bias
+    that the window's lags carry is added back. The result is clipped to [1, S]: negative
+    correlation is not credited, and an average is never worth less than one draw per chain.
+    """
+    from samplers import diagnostics
+
+    n_batches, n_sweeps, n_features = batches.shape
+    tau = np.ones(n_features)
+    varying = np.ptp(batches, axis=(0, 1)) > 0
+    if varying.any():
+        rho = diagnostics.autocorrelation(batches[:, :, varying])
+        partial = 1.0 + 2.0 * np.cumsum(rho[1:], axis=0)  # row M-1 holds τ̂(M)
+        lags = np.arange(1, n_sweeps)[:, None]
+        ok = lags >= c * partial
+        window = np.where(ok.any(axis=0), np.argmax(ok, axis=0), n_sweeps - 2)
+        estimate = partial[window, np.arange(partial.shape[1])]
+        share = (2 * window + 3) / (2 * n_sweeps - 1)  # lags -(M)..M of -(S-1)..S-1
+        tau[varying] = estimate * (1 + share / (n_batches - 1))
+    return np.clip(tau, 1.0, n_sweeps)
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:

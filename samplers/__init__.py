@@ -4,7 +4,8 @@
 ``samplers.available()`` lists the names, including those third-party packages register under
 the entry-point group ``factorgraph.samplers``. Every sampler implements the small
 :class:`Sampler` contract: ``run(theta, n_sweeps)``, ``stats()``, ``states``, ``get_state()`` and
-``set_state()``.
+``set_state()``. :mod:`samplers.diagnostics` measures how well chains mix (integrated
+autocorrelation time, effective sample size, split R-hat, acceptance rates).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from typing import Any
 
 from factorgraph._errors import ModelSpecError, PluginError
 from factorgraph._registry import Registry
+from samplers import diagnostics
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers.gibbs import Gibbs
 
-__all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "create", "available", "register", "get"]
+__all__ = [
+    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics",
+    "create", "available", "register", "get",
+]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
 _REGISTRY.register(Gibbs)

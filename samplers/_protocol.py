@@ -24,11 +24,21 @@ class ChainStats:
     n_chains : int
     sweep : int
         Sweeps done so far.
+    n_averaged : int, default 1
+        How many consecutive sweeps of each chain ``mean`` averages; 1 means the chains'
+        final states only.
+    batch_means : ndarray of shape (n_batches, n_averaged, n_features) or None
+        When ``mean`` averages sweeps: the feature means of fixed, equal-sized, disjoint groups
+        of chains after each of those sweeps. The training monitor estimates from them how
+        correlated consecutive sweeps are, and so the standard error of ``mean``. None when
+        the sampler does not record them.
     """
 
     mean: np.ndarray
     n_chains: int
     sweep: int
+    n_averaged: int = 1
+    batch_means: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

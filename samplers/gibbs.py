@@ -16,6 +16,7 @@ __all__ = ["Gibbs"]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
+BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
 
 
 class Gibbs(Sampler):
@@ -46,7 +47,9 @@ class Gibbs(Sampler):
         rounding drift stays far below 1e-9 relative.
     average_sweeps : bool, default False
         When True, ``stats().mean`` averages the chains over every sweep of the last ``run``
-        instead of using the final states alone.
+        instead of using the final states alone, and ``stats().batch_means`` holds the
+        per-sweep means of each full block of chains (up to 64 MiB), from which the training
+        monitor estimates the standard error of that average.
 
     Examples
     --------
@@ -91,6 +94,8 @@ class Gibbs(Sampler):
         self._sums = np.zeros((n_blocks, graph.n_features))
         self._sweep = 0
         self._mean: np.ndarray | None = None
+        self._batches: np.ndarray | None = None
+        self._averaged = 1
         self._tables = _gibbs.PairTables(graph._view)  # refilled for each run's θ
         self._refresh()
 
@@ -113,6 +118,7 @@ class Gibbs(Sampler):
             self._tables.fill(theta)
         changes = 0
         accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
+        batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
         while done < n_sweeps:
             # stop at the next refresh point, or after one sweep when averaging over sweeps
@@ -126,13 +132,28 @@ class Gibbs(Sampler):
                 self._refresh(threads)
             if accumulated is not None:
                 accumulated += self._total()
+            if batches is not None:
+                batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
         self._mean = accumulated / (n_sweeps * self.n_chains) if accumulated is not None else None
+        self._batches = batches
+        self._averaged = n_sweeps if accumulated is not None else 1
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, int(changes))
+
+    def _batch_buffer(self, n_sweeps: int) -> np.ndarray | None:
+        """Room for the per-sweep means of every full block of chains, which let the training
+        monitor measure the correlation between the averaged sweeps; None when they would take
+        more than BATCH_BYTES (the monitor then falls back to a conservative error)."""
+        n_full = self.n_chains // self.block_size  # equal-sized batches only
+        if n_sweeps < 2 or n_full * n_sweeps * self.graph.n_features * 8 > BATCH_BYTES:
+            return None
+        return np.empty((n_full, n_sweeps, self.graph.n_features))
 
     def stats(self) -> ChainStats:
         """Feature means over the chains, from the running sums (no pass over the states)."""
-        mean = self._mean if self._mean is not None else self._total() / self.n_chains
-        return ChainStats(mean=mean, n_chains=self.n_chains, sweep=self._sweep)
+        if self._mean is None:
+            return ChainStats(mean=self._total() / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
+        return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
+                          n_averaged=self._averaged, batch_means=self._batches)
 
     @property
     def states(self) -> np.ndarray:

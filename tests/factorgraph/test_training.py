@@ -179,3 +179,21 @@ def test_without_moment_matching_theta_stability_decides():
                          optimizer=fg.optim.SGD(lr=0.5))
     result = trainer.fit(max_steps=500, tol=1e-6, progress=False, window=10)
     assert result.converged and np.abs(result.theta).max() < 1e-5
+
+
+@pytest.mark.parametrize("average_sweeps", [False, True])
+def test_standardised_mismatch_is_honest_at_the_exact_solution(average_sweeps):
+    """With θ held at the exact solution, z = |m − μ̂| / MCSE has E[z²] = 1 when the MCSE is
+    right, whether μ̂ is the chains' final states or an average over 10 correlated sweeps (where
+    sd / sqrt(n_chains) would give E[z²] ≈ 0.2 here). Checks 50 sweeps apart are nearly
+    independent; with the 9 features at worst fully correlated, the mean of z² over 200 checks
+    has a standard error of at most sqrt(2 / 200) = 0.1, so 5 of them is the tolerance."""
+    g, theta_star = frustrated_ising()
+    theta = 2 * theta_star  # stronger couplings: consecutive sweeps clearly correlated
+    target = fg.exact.expectations(g, theta)
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=512, seed=3, theta0=theta,
+                         optimizer=fg.optim.SGD(lr=1e-300), sweeps_per_step=10, average_sweeps=average_sweeps)
+    result = trainer.fit(max_steps=1000, tol=0.0, check_every=5, progress=False)
+    np.testing.assert_array_equal(result.theta, theta)  # the step is too small to move θ
+    z_squared = result.history["mismatch"][4::5] ** 2
+    assert abs(z_squared.mean() - 1) <= 5 * np.sqrt(2 / len(z_squared)), z_squared.mean()

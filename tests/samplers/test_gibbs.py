@@ -302,3 +302,15 @@ def test_a_huge_block_size_is_one_block():
     huge.run(theta, 3)
     small.run(theta, 3)
     np.testing.assert_array_equal(huge.get_state()["block_sums"], small.get_state()["block_sums"])
+
+
+def test_sweep_averaging_records_the_batch_means_it_averages():
+    cg, theta = _big_model()
+    sampler = samplers.create("gibbs", cg, 12, seed=6, average_sweeps=True, block_size=4)
+    sampler.run(theta, 5)
+    stats = sampler.stats()
+    assert stats.n_averaged == 5 and stats.batch_means.shape == (3, 5, cg.n_features)
+    # three full blocks of four chains are all the chains: their mean is the averaged mean
+    np.testing.assert_allclose(stats.batch_means.mean(axis=(0, 1)), stats.mean, rtol=1e-12, atol=1e-12)
+    sampler.run(theta, 1)
+    assert sampler.stats().n_averaged == 1 and sampler.stats().batch_means is None
