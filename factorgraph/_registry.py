@@ -53,6 +53,13 @@ class Registry:
             self._entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=self.group)}
         return self._entry_points
 
+    def refresh(self) -> None:
+        """Read the entry points again, so that packages installed since the first look are seen.
+
+        Classes already loaded stay registered.
+        """
+        self._entry_points = None
+
     def available(self) -> list[str]:
         """Every registered name, built-in or from an entry point, without importing plugins."""
         return sorted(set(self._classes) | set(self._discover()))

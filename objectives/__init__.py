@@ -12,7 +12,7 @@ from objectives._protocol import Needs, Objective
 from objectives.moments import MomentMatching
 from objectives.regularizers import L1, L2
 
-__all__ = ["Objective", "Needs", "MomentMatching", "L2", "L1", "available", "get", "register"]
+__all__ = ["Objective", "Needs", "MomentMatching", "L2", "L1", "available", "get", "register", "refresh"]
 
 _REGISTRY = Registry("factorgraph.objectives", required=("value_and_grad",))
 for _cls, _name in ((MomentMatching, "moment-matching"), (L2, "l2"), (L1, "l1")):
@@ -21,3 +21,4 @@ for _cls, _name in ((MomentMatching, "moment-matching"), (L2, "l2"), (L1, "l1"))
 register = _REGISTRY.register
 available = _REGISTRY.available
 get = _REGISTRY.get
+refresh = _REGISTRY.refresh

@@ -4,8 +4,10 @@
 ``samplers.available()`` lists the names, including those third-party packages register under
 the entry-point group ``factorgraph.samplers``. Every sampler implements the small
 :class:`Sampler` contract: ``run(theta, n_sweeps)``, ``stats()``, ``states``, ``get_state()`` and
-``set_state()``. :mod:`samplers.diagnostics` measures how well chains mix (integrated
-autocorrelation time, effective sample size, split R-hat, acceptance rates).
+``set_state()``, and optionally ``transition_matrix(theta)`` (built with
+:func:`single_site_matrix`) for the exact invariance check. :mod:`samplers.diagnostics`
+measures how well chains mix (integrated autocorrelation time, effective sample size, split
+R-hat, acceptance rates).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from typing import Any
 from factorgraph._errors import ModelSpecError, PluginError
 from factorgraph._registry import Registry
 from samplers import diagnostics
-from samplers._protocol import ChainStats, Sampler, SweepInfo
+from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matrix
 from samplers.gibbs import Gibbs
 
 __all__ = [
-    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics",
-    "create", "available", "register", "get",
+    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics", "create", "available", "register",
+    "get", "refresh", "single_site_matrix",
 ]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
@@ -30,6 +32,7 @@ _REGISTRY.register(Gibbs)
 register = _REGISTRY.register
 available = _REGISTRY.available
 get = _REGISTRY.get
+refresh = _REGISTRY.refresh
 
 
 def create(name: str, compiled: Any, n_chains: int, seed: Any = None, **options: Any) -> Sampler:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse
 
-from factorgraph._errors import ModelSpecError
-from factorgraph._validation import check_int, message
+from factorgraph._errors import ModelSpecError, ModelTooLargeError, PluginError
+from factorgraph._validation import check_int, check_theta, message
 
-__all__ = ["Sampler", "ChainStats", "SweepInfo", "seed_key"]
+__all__ = ["Sampler", "ChainStats", "SweepInfo", "seed_key", "single_site_matrix", "MAX_KERNEL_STATES"]
+
+#: The most joint states :func:`single_site_matrix` (and so ``transition_matrix``) will enumerate.
+MAX_KERNEL_STATES = 4096
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,104 @@ def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, Any
     return sequence.generate_state(2, dtype=np.uint32), sequence.entropy
 
 
+def single_site_matrix(
+    graph: Any, theta: Any, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> scipy.sparse.csr_matrix:
+    """The exact transition matrix of one update of one variable, over every joint state.
+
+    A building block for a sampler's optional ``transition_matrix(theta)``: the matrix of a
+    sweep is the product of its updates' matrices in update order (systematic scan), or a power
+    of their average (random scan).
+
+    Parameters
+    ----------
+    graph : CompiledGraph
+        A small model: at most ``MAX_KERNEL_STATES`` (4096) joint states.
+    theta : array_like of shape (n_features,)
+    variable : int
+        The variable the update changes; every other variable stays put.
+    move : callable
+        ``move(energies, current) -> probabilities``. ``energies`` has shape (S, k), k the
+        variable's number of states: row i holds θ·f of joint state i with the variable set to
+        each of its states (the log of the unnormalised probability). ``current`` has shape
+        (S,): the variable's state in each joint state. It returns the (S, k) probabilities that
+        the update leaves the variable in each state; each row sums to 1.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (S, S)
+        Entry (i, j) is the probability of moving from joint state i to joint state j, with
+        states in the order of :func:`factorgraph.exact.enumerate_states` (row-major, the last
+        variable fastest), the order of ``fg.exact.probabilities(graph, theta).ravel()``.
+
+    Raises
+    ------
+    ModelTooLargeError
+        If the model has more than ``MAX_KERNEL_STATES`` joint states.
+    PluginError
+        If ``move`` returns an array of the wrong shape.
+
+    Examples
+    --------
+    Heat-bath (Gibbs) updates of two coupled spins leave the exact distribution invariant:
+
+    >>> import numpy as np, factorgraph as fg, samplers
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(2, values=[-1, 1])
+    >>> _ = g.add_features(fg.features.Product([(0, 1)]))
+    >>> def heat_bath(energies, current):
+    ...     p = np.exp(energies - energies.max(axis=1, keepdims=True))
+    ...     return p / p.sum(axis=1, keepdims=True)
+    >>> cg, theta = g.compile(), np.array([0.7])
+    >>> sweep = (samplers.single_site_matrix(cg, theta, 0, heat_bath)
+    ...          @ samplers.single_site_matrix(cg, theta, 1, heat_bath)).toarray()
+    >>> pi = fg.exact.probabilities(cg, theta).ravel()
+    >>> bool(np.abs(pi @ sweep - pi).max() < 1e-15)
+    True
+    """
+    from factorgraph import exact
+
+    owner = "single_site_matrix"
+    theta = check_theta(theta, graph.n_features, owner)
+    variable = check_int("variable", variable, owner)
+    if variable >= graph.n_variables:
+        raise ModelSpecError(message("variable", owner, f"a variable id < {graph.n_variables}", variable))
+    sizes = graph.n_states.astype(np.int64)
+    n_joint = int(np.prod(sizes, dtype=object))
+    if n_joint > MAX_KERNEL_STATES:
+        raise ModelTooLargeError(
+            f"The model has {n_joint} joint states; transition matrices are built only for models with at "
+            f"most {MAX_KERNEL_STATES}. Check the kernel on a smaller model."
+        )
+    states = exact.enumerate_states(graph)
+    k = int(sizes[variable])
+    stride = int(np.prod(sizes[variable + 1:]))
+    energies = np.empty((n_joint, k))
+    moved = states.copy()
+    for s in range(k):
+        moved[:, variable] = s
+        energies[:, s] = graph.energy(moved, theta, n_threads=1)
+    probabilities = np.asarray(move(energies, states[:, variable].copy()), dtype=np.float64)
+    if probabilities.shape != (n_joint, k):
+        raise PluginError(message("move", owner, f"a function returning shape ({n_joint}, {k})",
+                                  f"shape {probabilities.shape}"))
+    first = np.arange(n_joint) - states[:, variable].astype(np.int64) * stride  # the variable at state 0
+    columns = first[:, None] + np.arange(k) * stride
+    return scipy.sparse.csr_matrix(
+        (probabilities.ravel(), columns.ravel(), np.arange(0, n_joint * k + 1, k)), shape=(n_joint, n_joint)
+    )
+
+
 class Sampler:
     """Base class of samplers: persistent chains on a compiled graph.
 
     A sampler owns ``n_chains`` chains that are never restarted. The training loop calls
     ``run(theta, n_sweeps)`` to advance them and ``stats()`` for the feature means; checkpoints
     use ``get_state()`` / ``set_state()``. Subclasses register under a ``name``.
+
+    A sampler may also provide ``transition_matrix(theta)``: the exact (S, S) matrix of one
+    sweep over the S joint states of a small model (see :func:`single_site_matrix`). It is
+    optional; where present, the test suite checks that it leaves ``fg.exact`` invariant.
 
     Parameters
     ----------

@@ -10,13 +10,19 @@ from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_states, check_theta, message
 from samplers import _gibbs
-from samplers._protocol import ChainStats, Sampler, SweepInfo
+from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matrix
 
 __all__ = ["Gibbs"]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
 BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
+
+
+def _heat_bath(energies: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """The conditional distribution of a variable: a softmax of its energies (``current`` unused)."""
+    p = np.exp(energies - energies.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
 
 
 class Gibbs(Sampler):
@@ -164,6 +170,51 @@ class Gibbs(Sampler):
     def sweep(self) -> int:
         """Sweeps done so far."""
         return self._sweep
+
+    def transition_matrix(self, theta: Any) -> np.ndarray:
+        """The exact transition matrix of one sweep, over every joint state of a small model.
+
+        The sweep redraws each variable from its conditional distribution, colour class by
+        colour class in the order of ``graph.color_vars``, as the compiled kernel does (within
+        a class the variables share no factor, so their order does not matter).
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_features,)
+
+        Returns
+        -------
+        ndarray of shape (S, S)
+            Entry (i, j) is the probability that one sweep takes joint state i to joint state j,
+            states in the order of :func:`factorgraph.exact.enumerate_states`.
+
+        Raises
+        ------
+        ModelTooLargeError
+            If the model has more than 4096 joint states.
+
+        See Also
+        --------
+        samplers.single_site_matrix : the matrix of one variable's update.
+
+        Examples
+        --------
+        >>> import numpy as np, factorgraph as fg, samplers
+        >>> g = fg.FactorGraph()
+        >>> _ = g.add_variables(3, values=[-1, 1])
+        >>> _ = g.add_features(fg.features.Product([(0, 1), (1, 2)]))
+        >>> theta = np.array([0.5, -1.0])
+        >>> sweep = samplers.create("gibbs", g.compile(), 1, seed=0).transition_matrix(theta)
+        >>> pi = fg.exact.probabilities(g, theta).ravel()
+        >>> bool(np.abs(pi @ sweep - pi).max() < 1e-15)
+        True
+        """
+        theta = check_theta(theta, self.graph.n_features, "Gibbs.transition_matrix")
+        sweep: np.ndarray | None = None
+        for v in self.graph.color_vars.tolist():
+            update = single_site_matrix(self.graph, theta, v, _heat_bath)
+            sweep = update.toarray() if sweep is None else np.asarray(sweep @ update)
+        return np.eye(1) if sweep is None else sweep
 
     def get_state(self) -> dict[str, Any]:
         """Chain states, sweep counter, generator key and running sums (all copies)."""

@@ -6,6 +6,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# tests/plugins holds separate distributions (their own pyproject.toml); tests/samplers/conftest.py
+# installs them and the tests use the installed copies, so they are not collected from source.
+collect_ignore = ["plugins"]
+
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=100, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

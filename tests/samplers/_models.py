@@ -69,22 +69,3 @@ def disconnected():
 MODELS = {f.__name__: f for f in (frustrated_ising, potts_triangle, five_state_chain, mixed_kinds,
                                   base_measure, disconnected)}
 
-
-def sweep_matrix(compiled, theta):
-    """The exact transition matrix of one Gibbs sweep (colour classes in order)."""
-    states = fg.exact.enumerate_states(compiled)
-    sizes = compiled.n_states.astype(np.int64)
-    place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
-    n = len(states)
-    sweep = np.eye(n)
-    for variables in compiled.color_classes:
-        for v in variables.tolist():
-            step = np.zeros((n, n))
-            for i, x in enumerate(states):
-                e = compiled.conditional_energies(x, v, theta)
-                p = np.exp(e - e.max())
-                p /= p.sum()
-                base = i - x[v] * place[v]
-                step[i, base + np.arange(sizes[v]) * place[v]] = p
-            sweep = sweep @ step
-    return sweep

@@ -1,4 +1,8 @@
-"""The Gibbs sampler: its random numbers, its exact kernel, and its samples against fg.exact."""
+"""The Gibbs sampler: its random numbers, its kernel against the reference, its chains.
+
+Its feature means and marginals, and the invariance of its exact one-sweep matrix, are checked
+with every other sampler in test_exact_distribution.py.
+"""
 
 import numpy as np
 import pytest
@@ -9,7 +13,8 @@ import samplers
 from factorgraph._openmp import have_openmp
 from samplers import _random
 
-from ._models import MODELS, sweep_matrix
+from ._checks import state_index
+from ._models import MODELS
 
 
 # Known-answer vectors of Philox4x32-10 from the Random123 distribution (tests/kat_vectors):
@@ -68,19 +73,6 @@ def test_uniforms_are_uniform_and_uncorrelated():
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_one_sweep_leaves_the_exact_distribution_invariant(model):
-    """Recipe (b): the exact sweep kernel P has pi P = pi to 1e-12 and is irreducible."""
-    g, theta = MODELS[model]()
-    cg = g.compile()
-    p = sweep_matrix(cg, theta)
-    pi = fg.exact.probabilities(cg, theta).ravel()
-    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
-    assert np.abs(pi @ p - pi).max() < 1e-12
-    reach = np.linalg.matrix_power((p + np.eye(len(pi))) / 2, len(pi))
-    assert (reach > 0).all()
-
-
-@pytest.mark.parametrize("model", MODELS)
 def test_compiled_sampler_equals_the_python_reference_bit_for_bit(model):
     g, theta = MODELS[model]()
     cg = g.compile()
@@ -128,7 +120,7 @@ def test_joint_states_of_independent_chains_follow_the_exact_distribution(model)
     g, theta = MODELS[model]()
     cg = g.compile()
     pi = fg.exact.probabilities(cg, theta).ravel()
-    p = sweep_matrix(cg, theta)
+    p = samplers.create("gibbs", cg, 1, seed=0).transition_matrix(theta)
     mu = np.full(len(pi), 1.0 / len(pi))  # initial states are uniform
     sweeps = 0
     while 0.5 * np.abs(mu - pi).sum() >= 1e-6:
@@ -137,8 +129,7 @@ def test_joint_states_of_independent_chains_follow_the_exact_distribution(model)
     n_chains = 20_000
     sampler = samplers.create("gibbs", cg, n_chains, seed=sum(map(ord, model)))
     sampler.run(theta, sweeps)
-    place = np.concatenate([np.cumprod(cg.n_states[::-1])[::-1][1:], [1]])
-    counts = np.bincount(sampler.states @ place, minlength=len(pi))
+    counts = np.bincount(state_index(cg, sampler.states), minlength=len(pi))
     expected = pi * n_chains
     small = expected < 5  # merge rare states into one bin
     assert counts[pi == 0].sum() == 0
@@ -242,43 +233,6 @@ def test_registry_lists_and_refuses():
     assert {"gibbs", "loopback"} <= set(samplers.available())
     with pytest.raises(samplers.PluginError, match="no-such"):
         samplers.create("no-such", None, 1)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("model", MODELS)
-def test_feature_means_and_pair_marginals_within_four_mcse(model):
-    """Recipe A2: 64 chains x 1,500 sweeps after burn-in; the mean of each feature and of each
-    joint state of two pairs lies within 4 MCSE of fg.exact, MCSE = sd / sqrt(ESS) with the
-    effective sample size from the spread of the chains' time averages (independent chains)."""
-    g, theta = MODELS[model]()
-    cg = g.compile()
-    n_chains, n_sweeps = 64, 1500
-    sampler = samplers.create("gibbs", cg, n_chains, seed=len(model))
-    sampler.run(theta, 200)
-    pairs = [(0, 1), (cg.n_variables - 2, cg.n_variables - 1)]
-    sizes = [int(cg.n_states[a] * cg.n_states[b]) for a, b in pairs]
-    per_chain = np.zeros((n_chains, cg.n_features + sum(sizes)))
-    for _ in range(n_sweeps):
-        sampler.run(theta, 1)
-        x = sampler.states
-        blocks = [cg.feature_values(x, n_threads=1)]
-        for (a, b), size in zip(pairs, sizes):
-            blocks.append(np.eye(size)[x[:, a] * cg.n_states[b] + x[:, b]])
-        per_chain += np.concatenate(blocks, axis=1)
-    per_chain /= n_sweeps
-    exact = np.concatenate([fg.exact.expectations(cg, theta)]
-                           + [fg.exact.marginal(cg, theta, list(p)).ravel() for p in pairs])
-    variance = np.concatenate([np.diag(fg.exact.covariance(cg, theta))]
-                              + [m * (1 - m) for m in (fg.exact.marginal(cg, theta, list(p)).ravel() for p in pairs)])
-    estimate = per_chain.mean(axis=0)
-    mcse_sq = per_chain.var(axis=0, ddof=1) / n_chains
-    varying = variance > 1e-12
-    ess = variance[varying] / np.maximum(mcse_sq[varying], 1e-300)
-    mcse = np.sqrt(variance[varying] / ess)
-    assert ess.min() > 500, f"underpowered: ESS {ess.min():.0f}"
-    z = np.abs(estimate[varying] - exact[varying]) / mcse
-    assert z.max() < 4, f"max z {z.max():.2f} at {np.argmax(z)}"
-    np.testing.assert_allclose(estimate[~varying], exact[~varying], atol=1e-12)
 
 
 def test_set_state_refuses_damaged_or_foreign_states():
