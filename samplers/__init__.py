@@ -16,11 +16,13 @@ from factorgraph._errors import ModelSpecError, PluginError
 from factorgraph._registry import Registry
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers.gibbs import Gibbs
+from samplers.mh import MetropolisHastings
 
-__all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "create", "available", "register", "get"]
+__all__ = ["Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "create", "available", "register", "get"]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
 _REGISTRY.register(Gibbs)
+_REGISTRY.register(MetropolisHastings)
 
 register = _REGISTRY.register
 available = _REGISTRY.available
