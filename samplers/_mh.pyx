@@ -253,3 +253,10 @@ def sweep(GraphView g, Moves moves, int32_t[::1] x, const double[::1] theta, dou
         counts[colour, 0] += tot[colour, 0]
         counts[colour, 1] += tot[colour, 1]
     return int(total[:, 2].sum())
+
+
+def _py_propose(Moves moves, int32_t v, int32_t k, int32_t old, double u):
+    """``propose`` from Python, for tests: the state variable v (k states) proposes from ``old``."""
+    if not 0 <= v < moves.walk.shape[0] or k < 2 or not 0 <= old < k or not 0.0 <= u < 1.0:
+        raise ValueError("_py_propose needs a variable, its k >= 2 states, one of them, and 0 <= u < 1")
+    return propose(moves, v, k, old, u)

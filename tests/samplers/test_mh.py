@@ -9,7 +9,7 @@ from scipy.stats import chisquare
 import factorgraph as fg
 import samplers
 from factorgraph._openmp import have_openmp
-from samplers import _random
+from samplers import _mh, _random
 
 from ._models import MODELS
 
@@ -71,6 +71,20 @@ def test_reflected_walk_is_symmetric_and_reaches_exactly_the_folded_offsets(k, s
                 y = -1 - y if y < 0 else 2 * k - 1 - y
             expected[r, y] += 1 / (2 * step)
     np.testing.assert_allclose(q, expected, atol=1e-15)
+
+
+@pytest.mark.parametrize(("proposal", "step"), PROPOSALS, ids=PROPOSAL_IDS)
+def test_the_kernels_map_from_uniforms_gives_exactly_the_proposal_probabilities(proposal, step):
+    """Uniforms at the midpoints of a grid fine enough for every cut: the kernel's proposals
+    then fall into each state in exactly the documented proportions."""
+    g, _ = unsorted_values()
+    cg = g.compile()
+    sampler = samplers.create("mh", cg, 1, seed=0, proposal=proposal, step=step)
+    k = int(cg.n_states[1])
+    grid = (np.arange(2 * step * (k - 1) * 3) + 0.5) / (2 * step * (k - 1) * 3)
+    for old in range(k):
+        counts = np.bincount([_mh._py_propose(sampler._moves, 1, k, old, u) for u in grid], minlength=k)
+        np.testing.assert_allclose(counts / len(grid), sampler.proposal_probabilities(1)[old], atol=1e-15)
 
 
 def test_a_mirror_on_the_end_state_would_not_be_symmetric():
