@@ -22,6 +22,7 @@ EXTENSIONS = [
     "factorgraph._openmp",
     "samplers._random",
     "samplers._gibbs",
+    "samplers._mh",
 ]
 
 DEBUG = os.environ.get("FACTORGRAPH_CYTHON_DEBUG") == "1"

@@ -20,14 +20,16 @@ from factorgraph._registry import Registry
 from samplers import diagnostics
 from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matrix
 from samplers.gibbs import Gibbs
+from samplers.mh import MetropolisHastings
 
 __all__ = [
-    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "diagnostics", "create", "available", "register",
-    "get", "refresh", "single_site_matrix",
+    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "diagnostics", "create",
+    "available", "register", "get", "refresh", "single_site_matrix",
 ]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
 _REGISTRY.register(Gibbs)
+_REGISTRY.register(MetropolisHastings)
 
 register = _REGISTRY.register
 available = _REGISTRY.available

@@ -1,0 +1,165 @@
+"""Machinery shared by the single-site samplers: chain-innermost states and block running sums.
+
+:class:`BlockChains` owns the chains' states (``x[v * n_chains + c]``, int32), the running feature
+sums (one float64 row per fixed block of chains), the sweep counter, the periodic exact refresh
+of the sums, the averaging of statistics over sweeps, and checkpoints. A sampler mixes it in
+before :class:`~samplers.Sampler`, calls :meth:`BlockChains._setup_chains` in its constructor
+and advances the chains with :meth:`BlockChains._advance`, passing its own nogil sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from factorgraph._errors import DataError, ModelSpecError
+from factorgraph._openmp import effective_n_threads
+from factorgraph._validation import check_int, check_states, check_theta, message
+from samplers import _gibbs
+from samplers._protocol import ChainStats
+
+__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES"]
+
+DEFAULT_BLOCK = 32  # chains per block: eight 4-wide vectors, and blocks enough to share out
+MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
+
+#: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
+Kernel = Callable[[int, int, int], int]
+
+
+class BlockChains:
+    """Mixin: persistent chain states, per-block running sums, refresh, averaging, checkpoints.
+
+    The host class must also derive from :class:`~samplers.Sampler` (which sets ``graph``,
+    ``n_chains``, ``key`` and ``name``). Sums are kept per fixed block of chains and totalled in
+    block order, so they are bit-identical for any thread count when the kernel updates each
+    block's row in a fixed order.
+    """
+
+    graph: Any
+    n_chains: int
+    key: np.ndarray
+    name: str
+
+    def _setup_chains(
+        self,
+        n_threads: int | None,
+        block_size: int | None,
+        refresh_every: int,
+        average_sweeps: bool,
+        first_chain: int,
+    ) -> None:
+        """Validate the common options, draw the initial states and compute the sums."""
+        owner = type(self).__name__
+        graph = self.graph
+        self.n_threads = n_threads
+        effective_n_threads(n_threads)  # validate now, not at the first run
+        if block_size is None:
+            block_size = max(DEFAULT_BLOCK, -(-self.n_chains * graph.n_features * 8 // MAX_SUMS_BYTES))
+        # one block can hold every chain; a larger block changes nothing
+        self.block_size = max(min(check_int("block_size", block_size, owner, minimum=1), self.n_chains), 1)
+        self.refresh_every = check_int("refresh_every", refresh_every, owner, minimum=1)
+        self.average_sweeps = bool(average_sweeps)
+        self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
+        self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
+        _gibbs.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
+        n_blocks = -(-self.n_chains // self.block_size)
+        self._sums = np.zeros((n_blocks, graph.n_features))
+        self._sweep = 0
+        self._mean: np.ndarray | None = None
+        self._refresh()
+
+    def _threads(self, n_threads: int | None) -> int:
+        return effective_n_threads(self.n_threads if n_threads is None else n_threads)
+
+    def _refresh(self, n_threads: int | None = None) -> None:
+        _gibbs.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
+                              self._threads(n_threads))
+
+    def _total(self) -> np.ndarray:
+        return self._sums.sum(axis=0)  # fixed block order: the same bits for any thread count
+
+    def _advance(self, n_sweeps: int, threads: int, kernel: Kernel) -> int:
+        """Run ``kernel`` for ``n_sweeps`` sweeps, refreshing the sums on schedule and averaging
+        the statistics over sweeps when asked; returns the number of state changes."""
+        changes = 0
+        accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
+        done = 0
+        while done < n_sweeps:
+            # stop at the next refresh point, or after one sweep when averaging over sweeps
+            until_refresh = self.refresh_every - self._sweep % self.refresh_every
+            step = 1 if accumulated is not None else min(n_sweeps - done, until_refresh)
+            changes += kernel(self._sweep, step, threads)
+            self._sweep += step
+            done += step
+            if self._sweep % self.refresh_every == 0:
+                self._refresh(threads)
+            if accumulated is not None:
+                accumulated += self._total()
+        self._mean = accumulated / (n_sweeps * self.n_chains) if accumulated is not None else None
+        return changes
+
+    def _check_run(self, theta: Any, n_sweeps: int) -> tuple[np.ndarray, int]:
+        owner = f"{type(self).__name__}.run"
+        return (check_theta(theta, self.graph.n_features, owner),
+                check_int("n_sweeps", n_sweeps, owner, minimum=0))
+
+    def stats(self) -> ChainStats:
+        """Feature means over the chains, from the running sums (no pass over the states)."""
+        mean = self._mean if self._mean is not None else self._total() / self.n_chains
+        return ChainStats(mean=mean, n_chains=self.n_chains, sweep=self._sweep)
+
+    @property
+    def states(self) -> np.ndarray:
+        """The chains' states, shape (n_chains, n_variables), a copy."""
+        return self._x.reshape(self.graph.n_variables, self.n_chains).T.copy()
+
+    @property
+    def sweep(self) -> int:
+        """Sweeps done so far."""
+        return self._sweep
+
+    def get_state(self) -> dict[str, Any]:
+        """Chain states, sweep counter, generator key and running sums (all copies)."""
+        return {
+            "sampler": self.name,
+            "states": self.states,
+            "sweep": self._sweep,
+            "key": self.key.copy(),
+            "first_chain": self.first_chain,
+            "block_sums": self._sums.copy(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`get_state`; continuing gives the uninterrupted run's bits."""
+        owner = f"{type(self).__name__}.set_state"
+        needed = {"sampler", "states", "sweep", "key", "first_chain", "block_sums"}
+        if not isinstance(state, dict) or needed - set(state):
+            raise DataError(
+                f"{owner} needs a dict from {type(self).__name__}.get_state with keys {sorted(needed)}; "
+                f"missing {sorted(needed - set(state)) if isinstance(state, dict) else 'all'}."
+            )
+        if state["sampler"] != self.name:
+            raise DataError(f"{owner} got the state of a {state['sampler']!r} sampler, not of '{self.name}'.")
+        states = check_states(state["states"], self.graph.n_states, owner, name="states")
+        if states.shape[0] != self.n_chains:
+            raise DataError(message("states", owner, f"{self.n_chains} chains", states.shape[0]))
+        sums = np.asarray(state["block_sums"], dtype=np.float64)
+        if sums.shape != self._sums.shape:
+            raise DataError(message("block_sums", owner, f"shape {self._sums.shape}", f"shape {sums.shape}"))
+        key = np.asarray(state["key"])
+        if key.shape != (2,) or key.dtype.kind not in "ui" or (key < 0).any() or (key >= 2**32).any():
+            raise ModelSpecError(message("key", owner, "two 32-bit unsigned words", key))
+        key = key.astype(np.uint32)
+        recomputed = self.graph.feature_sums(states) if self.n_chains else np.zeros(self.graph.n_features)
+        scale = max(1.0, float(np.abs(recomputed).max(initial=0.0)))
+        if not np.all(np.isfinite(sums)) or np.abs(sums.sum(axis=0) - recomputed).max(initial=0.0) > 1e-9 * scale:
+            raise DataError(f"{owner}: the running sums do not match the chain states; the state is damaged.")
+        self._x = np.ascontiguousarray(states.T).ravel()
+        self._sweep = check_int("sweep", state["sweep"], owner)
+        self.key = key.copy()
+        self.first_chain = check_int("first_chain", state["first_chain"], owner)
+        self._sums = sums.copy()
+        self._mean = None
