@@ -174,9 +174,13 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
                 base = chain_joint(g, x, n_chains, c0 + c, f) - old * stride
                 d[c] += factor_energy(g, theta, f, base + new * stride) - factor_energy(g, theta, f, base + old * stride)
     for c in range(nb):
-        # accept with probability min(1, e^d): always when d >= 0, else when u < e^d; a walk
-        # reflected onto its start (new == old, d == 0) is accepted and moves nothing
-        if d[c] >= 0.0 or u_accept[c] < fg_exp_neg(d[c]):
+        # accept with probability min(1, e^d): always when d > 0, else when u < e^d; a walk
+        # reflected onto its start (new == old) is accepted and moves nothing. A two-state
+        # variable's flip with d == 0 is accepted with probability 1/2 (u < e^d / 2): with
+        # probability 1 a variable whose energy never changes (no factors, or all its θ zero)
+        # would flip every sweep in lockstep, a periodic chain. The ratio a(d) / a(-d) = e^d
+        # that detailed balance needs holds either way.
+        if proposed[c] == previous[c] or d[c] > 0.0 or u_accept[c] < fg_exp_neg(d[c]) * (0.5 if k == 2 and d[c] == 0.0 else 1.0):
             accepted += 1
             if proposed[c] != previous[c]:
                 xv[c] = proposed[c]

@@ -13,7 +13,7 @@ from samplers import _mh
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo
 
-__all__ = ["MetropolisHastings"]
+__all__ = ["MetropolisHastings", "acceptance_probability"]
 
 PROPOSALS = ("uniform", "random-walk")
 #: The most joint states :meth:`MetropolisHastings.transition_matrix` builds a dense matrix for.
@@ -25,8 +25,10 @@ class MetropolisHastings(BlockChains, Sampler):
 
     Each sweep visits the colour classes of the compiled graph in order; every variable of a
     class, in every chain, proposes a new state and accepts it with probability
-    min(1, exp(θ·f(x') − θ·f(x))). Within a class all (variable, block of chains) pairs run in
-    parallel. The acceptance rate of each colour is recorded.
+    min(1, exp(θ·f(x') − θ·f(x))) (see :func:`acceptance_probability`: a two-state variable's
+    flip with no energy change is accepted with probability 1/2, which keeps the chain
+    aperiodic). Within a class all (variable, block of chains) pairs run in parallel. The
+    acceptance rate of each colour is recorded.
 
     Parameters
     ----------
@@ -214,7 +216,7 @@ class MetropolisHastings(BlockChains, Sampler):
                 for b in range(sizes[v]):
                     move = xv != b
                     target = index[move] + (b - xv[move]) * place[v]
-                    p = q[xv[move], b] * np.exp(np.minimum(energy[target] - energy[move], 0.0))
+                    p = q[xv[move], b] * acceptance_probability(energy[target] - energy[move], sizes[v])
                     stay[move] -= p
                     rows.append(index[move])
                     cols.append(target)
@@ -281,6 +283,18 @@ def _value_order(graph: Any) -> np.ndarray:
     for start, k in domains.tolist():
         order[start:start + k] = np.argsort(graph.values[start:start + k], kind="stable")
     return order
+
+
+def acceptance_probability(delta: np.ndarray, n_states: int) -> np.ndarray:
+    """The probability that the kernel accepts a move that changes the energy θ·f by ``delta``.
+
+    min(1, e^delta), except that a two-state variable's flip with no energy change is accepted
+    with probability 1/2, so that a variable whose energy never changes does not flip every
+    sweep (a periodic chain). Either way a(delta) / a(-delta) = e^delta (detailed balance).
+    """
+    delta = np.asarray(delta, dtype=np.float64)
+    accept = np.exp(np.minimum(delta, 0.0))
+    return np.where((delta == 0.0) & (n_states == 2), 0.5, accept)
 
 
 def _rates(counts: np.ndarray) -> np.ndarray:

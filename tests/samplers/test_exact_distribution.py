@@ -93,7 +93,7 @@ def _all_chains_at(sampler, x):
     """The sampler's state from get_state() with every chain set to x."""
     state = sampler.get_state()
     state["states"] = np.tile(x, (sampler.n_chains, 1)).astype(np.int32)
-    if isinstance(sampler, samplers.Gibbs):  # it keeps running feature sums per block of chains
+    if "block_sums" in state:  # running feature sums per block of chains (Gibbs, MH)
         size = sampler.block_size
         state["block_sums"] = np.array([sampler.graph.feature_sums(state["states"][i:i + size])
                                         for i in range(0, sampler.n_chains, size)])

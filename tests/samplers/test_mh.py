@@ -10,6 +10,7 @@ import factorgraph as fg
 import samplers
 from factorgraph._openmp import have_openmp
 from samplers import _mh, _random
+from samplers.mh import acceptance_probability
 
 from ._models import MODELS
 
@@ -199,7 +200,7 @@ def _reference_chains(cg, theta, key, n_chains, n_sweeps, proposal, step):
                     d = 0.0
                     for row in cg.local_energies(x[c], v, theta):  # factor by factor, like the kernel
                         d += row[new] - row[old]
-                    if d >= 0.0 or u_accept[c] < _random.exp_neg(d):
+                    if d > 0.0 or u_accept[c] < _random.exp_neg(d) * (0.5 if k == 2 and d == 0.0 else 1.0):
                         x[c, v] = new
     return x
 
@@ -259,7 +260,9 @@ def _exact_acceptance(sampler, theta, pi):
             accept = np.zeros(len(pi))
             for b in range(cg.n_states[v]):
                 target = np.arange(len(pi)) + (b - states[:, v]) * place[v]
-                accept += q[states[:, v], b] * np.exp(np.minimum(energy[target] - energy, 0.0))
+                moved = b != states[:, v]
+                accept += np.where(moved, q[states[:, v], b] * acceptance_probability(energy[target] - energy,
+                                                                                      cg.n_states[v]), q[states[:, v], b])
             per_variable.append(pi @ accept)
         rates.append(np.mean(per_variable) if per_variable else np.nan)
     return np.array(rates)
