@@ -1,0 +1,287 @@
+# cython: language_level=3
+"""The block Gibbs sweep: exact joint updates of blocks of variables, colour by colour.
+
+A block B is a set of variables updated together: for each chain, the energy θ·f of every
+joint state of B (the rest of the chain held fixed) is summed over the factors that touch B,
+one joint state is drawn from exp(energy) exactly, and the running feature sums move by the
+table differences of those factors, each factor once however many of B's variables it holds.
+Blocks of one colour share no factor, so their updates are independent; the sweep visits the
+colour classes in order and, within a class, runs its (block, block of chains) items in
+parallel.
+
+The layout is that of the Gibbs sweep (samplers/_gibbs.pyx): states chain-innermost,
+x[v * n_chains + c], and running sums per fixed block of chains. Each item is the same
+computation whichever thread runs it, and the features of one colour's blocks are disjoint,
+so states and sums are bit-identical for any thread count.
+
+Random numbers: one uniform per (chain, sweep, block) from the generator's stream 8, counted
+under the block's first variable (blocks are disjoint, so no two share a counter). Gibbs uses
+stream 0, the initial states 1, Metropolis-Hastings 2 and 3, Swendsen-Wang 4 to 7; stream 9
+is kept for block moves to come.
+"""
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+import numpy as np
+
+from factorgraph._kernels cimport GraphView, factor_energy
+from samplers._core cimport add_factor, chain_joint
+from samplers._rng cimport fg_categorical_draws, fg_uniforms
+
+#: The generator's stream for the block draws.
+STREAM_BLOCK = 8
+cdef uint32_t BLOCK_STREAM = STREAM_BLOCK
+
+
+cdef class Blocks:
+    """The blocks of a sweep, in update order, with the factors that touch each.
+
+    Parameters
+    ----------
+    g : GraphView
+        The compiled graph.
+    block_ptr : ndarray of shape (n_blocks + 1,), int64
+        CSR pointers: block b holds ``block_vars[block_ptr[b]:block_ptr[b + 1]]``. Blocks are
+        listed colour class by colour class.
+    block_vars : ndarray, int32
+        The variables of every block, each variable at most once. A block's joint states are
+        numbered row-major over its variables in this order (the last variable fastest).
+    color_ptr : ndarray of shape (n_colors + 1,), int64
+        CSR of the colour classes over the blocks: colour c holds blocks
+        ``color_ptr[c]:color_ptr[c + 1]``. Blocks of one colour must share no factor.
+
+    Notes
+    -----
+    Built here for each block: its distinct factors (``factors[factor_ptr[b]:factor_ptr[b + 1]]``,
+    increasing), and for each of its variables the entries (``entry_ptr`` over ``block_vars``)
+    naming the local index of each of the variable's factors in that list and the variable's
+    stride in the factor's joint-state index.
+    """
+
+    cdef readonly object block_ptr_arr, block_vars_arr, color_ptr_arr, n_joint_arr
+    cdef readonly int64_t max_joint, max_factors, max_vars
+    cdef const int64_t[::1] block_ptr
+    cdef const int32_t[::1] block_vars
+    cdef const int64_t[::1] color_ptr
+    cdef const int64_t[::1] n_joint
+    cdef const int64_t[::1] factor_ptr
+    cdef const int64_t[::1] factors
+    cdef const int64_t[::1] entry_ptr
+    cdef const int32_t[::1] entry_local
+    cdef const int64_t[::1] entry_stride
+
+    def __init__(self, GraphView g, block_ptr, block_vars, color_ptr):
+        block_ptr = np.ascontiguousarray(block_ptr, dtype=np.int64)
+        block_vars = np.ascontiguousarray(block_vars, dtype=np.int32)
+        color_ptr = np.ascontiguousarray(color_ptr, dtype=np.int64)
+        n_blocks = len(block_ptr) - 1
+        if (n_blocks < 0 or block_ptr[0] != 0 or block_ptr[-1] != len(block_vars) or (np.diff(block_ptr) < 1).any()
+                or color_ptr[0] != 0 or color_ptr[-1] != n_blocks or (np.diff(color_ptr) < 0).any()
+                or (len(block_vars) and (block_vars.min() < 0 or block_vars.max() >= g.n_variables))
+                or len(np.unique(block_vars)) != len(block_vars)):
+            raise ValueError("Blocks needs non-empty blocks of distinct variables of the graph, listed by colour")
+        var_ptr = np.asarray(g.var_ptr)
+        var_factors = np.asarray(g.var_factors)
+        n_states = np.asarray(g.n_states).astype(np.int64)
+        block_of = np.repeat(np.arange(n_blocks, dtype=np.int64), np.diff(block_ptr))
+        # every (variable entry) of every block variable, in block order
+        degree = np.diff(var_ptr)[block_vars]
+        entry_ptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
+        entries = np.repeat(var_ptr[block_vars] - entry_ptr[:-1], degree) + np.arange(entry_ptr[-1])
+        entry_factor = var_factors[entries]
+        # the distinct factors of each block, increasing, and each entry's index among them
+        pair = np.repeat(block_of, degree) * max(g.n_factors, 1) + entry_factor
+        unique, inverse = np.unique(pair, return_inverse=True)
+        factor_ptr = np.concatenate([[0], np.cumsum(np.bincount(unique // max(g.n_factors, 1),
+                                                                  minlength=n_blocks))]).astype(np.int64)
+        self.factors = (unique % max(g.n_factors, 1)).astype(np.int64)
+        self.factor_ptr = factor_ptr
+        self.entry_ptr = entry_ptr
+        self.entry_local = (inverse.ravel() - factor_ptr[np.repeat(block_of, degree)]).astype(np.int32)
+        self.entry_stride = np.asarray(g.factor_strides)[np.asarray(g.factor_ptr)[entry_factor]
+                                                         + np.asarray(g.var_pos)[entries]].astype(np.int64)
+        n_joint = np.multiply.reduceat(n_states[block_vars], block_ptr[:-1]) if n_blocks else np.zeros(0, np.int64)
+        self.block_ptr_arr, self.block_vars_arr, self.color_ptr_arr = block_ptr, block_vars, color_ptr
+        self.n_joint_arr = n_joint.astype(np.int64)
+        self.block_ptr, self.block_vars, self.color_ptr, self.n_joint = (block_ptr, block_vars, color_ptr,
+                                                                        self.n_joint_arr)
+        self.max_joint = int(n_joint.max(initial=1))
+        self.max_factors = int(np.diff(factor_ptr).max(initial=1))
+        self.max_vars = int(np.diff(block_ptr).max(initial=1))
+
+
+cdef void block_offsets(GraphView g, Blocks bl, const int32_t* x, int64_t n_chains, int64_t c, int64_t b,
+                        int64_t* offset) noexcept nogil:
+    """offset[l] = the part of local factor l's joint-state index due to block b's variables,
+    at their states in chain c."""
+    cdef int64_t i, e, lo = bl.block_ptr[b]
+    cdef int32_t s
+    for i in range(bl.factor_ptr[b + 1] - bl.factor_ptr[b]):
+        offset[i] = 0
+    for i in range(lo, bl.block_ptr[b + 1]):
+        s = x[bl.block_vars[i] * n_chains + c]
+        for e in range(bl.entry_ptr[i], bl.entry_ptr[i + 1]):
+            offset[bl.entry_local[e]] += s * bl.entry_stride[e]
+
+
+cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] theta, double* sums,
+                         const uint32_t* key, int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1,
+                         int64_t b, uint64_t sweep, double* energy, double* u, int64_t* base, int64_t* old,
+                         int64_t* inner, int32_t* digit) noexcept nogil:
+    """Redraw block b jointly in chains c0..c1-1; returns how many variables changed state.
+
+    Scratch: ``energy`` holds the block's joint-state count of doubles, ``u`` one double per
+    chain of the item, ``base``, ``old`` and ``inner`` one int64 per factor of the block and
+    ``digit`` one int32 per variable of the block.
+    """
+    cdef int64_t lo = bl.block_ptr[b], nv = bl.block_ptr[b + 1] - lo
+    cdef int64_t flo = bl.factor_ptr[b], nf = bl.factor_ptr[b + 1] - flo, K = bl.n_joint[b]
+    cdef int64_t c, l, i, e, J, changed = 0, moved
+    cdef int32_t v, k, drawn
+    cdef double total
+    fg_uniforms(key, <uint32_t>bl.block_vars[lo], sweep, BLOCK_STREAM, first_chain + c0, c1 - c0, u)
+    for c in range(c0, c1):
+        # each factor's joint index = base (its variables outside the block) + the block's part
+        block_offsets(g, bl, x, n_chains, c, b, old)
+        for l in range(nf):
+            base[l] = chain_joint(g, x, n_chains, c, bl.factors[flo + l]) - old[l]
+            inner[l] = 0
+        for i in range(nv):
+            digit[i] = 0
+        # every joint state J of the block, row-major (last variable fastest), by an odometer
+        # that moves the block's part of each factor's index as a digit turns over
+        for J in range(K):
+            total = 0.0
+            for l in range(nf):
+                total += factor_energy(g, theta, bl.factors[flo + l], base[l] + inner[l])
+            energy[J] = total
+            i = nv - 1
+            while i >= 0 and J + 1 < K:
+                v = bl.block_vars[lo + i]
+                digit[i] += 1
+                if digit[i] < g.n_states[v]:
+                    for e in range(bl.entry_ptr[lo + i], bl.entry_ptr[lo + i + 1]):
+                        inner[bl.entry_local[e]] += bl.entry_stride[e]
+                    break
+                for e in range(bl.entry_ptr[lo + i], bl.entry_ptr[lo + i + 1]):
+                    inner[bl.entry_local[e]] -= (g.n_states[v] - 1) * bl.entry_stride[e]
+                digit[i] = 0
+                i -= 1
+        fg_categorical_draws(1, <int32_t>K, energy, &u[c - c0], &drawn)
+        # write the drawn joint state, last variable first
+        moved = 0
+        J = drawn
+        for i in range(nv - 1, -1, -1):
+            v = bl.block_vars[lo + i]
+            k = g.n_states[v]
+            if x[v * n_chains + c] != <int32_t>(J % k):
+                x[v * n_chains + c] = <int32_t>(J % k)
+                moved += 1
+            J //= k
+        if moved:
+            changed += moved
+            block_offsets(g, bl, x, n_chains, c, b, inner)
+            for l in range(nf):
+                if inner[l] != old[l]:
+                    add_factor(g, sums, bl.factors[flo + l], base[l] + old[l], -1.0)
+                    add_factor(g, sums, bl.factors[flo + l], base[l] + inner[l], 1.0)
+    return changed
+
+
+def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
+          const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
+          uint64_t first_sweep, int64_t n_sweeps, int n_threads):
+    """Run ``n_sweeps`` block Gibbs sweeps in place; returns the number of variables that changed.
+
+    As in the Gibbs sweep, with at least two blocks of chains per thread each thread takes whole
+    blocks of chains through every sweep (no barrier); otherwise the (block, block of chains)
+    items of one colour are shared out, with a barrier between colours. Either way every item
+    is the same computation, so the schedule changes no result.
+    """
+    cdef int64_t n_chain_blocks = block_sums.shape[0]
+    cdef int n_colors = blocks.color_ptr.shape[0] - 1
+    cdef int64_t n_blocks = blocks.block_ptr.shape[0] - 1
+    cdef int threads = max(n_threads, 1)
+    cdef int64_t bs = max(min(block_size, n_chains), 1)
+    cdef int64_t nf = blocks.max_factors, nk = blocks.max_joint
+    if n_sweeps <= 0 or n_chains <= 0 or n_blocks == 0:
+        return 0
+    energy_arr = np.zeros((threads, nk + bs))  # energies, then uniforms
+    ints_arr = np.zeros((threads, 3 * nf), dtype=np.int64)
+    digits_arr = np.zeros((threads, blocks.max_vars), dtype=np.int32)
+    changes_arr = np.zeros(threads, dtype=np.int64)
+    cdef double[:, ::1] energy = energy_arr
+    cdef int64_t[:, ::1] ints = ints_arr
+    cdef int32_t[:, ::1] digits = digits_arr
+    cdef int64_t[::1] changes = changes_arr
+    cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
+    cdef int tid
+    if n_chain_blocks >= 2 * threads:
+        for b in prange(n_chain_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
+            tid = threadid()
+            c0 = b * block_size
+            c1 = min(c0 + block_size, n_chains)
+            for t in range(n_sweeps):
+                for i in range(n_blocks):  # blocks are listed colour by colour
+                    changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
+                                                first_chain, c0, c1, i, first_sweep + t, &energy[tid, 0],
+                                                &energy[tid, nk], &ints[tid, 0], &ints[tid, nf],
+                                                &ints[tid, 2 * nf], &digits[tid, 0])
+    else:
+        t = colour = lo = hi = 0
+        tid = 0
+        with nogil, parallel(num_threads=threads):
+            tid = threadid()
+            for t in range(n_sweeps):
+                for colour in range(n_colors):
+                    lo = blocks.color_ptr[colour]
+                    hi = blocks.color_ptr[colour + 1]
+                    for item in prange((hi - lo) * n_chain_blocks, schedule="static"):
+                        b = item % n_chain_blocks
+                        c0 = b * block_size
+                        c1 = min(c0 + block_size, n_chains)
+                        changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0],
+                                                    n_chains, first_chain, c0, c1, lo + item // n_chain_blocks,
+                                                    first_sweep + t, &energy[tid, 0], &energy[tid, nk],
+                                                    &ints[tid, 0], &ints[tid, nf], &ints[tid, 2 * nf],
+                                                    &digits[tid, 0])
+    return int(changes_arr.sum())
+
+
+def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const int32_t[::1] second,
+                  int64_t max_joint_states):
+    """Merge variables into blocks along the given pairs, in the given order.
+
+    Each pair (first[i], second[i]) joins the blocks of its two variables when they differ and
+    the product of their joint-state counts is at most ``max_joint_states`` (union-find).
+    Returns each variable's block label: the smallest variable of its block.
+    """
+    cdef Py_ssize_t n = n_states.shape[0], i
+    parent_arr = np.arange(n, dtype=np.int64)
+    joint_arr = np.asarray(n_states).astype(np.int64)
+    cdef int64_t[::1] parent = parent_arr
+    cdef int64_t[::1] joint = joint_arr
+    cdef int64_t a, r, s
+    with nogil:
+        for i in range(first.shape[0]):
+            r = first[i]
+            while parent[r] != r:
+                parent[r] = parent[parent[r]]
+                r = parent[r]
+            s = second[i]
+            while parent[s] != s:
+                parent[s] = parent[parent[s]]
+                s = parent[s]
+            if r == s or joint[r] * joint[s] > max_joint_states:
+                continue
+            if s < r:
+                r, s = s, r
+            parent[s] = r  # the smaller root stays, so a root is its block's smallest variable
+            joint[r] *= joint[s]
+        for a in range(n):
+            r = a
+            while parent[r] != r:
+                r = parent[r]
+            parent[a] = r
+    return parent_arr
