@@ -53,10 +53,12 @@ cdef class Blocks:
 
     Notes
     -----
-    Built here for each block: its distinct factors (``factors[factor_ptr[b]:factor_ptr[b + 1]]``,
-    increasing), and for each of its variables the entries (``entry_ptr`` over ``block_vars``)
-    naming the local index of each of the variable's factors in that list and the variable's
-    stride in the factor's joint-state index.
+    Built here for each block: the distinct factors that touch it, grouped by *level*, the
+    position within the block of the last of the block's variables that the factor holds
+    (``factors[level_ptr[p]:level_ptr[p + 1]]`` for the variable at position p of
+    ``block_vars``, increasing factor ids within a level); and for each block variable the
+    entries (``entry_ptr`` over ``block_vars``) naming the local index of each of its factors
+    in the block's list and the variable's stride in the factor's joint-state index.
     """
 
     cdef readonly object block_ptr_arr, block_vars_arr, color_ptr_arr, n_joint_arr
@@ -65,7 +67,7 @@ cdef class Blocks:
     cdef const int32_t[::1] block_vars
     cdef const int64_t[::1] color_ptr
     cdef const int64_t[::1] n_joint
-    cdef const int64_t[::1] factor_ptr
+    cdef const int64_t[::1] level_ptr
     cdef const int64_t[::1] factors
     cdef const int64_t[::1] entry_ptr
     cdef const int32_t[::1] entry_local
@@ -76,50 +78,56 @@ cdef class Blocks:
         block_vars = np.ascontiguousarray(block_vars, dtype=np.int32)
         color_ptr = np.ascontiguousarray(color_ptr, dtype=np.int64)
         n_blocks = len(block_ptr) - 1
-        if (n_blocks < 0 or block_ptr[0] != 0 or block_ptr[-1] != len(block_vars) or (np.diff(block_ptr) < 1).any()
-                or color_ptr[0] != 0 or color_ptr[-1] != n_blocks or (np.diff(color_ptr) < 0).any()
+        if (n_blocks < 0 or block_ptr[0] != 0 or block_ptr[n_blocks] != len(block_vars) or (np.diff(block_ptr) < 1).any()
+                or color_ptr[0] != 0 or color_ptr[len(color_ptr) - 1] != n_blocks or (np.diff(color_ptr) < 0).any()
                 or (len(block_vars) and (block_vars.min() < 0 or block_vars.max() >= g.n_variables))
                 or len(np.unique(block_vars)) != len(block_vars)):
             raise ValueError("Blocks needs non-empty blocks of distinct variables of the graph, listed by colour")
         var_ptr = np.asarray(g.var_ptr)
-        var_factors = np.asarray(g.var_factors)
         n_states = np.asarray(g.n_states).astype(np.int64)
+        n_factors = max(g.n_factors, 1)
         block_of = np.repeat(np.arange(n_blocks, dtype=np.int64), np.diff(block_ptr))
-        # every (variable entry) of every block variable, in block order
+        # every (variable, factor) entry of every block variable, in block order
         degree = np.diff(var_ptr)[block_vars]
         entry_ptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
-        entries = np.repeat(var_ptr[block_vars] - entry_ptr[:-1], degree) + np.arange(entry_ptr[-1])
-        entry_factor = var_factors[entries]
-        # the distinct factors of each block, increasing, and each entry's index among them
-        pair = np.repeat(block_of, degree) * max(g.n_factors, 1) + entry_factor
-        unique, inverse = np.unique(pair, return_inverse=True)
-        factor_ptr = np.concatenate([[0], np.cumsum(np.bincount(unique // max(g.n_factors, 1),
-                                                                  minlength=n_blocks))]).astype(np.int64)
-        self.factors = (unique % max(g.n_factors, 1)).astype(np.int64)
-        self.factor_ptr = factor_ptr
+        entries = np.repeat(var_ptr[block_vars] - entry_ptr[:len(block_vars)], degree) + np.arange(degree.sum())
+        entry_factor = np.asarray(g.var_factors)[entries]
+        position = np.repeat(np.arange(len(block_vars), dtype=np.int64), degree)
+        # the distinct (block, factor) pairs, each at the level of its last block variable
+        unique, inverse = np.unique(block_of[position] * n_factors + entry_factor, return_inverse=True)
+        inverse = inverse.ravel()
+        level = np.zeros(len(unique), dtype=np.int64)
+        np.maximum.at(level, inverse, position)
+        order = np.lexsort((unique % n_factors, level))  # levels increase with the block
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        level_ptr = np.concatenate([[0], np.cumsum(np.bincount(level, minlength=len(block_vars)))]).astype(np.int64)
+        first_factor = level_ptr[block_ptr[:n_blocks]]
+        self.factors = (unique % n_factors)[order].astype(np.int64)
+        self.level_ptr = level_ptr
         self.entry_ptr = entry_ptr
-        self.entry_local = (inverse.ravel() - factor_ptr[np.repeat(block_of, degree)]).astype(np.int32)
+        self.entry_local = (rank[inverse] - first_factor[block_of[position]]).astype(np.int32)
         self.entry_stride = np.asarray(g.factor_strides)[np.asarray(g.factor_ptr)[entry_factor]
                                                          + np.asarray(g.var_pos)[entries]].astype(np.int64)
-        n_joint = np.multiply.reduceat(n_states[block_vars], block_ptr[:-1]) if n_blocks else np.zeros(0, np.int64)
+        n_joint = np.multiply.reduceat(n_states[block_vars], block_ptr[:n_blocks]) if n_blocks else np.zeros(0, np.int64)
         self.block_ptr_arr, self.block_vars_arr, self.color_ptr_arr = block_ptr, block_vars, color_ptr
         self.n_joint_arr = n_joint.astype(np.int64)
         self.block_ptr, self.block_vars, self.color_ptr, self.n_joint = (block_ptr, block_vars, color_ptr,
                                                                         self.n_joint_arr)
         self.max_joint = int(n_joint.max(initial=1))
-        self.max_factors = int(np.diff(factor_ptr).max(initial=1))
+        self.max_factors = int(np.diff(level_ptr[block_ptr]).max(initial=1))
         self.max_vars = int(np.diff(block_ptr).max(initial=1))
 
 
-cdef void block_offsets(GraphView g, Blocks bl, const int32_t* x, int64_t n_chains, int64_t c, int64_t b,
+cdef void block_offsets(Blocks bl, const int32_t* x, int64_t n_chains, int64_t c, int64_t b,
                         int64_t* offset) noexcept nogil:
     """offset[l] = the part of local factor l's joint-state index due to block b's variables,
     at their states in chain c."""
-    cdef int64_t i, e, lo = bl.block_ptr[b]
+    cdef int64_t i, e
     cdef int32_t s
-    for i in range(bl.factor_ptr[b + 1] - bl.factor_ptr[b]):
+    for i in range(bl.level_ptr[bl.block_ptr[b + 1]] - bl.level_ptr[bl.block_ptr[b]]):
         offset[i] = 0
-    for i in range(lo, bl.block_ptr[b + 1]):
+    for i in range(bl.block_ptr[b], bl.block_ptr[b + 1]):
         s = x[bl.block_vars[i] * n_chains + c]
         for e in range(bl.entry_ptr[i], bl.entry_ptr[i + 1]):
             offset[bl.entry_local[e]] += s * bl.entry_stride[e]
@@ -127,35 +135,44 @@ cdef void block_offsets(GraphView g, Blocks bl, const int32_t* x, int64_t n_chai
 
 cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] theta, double* sums,
                          const uint32_t* key, int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1,
-                         int64_t b, uint64_t sweep, double* energy, double* u, int64_t* base, int64_t* old,
-                         int64_t* inner, int32_t* digit) noexcept nogil:
+                         int64_t b, uint64_t sweep, double* energy, double* u, double* partial, int64_t* base,
+                         int64_t* old, int64_t* inner, int32_t* digit) noexcept nogil:
     """Redraw block b jointly in chains c0..c1-1; returns how many variables changed state.
 
     Scratch: ``energy`` holds the block's joint-state count of doubles, ``u`` one double per
-    chain of the item, ``base``, ``old`` and ``inner`` one int64 per factor of the block and
-    ``digit`` one int32 per variable of the block.
+    chain of the item, ``partial`` one double per variable of the block, ``base``, ``old``
+    and ``inner`` one int64 per factor of the block and ``digit`` one int32 per variable.
+
+    The joint states J are enumerated row-major (the last variable fastest) by an odometer
+    that moves the block's part of each factor's index as a digit turns. The energy is summed
+    level by level: ``partial[i]`` is the energy of the factors whose last block variable is at
+    position <= i, which stays valid while only later digits turn, so a step that turns digits
+    i.. recomputes levels i.. only (most steps: the factors of the last variable alone). Every
+    energy is thus a fresh sum of factor energies, never a running difference.
     """
     cdef int64_t lo = bl.block_ptr[b], nv = bl.block_ptr[b + 1] - lo
-    cdef int64_t flo = bl.factor_ptr[b], nf = bl.factor_ptr[b + 1] - flo, K = bl.n_joint[b]
-    cdef int64_t c, l, i, e, J, changed = 0, moved
+    cdef int64_t flo = bl.level_ptr[lo], nf = bl.level_ptr[lo + nv] - flo, K = bl.n_joint[b]
+    cdef int64_t c, l, i, e, J, start, changed = 0, moved
     cdef int32_t v, k, drawn
     cdef double total
     fg_uniforms(key, <uint32_t>bl.block_vars[lo], sweep, BLOCK_STREAM, first_chain + c0, c1 - c0, u)
     for c in range(c0, c1):
         # each factor's joint index = base (its variables outside the block) + the block's part
-        block_offsets(g, bl, x, n_chains, c, b, old)
+        block_offsets(bl, x, n_chains, c, b, old)
         for l in range(nf):
             base[l] = chain_joint(g, x, n_chains, c, bl.factors[flo + l]) - old[l]
             inner[l] = 0
         for i in range(nv):
             digit[i] = 0
-        # every joint state J of the block, row-major (last variable fastest), by an odometer
-        # that moves the block's part of each factor's index as a digit turns over
+        start = 0
         for J in range(K):
-            total = 0.0
-            for l in range(nf):
-                total += factor_energy(g, theta, bl.factors[flo + l], base[l] + inner[l])
-            energy[J] = total
+            for i in range(start, nv):
+                total = partial[i - 1] if i > 0 else 0.0
+                for l in range(bl.level_ptr[lo + i] - flo, bl.level_ptr[lo + i + 1] - flo):
+                    total += factor_energy(g, theta, bl.factors[flo + l], base[l] + inner[l])
+                partial[i] = total
+            energy[J] = partial[nv - 1]
+            # turn the odometer: the last digit up, carrying into earlier ones
             i = nv - 1
             while i >= 0 and J + 1 < K:
                 v = bl.block_vars[lo + i]
@@ -168,6 +185,7 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
                     inner[bl.entry_local[e]] -= (g.n_states[v] - 1) * bl.entry_stride[e]
                 digit[i] = 0
                 i -= 1
+            start = i
         fg_categorical_draws(1, <int32_t>K, energy, &u[c - c0], &drawn)
         # write the drawn joint state, last variable first
         moved = 0
@@ -180,8 +198,9 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
                 moved += 1
             J //= k
         if moved:
+            # each factor of the block once: out with its old joint state, in with the new
             changed += moved
-            block_offsets(g, bl, x, n_chains, c, b, inner)
+            block_offsets(bl, x, n_chains, c, b, inner)
             for l in range(nf):
                 if inner[l] != old[l]:
                     add_factor(g, sums, bl.factors[flo + l], base[l] + old[l], -1.0)
@@ -207,7 +226,7 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
     cdef int64_t nf = blocks.max_factors, nk = blocks.max_joint
     if n_sweeps <= 0 or n_chains <= 0 or n_blocks == 0:
         return 0
-    energy_arr = np.zeros((threads, nk + bs))  # energies, then uniforms
+    energy_arr = np.zeros((threads, nk + bs + blocks.max_vars))  # energies, uniforms, partial sums
     ints_arr = np.zeros((threads, 3 * nf), dtype=np.int64)
     digits_arr = np.zeros((threads, blocks.max_vars), dtype=np.int32)
     changes_arr = np.zeros(threads, dtype=np.int64)
@@ -226,8 +245,8 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
                 for i in range(n_blocks):  # blocks are listed colour by colour
                     changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
                                                 first_chain, c0, c1, i, first_sweep + t, &energy[tid, 0],
-                                                &energy[tid, nk], &ints[tid, 0], &ints[tid, nf],
-                                                &ints[tid, 2 * nf], &digits[tid, 0])
+                                                &energy[tid, nk], &energy[tid, nk + bs], &ints[tid, 0],
+                                                &ints[tid, nf], &ints[tid, 2 * nf], &digits[tid, 0])
     else:
         t = colour = lo = hi = 0
         tid = 0
@@ -244,8 +263,8 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
                         changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0],
                                                     n_chains, first_chain, c0, c1, lo + item // n_chain_blocks,
                                                     first_sweep + t, &energy[tid, 0], &energy[tid, nk],
-                                                    &ints[tid, 0], &ints[tid, nf], &ints[tid, 2 * nf],
-                                                    &digits[tid, 0])
+                                                    &energy[tid, nk + bs], &ints[tid, 0], &ints[tid, nf],
+                                                    &ints[tid, 2 * nf], &digits[tid, 0])
     return int(changes_arr.sum())
 
 

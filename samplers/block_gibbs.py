@@ -130,9 +130,9 @@ class BlockGibbs(BlockChains, Sampler):
             labels = _given_blocks(graph, blocks, self.max_joint_states)
         self.blocks, self.block_colors = _colored_blocks(graph, labels)
         sizes = [len(b) for b in self.blocks]
+        color_ptr = np.searchsorted(self.block_colors, np.arange(self.block_colors.max(initial=-1) + 2))
         self._blocks = _block.Blocks(graph._view, np.concatenate([[0], np.cumsum(sizes)]),
-                                     np.concatenate([np.zeros(0, np.int32), *self.blocks]),
-                                     np.searchsorted(self.block_colors, np.arange(self.block_colors.max(initial=-1) + 2)))
+                                     np.concatenate([np.zeros(0, np.int32), *self.blocks]), color_ptr)
         self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
 
     def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
