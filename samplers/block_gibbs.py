@@ -129,11 +129,22 @@ class BlockGibbs(BlockChains, Sampler):
         else:
             labels = _given_blocks(graph, blocks, self.max_joint_states)
         self.blocks, self.block_colors = _colored_blocks(graph, labels)
+        self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
+        self._blocks = self._kernel_blocks()
+
+    def _kernel_blocks(self) -> _block.Blocks:
+        """The kernel's tables of the blocks (rebuilt after unpickling: they hold a graph view)."""
         sizes = [len(b) for b in self.blocks]
         color_ptr = np.searchsorted(self.block_colors, np.arange(self.block_colors.max(initial=-1) + 2))
-        self._blocks = _block.Blocks(graph._view, np.concatenate([[0], np.cumsum(sizes)]),
-                                     np.concatenate([np.zeros(0, np.int32), *self.blocks]), color_ptr)
-        self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
+        return _block.Blocks(self.graph._view, np.concatenate([[0], np.cumsum(sizes)]),
+                             np.concatenate([np.zeros(0, np.int32), *self.blocks]), color_ptr)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "_blocks"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._blocks = self._kernel_blocks()
 
     def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``.

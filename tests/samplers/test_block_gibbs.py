@@ -1,6 +1,8 @@
 """The block Gibbs sampler: its blocks, its exact kernel, its samples against fg.exact, and its
 reproducibility."""
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy.stats import chisquare
@@ -249,6 +251,17 @@ def test_get_state_and_set_state_continue_bit_for_bit():
     np.testing.assert_array_equal(resumed.states, straight.states)
     np.testing.assert_array_equal(resumed.get_state()["block_sums"], straight.get_state()["block_sums"])
     assert resumed.sweep == straight.sweep == 25
+
+
+def test_a_pickled_sampler_continues_bit_for_bit():
+    cg, theta = potts_grid()
+    sampler = samplers.create("block-gibbs", cg, 16, seed=8, max_joint_states=9)
+    sampler.run(theta, 5)
+    copy = pickle.loads(pickle.dumps(sampler))
+    sampler.run(theta, 5)
+    copy.run(theta, 5)
+    np.testing.assert_array_equal(copy.states, sampler.states)
+    np.testing.assert_array_equal(copy.get_state()["block_sums"], sampler.get_state()["block_sums"])
 
 
 # -- errors ------------------------------------------------------------------------------------
