@@ -54,9 +54,11 @@ def potts(n: int = 200, q: int = 21):
     return g.compile(), rng.normal(0, 0.05, g.n_features)
 
 
-def throughput(compiled, theta, threads: int, n_chains: int = 64, seconds: float = 2.0) -> float:
-    sampler = samplers.create("gibbs", compiled, n_chains, seed=1, n_threads=threads)
-    sampler.run(theta, 2)
+def throughput(compiled, theta, threads: int, n_chains: int = 64, seconds: float = 2.0, sampler: str = "gibbs",
+               **options) -> float:
+    """Single-site updates per second (all chains together) of a registered sampler."""
+    sampler = samplers.create(sampler, compiled, n_chains, seed=1, n_threads=threads, **options)
+    sampler.run(theta, 1)
     sweeps, elapsed = 0, 0.0
     batch = 1
     while elapsed < seconds:
