@@ -23,6 +23,7 @@ EXTENSIONS = [
     "samplers._random",
     "samplers._gibbs",
     "samplers._mh",
+    "samplers._sw",
 ]
 
 DEBUG = os.environ.get("FACTORGRAPH_CYTHON_DEBUG") == "1"
