@@ -28,7 +28,7 @@ import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor
-from samplers._rng cimport fg_categorical_draws, fg_uniforms
+from samplers._rng cimport fg_categorical_draws, fg_philox4x32_10
 
 #: The generator's streams for opening bonds and for relabelling clusters.
 STREAM_BOND = 4
@@ -38,6 +38,21 @@ cdef uint32_t CLUSTER_STREAM = STREAM_CLUSTER
 
 # counts per thread: open bonds, clusters, relabelled clusters, changed variables
 cdef int N_COUNTS = 4
+
+
+cdef inline double uniform_at(const uint32_t* key, uint32_t variable, uint64_t sweep, uint32_t stream,
+                              int64_t chain) noexcept nogil:
+    """The uniform of one (variable, sweep, stream, chain): the number ``fg_uniforms`` gives the
+    chain (word chain % 4 of the Philox call for counter (variable, chain // 4, sweep, stream),
+    over 2^32), from one scalar call, which is faster for a single chain."""
+    cdef uint32_t counter[4]
+    cdef uint32_t out[4]
+    counter[0] = variable
+    counter[1] = <uint32_t>(chain >> 2)
+    counter[2] = <uint32_t>sweep
+    counter[3] = (<uint32_t>(sweep >> 32) << 4) | stream
+    fg_philox4x32_10(counter, key, out)
+    return out[chain & 3] * (1.0 / 4294967296.0)
 
 
 cdef inline int32_t find(int32_t* parent, int32_t v) noexcept nogil:
@@ -58,10 +73,9 @@ cdef inline void join(int32_t* parent, int32_t a, int32_t b) noexcept nogil:
         parent[a] = b
 
 
-cdef inline int64_t cluster_part(GraphView g, const int32_t* x, int64_t n_chains, int64_t c,
-                                 const int32_t* root_of, int32_t r, int64_t entry,
-                                 int64_t* stride_sum) noexcept nogil:
-    """How factor ``var_factors[entry]`` sees the cluster with root r in chain c.
+cdef inline int64_t cluster_part(GraphView g, const int32_t* xs, const int32_t* root_of, int32_t r,
+                                 int64_t entry, int64_t* stride_sum) noexcept nogil:
+    """How factor ``var_factors[entry]`` sees the cluster with root r in the chain state ``xs``.
 
     Returns the part of the factor's joint index from the variables outside the cluster, and
     puts in ``stride_sum`` the sum of the strides of the scope positions inside it, so that the
@@ -79,18 +93,20 @@ cdef inline int64_t cluster_part(GraphView g, const int32_t* x, int64_t n_chains
                 return -1
             stride_sum[0] += g.factor_strides[e]
         else:
-            other += x[w * n_chains + c] * g.factor_strides[e]
+            other += xs[w] * g.factor_strides[e]
     return other
 
 
 cdef void chain_move(GraphView g, int32_t* x, const double[::1] theta, double* sums, const int32_t[::1] bond_a,
                      const int32_t[::1] bond_b, const double[::1] p_open, const double[::1] strength,
                      const uint32_t* key, int64_t n_chains, int64_t first_chain, int64_t c, uint64_t sweep,
-                     int32_t* parent, int32_t* root_of, int64_t* start, int32_t* members, double* energy,
-                     int64_t* counts) noexcept nogil:
+                     int32_t* xs, int32_t* parent, int32_t* root_of, int64_t* start, int32_t* members,
+                     double* energy, int64_t* counts) noexcept nogil:
     """One Swendsen-Wang move of chain c: open bonds, find clusters, relabel each in turn.
 
-    ``parent``, ``root_of`` and ``members`` hold n_variables ints, ``start`` n_variables + 1,
+    The chain's states are copied into ``xs`` for the move (contiguous, unlike the
+    chain-innermost ``x``) and written back after it. ``xs``, ``parent``, ``root_of`` and
+    ``members`` hold n_variables ints, ``start`` n_variables + 1,
     ``energy`` the largest number of states; ``counts`` gets (open bonds, clusters, relabelled
     clusters, changed variables) added.
     """
@@ -99,9 +115,10 @@ cdef void chain_move(GraphView g, int32_t* x, const double[::1] theta, double* s
     cdef double u, j
     for v in range(n):
         parent[v] = <int32_t>v
+        xs[v] = x[v * n_chains + c]
     for i in range(bond_a.shape[0]):
-        if p_open[i] > 0.0 and x[bond_a[i] * n_chains + c] == x[bond_b[i] * n_chains + c]:
-            fg_uniforms(key, <uint32_t>i, sweep, BOND_STREAM, first_chain + c, 1, &u)
+        if p_open[i] > 0.0 and xs[bond_a[i]] == xs[bond_b[i]]:
+            u = uniform_at(key, <uint32_t>i, sweep, BOND_STREAM, first_chain + c)
             if u < p_open[i]:
                 join(parent, bond_a[i], bond_b[i])
                 counts[0] += 1
@@ -133,7 +150,7 @@ cdef void chain_move(GraphView g, int32_t* x, const double[::1] theta, double* s
         for m in range(start[r], start[r + 1]):
             v = members[m]
             for entry in range(g.var_ptr[v], g.var_ptr[v + 1]):
-                other = cluster_part(g, x, n_chains, c, root_of, <int32_t>r, entry, &stride_sum)
+                other = cluster_part(g, xs, root_of, <int32_t>r, entry, &stride_sum)
                 if other < 0:
                     continue
                 f = g.var_factors[entry]
@@ -144,10 +161,10 @@ cdef void chain_move(GraphView g, int32_t* x, const double[::1] theta, double* s
                     p0 = g.factor_ptr[f]
                     w = g.factor_vars[p0] if root_of[g.factor_vars[p0]] != r else g.factor_vars[p0 + 1]
                     if root_of[w] != r:
-                        energy[x[w * n_chains + c]] -= j
-        fg_uniforms(key, <uint32_t>r, sweep, CLUSTER_STREAM, first_chain + c, 1, &u)
+                        energy[xs[w]] -= j
+        u = uniform_at(key, <uint32_t>r, sweep, CLUSTER_STREAM, first_chain + c)
         fg_categorical_draws(1, k, energy, &u, &new)
-        old = x[r * n_chains + c]
+        old = xs[r]
         if new == old:
             continue
         counts[2] += 1
@@ -155,13 +172,15 @@ cdef void chain_move(GraphView g, int32_t* x, const double[::1] theta, double* s
         for m in range(start[r], start[r + 1]):
             v = members[m]
             for entry in range(g.var_ptr[v], g.var_ptr[v + 1]):
-                other = cluster_part(g, x, n_chains, c, root_of, <int32_t>r, entry, &stride_sum)
+                other = cluster_part(g, xs, root_of, <int32_t>r, entry, &stride_sum)
                 if other >= 0:
                     f = g.var_factors[entry]
                     add_factor(g, sums, f, other + old * stride_sum, -1.0)
                     add_factor(g, sums, f, other + new * stride_sum, 1.0)
         for m in range(start[r], start[r + 1]):
-            x[members[m] * n_chains + c] = new
+            xs[members[m]] = new
+    for v in range(n):
+        x[v * n_chains + c] = xs[v]
 
 
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
@@ -193,7 +212,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if n_sweeps <= 0 or n_chains <= 0 or n == 0:
         return 0
     k_max = int(np.max(np.asarray(g.n_states)))
-    ints_arr = np.zeros((threads, 3, n), dtype=np.int32)
+    ints_arr = np.zeros((threads, 4, n), dtype=np.int32)
     start_arr = np.zeros((threads, n + 1), dtype=np.int64)
     energy_arr = np.zeros((threads, k_max))
     per_thread_arr = np.zeros((threads, N_COUNTS), dtype=np.int64)
@@ -206,8 +225,9 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
         for t in range(n_sweeps):
             for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
                 chain_move(g, &x[0], theta, &block_sums[b, 0], bond_a, bond_b, p_open, strength, &key[0],
-                           n_chains, first_chain, c, first_sweep + t, &ints[tid, 0, 0], &ints[tid, 1, 0],
-                           &start[tid, 0], &ints[tid, 2, 0], &energy[tid, 0], &per_thread[tid, 0])
+                           n_chains, first_chain, c, first_sweep + t, &ints[tid, 3, 0], &ints[tid, 0, 0],
+                           &ints[tid, 1, 0], &start[tid, 0], &ints[tid, 2, 0], &energy[tid, 0],
+                           &per_thread[tid, 0])
     total = per_thread_arr.sum(axis=0)  # integers: the same whatever thread counted what
     for i in range(N_COUNTS):
         counts[i] += total[i]
@@ -241,3 +261,11 @@ def bond_strengths(GraphView g, const double[::1] theta, const int64_t[::1] fact
                         lowest = d
             out[i] = lowest / 2.0 if lowest > 0.0 else 0.0
     return None
+
+
+def _py_uniform_at(key, uint32_t variable, uint64_t sweep, uint32_t stream, int64_t chain):
+    """``uniform_at`` from Python, for tests: the uniform of one (variable, sweep, stream, chain)."""
+    cdef const uint32_t[::1] k = np.ascontiguousarray(key, dtype=np.uint32)
+    if k.shape[0] != 2 or chain < 0 or stream > 15:
+        raise ValueError("_py_uniform_at needs a key of two words, a chain >= 0 and a stream < 16")
+    return uniform_at(&k[0], variable, sweep, stream, chain)
