@@ -24,6 +24,7 @@ EXTENSIONS = [
     "samplers._gibbs",
     "samplers._mh",
     "samplers._block",
+    "samplers._sw",
 ]
 
 DEBUG = os.environ.get("FACTORGRAPH_CYTHON_DEBUG") == "1"

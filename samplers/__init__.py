@@ -22,16 +22,18 @@ from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matri
 from samplers.gibbs import Gibbs
 from samplers.mh import MetropolisHastings
 from samplers.block_gibbs import BlockGibbs
+from samplers.swendsen_wang import SwendsenWang
 
 __all__ = [
-    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "BlockGibbs", "diagnostics", "create",
-    "available", "register", "get", "refresh", "single_site_matrix",
+    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "BlockGibbs", "SwendsenWang",
+    "diagnostics", "create", "available", "register", "get", "refresh", "single_site_matrix",
 ]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
 _REGISTRY.register(Gibbs)
 _REGISTRY.register(MetropolisHastings)
 _REGISTRY.register(BlockGibbs)
+_REGISTRY.register(SwendsenWang)
 
 register = _REGISTRY.register
 available = _REGISTRY.available
