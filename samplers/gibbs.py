@@ -9,7 +9,7 @@ import numpy as np
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_states, check_theta, message
-from samplers import _gibbs
+from samplers import _core, _gibbs
 from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matrix
 
 __all__ = ["Gibbs"]
@@ -95,7 +95,7 @@ class Gibbs(Sampler):
         self.average_sweeps = bool(average_sweeps)
         self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
         self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
-        _gibbs.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
+        _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         n_blocks = -(-self.n_chains // self.block_size)
         self._sums = np.zeros((n_blocks, graph.n_features))
         self._sweep = 0
@@ -109,7 +109,7 @@ class Gibbs(Sampler):
         return effective_n_threads(self.n_threads if n_threads is None else n_threads)
 
     def _refresh(self, n_threads: int | None = None) -> None:
-        _gibbs.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
+        _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
                               self._threads(n_threads))
 
     def _total(self) -> np.ndarray:
