@@ -21,6 +21,7 @@ EXTENSIONS = [
     "factorgraph._coloring",
     "factorgraph._openmp",
     "samplers._random",
+    "samplers._core",
     "samplers._gibbs",
     "samplers._mh",
     "samplers._block",

@@ -2,9 +2,11 @@
 
 :class:`BlockChains` owns the chains' states (``x[v * n_chains + c]``, int32), the running feature
 sums (one float64 row per fixed block of chains), the sweep counter, the periodic exact refresh
-of the sums, the averaging of statistics over sweeps, and checkpoints. A sampler mixes it in
-before :class:`~samplers.Sampler`, calls :meth:`BlockChains._setup_chains` in its constructor
-and advances the chains with :meth:`BlockChains._advance`, passing its own nogil sweep.
+of the sums, the averaging of statistics over sweeps (with the per-sweep batch means from which
+the training monitor estimates the error of that average), and checkpoints. A sampler mixes it
+in before :class:`~samplers.Sampler`, calls :meth:`BlockChains._setup_chains` in its
+constructor, checks ``run``'s arguments with :meth:`BlockChains._check_run` and advances the
+chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and MH share it.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_states, check_theta, message
-from samplers import _gibbs
+from samplers import _core
 from samplers._protocol import ChainStats
 
-__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES"]
+__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES"]
 
-DEFAULT_BLOCK = 32  # chains per block: eight 4-wide vectors, and blocks enough to share out
+DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
+BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]
@@ -64,18 +67,20 @@ class BlockChains:
         self.average_sweeps = bool(average_sweeps)
         self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
         self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
-        _gibbs.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
+        _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         n_blocks = -(-self.n_chains // self.block_size)
         self._sums = np.zeros((n_blocks, graph.n_features))
         self._sweep = 0
         self._mean: np.ndarray | None = None
+        self._batches: np.ndarray | None = None
+        self._averaged = 1
         self._refresh()
 
     def _threads(self, n_threads: int | None) -> int:
         return effective_n_threads(self.n_threads if n_threads is None else n_threads)
 
     def _refresh(self, n_threads: int | None = None) -> None:
-        _gibbs.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
+        _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
                               self._threads(n_threads))
 
     def _total(self) -> np.ndarray:
@@ -83,9 +88,11 @@ class BlockChains:
 
     def _advance(self, n_sweeps: int, threads: int, kernel: Kernel) -> int:
         """Run ``kernel`` for ``n_sweeps`` sweeps, refreshing the sums on schedule and averaging
-        the statistics over sweeps when asked; returns the number of state changes."""
+        the statistics over sweeps when asked (recording the batch means); returns the number
+        of state changes."""
         changes = 0
         accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
+        batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
         while done < n_sweeps:
             # stop at the next refresh point, or after one sweep when averaging over sweeps
@@ -98,8 +105,21 @@ class BlockChains:
                 self._refresh(threads)
             if accumulated is not None:
                 accumulated += self._total()
+            if batches is not None:
+                batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
         self._mean = accumulated / (n_sweeps * self.n_chains) if accumulated is not None else None
+        self._batches = batches
+        self._averaged = n_sweeps if accumulated is not None else 1
         return changes
+
+    def _batch_buffer(self, n_sweeps: int) -> np.ndarray | None:
+        """Room for the per-sweep means of every full block of chains, which let the training
+        monitor measure the correlation between the averaged sweeps; None when they would take
+        more than BATCH_BYTES (the monitor then falls back to a conservative error)."""
+        n_full = self.n_chains // self.block_size  # equal-sized batches only
+        if n_sweeps < 2 or n_full * n_sweeps * self.graph.n_features * 8 > BATCH_BYTES:
+            return None
+        return np.empty((n_full, n_sweeps, self.graph.n_features))
 
     def _check_run(self, theta: Any, n_sweeps: int) -> tuple[np.ndarray, int]:
         owner = f"{type(self).__name__}.run"
@@ -108,8 +128,10 @@ class BlockChains:
 
     def stats(self) -> ChainStats:
         """Feature means over the chains, from the running sums (no pass over the states)."""
-        mean = self._mean if self._mean is not None else self._total() / self.n_chains
-        return ChainStats(mean=mean, n_chains=self.n_chains, sweep=self._sweep)
+        if self._mean is None:
+            return ChainStats(mean=self._total() / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
+        return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
+                          n_averaged=self._averaged, batch_means=self._batches)
 
     @property
     def states(self) -> np.ndarray:
@@ -163,3 +185,5 @@ class BlockChains:
         self.first_chain = check_int("first_chain", state["first_chain"], owner)
         self._sums = sums.copy()
         self._mean = None
+        self._batches = None
+        self._averaged = 1

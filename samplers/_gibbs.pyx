@@ -16,28 +16,9 @@ import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers cimport _rng
+from samplers._core cimport chain_joint, commit_changes
 from samplers._rng cimport (fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws,
                            fg_uniforms)
-
-
-cdef inline int64_t chain_joint(GraphView g, const int32_t* x, int64_t n_chains, int64_t c,
-                                int64_t f) noexcept nogil:
-    """Joint-state index of factor f in chain c (chain-innermost states)."""
-    cdef int64_t e, j = 0
-    for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
-        j += x[g.factor_vars[e] * n_chains + c] * g.factor_strides[e]
-    return j
-
-
-cdef inline void add_factor(GraphView g, double* sums, int64_t f, int64_t j, double weight) noexcept nogil:
-    """sums += weight * (the features of factor f at joint state j)."""
-    cdef int32_t m
-    if g.factor_form[f] == 0:
-        sums[g.factor_theta[f]] += weight * g.tables[g.factor_table[f] + j]
-    else:
-        m = g.maps[g.factor_table[f] + j]
-        if m >= 0:
-            sums[g.factor_theta[f] + m] += weight
 
 
 # Above this many table entries (256 MiB) multi-state variables keep the general path.
@@ -186,23 +167,6 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
                 if m >= 0:
                     sums[g.factor_theta[f] + m] += 1.0
     return changed
-
-
-cdef void commit_changes(GraphView g, const int32_t* x, double* sums, int64_t n_chains, int64_t c0,
-                         int64_t c1, int32_t v, const int32_t* previous) noexcept nogil:
-    """Move the running sums of the block's changed chains, factor by factor (cache-friendly)."""
-    cdef int64_t e, f, c, stride, base
-    cdef int32_t old, new
-    for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-        f = g.var_factors[e]
-        stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
-        for c in range(c0, c1):
-            old = previous[c - c0]
-            new = x[v * n_chains + c]
-            if new != old:
-                base = chain_joint(g, x, n_chains, c, f) - new * stride
-                add_factor(g, sums, f, base + old * stride, -1.0)
-                add_factor(g, sums, f, base + new * stride, 1.0)
 
 
 cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sums, const uint32_t* key,
@@ -383,29 +347,3 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
 def allow_simd(bint allowed):
     """Let the kernels use the machine's vector code (see ``samplers._random.allow_simd``)."""
     _rng.fg_simd_allowed = allowed
-
-
-def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums, int64_t n_chains,
-                   int64_t block_size, int n_threads):
-    """Set each block's feature sums exactly from the chain states."""
-    cdef int64_t n_blocks = block_sums.shape[0], b, c, f
-    block_sums[:, :] = 0.0
-    for b in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="static"):
-        for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
-            for f in range(g.n_factors):
-                add_factor(g, &block_sums[b, 0], f, chain_joint(g, &x[0], n_chains, c, f), 1.0)
-    return None
-
-
-def init_states(GraphView g, int32_t[::1] x, const uint32_t[::1] key, int64_t n_chains,
-                int64_t first_chain):
-    """Uniformly random initial states from the generator's init stream (chain-count invariant)."""
-    cdef int64_t c
-    cdef int32_t v
-    cdef double[::1] u = np.empty(max(n_chains, 1))
-    with nogil:
-        for v in range(g.n_variables):
-            fg_uniforms(&key[0], <uint32_t>v, 0, 1, first_chain, n_chains, &u[0])
-            for c in range(n_chains):
-                x[v * n_chains + c] = <int32_t>(u[c] * g.n_states[v])
-    return None

@@ -48,9 +48,11 @@ def exp_neg(x):
 
 
 def allow_simd(bint allowed):
-    """Let the generator and the Gibbs kernels use the machine's vector code (the default) or
-    only the portable code; both give the same bits, which the tests check."""
-    from samplers import _gibbs
+    """Let the generator, the chains' initial states and the Gibbs kernels use the machine's
+    vector code (the default) or only the portable code; both give the same bits, which the
+    tests check."""
+    from samplers import _core, _gibbs
 
     _rng.fg_simd_allowed = allowed
+    _core.allow_simd(allowed)
     _gibbs.allow_simd(allowed)

@@ -61,7 +61,9 @@ class MetropolisHastings(BlockChains, Sampler):
     refresh_every : int, default 1000
         Re-derive the running sums exactly from the states every this many sweeps.
     average_sweeps : bool, default False
-        When True, ``stats().mean`` averages the chains over every sweep of the last ``run``.
+        When True, ``stats().mean`` averages the chains over every sweep of the last ``run``
+        and ``stats().batch_means`` holds the per-sweep means of each full block of chains, as
+        for :class:`~samplers.Gibbs`.
     first_chain : int, default 0
         The global index of the first chain (its random numbers), for runs split over workers.
 

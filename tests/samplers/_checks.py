@@ -7,6 +7,7 @@ sample size taken from the spread of the time averages of independent chains.
 import numpy as np
 
 import factorgraph as fg
+import samplers
 
 
 def state_index(compiled, states):
@@ -46,12 +47,14 @@ def assert_within_mcse(per_chain, exact, variance, z_max=4.0, min_ess=500, label
 
     The ESS of a statistic is its exact variance over the squared standard error of the mean of
     the chains' time averages (independent chains). Statistics with zero variance must match to
-    1e-12. Fails as underpowered when an ESS is below ``min_ess``.
+    1e-12. Fails as underpowered when an ESS is below ``min_ess`` or a varying statistic never
+    varied between chains.
     """
     n_chains = per_chain.shape[0]
     estimate = per_chain.mean(axis=0)
     varying = variance > 1e-12
     mcse = np.sqrt(per_chain[:, varying].var(axis=0, ddof=1) / n_chains)
+    assert (mcse > 0).all(), f"underpowered: a statistic never varied between chains {label}"
     ess = variance[varying] / np.maximum(mcse**2, 1e-300)
     assert ess.min() > min_ess, f"underpowered: ESS {ess.min():.0f} < {min_ess} {label}"
     z = np.abs(estimate[varying] - exact[varying]) / mcse
@@ -59,3 +62,28 @@ def assert_within_mcse(per_chain, exact, variance, z_max=4.0, min_ess=500, label
     assert z.max() < z_max, (f"statistic {np.flatnonzero(varying)[worst]} is {z.max():.2f} MCSE from exact "
                              f"(ESS {ess[worst]:.0f}) {label}")
     np.testing.assert_allclose(estimate[~varying], exact[~varying], atol=1e-12, err_msg=label)
+
+
+def assert_sweep_average_matches_states(name, compiled, theta, n_chains=12, n_sweeps=5, seed=6, **options):
+    """With ``average_sweeps``, ``stats().mean`` is the mean of the feature sums of the states
+    after each sweep of the run, recorded one sweep at a time by a twin sampler."""
+    sampler = samplers.create(name, compiled, n_chains, seed=seed, average_sweeps=True, **options)
+    reference = samplers.create(name, compiled, n_chains, seed=seed, **options)
+    total = np.zeros(compiled.n_features)
+    for _ in range(n_sweeps):
+        reference.run(theta, 1)
+        total += compiled.feature_sums(reference.states)
+    sampler.run(theta, n_sweeps)
+    np.testing.assert_allclose(sampler.stats().mean, total / (n_chains * n_sweeps), rtol=1e-12, atol=1e-12)
+
+
+def assert_batch_means_of_sweep_average(name, compiled, theta, **options):
+    """12 chains in blocks of 4 averaged over 5 sweeps: three full blocks' per-sweep means, whose
+    mean is the averaged mean; a one-sweep run reports no batch means."""
+    sampler = samplers.create(name, compiled, 12, seed=6, average_sweeps=True, block_size=4, **options)
+    sampler.run(theta, 5)
+    stats = sampler.stats()
+    assert stats.n_averaged == 5 and stats.batch_means.shape == (3, 5, compiled.n_features)
+    np.testing.assert_allclose(stats.batch_means.mean(axis=(0, 1)), stats.mean, rtol=1e-12, atol=1e-12)
+    sampler.run(theta, 1)
+    assert sampler.stats().n_averaged == 1 and sampler.stats().batch_means is None

@@ -13,7 +13,7 @@ import samplers
 from factorgraph._openmp import have_openmp
 from samplers import _random
 
-from ._checks import state_index
+from ._checks import assert_batch_means_of_sweep_average, assert_sweep_average_matches_states, state_index
 from ._models import MODELS
 
 
@@ -206,15 +206,7 @@ def test_same_seed_same_chains_other_seed_other_chains():
 
 
 def test_sweep_averaged_means_match_the_recorded_states():
-    cg, theta = _big_model()
-    sampler = samplers.create("gibbs", cg, 12, seed=6, average_sweeps=True)
-    reference = samplers.create("gibbs", cg, 12, seed=6)
-    total = np.zeros(cg.n_features)
-    for _ in range(5):
-        reference.run(theta, 1)
-        total += cg.feature_sums(reference.states)
-    sampler.run(theta, 5)
-    np.testing.assert_allclose(sampler.stats().mean, total / 60, rtol=1e-12, atol=1e-12)
+    assert_sweep_average_matches_states("gibbs", *_big_model())
 
 
 @pytest.mark.parametrize(
@@ -259,12 +251,4 @@ def test_a_huge_block_size_is_one_block():
 
 
 def test_sweep_averaging_records_the_batch_means_it_averages():
-    cg, theta = _big_model()
-    sampler = samplers.create("gibbs", cg, 12, seed=6, average_sweeps=True, block_size=4)
-    sampler.run(theta, 5)
-    stats = sampler.stats()
-    assert stats.n_averaged == 5 and stats.batch_means.shape == (3, 5, cg.n_features)
-    # three full blocks of four chains are all the chains: their mean is the averaged mean
-    np.testing.assert_allclose(stats.batch_means.mean(axis=(0, 1)), stats.mean, rtol=1e-12, atol=1e-12)
-    sampler.run(theta, 1)
-    assert sampler.stats().n_averaged == 1 and sampler.stats().batch_means is None
+    assert_batch_means_of_sweep_average("gibbs", *_big_model())

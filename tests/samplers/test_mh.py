@@ -12,6 +12,8 @@ from factorgraph._openmp import have_openmp
 from samplers import _mh, _random
 from samplers.mh import acceptance_probability
 
+from ._checks import (assert_batch_means_of_sweep_average, assert_sweep_average_matches_states,
+                      assert_within_mcse, exact_values, state_index, time_averages)
 from ._models import MODELS
 
 PROPOSALS = [("uniform", 1), ("random-walk", 1), ("random-walk", 3)]
@@ -28,12 +30,6 @@ def unsorted_values():
 
 
 ALL_MODELS = {**MODELS, "unsorted_values": unsorted_values}
-
-
-def _index(compiled, states):
-    """Row-major joint-state index, as fg.exact.enumerate_states orders them."""
-    place = np.concatenate([np.cumprod(compiled.n_states[::-1])[::-1][1:], [1]])
-    return states @ place
 
 
 def _walk_model():
@@ -231,7 +227,7 @@ def test_joint_states_of_independent_chains_follow_the_exact_distribution(model,
         mu, sweeps = mu @ t, sweeps + 1
         assert sweeps < 2000
     sampler.run(theta, sweeps)
-    counts = np.bincount(_index(cg, sampler.states), minlength=len(pi))
+    counts = np.bincount(state_index(cg, sampler.states), minlength=len(pi))
     expected = pi * sampler.n_chains
     small = expected < 5  # merge rare states into one bin
     observed = np.append(counts[~small], counts[small].sum())
@@ -277,32 +273,11 @@ def test_feature_means_and_pair_marginals_within_four_mcse(model, proposal, step
     from the spread of the chains' time averages (independent chains)."""
     g, theta = ALL_MODELS[model]()
     cg = g.compile()
-    n_chains, n_sweeps = 64, 1500
-    sampler = samplers.create("mh", cg, n_chains, seed=len(model) + 7 * step, proposal=proposal, step=step)
-    sampler.run(theta, 300)
+    sampler = samplers.create("mh", cg, 64, seed=len(model) + 7 * step, proposal=proposal, step=step)
     pairs = [(0, 1), (cg.n_variables - 2, cg.n_variables - 1)]
-    sizes = [int(cg.n_states[a] * cg.n_states[b]) for a, b in pairs]
-    per_chain = np.zeros((n_chains, cg.n_features + sum(sizes)))
-    for _ in range(n_sweeps):
-        sampler.run(theta, 1)
-        x = sampler.states
-        blocks = [cg.feature_values(x, n_threads=1)]
-        for (a, b), size in zip(pairs, sizes):
-            blocks.append(np.eye(size)[x[:, a] * cg.n_states[b] + x[:, b]])
-        per_chain += np.concatenate(blocks, axis=1)
-    per_chain /= n_sweeps
-    marginals = [fg.exact.marginal(cg, theta, list(p)).ravel() for p in pairs]
-    exact = np.concatenate([fg.exact.expectations(cg, theta), *marginals])
-    variance = np.concatenate([np.diag(fg.exact.covariance(cg, theta)), *(m * (1 - m) for m in marginals)])
-    estimate = per_chain.mean(axis=0)
-    varying = variance > 1e-12
-    mcse = np.sqrt(per_chain.var(axis=0, ddof=1)[varying] / n_chains)
-    assert (mcse > 0).all(), "underpowered: a statistic never varied between chains"
-    ess = variance[varying] / mcse**2
-    assert ess.min() > 300, f"underpowered: ESS {ess.min():.0f}"
-    z = np.abs(estimate[varying] - exact[varying]) / mcse
-    assert z.max() < 4, f"max z {z.max():.2f} at {np.argmax(z)}"
-    np.testing.assert_allclose(estimate[~varying], exact[~varying], atol=1e-12)
+    per_chain = time_averages(sampler, theta, pairs, n_burn=300, n_sweeps=1500)
+    exact, variance = exact_values(cg, theta, pairs)
+    assert_within_mcse(per_chain, exact, variance, min_ess=300, label=f"({proposal}, step {step})")
 
 
 # -- reproducibility, running sums, checkpoints -------------------------------------------------
@@ -364,15 +339,11 @@ def test_state_round_trip_continues_bit_for_bit():
 
 
 def test_sweep_averaged_means_match_the_recorded_states():
-    cg, theta = _walk_model()
-    sampler = samplers.create("mh", cg, 12, seed=6, average_sweeps=True)
-    reference = samplers.create("mh", cg, 12, seed=6)
-    total = np.zeros(cg.n_features)
-    for _ in range(5):
-        reference.run(theta, 1)
-        total += cg.feature_sums(reference.states)
-    sampler.run(theta, 5)
-    np.testing.assert_allclose(sampler.stats().mean, total / 60, rtol=1e-12, atol=1e-12)
+    assert_sweep_average_matches_states("mh", *_walk_model())
+
+
+def test_sweep_averaging_records_the_batch_means_it_averages():
+    assert_batch_means_of_sweep_average("mh", *_walk_model())
 
 
 # -- acceptance reporting -----------------------------------------------------------------------
