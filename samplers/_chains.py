@@ -26,6 +26,7 @@ __all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES"]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
+RECOMPUTE_ABOVE_BYTES = 2 * 2**20  # "auto" sums: recompute from the states when a block's sums exceed this
 BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
@@ -53,8 +54,15 @@ class BlockChains:
         refresh_every: int,
         average_sweeps: bool,
         first_chain: int,
+        sums: str = "incremental",
     ) -> None:
-        """Validate the common options, draw the initial states and compute the sums."""
+        """Validate the common options, draw the initial states and compute the sums.
+
+        ``sums`` is "incremental" (the kernel moves the sums with each change), "recompute"
+        (the kernel leaves them alone; they are re-derived from the states when read) or
+        "auto" (recompute when one block's sums exceed RECOMPUTE_ABOVE_BYTES); only samplers
+        whose kernel can leave the sums alone offer the choice.
+        """
         owner = type(self).__name__
         graph = self.graph
         self.n_threads = n_threads
@@ -66,6 +74,11 @@ class BlockChains:
         self.refresh_every = check_int("refresh_every", refresh_every, owner, minimum=1)
         self.average_sweeps = bool(average_sweeps)
         self.first_chain = check_int("first_chain", first_chain, owner, minimum=0)
+        if sums not in ("auto", "incremental", "recompute"):
+            raise ModelSpecError(message("sums", owner, "'auto', 'incremental' or 'recompute'", sums))
+        if sums == "auto":  # scattered updates of sums far larger than a cache miss it every time
+            sums = "recompute" if graph.n_features * 8 > RECOMPUTE_ABOVE_BYTES else "incremental"
+        self.sums = sums
         self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
         _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         n_blocks = -(-self.n_chains // self.block_size)
@@ -94,14 +107,17 @@ class BlockChains:
         accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
         batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
+        track = self.sums == "incremental"
         while done < n_sweeps:
             # stop at the next refresh point, or after one sweep when averaging over sweeps
-            until_refresh = self.refresh_every - self._sweep % self.refresh_every
+            until_refresh = self.refresh_every - self._sweep % self.refresh_every if track else n_sweeps
             step = 1 if accumulated is not None else min(n_sweeps - done, until_refresh)
             changes += kernel(self._sweep, step, threads)
             self._sweep += step
             done += step
-            if self._sweep % self.refresh_every == 0:
+            # untracked sums are re-derived when read: after each averaged sweep and at the end
+            stale = not track and (accumulated is not None or done == n_sweeps)
+            if stale or (track and self._sweep % self.refresh_every == 0):
                 self._refresh(threads)
             if accumulated is not None:
                 accumulated += self._total()

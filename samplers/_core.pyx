@@ -27,8 +27,8 @@ def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums,
     cdef int64_t n_blocks = block_sums.shape[0], b, c, f
     block_sums[:, :] = 0.0
     for b in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="static"):
-        for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
-            for f in range(g.n_factors):
+        for f in range(g.n_factors):  # factor-major: a factor's features stay in cache across chains
+            for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
                 add_factor(g, &block_sums[b, 0], f, chain_joint(g, &x[0], n_chains, c, f), 1.0)
     return None
 

@@ -41,6 +41,7 @@ cdef class PairTables:
     cdef const int32_t[::1] other
     cdef const int64_t[::1] offset
     cdef const int8_t[::1] scaled
+    cdef const int8_t[::1] untracked
     cdef const int64_t[::1] feature
     cdef const int8_t[::1] indexed
     cdef const int32_t[::1] k_other
@@ -88,6 +89,7 @@ cdef class PairTables:
                 total += k_u * g.n_states[v]
         form = np.asarray(g.factor_form)[var_factors]
         self.scaled = (form == 0).astype(np.int8)
+        self.untracked = np.zeros(nnz, dtype=np.int8)  # for sweeps that leave the sums alone
         self.feature = np.asarray(g.factor_theta)[var_factors].astype(np.int64)
         # variables with an indexed factor: their one-hot sums move chain by chain
         self.indexed = (np.bincount(owner, weights=(form != 0), minlength=n) > 0).astype(np.int8)
@@ -146,8 +148,9 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
     changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[lo], &t.k_other[lo], &t.vtab[0],
-                               &t.offset[lo], &t.scaled[lo], &t.feature[lo], sums, u, d, flip)
-    if changed == 0 or not t.indexed[v]:
+                               &t.offset[lo], &t.scaled[lo] if sums != NULL else &t.untracked[lo], &t.feature[lo],
+                               sums, u, d, flip)
+    if changed == 0 or not t.indexed[v] or sums == NULL:
         return changed
     for e in range(lo, g.var_ptr[v + 1]):
         if t.scaled[e]:
@@ -179,14 +182,14 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
-    fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[lo], &t.offset[lo], &t.dtab[0],
+    fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[lo], &t.k_other[lo], &t.offset[lo], &t.dtab[0],
                        x + c0, n_chains, energy, u, drawn)
     for c in range(nb):
         previous[c] = xv[c]
         if drawn[c] != xv[c]:
             xv[c] = drawn[c]
             changed += 1
-    if changed:
+    if changed and sums != NULL:
         commit_pairwise(g, t, x, sums, n_chains, c0, c1, v, previous)
     return changed
 
@@ -260,7 +263,7 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
         if new != old:
             x[v * n_chains + c] = new
             changed += 1
-    if changed:
+    if changed and sums != NULL:
         commit_changes(g, x, sums, n_chains, c0, c1, v, previous)
     return changed
 
@@ -282,12 +285,13 @@ cdef inline int64_t update_item(GraphView g, PairTables tables, int32_t* x, cons
 
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
           const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
-          uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None):
+          uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None, bint track=True):
     """Run ``n_sweeps`` Gibbs sweeps in place; returns the number of state changes.
 
     ``tables``, laid out for this graph and filled for ``theta``, sends pairwise variables down
     the table paths; without it every variable takes the general path. The states are the
-    same bits either way.
+    same bits either way. With ``track`` false the running sums are left alone (the caller
+    re-derives them from the states afterwards).
 
     Each (variable, block of chains) item is the same computation whichever thread runs it, so
     the schedule is free: with at least two blocks per thread, each thread takes whole blocks
@@ -321,7 +325,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
             c1 = min(c0 + block_size, n_chains)
             for t in range(n_sweeps):
                 for i in range(g.n_variables):  # color_vars lists the variables colour by colour
-                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
+                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL, &key[0], n_chains,
                                                 first_chain, c0, c1, g.color_vars[i], first_sweep + t,
                                                 &scratch[tid, 0], bs, width, &ints[tid, 0])
     else:
@@ -337,7 +341,8 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                         b = item % n_blocks
                         c0 = b * block_size
                         c1 = min(c0 + block_size, n_chains)
-                        changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0], &key[0],
+                        changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
+                                                    &key[0],
                                                     n_chains, first_chain, c0, c1,
                                                     g.color_vars[lo + item // n_blocks], first_sweep + t,
                                                     &scratch[tid, 0], bs, width, &ints[tid, 0])

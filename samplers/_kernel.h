@@ -257,6 +257,7 @@ FG_CLONES static void fg_categorical_draws(int64_t n, int32_t k, double *energy,
  * categorical draw per chain into out. x points at all states shifted to the block's first
  * chain; energy holds nb * k doubles. */
 FG_CLONES static void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
+                                         const int32_t *k_rows,
                                          const int64_t *offset, const double *dtab, const int32_t *x,
                                          int64_t n_chains, double *energy, const double *u, int32_t *out)
 {
@@ -267,6 +268,12 @@ FG_CLONES static void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, 
     for (e = 0; e < degree; e++) {
         const double *table = dtab + offset[e];
         const int32_t *xw = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
+        if (e + 1 < degree) { /* the chains read rows of the next table at random: fetch it all now */
+            const char *next = (const char *)(dtab + offset[e + 1]);
+            int64_t bytes = (other[e + 1] < 0 ? 1 : (int64_t)k_rows[e + 1]) * k * (int64_t)sizeof(double);
+            for (int64_t at = 0; at < bytes; at += 64)
+                __builtin_prefetch(next + at);
+        }
         for (c = 0; c < nb; c++) {
             const double *src = table + (other[e] < 0 ? 0 : (int64_t)xw[c] * k);
             double *dst = energy + c * k;

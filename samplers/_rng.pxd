@@ -19,7 +19,8 @@ cdef extern from "_kernel.h" nogil:
                      int64_t first, int64_t n, double* out)
     void fg_logistic_draws(int64_t n, const double* d, const double* u, int32_t* out)
     void fg_categorical_draws(int64_t n, int32_t k, double* energy, const double* u, int32_t* out)
-    void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t* other, const int64_t* offset,
+    void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t* other, const int32_t* k_rows,
+                            const int64_t* offset,
                             const double* dtab, const int32_t* x, int64_t n_chains, double* energy,
                             const double* u, int32_t* out)
     int64_t fg_binary_update(int64_t nb, int32_t* xv, const int32_t* x, int64_t n_chains,

@@ -46,6 +46,14 @@ class Gibbs(BlockChains, Sampler):
     refresh_every : int, default 1000
         Re-derive the running sums exactly from the states every this many sweeps, so that
         rounding drift stays far below 1e-9 relative.
+    sums : {"auto", "incremental", "recompute"}, default "auto"
+        How the per-block feature sums behind ``stats()`` are kept. ``"incremental"`` moves them
+        with every change of state (cost: changes x features per change, scattered over the
+        sums). ``"recompute"`` leaves them alone during the sweeps and re-derives them from the
+        states at the end of each ``run`` (and after each sweep when averaging), factor by
+        factor (cost: chains x factors, in cache). ``"auto"`` recomputes when one block's sums
+        exceed 2 MiB (over 262,144 features, e.g. large Potts models), where each scattered
+        update would miss the cache. The chains are the same bits either way.
     average_sweeps : bool, default False
         When True, ``stats().mean`` averages the chains over every sweep of the last ``run``
         instead of using the final states alone, and ``stats().batch_means`` holds the
@@ -79,9 +87,10 @@ class Gibbs(BlockChains, Sampler):
         refresh_every: int = 1000,
         average_sweeps: bool = False,
         first_chain: int = 0,
+        sums: str = "auto",
     ) -> None:
         super().__init__(graph, n_chains, seed=seed)
-        self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
+        self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain, sums)
         self._tables = _gibbs.PairTables(graph._view)  # refilled for each run's θ
 
     def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
@@ -93,7 +102,8 @@ class Gibbs(BlockChains, Sampler):
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
             return _gibbs.sweep(self.graph._view, self._x, theta, self._sums, self.key, self.n_chains,
-                                self.first_chain, self.block_size, first_sweep, step, threads, self._tables)
+                                self.first_chain, self.block_size, first_sweep, step, threads, self._tables,
+                                self.sums == "incremental")
 
         changes = self._advance(n_sweeps, threads, kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, int(changes))

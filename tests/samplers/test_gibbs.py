@@ -12,6 +12,7 @@ import factorgraph as fg
 import samplers
 from factorgraph._openmp import have_openmp
 from samplers import _random
+from samplers import _chains
 
 from ._checks import assert_batch_means_of_sweep_average, assert_sweep_average_matches_states, state_index
 from ._models import MODELS
@@ -153,12 +154,13 @@ def _big_model():
 
 
 @pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
+@pytest.mark.parametrize("sums", ["incremental", "recompute"])
 @pytest.mark.parametrize("block_size", [16, 48])  # 6 blocks: whole blocks per thread; 2: colours shared out
-def test_states_and_sums_are_identical_for_one_and_two_threads(block_size):
+def test_states_and_sums_are_identical_for_one_and_two_threads(block_size, sums):
     cg, theta = _big_model()
     runs = []
     for threads in (1, 2):
-        sampler = samplers.create("gibbs", cg, 96, seed=3, n_threads=threads, block_size=block_size)
+        sampler = samplers.create("gibbs", cg, 96, seed=3, n_threads=threads, block_size=block_size, sums=sums)
         sampler.run(theta, 40)
         runs.append(sampler.get_state())
     np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
@@ -195,6 +197,36 @@ def test_running_sums_stay_exact_over_ten_thousand_sweeps():
     scale = np.maximum(np.abs(exact), 1.0)
     assert np.abs(sampler.stats().mean - exact).max() / scale.max() < 1e-9
     assert sampler.run(theta, 1).n_changes > 0
+
+
+@pytest.mark.parametrize("average_sweeps", [False, True])
+def test_recomputed_sums_give_the_same_chains_and_exact_statistics(average_sweeps):
+    """sums="recompute" leaves the sums alone during sweeps and re-derives them from the states:
+    the chains are the same bits, and the statistics agree with the running sums to 1e-12."""
+    cg, theta = _big_model()
+    runs = {}
+    for mode in ("incremental", "recompute"):
+        sampler = samplers.create("gibbs", cg, 40, seed=7, block_size=16, sums=mode, average_sweeps=average_sweeps)
+        sampler.run(theta, 3)
+        sampler.run(theta, 4)
+        runs[mode] = sampler
+    np.testing.assert_array_equal(runs["recompute"].states, runs["incremental"].states)
+    exact = cg.feature_sums(runs["recompute"].states)
+    np.testing.assert_allclose(runs["recompute"].get_state()["block_sums"].sum(axis=0), exact, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(runs["recompute"].stats().mean, runs["incremental"].stats().mean, rtol=0,
+                               atol=1e-12)
+
+
+def test_sums_mode_is_chosen_by_size_and_checked():
+    small, _ = _big_model()
+    assert samplers.create("gibbs", small, 4, seed=0).sums == "incremental"
+    g = fg.FactorGraph()
+    g.add_variables(40, n_states=21)
+    g.add_features(fg.features.Potential(np.stack(np.triu_indices(40, k=1), axis=1)))
+    assert g.n_features * 8 > _chains.RECOMPUTE_ABOVE_BYTES
+    assert samplers.create("gibbs", g.compile(), 4, seed=0).sums == "recompute"
+    with pytest.raises(fg.ModelSpecError, match="sums"):
+        samplers.create("gibbs", small, 4, seed=0, sums="lazy")
 
 
 def test_same_seed_same_chains_other_seed_other_chains():
