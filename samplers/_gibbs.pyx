@@ -299,13 +299,19 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     one colour are shared out, with a barrier between colours (threads then read the same
     tables at the same time, which suits dense models with few chains).
     """
-    cdef int64_t n_blocks = block_sums.shape[0]
+    cdef int64_t n_blocks = block_sums.shape[0], unit = block_size
     cdef int max_k = max(int(np.max(g.n_states, initial=1)), 1)
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
     cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 2) * bs
     cdef int threads = max(n_threads, 1)
+    if not track:
+        # the sums are not touched, so the work may be cut finer than the blocks (each chain's
+        # update depends on nothing but the chain: this changes no bit): one share per thread,
+        # whose items of a colour then read the same tables at the same time
+        unit = min(block_size, max(4, (n_chains + threads - 1) // threads + 3 & ~3))
+        n_blocks = (n_chains + unit - 1) // unit
     # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
     scratch_arr = np.zeros((threads, width))
     ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
@@ -321,11 +327,12 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if n_blocks >= 2 * threads:
         for b in prange(n_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
             tid = threadid()
-            c0 = b * block_size
-            c1 = min(c0 + block_size, n_chains)
+            c0 = b * unit
+            c1 = min(c0 + unit, n_chains)
             for t in range(n_sweeps):
                 for i in range(g.n_variables):  # color_vars lists the variables colour by colour
-                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL, &key[0], n_chains,
+                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
+                                                &key[0], n_chains,
                                                 first_chain, c0, c1, g.color_vars[i], first_sweep + t,
                                                 &scratch[tid, 0], bs, width, &ints[tid, 0])
     else:
@@ -339,8 +346,8 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                     hi = g.color_ptr[colour + 1]
                     for item in prange((hi - lo) * n_blocks, schedule="static"):
                         b = item % n_blocks
-                        c0 = b * block_size
-                        c1 = min(c0 + block_size, n_chains)
+                        c0 = b * unit
+                        c1 = min(c0 + unit, n_chains)
                         changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
                                                     &key[0],
                                                     n_chains, first_chain, c0, c1,
