@@ -83,6 +83,28 @@ def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, Any
     return sequence.generate_state(2, dtype=np.uint32), sequence.entropy
 
 
+def enumerated_states(graph: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every joint state of a small model, in the order of :func:`factorgraph.exact.enumerate_states`,
+    and each variable's place value in that order; for building exact transition matrices.
+
+    Raises
+    ------
+    ModelTooLargeError
+        If the model has more than ``MAX_KERNEL_STATES`` joint states.
+    """
+    from factorgraph import exact
+
+    sizes = graph.n_states.astype(np.int64)
+    n_joint = int(np.prod(sizes, dtype=object))
+    if n_joint > MAX_KERNEL_STATES:
+        raise ModelTooLargeError(
+            f"{owner}: the model has {n_joint} joint states; transition matrices are built only for models "
+            f"with at most {MAX_KERNEL_STATES}. Check the kernel on a smaller model."
+        )
+    place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+    return exact.enumerate_states(graph), place
+
+
 def single_site_matrix(
     graph: Any, theta: Any, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> scipy.sparse.csr_matrix:
@@ -138,23 +160,15 @@ def single_site_matrix(
     >>> bool(np.abs(pi @ sweep - pi).max() < 1e-15)
     True
     """
-    from factorgraph import exact
-
     owner = "single_site_matrix"
     theta = check_theta(theta, graph.n_features, owner)
     variable = check_int("variable", variable, owner)
     if variable >= graph.n_variables:
         raise ModelSpecError(message("variable", owner, f"a variable id < {graph.n_variables}", variable))
-    sizes = graph.n_states.astype(np.int64)
-    n_joint = int(np.prod(sizes, dtype=object))
-    if n_joint > MAX_KERNEL_STATES:
-        raise ModelTooLargeError(
-            f"The model has {n_joint} joint states; transition matrices are built only for models with at "
-            f"most {MAX_KERNEL_STATES}. Check the kernel on a smaller model."
-        )
-    states = exact.enumerate_states(graph)
-    k = int(sizes[variable])
-    stride = int(np.prod(sizes[variable + 1:]))
+    states, place = enumerated_states(graph, owner)
+    n_joint = len(states)
+    k = int(graph.n_states[variable])
+    stride = int(place[variable])
     energies = np.empty((n_joint, k))
     moved = states.copy()
     for s in range(k):

@@ -9,11 +9,11 @@ import numpy as np
 import scipy.sparse
 
 from factorgraph import coloring
-from factorgraph._errors import ModelSpecError, ModelTooLargeError
+from factorgraph._errors import ModelSpecError
 from factorgraph._validation import as_int_array, check_int, check_theta, message
 from samplers import _block
 from samplers._chains import BlockChains
-from samplers._protocol import MAX_KERNEL_STATES, Sampler, SweepInfo
+from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 __all__ = ["BlockGibbs", "BlockSpecError", "automatic_blocks"]
 
@@ -186,19 +186,12 @@ class BlockGibbs(BlockChains, Sampler):
         ModelTooLargeError
             When the model has more than 4096 joint states.
         """
-        from factorgraph import exact
-
-        theta = check_theta(theta, self.graph.n_features, "BlockGibbs.transition_matrix")
-        sizes = [int(k) for k in self.graph.n_states]
-        total = int(np.prod(sizes, dtype=object)) if sizes else 1
-        if total > MAX_KERNEL_STATES:
-            raise ModelTooLargeError(
-                f"transition_matrix needs at most {MAX_KERNEL_STATES} joint states; the model has {total}. "
-                "Use it on models of a few small variables."
-            )
-        states = exact.enumerate_states(self.graph)
+        owner = "BlockGibbs.transition_matrix"
+        theta = check_theta(theta, self.graph.n_features, owner)
+        states, place = enumerated_states(self.graph, owner)
+        sizes = self.graph.n_states
+        total = len(states)
         energy = self.graph.energy(states, theta, n_threads=1)
-        place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
         index = np.arange(total)
         sweep = np.eye(total)
         for block in self.blocks:

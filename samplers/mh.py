@@ -7,17 +7,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from factorgraph._errors import ModelSpecError, ModelTooLargeError
+from factorgraph._errors import ModelSpecError
 from factorgraph._validation import check_int, check_theta, message
 from samplers import _mh
 from samplers._chains import BlockChains
-from samplers._protocol import Sampler, SweepInfo
+from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 __all__ = ["MetropolisHastings", "acceptance_probability"]
 
 PROPOSALS = ("uniform", "random-walk")
 #: The most joint states :meth:`MetropolisHastings.transition_matrix` builds a dense matrix for.
-MAX_TRANSITION_STATES = 4096
 
 
 class MetropolisHastings(BlockChains, Sampler):
@@ -192,19 +191,12 @@ class MetropolisHastings(BlockChains, Sampler):
         ModelTooLargeError
             When the model has more than 4096 joint states.
         """
-        from factorgraph import exact
-
-        theta = check_theta(theta, self.graph.n_features, "MetropolisHastings.transition_matrix")
-        sizes = [int(k) for k in self.graph.n_states]
-        total = int(np.prod(sizes, dtype=object)) if sizes else 1
-        if total > MAX_TRANSITION_STATES:
-            raise ModelTooLargeError(
-                f"transition_matrix needs at most {MAX_TRANSITION_STATES} joint states; the model has "
-                f"{total}. Use it on models of a few small variables."
-            )
-        states = exact.enumerate_states(self.graph)
+        owner = "MetropolisHastings.transition_matrix"
+        theta = check_theta(theta, self.graph.n_features, owner)
+        states, place = enumerated_states(self.graph, owner)
+        sizes = self.graph.n_states
+        total = len(states)
         energy = self.graph.energy(states, theta, n_threads=1)
-        place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
         index = np.arange(total)
         sweep = np.eye(total)
         for variables in self.graph.color_classes:

@@ -74,12 +74,11 @@ from factorgraph._errors import ModelTooLargeError
 from factorgraph._validation import check_theta
 from samplers import _sw
 from samplers._chains import BlockChains
-from samplers._protocol import Sampler, SweepInfo
+from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 __all__ = ["SwendsenWang"]
 
 #: The most joint states :meth:`SwendsenWang.transition_matrix` builds a matrix for.
-MAX_TRANSITION_STATES = 4096
 #: The most bonds with J > 0 whose open/closed patterns the exact matrix enumerates.
 MAX_TRANSITION_BONDS = 12
 
@@ -241,25 +240,23 @@ class SwendsenWang(BlockChains, Sampler):
         ModelTooLargeError
             When the model has more than 4096 joint states or more than 12 bonds of strength > 0.
         """
-        from factorgraph import exact
-
-        theta = check_theta(theta, self.graph.n_features, "SwendsenWang.transition_matrix")
-        sizes = [int(k) for k in self.graph.n_states]
-        total = int(np.prod(sizes, dtype=object)) if sizes else 1
+        owner = "SwendsenWang.transition_matrix"
+        theta = check_theta(theta, self.graph.n_features, owner)
         p_open, _ = self._bonds(theta)
         active = np.flatnonzero(p_open > 0)
-        if total > MAX_TRANSITION_STATES or len(active) > MAX_TRANSITION_BONDS:
+        if len(active) > MAX_TRANSITION_BONDS:
             raise ModelTooLargeError(
-                f"transition_matrix needs at most {MAX_TRANSITION_STATES} joint states and "
-                f"{MAX_TRANSITION_BONDS} bonds of strength > 0; the model has {total} and {len(active)}. "
-                "Use it on models of a few small variables."
+                f"{owner} needs at most {MAX_TRANSITION_BONDS} bonds of strength > 0 (2^bonds patterns); the "
+                f"model has {len(active)}. Use it on models of a few small variables."
             )
-        states = exact.enumerate_states(self.graph).astype(np.int64)
+        states, place = enumerated_states(self.graph, owner)
+        states = states.astype(np.int64)
+        sizes = self.graph.n_states
+        total = len(states)
         strengths = self.bond_strengths(theta)
         a, b = self._bond_a.astype(np.int64), self._bond_b.astype(np.int64)
         agree = states[:, a] == states[:, b]
         residual = self.graph.energy(states, theta, n_threads=1) - agree.astype(np.float64) @ strengths
-        place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
         matrix = np.zeros((total, total))
         for start in range(total):
             closed_bonds = [i for i in active.tolist() if agree[start, i]]
