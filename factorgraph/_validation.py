@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -145,3 +146,36 @@ def check_theta(theta: object, n_features: int, owner: str, name: str = "theta")
             message(name, owner, f"an array of shape ({n_features},) in theta order", f"shape {array.shape}")
         )
     return np.ascontiguousarray(array)
+
+
+def check_scope(graph: Any, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check a scope against a compiled graph; return it (int64) and each variable's place value
+    in the scope's joint-state index (row-major: the last scope variable fastest).
+
+    Raises
+    ------
+    ModelSpecError
+        If the scope is empty or has repeated or out-of-range variable ids.
+    """
+    ids = np.atleast_1d(np.asarray(scope))
+    if (
+        ids.ndim != 1 or len(ids) == 0 or ids.dtype.kind not in "iu"
+        or np.any((ids < 0) | (ids >= graph.n_variables)) or len(np.unique(ids)) != len(ids)
+    ):
+        raise ModelSpecError(
+            message("scope", owner, f"distinct variable ids in 0..{graph.n_variables - 1}", scope,
+                    "Pass a tuple of variable ids, each at most once.")
+        )
+    ids = ids.astype(np.int64)
+    sizes = graph.n_states[ids].astype(np.int64)
+    return ids, np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error=ModelSpecError) -> np.ndarray:
+    """A finite float table with one axis per scope variable, flattened in joint-state order."""
+    shape = tuple(graph.n_states[ids].tolist())
+    values = np.asarray(table, dtype=np.float64)
+    if values.shape != shape or not np.all(np.isfinite(values)):
+        raise error(message("table", owner, f"finite values of shape {shape}, one per joint state",
+                            f"shape {values.shape}" if values.shape != shape else "non-finite values"))
+    return values.ravel()

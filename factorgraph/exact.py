@@ -23,7 +23,7 @@ True
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ import scipy.optimize
 from factorgraph import _kernels
 from factorgraph._openmp import effective_n_threads
 from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError, NumericalError
-from factorgraph._validation import check_int, check_theta, message
+from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
 from factorgraph.compiled import CompiledGraph
 
 __all__ = [
@@ -182,10 +182,38 @@ def sample(graph: Any, theta: Any, n_samples: int, seed: int | np.random.SeedSeq
     return np.stack(np.unravel_index(index, tuple(sizes.tolist())), axis=1).astype(np.int32)
 
 
-def expectations(graph: Any, theta: Any) -> np.ndarray:
-    """E_θ[f], shape (n_features,): the gradient of log Z."""
+def expectations(graph: Any, theta: Any, scope: Any = None, table: Any = None) -> np.ndarray:
+    """E_θ[f], shape (n_features,): the gradient of log Z; or E_θ[g(x_S) f] with weights.
+
+    Parameters
+    ----------
+    graph : FactorGraph or CompiledGraph
+    theta : array_like of shape (n_features,)
+    scope : sequence of int, optional
+        Variables S whose joint state selects each state's weight (with ``table``).
+    table : array_like, one axis per scope variable, optional
+        g(s) for each joint state s of S. Then the result is E_θ[g(x_S) f(x)], the exact
+        counterpart of a sampler's ``weighted_sums(scope, table) / n_chains``.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
     compiled = _compiled(graph)
-    return _log_partition_and_means(compiled, _theta(compiled, theta, "exact.expectations"))[1]
+    theta = _theta(compiled, theta, "exact.expectations")
+    if (scope is None) != (table is None):
+        raise ModelSpecError("exact.expectations needs both scope= and table=, or neither.")
+    if scope is None:
+        return _log_partition_and_means(compiled, theta)[1]
+    ids, places = check_scope(compiled, scope, "exact.expectations")
+    weights = check_scope_table(compiled, ids, table, "exact.expectations")
+    sums = np.zeros(compiled.n_features)
+    acc = _Accumulator()
+    acc.extra.append(sums)
+    for states in _chunks(compiled):
+        w = acc.weights(_energies(compiled, states, theta))
+        _kernels.add_feature_sums(compiled._view, states, w * weights[states[:, ids] @ places], sums)
+    return sums / acc.total
 
 
 def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
@@ -199,16 +227,8 @@ def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
     """
     compiled = _compiled(graph)
     theta = _theta(compiled, theta, "exact.marginal")
-    scope = np.atleast_1d(np.asarray(scope))
-    if (
-        scope.ndim != 1 or scope.dtype.kind not in "iu" or len(scope) == 0
-        or np.any((scope < 0) | (scope >= compiled.n_variables)) or len(np.unique(scope)) != len(scope)
-    ):
-        raise ModelSpecError(
-            message("scope", "exact.marginal", f"distinct variable ids in 0..{compiled.n_variables - 1}", scope.tolist())
-        )
+    scope, stride = check_scope(compiled, scope, "exact.marginal")
     sizes = compiled.n_states[scope].astype(np.int64)
-    stride = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
     table = np.zeros(int(np.prod(sizes)))
     acc = _Accumulator()
     acc.extra.append(table)
@@ -281,24 +301,32 @@ class ExactFitResult:
 
 def fit(
     graph: Any,
-    target: Any,
+    target: Any = None,
     l2: float = 0.0,
+    objectives: Sequence[Any] | None = None,
     theta0: Any = None,
     tol: float = 1e-8,
     max_iter: int = 10_000,
 ) -> ExactFitResult:
-    """The exact maximum-entropy model with the given feature means.
+    """The exact maximiser of L(θ) = θ·m − log Z(θ) − Σ_S λ_S Φ_S(p_S) − R(θ).
 
-    Maximises the concave dual θ·m − log Z(θ) − (l2/2)|θ|² over the trainable features by
-    L-BFGS, then polishes with Newton steps on the exact covariance.
+    Solves the objective the :class:`~factorgraph.Trainer` follows with chains, exactly: the
+    terms are ``MomentMatching(target)`` (when ``target`` is given), ``L2(l2)`` (when ``l2`` > 0)
+    and ``objectives``, each evaluated by enumeration through its
+    ``exact_value_and_grad(graph, theta)``. L-BFGS runs on the exact gradient over the
+    trainable features; when the terms are only moment matching and L2 (a concave problem),
+    Newton steps on the exact covariance then polish the optimum.
 
     Parameters
     ----------
     graph : FactorGraph or CompiledGraph
-    target : array_like of shape (n_features,)
+    target : array_like of shape (n_features,), optional
         Target feature means m in θ order (entries of fixed features are ignored).
     l2 : float, default 0.0
         Strength of the L2 penalty on the trained θ.
+    objectives : sequence of Objective, optional
+        Further terms, e.g. :class:`objectives.MarginalPrior` or :class:`objectives.L2`; the same
+        objects a Trainer takes.
     theta0 : array_like of shape (n_features,), optional
         Starting point; fixed features stay at these values. Default: the graph's ``theta_init``.
     tol : float, default 1e-8
@@ -313,53 +341,95 @@ def fit(
     ------
     DataError
         When a target lies outside the range its feature can take (no solution exists).
+    ModelSpecError
+        When there is no term, or an objective has no exact form (no ``exact_value_and_grad``).
+
+    Examples
+    --------
+    A KL prior pulling the pair marginal of two spins towards agreement:
+
+    >>> import numpy as np, factorgraph as fg, objectives
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(2, values=[-1, 1])
+    >>> _ = g.add_features(fg.features.Product([(0, 1)]))
+    >>> prior = objectives.MarginalPrior((0, 1), [[0.45, 0.05], [0.05, 0.45]], strength=1.0)
+    >>> result = fg.exact.fit(g, target=[0.0], objectives=[prior])
+    >>> bool(result.success and 0 < result.theta[0] < np.arctanh(0.8))
+    True
     """
+    from objectives import L2, MomentMatching
+
+    owner = "exact.fit"
     compiled = _compiled(graph)
-    target = check_theta(target, compiled.n_features, "exact.fit", name="target")
-    theta = compiled.theta_init.copy() if theta0 is None else _theta(compiled, theta0, "exact.fit").copy()
+    theta = compiled.theta_init.copy() if theta0 is None else _theta(compiled, theta0, owner).copy()
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not (np.isfinite(l2) and l2 >= 0):
-        raise ModelSpecError(message("l2", "exact.fit", "a finite number >= 0", l2))
-    max_iter = check_int("max_iter", max_iter, "exact.fit", minimum=0)
+        raise ModelSpecError(message("l2", owner, "a finite number >= 0", l2))
+    max_iter = check_int("max_iter", max_iter, owner, minimum=0)
     free = np.flatnonzero(compiled.trainable)
-    _check_target_range(compiled, target, free)
-    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+    terms = [] if target is None else [MomentMatching(check_theta(target, compiled.n_features, owner, name="target"))]
+    terms += [L2(l2)] if l2 > 0 else []
+    terms += list(objectives or ())
+    if not terms:
+        raise ModelSpecError(f"{owner} got no objective: pass target= (feature means) and/or objectives=[...].")
+    for term in terms:
+        if not hasattr(term, "exact_value_and_grad"):
+            raise ModelSpecError(
+                f"{owner} cannot solve the objective {type(term).__name__} yet: it has no "
+                "exact_value_and_grad(graph, theta). The exact engine solves MomentMatching, L2, "
+                "MarginalPrior and any objective that defines that method."
+            )
+        if hasattr(term, "check"):
+            term.check(compiled)
+        if isinstance(term, MomentMatching):
+            _check_target_range(compiled, term.target, free)
+
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        """−L and −∇L over the trainable features: scipy minimises."""
         theta[free] = x
-        log_z, mean = _log_partition_and_means(compiled, theta)
-        value = log_z - x @ target[free] + 0.5 * l2 * (x @ x)
-        return value, mean[free] - target[free] + l2 * x
+        value, grad = 0.0, np.zeros(compiled.n_features)
+        for term in terms:
+            term_value, term_grad = term.exact_value_and_grad(compiled, theta)
+            value += term_value
+            grad += term_grad
+        return -value, -grad[free]
 
     x = theta[free].copy()
     n_iter = 0
     if len(free) and max_iter > 0:
         found = scipy.optimize.minimize(
-            objective, x, jac=True, method="L-BFGS-B",
+            negative, x, jac=True, method="L-BFGS-B",
             options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
         )
         x, n_iter = found.x, int(found.nit)
-        max_steps = min(30, max_iter - n_iter)
-        x, extra = _newton_polish(compiled, objective, lambda y: _full(theta, free, y), x, free, l2, tol, max_steps)
-        n_iter += extra
+        if all(isinstance(term, MomentMatching | L2) for term in terms):
+            # the Hessian of −L is Cov[f] plus the L2 strengths on the diagonal
+            ridge = sum((np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, L2)),
+                        np.zeros(len(free)))
+            max_steps = min(30, max_iter - n_iter)
+            x, extra = _newton_polish(compiled, negative, lambda y: _full(theta, free, y), x, free, ridge, tol,
+                                      max_steps)
+            n_iter += extra
+    _, grad = negative(x)
     theta[free] = x
-    log_z, mean = _log_partition_and_means(compiled, theta)
-    grad = mean[free] - target[free] + l2 * theta[free]
     grad_norm = float(np.linalg.norm(grad))
     success = grad_norm < tol
     msg = "converged" if success else (
         f"gradient norm {grad_norm:.3g} is above tol {tol:g}: a target may lie on the boundary "
         "of what the features can reach (θ diverges); add l2 > 0 or move the target inside."
     )
-    return ExactFitResult(theta, grad_norm, success, n_iter, float(log_z), msg)
+    return ExactFitResult(theta, grad_norm, success, n_iter, log_partition(compiled, theta), msg)
 
 
-def _newton_polish(compiled, objective, full, x, free, l2, tol, max_steps):
-    """Newton steps with the exact covariance as Hessian (min-norm step if singular)."""
+def _newton_polish(compiled, objective, full, x, free, ridge, tol, max_steps):
+    """Newton steps with the exact covariance plus ``ridge`` (the L2 strengths) as Hessian
+    (min-norm step if singular)."""
     if len(free) > _MAX_NEWTON_FEATURES or max_steps <= 0:
         return x, 0
     value, grad = objective(x)
     for steps in range(1, max_steps + 1):
         if np.linalg.norm(grad) < tol / 100:
             return x, steps - 1
-        hessian = covariance(compiled, full(x))[np.ix_(free, free)] + l2 * np.eye(len(free))
+        hessian = covariance(compiled, full(x))[np.ix_(free, free)] + np.diag(ridge)
         step = np.linalg.lstsq(hessian, -grad, rcond=1e-12)[0]
         t = 1.0
         while t > 1e-8:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._errors import DataError, ModelSpecError, NumericalError
+from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError
 from factorgraph._validation import check_int, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
@@ -171,6 +172,13 @@ class Trainer:
                 )
             if getattr(sampler, "graph", None) is not self.graph:
                 raise ModelSpecError("The sampler was built on another compiled graph; build it on trainer.graph.")
+        wanted = (["marginal_counts"] if self.needs.marginals else []) + (["weighted_sums"] if self.needs.weighted else [])
+        lacking = [m for m in wanted if not callable(getattr(sampler, m, None))]
+        if lacking:
+            raise PluginError(
+                f"The objectives need the sampler's method(s) {lacking}, which {sampler!r} lacks. Subclass "
+                "samplers.Sampler (its defaults read `states`) or implement them; see docs/samplers.rst."
+            )
         self.sampler = sampler
         self.optimizer = optimizer if optimizer is not None else optim.Adam(lr=0.02)
         self.theta = (self.graph.theta_init.copy() if theta0 is None
@@ -185,6 +193,20 @@ class Trainer:
         self.step_count = 0
 
     # -- one step ------------------------------------------------------------------------------
+
+    def _statistics(self) -> Any:
+        """The sampler's statistics, with the marginal counts and weighted sums the objectives
+        declared (and nothing they did not)."""
+        stats = self.sampler.stats()
+        if self.needs.mean and getattr(stats, "mean", None) is None:
+            raise ModelSpecError(f"The sampler {self.sampler!r} gives no feature means, which the objectives need.")
+        if not (self.needs.marginals or self.needs.weighted):
+            return stats
+        return dataclasses.replace(
+            stats,
+            marginal_counts={scope: self.sampler.marginal_counts(scope) for scope in self.needs.marginals},
+            weighted_sums=self.sampler.weighted_sums if self.needs.weighted else None,
+        )
 
     def _gradient(self, stats: Any) -> tuple[np.ndarray, list[float | None]]:
         grad = np.zeros(self.graph.n_features)
@@ -261,9 +283,7 @@ class Trainer:
         try:
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
-                stats = self.sampler.stats()
-                if self.needs.mean and getattr(stats, "mean", None) is None:
-                    raise ModelSpecError(f"The sampler {self.sampler!r} gives no feature means, which the objectives need.")
+                stats = self._statistics()
                 grad, values = self._gradient(stats)
                 new_theta = self.optimizer.step(self.theta, grad)
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))

@@ -14,20 +14,35 @@ __all__ = ["Objective", "Needs"]
 class Needs:
     """What an objective needs from the chains, declared up front.
 
-    The trainer takes the union over its objectives and checks that the sampler's statistics
-    supply it; as samplers learn to compute extra statistics (marginal counts, weighted sums),
-    this is how an objective asks for them.
+    The trainer takes the union over its objectives and asks the sampler for exactly that, so
+    nothing unrequested is computed.
 
     Attributes
     ----------
     mean : bool
         The feature means over the chains (``ChainStats.mean``).
+    marginals : tuple of tuple of int
+        Scopes whose marginal counts the objective reads (``ChainStats.marginal_counts[scope]``,
+        from the sampler's ``marginal_counts(scope)``).
+    weighted : bool
+        Chain-weighted feature sums Σ_c table[x_S^c] f(x^c), with a table over a scope's joint
+        states that the objective computes (``ChainStats.weighted_sums(scope, table)``, the
+        sampler's ``weighted_sums``): the covariances E[g(x_S) f] behind marginal gradients.
+
+    Examples
+    --------
+    >>> from objectives import Needs
+    >>> Needs(mean=True) | Needs(marginals=((0, 1),), weighted=True)
+    Needs(mean=True, marginals=((0, 1),), weighted=True)
     """
 
     mean: bool = False
+    marginals: tuple[tuple[int, ...], ...] = ()
+    weighted: bool = False
 
     def __or__(self, other: Needs) -> Needs:
-        return Needs(mean=self.mean or other.mean)
+        scopes = self.marginals + tuple(s for s in other.marginals if s not in self.marginals)
+        return Needs(mean=self.mean or other.mean, marginals=scopes, weighted=self.weighted or other.weighted)
 
 
 class Objective:
@@ -35,6 +50,9 @@ class Objective:
 
     The training loop maximises L(θ) = Σ_terms; each term returns its value (or None where it
     cannot be computed from samples, like −log Z) and its gradient, the ascent direction.
+    A term declares what it reads from the chains with :meth:`needs`. To be solvable by
+    :func:`factorgraph.exact.fit` it also defines ``exact_value_and_grad(graph, theta)``, the
+    same term and gradient computed by enumeration.
 
     Examples
     --------

@@ -49,3 +49,10 @@ class MomentMatching(Objective):
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
         return None, self.target - stats.mean
+
+    def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """θ·m − log Z(θ) and m − E_θ[f], by enumeration (see :mod:`factorgraph.exact`)."""
+        from factorgraph.exact import _log_partition_and_means
+
+        log_z, mean = _log_partition_and_means(graph, theta)
+        return float(theta @ self.target - log_z), self.target - mean

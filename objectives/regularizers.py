@@ -56,6 +56,10 @@ class L2(_Penalty):
         grad = -self.strength * theta
         return float(0.5 * theta @ grad), grad
 
+    def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The same value and gradient: the penalty needs no expectations."""
+        return self.value_and_grad(None, theta)
+
 
 class L1(_Penalty):
     """The penalty −λ|θ|₁, with subgradient −λ·sign(θ) (zero at θ = 0).

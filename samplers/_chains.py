@@ -18,7 +18,7 @@ import numpy as np
 
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._openmp import effective_n_threads
-from factorgraph._validation import check_int, check_states, check_theta, message
+from factorgraph._validation import check_int, check_scope, check_scope_table, check_states, check_theta, message
 from samplers import _core
 from samplers._protocol import ChainStats
 
@@ -148,6 +148,34 @@ class BlockChains:
             return ChainStats(mean=self._total() / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
         return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
                           n_averaged=self._averaged, batch_means=self._batches)
+
+    def _scope_joint(self, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+        """The scope's ids and each chain's joint-state index on it, read straight from the
+        chain-innermost states (no copy of the whole state array)."""
+        ids, places = check_scope(self.graph, scope, owner)
+        x = self._x.reshape(self.graph.n_variables, self.n_chains)
+        joint = np.zeros(self.n_chains, dtype=np.int64)
+        for v, place in zip(ids.tolist(), places.tolist()):
+            joint += x[v].astype(np.int64) * place
+        return ids, joint
+
+    def marginal_counts(self, scope: Any) -> np.ndarray:
+        """How many chains are in each joint state of ``scope`` now, one axis per scope variable."""
+        ids, joint = self._scope_joint(scope, f"{type(self).__name__}.marginal_counts")
+        shape = tuple(self.graph.n_states[ids].tolist())
+        return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
+
+    def weighted_sums(self, scope: Any, table: Any, n_threads: int | None = None) -> np.ndarray:
+        """Σ_c table[x_S^c] f(x^c) over the chains' current states, shape (n_features,).
+
+        One compiled pass over blocks of chains and their factors, each block summed in its own
+        row and the rows added in block order: the same bits for any thread count.
+        """
+        owner = f"{type(self).__name__}.weighted_sums"
+        ids, joint = self._scope_joint(scope, owner)
+        weights = check_scope_table(self.graph, ids, table, owner)[joint]
+        return _core.weighted_sums(self.graph._view, self._x, weights, self.n_chains, self.block_size,
+                                   self._threads(n_threads))
 
     @property
     def states(self) -> np.ndarray:

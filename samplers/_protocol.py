@@ -9,10 +9,13 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse
 
+from factorgraph import _kernels
 from factorgraph._errors import ModelSpecError, ModelTooLargeError, PluginError
-from factorgraph._validation import check_int, check_theta, message
+from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
 
-__all__ = ["Sampler", "ChainStats", "SweepInfo", "seed_key", "single_site_matrix", "MAX_KERNEL_STATES"]
+__all__ = [
+    "Sampler", "ChainStats", "SweepInfo", "seed_key", "single_site_matrix", "MAX_KERNEL_STATES",
+]
 
 #: The most joint states :func:`single_site_matrix` (and so ``transition_matrix``) will enumerate.
 MAX_KERNEL_STATES = 4096
@@ -37,6 +40,14 @@ class ChainStats:
         of chains after each of those sweeps. The training monitor estimates from them how
         correlated consecutive sweeps are, and so the standard error of ``mean``. None when
         the sampler does not record them.
+    marginal_counts : dict of tuple of int to ndarray
+        For each scope an objective asked for (``Needs.marginals``): how many chains are in
+        each joint state of the scope now, an array with one axis per scope variable. Filled
+        by the training loop from the sampler's ``marginal_counts``.
+    weighted_sums : callable or None
+        ``weighted_sums(scope, table)`` gives Σ_c table[x_S^c] f(x^c) over the chains' current
+        states (shape (n_features,)); set by the training loop, from the sampler's method of
+        that name, when an objective asks for it (``Needs.weighted``).
     """
 
     mean: np.ndarray
@@ -44,6 +55,8 @@ class ChainStats:
     sweep: int
     n_averaged: int = 1
     batch_means: np.ndarray | None = field(default=None, repr=False)
+    marginal_counts: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False)
+    weighted_sums: Callable[[tuple[int, ...], np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,9 @@ class Sampler:
     sweep over the S joint states of a small model (see :func:`single_site_matrix`). It is
     optional; where present, the test suite checks that it leaves ``fg.exact`` invariant.
 
+    Objectives that read more than the means (marginal priors) call :meth:`marginal_counts` and
+    :meth:`weighted_sums`; the defaults here read :attr:`states`, so every subclass has them.
+
     Parameters
     ----------
     graph : CompiledGraph
@@ -279,6 +295,51 @@ class Sampler:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state`."""
         raise NotImplementedError
+
+    def marginal_counts(self, scope: Any) -> np.ndarray:
+        """How many chains are in each joint state of ``scope`` now.
+
+        Parameters
+        ----------
+        scope : sequence of int
+            Distinct variable ids.
+
+        Returns
+        -------
+        ndarray of int64, one axis per scope variable (shape ``n_states[scope]``)
+            Sums to ``n_chains``. This default reads :attr:`states`; samplers with their own
+            state layout may answer faster.
+        """
+        ids, places = check_scope(self.graph, scope, f"{type(self).__name__}.marginal_counts")
+        joint = self.states[:, ids].astype(np.int64) @ places
+        shape = tuple(self.graph.n_states[ids].tolist())
+        return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
+
+    def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
+        """Σ_c table[x_S^c] f(x^c) over the chains' current states: each chain's features weighted
+        by a function of its state on ``scope``.
+
+        Parameters
+        ----------
+        scope : sequence of int
+            Distinct variable ids S.
+        table : array_like, one axis per scope variable (shape ``n_states[scope]``)
+            The weight of each joint state of S.
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+            This default reads :attr:`states`; samplers with their own state layout may answer
+            in one compiled pass.
+        """
+        owner = f"{type(self).__name__}.weighted_sums"
+        ids, places = check_scope(self.graph, scope, owner)
+        states = self.states
+        weights = check_scope_table(self.graph, ids, table, owner)[states[:, ids].astype(np.int64) @ places]
+        sums = np.zeros(self.graph.n_features)
+        # the kernel directly: CompiledGraph.feature_sums takes sample weights, which are never negative
+        _kernels.add_feature_sums(self.graph._view, np.ascontiguousarray(states, dtype=np.int32), weights, sums)
+        return sums
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}': {self.n_chains} chains on {self.graph!r}>"
