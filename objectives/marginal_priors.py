@@ -62,7 +62,10 @@ class MarginalPrior(Objective):
       (|S| joint states) and only reported, never differentiated.
 
     The L2 prior needs no smoothing; its plug-in value Σ (p̂ − q)² is biased upwards by
-    Σ_s p_S(s)(1 − p_S(s)) / C, and its gradient, which reuses p̂ in the weights, by O(1/C).
+    Σ_s p_S(s)(1 − p_S(s)) / C. Its gradient weights chain c by r = p̂ − q with chain c's own
+    count left out, p̂_{−c}(s) = (n(s) − 1)/(C − 1) for s = x_S^c, so that the product
+    p̂(s) · mean(1(x_S = s) f) is not biased by the chain's correlation with itself; what
+    remains, through the centring E[r], is O(1/C).
     The exact engine (:func:`factorgraph.exact.fit`) uses the exact p_S, which is positive.
 
     Examples
@@ -118,17 +121,20 @@ class MarginalPrior(Objective):
             raise DataError(message("target", "MarginalPrior", f"shape {shape}, the scope variables' numbers of states",
                                     f"shape {self.target.shape}"))
 
-    def _penalty(self, p: np.ndarray, smoothed: np.ndarray) -> tuple[float, np.ndarray]:
-        """Φ (at ``smoothed``, the marginal with no zeros) and the table g, of mean zero under
-        ``p``, with ∂Φ/∂θ = E[g(x_S) f] (see Notes for the states where p is zero)."""
+    def _penalty(self, p: np.ndarray, smoothed: np.ndarray, own: np.ndarray) -> tuple[float, np.ndarray]:
+        """Φ and the table g, of mean zero under ``p``, with ∂Φ/∂θ = E[g(x_S) f].
+
+        ``smoothed`` is the marginal with no zeros, for the KL value; ``own`` is the marginal
+        each chain sees without itself, for the L2 weights (see Notes). Exactly, all three are p.
+        """
         q = self.target
         if self.kind == "kl":
             support, seen = q > 0, p > 0
             phi = float(np.sum(q[support] * np.log(q[support] / smoothed[support])))
             unseen_mass = float(q[~seen].sum())
             return phi, np.where(seen, 1.0 - unseen_mass - q / np.where(seen, p, 1.0), 0.0)
-        r = p - q
-        return float(np.sum(r * r)), 2.0 * (r - np.sum(p * r))
+        r = own - q
+        return float(np.sum((p - q) ** 2)), 2.0 * (r - np.sum(p * r))
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−λ Φ̂ and −λ ∂Φ/∂θ estimated from the chains' marginal counts and one weighted sum."""
@@ -136,7 +142,8 @@ class MarginalPrior(Objective):
         n = float(counts.sum())
         # zero counts get the pseudo-count, for the reported KL value only (see Notes)
         smoothed = np.maximum(counts, self.PSEUDOCOUNT)
-        phi, table = self._penalty(counts / n, smoothed / smoothed.sum())
+        own = (counts - 1.0) / max(n - 1.0, 1.0)
+        phi, table = self._penalty(counts / n, smoothed / smoothed.sum(), own)
         return -self.strength * phi, -self.strength * stats.weighted_sums(self.scope, table) / n
 
     def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -144,5 +151,5 @@ class MarginalPrior(Objective):
         from factorgraph import exact
 
         p = exact.marginal(graph, theta, self.scope)
-        phi, table = self._penalty(p, p)
+        phi, table = self._penalty(p, p, p)
         return -self.strength * phi, -self.strength * exact.expectations(graph, theta, self.scope, table)
