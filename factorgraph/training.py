@@ -344,9 +344,10 @@ class Trainer:
                 if self.needs.mean and getattr(stats, "mean", None) is None:
                     raise ModelSpecError(f"The sampler {self.sampler!r} gives no feature means, which the objectives need.")
                 grad, values = self._gradient(stats)
-                new_theta = self.optimizer.step(self.theta, grad)
-                for term in self._proximal:
-                    new_theta = term.proximal(new_theta, self.optimizer.step_size)
+                with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
+                    new_theta = self.optimizer.step(self.theta, grad)
+                    for term in self._proximal:
+                        new_theta = term.proximal(new_theta, self.optimizer.step_size)
                 new_theta[~self._trainable] = self.theta[~self._trainable]
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
                 self.theta = new_theta
