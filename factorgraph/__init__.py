@@ -21,6 +21,7 @@ from factorgraph._errors import (
     NumericalError,
     PluginError,
     UnknownGroupError,
+    UnreachableTargetError,
 )
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
@@ -63,5 +64,6 @@ __all__ = [
     "NumericalError",
     "PluginError",
     "UnknownGroupError",
+    "UnreachableTargetError",
     "__version__",
 ]

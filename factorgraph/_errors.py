@@ -3,12 +3,15 @@
 Each class also derives from the matching builtin, so ``except ValueError`` keeps working.
 """
 
+import numpy as np
+
 __all__ = [
     "FactorGraphError",
     "ModelSpecError",
     "FeatureSpecError",
     "ColoringError",
     "DataError",
+    "UnreachableTargetError",
     "ModelTooLargeError",
     "UnknownGroupError",
     "ModelFileError",
@@ -36,6 +39,20 @@ class ColoringError(FactorGraphError, ValueError):
 
 class DataError(FactorGraphError, ValueError):
     """Data, weights or targets are invalid: wrong shape, out of domain, not finite, empty."""
+
+
+class UnreachableTargetError(DataError):
+    """No finite θ reaches the targets: the fit would diverge.
+
+    Attributes
+    ----------
+    features : ndarray of int
+        The θ indices of the offending features.
+    """
+
+    def __init__(self, text: str, features: object = ()) -> None:
+        super().__init__(text)
+        self.features = np.asarray(features, dtype=np.int64)
 
 
 class UnknownGroupError(FactorGraphError, KeyError):

@@ -278,6 +278,18 @@ class Optimizer(abc.ABC):
         return self._t
 
     @property
+    def step_size(self) -> float | np.ndarray:
+        """How far the last step moved θ per unit of gradient: a number or one per coordinate.
+
+        A proximal step after the update thresholds by this times the penalty's strength:
+        ``lr`` for SGD (with or without momentum), and Adam's per-coordinate
+        ``lr / (sqrt(v_hat) + eps)``, the scale it applies to the bias-corrected mean gradient
+        ``m_hat`` (a proximal step in Adam's diagonal metric).
+        0 before the first step.
+        """
+        return self._step_size
+
+    @property
     def lr(self) -> float:
         """The learning rate of the next step, ``schedule(t)``."""
         value = self.schedule(self._t)
@@ -317,7 +329,7 @@ class Optimizer(abc.ABC):
 
     def reset(self) -> None:
         """Forget all steps: ``t = 0`` and no buffers."""
-        self._t, self._buffers = 0, {}
+        self._t, self._buffers, self._step_size = 0, {}, 0.0
 
     def __repr__(self) -> str:
         params = "".join(f", {name}={getattr(self, name)!r}" for name in self._params)
@@ -356,6 +368,7 @@ class SGD(Optimizer):
         self._buffer_names = ("velocity",) if self.momentum > 0 else ()
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
+        self._step_size = lr
         if not self._buffer_names:
             out = lr * grad
         else:
@@ -413,6 +426,7 @@ class Adam(Optimizer):
         out = v / (1.0 - self.beta2**t)
         np.sqrt(out, out=out)
         out += self.eps
+        self._step_size = lr / out
         np.divide(lr * (m / (1.0 - self.beta1**t)), out, out=out)
         out += theta
         return out

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError
+from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
 from factorgraph._validation import check_int, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
 logger = logging.getLogger("factorgraph")
 
-_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time")
+_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time", "values")
 
 
 def _norm(x: np.ndarray) -> float:
@@ -49,7 +49,9 @@ class FitResult:
         Per step: ``mismatch`` (root mean square of the standardised moment mismatch
         |m − μ̂| / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
         (its maximum), ``grad_norm``, ``step_norm`` (max |Δθ|), ``change_rate`` (fraction of
-        updates that changed a state) and ``time`` (seconds since the start).
+        updates that changed a state), ``time`` (seconds since the start) and ``values`` (shape
+        (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
+        has none).
     states : ndarray of shape (n_chains, n_variables)
         The chains' final states.
     sampler_state, optimizer_state : dict
@@ -84,8 +86,9 @@ class Trainer:
     ----------
     graph : FactorGraph or CompiledGraph
     objectives : sequence of Objective
-        The terms of L(θ); their gradients are summed. At least one ``MomentMatching`` term
-        gives the monitor its mismatch.
+        The terms of L(θ); their gradients are summed. Terms with ``matched_moments()``
+        (``MomentMatching``, ``ExactMarginal``) give the monitor its mismatch; after each
+        optimizer step, every term with ``proximal(theta, step)`` (``L1``) maps θ through it.
     sampler : str or Sampler, default "gibbs"
         A registered name, or a ready sampler on the same compiled graph.
     n_chains : int, default 256
@@ -136,7 +139,7 @@ class Trainer:
     ) -> None:
         import samplers
         from factorgraph import optim
-        from objectives import MomentMatching, Needs
+        from objectives import Needs
 
         owner = "Trainer"
         self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
@@ -149,7 +152,7 @@ class Trainer:
                 raise ModelSpecError(message("objectives", owner, "objects with value_and_grad", term))
             if hasattr(term, "check"):
                 term.check(self.graph)
-        self._matching = [t for t in self.objectives if isinstance(t, MomentMatching)]
+        self._proximal = [t for t in self.objectives if hasattr(t, "proximal")]
         self.needs = Needs()
         for term in self.objectives:
             self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
@@ -188,6 +191,8 @@ class Trainer:
         self._spread = np.maximum(high - low, np.finfo(float).tiny)
         # the largest of K standard normal z-scores stays below this with overwhelming probability
         self._max_z = float(np.sqrt(2 * np.log(2 * max(self.graph.n_features, 1))) + 3)
+        self._matched, self._target = self._matched_targets()
+        self._check_reachable(low, high)
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -221,6 +226,69 @@ class Trainer:
             raise NumericalError(f"The gradient of feature {k} is {grad[k]}; check targets and θ.")
         return grad, values
 
+    def _matched_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """The trained features some term matches (mask) and their target, averaged over terms."""
+        total, count = np.zeros(self.graph.n_features), np.zeros(self.graph.n_features)
+        for term in self.objectives:
+            if hasattr(term, "matched_moments"):
+                ids, target = term.matched_moments()
+                total[ids] += target
+                count[ids] += 1
+        return (count > 0) & self._trainable, total / np.maximum(count, 1)
+
+    def _check_reachable(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Refuse targets no finite θ reaches: outside a feature's range, or on its edge.
+
+        A target at the edge of its feature's range (a binary mean of exactly 0 or 1) is only
+        reached as θ_k → ±∞, unless a term's ``keeps_finite`` (a positive L1 or L2 penalty)
+        holds θ_k finite.
+        """
+        target = self._target
+        slack = 1e-12 * np.maximum(1.0, np.abs(target))
+        outside = self._matched & ((target < low - slack) | (target > high + slack))
+        if outside.any():
+            ids = np.flatnonzero(outside)
+            raise UnreachableTargetError(
+                f"Targets lie outside the range their feature can take, so no model reaches them: "
+                f"{self._describe(ids)}. Check the targets' θ order.", ids)
+        held = np.zeros(self.graph.n_features, dtype=bool)
+        for term in self.objectives:
+            if hasattr(term, "keeps_finite"):
+                held |= term.keeps_finite(self.graph.n_features)
+        edge = self._matched & ~held & (high > low) & ((np.abs(target - low) <= slack) | (np.abs(target - high) <= slack))
+        if edge.any():
+            ids = np.flatnonzero(edge)
+            raise UnreachableTargetError(
+                f"Targets sit at the edge of their feature's range, reached only as θ → ±∞: "
+                f"{self._describe(ids)}. Move them inside (e.g. a pseudocount on the data), add "
+                "objectives.L2 or L1, or make those features fixed.", ids)
+
+    def _describe(self, ids: np.ndarray, extra: Callable[[int], str] = lambda k: "", limit: int = 5) -> str:
+        """Name features by θ index and group, with their targets (and ``extra(k)``), for errors."""
+        groups = np.searchsorted(self.graph.group_theta, ids, side="right") - 1
+        parts = [f"feature {k} (group '{self.graph.group_names[grp]}', target {self._target[k]:.6g}{extra(k)})"
+                 for k, grp in zip(ids[:limit].tolist(), groups[:limit].tolist())]
+        more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+        return ", ".join(parts) + more
+
+    def _check_theta(self, stats: Any, max_theta: float) -> None:
+        """Stop on non-finite θ, or on θ so large that the targets must be out of reach."""
+        bad = ~np.isfinite(self.theta)
+        if bad.any():
+            ids = np.flatnonzero(bad)
+            raise NumericalError(f"θ became non-finite at features {ids[:5].tolist()} after step {self.step_count}; "
+                                 "lower the learning rate or check the objectives' gradients.")
+        runaway = self._trainable & (np.abs(self.theta) * self._spread > max_theta)
+        if runaway.any():
+            ids = np.flatnonzero(runaway)
+            mean = stats.mean if getattr(stats, "mean", None) is not None else np.full(len(self.theta), np.nan)
+            detail = self._describe(ids, lambda k: f", chains {mean[k]:.6g}, θ {self.theta[k]:.3g}")
+            raise UnreachableTargetError(
+                f"θ grew without bound (|θ_k| · range > {max_theta:g}) after {self.step_count} steps at "
+                f"{detail}. The targets are likely out of the model's reach: jointly "
+                "inconsistent (e.g. a pair moment impossible given the means) or at the edge of what "
+                "the features can take. Check them, or add objectives.L2.", ids)
+
     def _mismatch(self, stats: Any) -> tuple[float, float]:
         """RMS and max of |m − μ̂| / MCSE over the matched, trained features.
 
@@ -228,7 +296,7 @@ class Trainer:
         states) and ESS the effective number of independent draws behind μ̂ (see
         :func:`_effective_draws`).
         """
-        if not self._matching:
+        if not self._matched.any():
             return float("nan"), float("nan")
         states = self.sampler.states
         n = len(states)
@@ -238,9 +306,8 @@ class Trainer:
         se = np.sqrt(np.maximum(second - mean**2, 0.0) / size)
         # a feature constant over the draws is resolved to its range over the number of draws
         floor = self._spread / (n * getattr(stats, "n_averaged", 1))
-        target = sum(t.target for t in self._matching) / len(self._matching)
-        z = np.abs(target - stats.mean)[self._trainable] / np.maximum(se, floor)[self._trainable]
-        return (float(np.sqrt(np.mean(z**2))), float(z.max())) if z.size else (0.0, 0.0)
+        z = np.abs(self._target - stats.mean)[self._matched] / np.maximum(se, floor)[self._matched]
+        return float(np.sqrt(np.mean(z**2))), float(z.max())
 
     def fit(
         self,
@@ -251,6 +318,7 @@ class Trainer:
         mismatch_tol: float = 1.5,
         check_every: int = 10,
         window: int = 50,
+        max_theta: float = 30.0,
     ) -> FitResult:
         """Run up to ``max_steps`` steps; stop early once converged.
 
@@ -263,8 +331,17 @@ class Trainer:
         Converged means: the standardised mismatch z = |m − μ̂| / MCSE has an RMS of at most
         ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
         stable — its mean over a window of ``window`` steps moved by at most ``tol`` (max abs)
-        against the mean of the window before (checked at the end of each window). Without a MomentMatching term only θ stability
-        counts. ``tol=0.0`` turns the convergence stop off. ``callback(info)`` is called after every step with a dict of the
+        against the mean of the window before (checked at the end of each window). Without a matching term
+        (``MomentMatching``, ``ExactMarginal``) only θ stability counts. ``tol=0.0`` turns the
+        convergence stop off.
+
+        Divergence stops the fit with an error that names the offending features: targets outside
+        their features' range or on its edge (a binary mean of exactly 0 or 1) are refused before
+        the first step (:class:`~factorgraph.UnreachableTargetError`), unless a penalty keeps θ
+        finite; a trained |θ_k| times its feature's range above ``max_theta`` (log-odds no chain
+        can resolve: the targets are out of the model's reach, e.g. pair moments impossible given
+        the means) raises the same error; NaN or infinity in the gradient or θ raises
+        :class:`~factorgraph.NumericalError`. ``callback(info)`` is called after every step with a dict of the
         step's figures; raising StopIteration in it stops cleanly.
         """
         owner = "Trainer.fit"
@@ -273,6 +350,8 @@ class Trainer:
         window = check_int("window", window, owner, minimum=1)
         if not (np.isfinite(tol) and tol >= 0):
             raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
+        if not (np.isfinite(max_theta) and max_theta > 0):
+            raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
         history: dict[str, list[float]] = {k: [] for k in _HISTORY}
         # θ summed over the current window, and the mean of the window before: O(K) memory
         window_sum, previous_mean, in_window = np.zeros_like(self.theta), None, 0
@@ -285,16 +364,22 @@ class Trainer:
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
                 stats = self._statistics()
                 grad, values = self._gradient(stats)
-                new_theta = self.optimizer.step(self.theta, grad)
+                with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
+                    new_theta = self.optimizer.step(self.theta, grad)
+                    for term in self._proximal:
+                        new_theta = term.proximal(new_theta, self.optimizer.step_size)
+                new_theta[~self._trainable] = self.theta[~self._trainable]
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
                 self.theta = new_theta
                 self.step_count += 1
+                self._check_theta(stats, max_theta)
                 if self.average is not None:
                     self.average.update(self.theta)
                 if self.step_count % check_every == 0 or mismatch != mismatch:
                     mismatch, mismatch_max = self._mismatch(stats)
                 record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=_norm(grad),
-                              step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start)
+                              step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start,
+                              values=[np.nan if v is None else v for v in values])
                 for key, value in record.items():
                     history[key].append(value)
                 if tol > 0:
@@ -313,7 +398,7 @@ class Trainer:
                     mean = window_sum / window
                     window_sum[:] = 0.0
                     in_window = 0
-                    matched = not self._matching or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
+                    matched = not self._matched.any() or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
                     drift = np.abs(mean - previous_mean).max(initial=0.0) if previous_mean is not None else np.inf
                     previous_mean = mean
                     if matched and drift <= tol:
@@ -397,6 +482,7 @@ def fit(
     target: Any = None,
     weights: Any = None,
     l2: float = 0.0,
+    l1: float = 0.0,
     max_steps: int = 1000,
     tol: float = 1e-3,
     callback: Callable[[dict[str, Any]], Any] | None = None,
@@ -416,6 +502,8 @@ def fit(
         Sample weights for ``data``.
     l2 : float, default 0.0
         Strength of an L2 penalty on θ.
+    l1 : float, default 0.0
+        Strength of an L1 penalty on θ (a proximal step: small θ become exactly 0).
     max_steps, tol, callback, progress
         As in :meth:`Trainer.fit`.
     **options
@@ -431,7 +519,7 @@ def fit(
     """
     from factorgraph import optim
     from factorgraph.data import moments
-    from objectives import L2, MomentMatching
+    from objectives import L1, L2, MomentMatching
 
     if (data is None) == (target is None):
         raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
@@ -443,6 +531,8 @@ def fit(
     terms = [MomentMatching(target)]
     if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))
+    if np.any(np.asarray(l1) != 0):
+        terms.append(L1(l1))
     options.setdefault("optimizer", optim.Adam(lr=optim.inverse_time(0.05, 300, 0.6)))
     options.setdefault("average_from", max_steps // 2 if isinstance(max_steps, int) and max_steps > 0 else None)
     trainer = Trainer(compiled, terms, **options)

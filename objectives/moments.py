@@ -47,6 +47,10 @@ class MomentMatching(Objective):
                         f"shape {self.target.shape}")
             )
 
+    def matched_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The θ indices this term matches (all) and their target moments (for the trainer's monitor)."""
+        return np.arange(len(self.target)), self.target
+
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
         return None, self.target - stats.mean
 

@@ -1,4 +1,4 @@
-"""Penalties on θ: L2 (and L1 by its subgradient)."""
+"""Penalties on θ: L2 through its gradient, L1 through a proximal (soft-threshold) step."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ class _Penalty(Objective):
                         f"shape {self.strength.shape}")
             )
 
+    def keeps_finite(self, n_features: int) -> np.ndarray:
+        """Mask of shape (n_features,): True where the penalty keeps the optimal θ finite.
+
+        A positive strength bounds θ even for a target at the edge of its feature's range,
+        which the trainer would otherwise refuse as unreachable.
+        """
+        return np.broadcast_to(np.asarray(self.strength) > 0, (n_features,))
+
 
 class L2(_Penalty):
     """The penalty −(λ/2)|θ|², gradient −λθ (a Gaussian prior on θ).
@@ -62,12 +70,43 @@ class L2(_Penalty):
 
 
 class L1(_Penalty):
-    """The penalty −λ|θ|₁, with subgradient −λ·sign(θ) (zero at θ = 0).
+    """The penalty −λ|θ|₁, applied by a proximal (soft-threshold) step: sparse θ.
+
+    Its gradient term is zero; after each optimizer step the trainer calls
+    :meth:`proximal`, which sets θ_k to sign(θ_k)·max(|θ_k| − s_k·λ_k, 0) with s_k the step
+    size of that step (:attr:`factorgraph.optim.Optimizer.step_size`). Small couplings so
+    become exactly zero. With Adam, s_k is its per-coordinate step lr / (sqrt(v̂_k) + eps): the
+    threshold in the metric Adam steps in.
 
     Parameters
     ----------
     strength : float or array_like of shape (n_features,)
+        λ, shared or per feature.
+
+    Examples
+    --------
+    >>> import numpy as np, objectives
+    >>> term = objectives.L1(0.5)
+    >>> float(term.value_and_grad(None, np.array([2.0, -1.0]))[0])
+    -1.5
+    >>> term.proximal(np.array([2.0, -0.3, 0.1]), 1.0).tolist()
+    [1.5, -0.0, 0.0]
     """
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        return float(-np.sum(self.strength * np.abs(theta))), -self.strength * np.sign(theta)
+        return float(-np.sum(self.strength * np.abs(theta))), np.zeros_like(theta)
+
+    def proximal(self, theta: np.ndarray, step: float | np.ndarray) -> np.ndarray:
+        """The proximal map of step·λ|θ|₁: soft-thresholding of θ by step·λ.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_features,)
+        step : float or ndarray of shape (n_features,)
+            The optimizer's step size, shared or per coordinate.
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+        """
+        return np.sign(theta) * np.maximum(np.abs(theta) - step * self.strength, 0.0)

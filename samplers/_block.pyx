@@ -27,6 +27,7 @@ import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor, chain_joint
+from samplers cimport _rng
 from samplers._rng cimport fg_categorical_draws, fg_uniforms
 
 #: The generator's stream for the block draws.
@@ -304,3 +305,8 @@ def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const i
                 r = parent[r]
             parent[a] = r
     return parent_arr
+
+
+def allow_simd(bint allowed):
+    """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
+    _rng.fg_simd_allowed = allowed

@@ -105,8 +105,9 @@ cdef class PairTables:
         if theta is not None:
             self.fill(theta)
 
-    def fill(self, const double[::1] theta):
-        """Compute the tables' values for parameters ``theta`` (in place, no allocation)."""
+    def fill(self, const double[::1] theta, int n_threads=1):
+        """Compute the tables' values for parameters ``theta`` (in place, no allocation); each
+        variable's entries are its own, so variables are shared out between threads."""
         cdef GraphView g = self.g
         cdef const int8_t[::1] md = self.mode
         cdef const int32_t[::1] oth = self.other
@@ -114,27 +115,26 @@ cdef class PairTables:
         cdef double[::1] dt = self.dtab, vt = self.vtab
         cdef Py_ssize_t v, e, f, n = g.n_variables
         cdef int64_t s, a, k_u, k_v, stride_v, stride_u
-        with nogil:
-            for v in range(n):
-                if md[v] == 0:
-                    continue
-                k_v = g.n_states[v]
-                for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
-                    f = g.var_factors[e]
-                    stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
-                    k_u = 1
-                    stride_u = 0
-                    if oth[e] >= 0:
-                        k_u = g.n_states[oth[e]]
-                        stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
-                    for a in range(k_u):
-                        for s in range(k_v):
-                            dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
-                        if k_v == 2:  # the binary path reads both from one cache line
-                            vt[off[e] + a * 2 + 1] = dt[off[e] + a * 2 + 1] - dt[off[e] + a * 2]
-                            if g.factor_form[f] == 0:
-                                vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
-                                                      - g.tables[g.factor_table[f] + a * stride_u])
+        for v in prange(n, nogil=True, num_threads=max(n_threads, 1), schedule="dynamic"):
+            if md[v] == 0:
+                continue
+            k_v = g.n_states[v]
+            for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
+                f = g.var_factors[e]
+                stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
+                k_u = 1
+                stride_u = 0
+                if oth[e] >= 0:
+                    k_u = g.n_states[oth[e]]
+                    stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
+                for a in range(k_u):
+                    for s in range(k_v):
+                        dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
+                    if k_v == 2:  # the binary path reads both from one cache line
+                        vt[off[e] + a * 2 + 1] = dt[off[e] + a * 2 + 1] - dt[off[e] + a * 2]
+                        if g.factor_form[f] == 0:
+                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
+                                                  - g.tables[g.factor_table[f] + a * stride_u])
 
 
 cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, double* sums,

@@ -20,6 +20,7 @@ import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport chain_joint, commit_changes
+from samplers cimport _rng
 from samplers._rng cimport fg_exp_neg, fg_uniforms
 
 #: The generator's streams for the proposals and the acceptance draws.
@@ -264,3 +265,8 @@ def _py_propose(Moves moves, int32_t v, int32_t k, int32_t old, double u):
     if not 0 <= v < moves.walk.shape[0] or k < 2 or not 0 <= old < k or not 0.0 <= u < 1.0:
         raise ValueError("_py_propose needs a variable, its k >= 2 states, one of them, and 0 <= u < 1")
     return propose(moves, v, k, old, u)
+
+
+def allow_simd(bint allowed):
+    """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
+    _rng.fg_simd_allowed = allowed

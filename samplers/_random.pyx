@@ -48,11 +48,11 @@ def exp_neg(x):
 
 
 def allow_simd(bint allowed):
-    """Let the generator, the chains' initial states and the Gibbs kernels use the machine's
-    vector code (the default) or only the portable code; both give the same bits, which the
-    tests check."""
-    from samplers import _core, _gibbs
+    """Let the generator and every sampler kernel use the machine's vector code (the default)
+    or only the portable code; both give the same bits, which the tests check. Each compiled
+    module holds its own copy of the switch (the kernels are a header), so all are set."""
+    from samplers import _block, _core, _gibbs, _mh
 
     _rng.fg_simd_allowed = allowed
-    _core.allow_simd(allowed)
-    _gibbs.allow_simd(allowed)
+    for module in (_core, _gibbs, _mh, _block):
+        module.allow_simd(allowed)

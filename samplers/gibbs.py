@@ -98,7 +98,7 @@ class Gibbs(BlockChains, Sampler):
         theta, n_sweeps = self._check_run(theta, n_sweeps)
         threads = self._threads(n_threads)
         if n_sweeps:
-            self._tables.fill(theta)
+            self._tables.fill(theta, threads)
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
             return _gibbs.sweep(self.graph._view, self._x, theta, self._sums, self.key, self.n_chains,
