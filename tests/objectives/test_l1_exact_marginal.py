@@ -5,13 +5,17 @@ import pytest
 
 import factorgraph as fg
 import objectives
-from factorgraph._exact_l1 import fit_l1, l1_residual
+from factorgraph._exact_l1 import l1_residual
 from tests.samplers._models import base_measure, frustrated_ising
 
 
 def _trainer(g, terms, **options):
     options.setdefault("optimizer", fg.optim.SGD(lr=fg.optim.inverse_time(2.0, 200, 0.6)))
     return fg.Trainer(g, terms, n_chains=2000, seed=1, average_from=500, **options)
+
+
+def _exact_l1_fit(g, target, l1):
+    return fg.exact.fit(g, target, objectives=[objectives.L1(l1)])
 
 
 def _sparse_problem():
@@ -21,7 +25,7 @@ def _sparse_problem():
 
 def test_exact_l1_solution_meets_the_subgradient_conditions():
     g, target, l1 = _sparse_problem()
-    result = fit_l1(g, target, l1)
+    result = _exact_l1_fit(g, target, l1)
     theta = result.theta
     h = 1e-5
     grad = np.array([(fg.exact.log_partition(g, theta + h * e) - fg.exact.log_partition(g, theta - h * e)) / (2 * h)
@@ -32,7 +36,7 @@ def test_exact_l1_solution_meets_the_subgradient_conditions():
 
 def test_trainer_with_l1_reaches_the_exact_sparse_solution():
     g, target, l1 = _sparse_problem()
-    exact = fit_l1(g, target, l1).theta
+    exact = _exact_l1_fit(g, target, l1).theta
     result = _trainer(g, [objectives.MomentMatching(target), objectives.L1(l1)]).fit(
         max_steps=1500, tol=0.0, progress=False)
     zero = exact == 0
@@ -42,7 +46,7 @@ def test_trainer_with_l1_reaches_the_exact_sparse_solution():
 
 def test_l1_with_adam_thresholds_in_its_metric():
     g, target, l1 = _sparse_problem()
-    exact = fit_l1(g, target, l1).theta
+    exact = _exact_l1_fit(g, target, l1).theta
     result = _trainer(g, [objectives.MomentMatching(target), objectives.L1(l1)],
                       optimizer=fg.optim.Adam(lr=fg.optim.inverse_time(0.05, 200, 0.6))).fit(
         max_steps=1500, tol=0.0, progress=False)
