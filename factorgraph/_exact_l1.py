@@ -11,7 +11,6 @@ conditions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import scipy.optimize
