@@ -47,8 +47,8 @@ class FitResult:
         Steps taken in this call.
     history : dict of str to ndarray
         Per step: ``mismatch`` (root mean square of the standardised moment mismatch
-        |m − μ̂| / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
-        (its maximum), ``grad_norm``, ``step_norm`` (max |Δθ|), ``change_rate`` (fraction of
+        ``|m − μ̂|`` / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
+        (its maximum), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
         updates that changed a state), ``time`` (seconds since the start) and ``values`` (shape
         (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
         has none).
@@ -290,7 +290,7 @@ class Trainer:
                 "the features can take. Check them, or add objectives.L2.", ids)
 
     def _mismatch(self, stats: Any) -> tuple[float, float]:
-        """RMS and max of |m − μ̂| / MCSE over the matched, trained features.
+        """RMS and max of ``|m − μ̂|`` / MCSE over the matched, trained features.
 
         MCSE = σ / sqrt(ESS), with σ² the per-chain variance of each feature (from the final
         states) and ESS the effective number of independent draws behind μ̂ (see
@@ -328,7 +328,7 @@ class Trainer:
         ESS = n_chains · S / τ_S, with τ_S estimated from the sampler's per-sweep batch means
         (τ_S = S, a conservative choice, when it reports none). See docs/training.rst.
 
-        Converged means: the standardised mismatch z = |m − μ̂| / MCSE has an RMS of at most
+        Converged means: the standardised mismatch z = ``|m − μ̂|`` / MCSE has an RMS of at most
         ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
         stable — its mean over a window of ``window`` steps moved by at most ``tol`` (max abs)
         against the mean of the window before (checked at the end of each window). Without a matching term
@@ -338,7 +338,7 @@ class Trainer:
         Divergence stops the fit with an error that names the offending features: targets outside
         their features' range or on its edge (a binary mean of exactly 0 or 1) are refused before
         the first step (:class:`~factorgraph.UnreachableTargetError`), unless a penalty keeps θ
-        finite; a trained |θ_k| times its feature's range above ``max_theta`` (log-odds no chain
+        finite; a trained ``|θ_k|`` times its feature's range above ``max_theta`` (log-odds no chain
         can resolve: the targets are out of the model's reach, e.g. pair moments impossible given
         the means) raises the same error; NaN or infinity in the gradient or θ raises
         :class:`~factorgraph.NumericalError`. ``callback(info)`` is called after every step with a dict of the

@@ -73,7 +73,7 @@ class L1(_Penalty):
     """The penalty −λ|θ|₁, applied by a proximal (soft-threshold) step: sparse θ.
 
     Its gradient term is zero; after each optimizer step the trainer calls
-    :meth:`proximal`, which sets θ_k to sign(θ_k)·max(|θ_k| − s_k·λ_k, 0) with s_k the step
+    :meth:`proximal`, which sets θ_k to ``sign(θ_k)·max(|θ_k| − s_k·λ_k, 0)`` with s_k the step
     size of that step (:attr:`factorgraph.optim.Optimizer.step_size`). Small couplings so
     become exactly zero. With Adam, s_k is its per-coordinate step lr / (sqrt(v̂_k) + eps): the
     threshold in the metric Adam steps in.

@@ -358,7 +358,7 @@ def split_rhat(x: Any, rank_normalize: bool = False) -> Any:
         Draws of a statistic, chains first. One chain is allowed: its two halves are compared.
     rank_normalize : bool, default False
         Use the rank-normalised form of Vehtari et al. (2021): the larger of the split R-hat of
-        the normal scores of the ranks and that of the folded draws |x − median|. It is
+        the normal scores of the ranks and that of the folded draws ``|x − median|``. It is
         robust to heavy tails and also detects chains that differ in spread only.
 
     Returns
