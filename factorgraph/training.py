@@ -227,14 +227,31 @@ class Trainer:
         return grad, values
 
     def _matched_targets(self) -> tuple[np.ndarray, np.ndarray]:
-        """The trained features some term matches (mask) and their target, averaged over terms."""
-        total, count = np.zeros(self.graph.n_features), np.zeros(self.graph.n_features)
+        """The trained features some term matches (mask) and their target.
+
+        Two terms that match one trained feature (e.g. ``MomentMatching`` over every feature
+        and an ``ExactMarginal``) must agree on its target: otherwise the fit would settle on a
+        silent compromise between them, so that is refused.
+        """
+        first = np.full(self.graph.n_features, np.nan)
         for term in self.objectives:
             if hasattr(term, "matched_moments"):
                 ids, target = term.matched_moments()
-                total[ids] += target
-                count[ids] += 1
-        return (count > 0) & self._trainable, total / np.maximum(count, 1)
+                ids, target = np.asarray(ids), np.asarray(target, dtype=np.float64)
+                seen = ~np.isnan(first[ids])
+                clash = seen & (np.abs(first[ids] - target) > 1e-9 * np.maximum(1.0, np.abs(target)))
+                clash &= self._trainable[ids]
+                if clash.any():
+                    names = ", ".join(f"{k} ({first[k]:.6g} vs {t:.6g})" for k, t in
+                                      zip(ids[clash][:5], target[clash][:5]))
+                    raise ModelSpecError(
+                        f"Two objectives match features {names}{' ...' if clash.sum() > 5 else ''} to "
+                        "different targets. Give them the same targets, or leave those features out of "
+                        "one term (e.g. compute MomentMatching's target before ExactMarginal.add_to)."
+                    )
+                first[ids[~seen]] = target[~seen]
+        matched = ~np.isnan(first)
+        return matched & self._trainable, np.where(matched, first, 0.0)
 
     def _check_reachable(self, low: np.ndarray, high: np.ndarray) -> None:
         """Refuse targets no finite θ reaches: outside a feature's range, or on its edge.

@@ -108,3 +108,14 @@ def test_exact_marginal_must_be_added_before_training():
     g.add_features(fg.features.Product([0]))
     with pytest.raises(fg.ModelSpecError, match="add_to"):
         fg.Trainer(g, [objectives.ExactMarginal([0, 1], np.full((2, 2), 0.25))])
+
+
+def test_two_terms_matching_a_feature_must_agree_on_its_target():
+    g, term, ids, q = _marginal_problem()
+    agreeing = np.zeros(g.n_features)
+    agreeing[ids] = term.moments
+    fg.Trainer(g, [objectives.MomentMatching(agreeing), term], n_chains=4, seed=0)
+    clashing = agreeing.copy()
+    clashing[ids[0]] += 0.1
+    with pytest.raises(fg.ModelSpecError, match=rf"features {ids[0]} \(.*different targets"):
+        fg.Trainer(g, [objectives.MomentMatching(clashing), term], n_chains=4, seed=0)
