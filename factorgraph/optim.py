@@ -254,6 +254,12 @@ class Optimizer(abc.ABC):
     lr : float or callable
         A constant learning rate (> 0), or a schedule ``lr(t) -> float`` such as :class:`cosine`.
 
+    Attributes
+    ----------
+    lr_scale : float
+        A factor (> 0, default 1) on the schedule's rate; the trainer lowers it when the fit
+        reaches a plateau (``Trainer.fit(decay_on_plateau=...)``). Saved by :meth:`get_state`.
+
     Examples
     --------
     >>> opt = SGD(lr=warmup(0.1, steps=10))
@@ -291,12 +297,12 @@ class Optimizer(abc.ABC):
 
     @property
     def lr(self) -> float:
-        """The learning rate of the next step, ``schedule(t)``."""
+        """The learning rate of the next step, ``schedule(t) * lr_scale``."""
         value = self.schedule(self._t)
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
             raise ModelSpecError(f"The 'lr' schedule of {self._owner} must return finite numbers >= 0; "
                                  f"got {value!r} at step {self._t}.")
-        return float(value)
+        return float(value) * self.lr_scale
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """Return the parameters after one ascent step along ``grad``; ``theta`` is not modified."""
@@ -320,16 +326,25 @@ class Optimizer(abc.ABC):
         """Update the buffers in place and return the new parameters."""
 
     def get_state(self) -> State:
-        """Return copies of the step count ``t`` and the buffers, for checkpoints."""
-        return {"t": self._t, **{name: array.copy() for name, array in self._buffers.items()}}
+        """Return copies of the step count ``t``, the buffers and ``lr_scale`` (when not 1), for
+        checkpoints."""
+        scale = {"lr_scale": self.lr_scale} if self.lr_scale != 1.0 else {}
+        return {"t": self._t, **scale, **{name: array.copy() for name, array in self._buffers.items()}}
 
     def set_state(self, state: Mapping[str, np.ndarray | int | float]) -> None:
         """Restore a state from :meth:`get_state` (arrays are copied)."""
-        self._t, self._buffers = _read_state(state, f"{self._owner}.set_state", self._buffer_names)
+        owner = f"{self._owner}.set_state"
+        scale = state.get("lr_scale", 1.0) if isinstance(state, Mapping) else 1.0
+        scale = float(scale) if isinstance(scale, numbers.Real | np.ndarray) and np.ndim(scale) == 0 else scale
+        if not (isinstance(scale, float) and math.isfinite(scale) and scale > 0):
+            raise ModelSpecError(message("state['lr_scale']", owner, "a finite number > 0", scale))
+        rest = {k: v for k, v in state.items() if k != "lr_scale"} if isinstance(state, Mapping) else state
+        self._t, self._buffers = _read_state(rest, owner, self._buffer_names)
+        self.lr_scale = scale
 
     def reset(self) -> None:
-        """Forget all steps: ``t = 0`` and no buffers."""
-        self._t, self._buffers, self._step_size = 0, {}, 0.0
+        """Forget all steps: ``t = 0``, no buffers and ``lr_scale = 1``."""
+        self._t, self._buffers, self._step_size, self.lr_scale = 0, {}, 0.0, 1.0
 
     def __repr__(self) -> str:
         params = "".join(f", {name}={getattr(self, name)!r}" for name in self._params)

@@ -6,6 +6,7 @@ One loop serves every sampler and every objective; it knows only their protocols
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import sys
 import dataclasses
@@ -23,7 +24,7 @@ __all__ = ["Trainer", "FitResult", "fit"]
 
 logger = logging.getLogger("factorgraph")
 
-_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time", "values")
+_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time", "lr_scale", "values")
 
 
 def _norm(x: np.ndarray) -> float:
@@ -49,7 +50,8 @@ class FitResult:
         Per step: ``mismatch`` (root mean square of the standardised moment mismatch
         ``|m − μ̂|`` / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
         (its maximum), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
-        updates that changed a state), ``time`` (seconds since the start) and ``values`` (shape
+        updates that changed a state), ``time`` (seconds since the start), ``lr_scale`` (the
+        optimizer's learning-rate factor, lowered on plateaus) and ``values`` (shape
         (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
         has none).
     states : ndarray of shape (n_chains, n_variables)
@@ -336,6 +338,8 @@ class Trainer:
         check_every: int = 10,
         window: int = 50,
         max_theta: float = 30.0,
+        decay_on_plateau: float | None = None,
+        patience: int = 100,
     ) -> FitResult:
         """Run up to ``max_steps`` steps; stop early once converged.
 
@@ -358,7 +362,13 @@ class Trainer:
         finite; a trained ``|θ_k|`` times its feature's range above ``max_theta`` (log-odds no chain
         can resolve: the targets are out of the model's reach, e.g. pair moments impossible given
         the means) raises the same error; NaN or infinity in the gradient or θ raises
-        :class:`~factorgraph.NumericalError`. ``callback(info)`` is called after every step with a dict of the
+        :class:`~factorgraph.NumericalError`.
+
+        ``decay_on_plateau`` (a factor in (0, 1), off by default) multiplies the optimizer's
+        ``lr_scale`` by that factor whenever the RMS standardised mismatch has not fallen by 1%
+        below its best for ``patience`` steps (a plateau: the noise of a too-large step), and
+        starts counting again; ``history["lr_scale"]`` records the factor in force at each
+        step. ``callback(info)`` is called after every step with a dict of the
         step's figures; raising StopIteration in it stops cleanly.
         """
         owner = "Trainer.fit"
@@ -367,6 +377,11 @@ class Trainer:
         window = check_int("window", window, owner, minimum=1)
         if not (np.isfinite(tol) and tol >= 0):
             raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
+        patience = check_int("patience", patience, owner, minimum=1)
+        if decay_on_plateau is not None and not (isinstance(decay_on_plateau, numbers.Real)
+                                                 and 0 < decay_on_plateau < 1):
+            raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
+        best, since_best = np.inf, 0
         if not (np.isfinite(max_theta) and max_theta > 0):
             raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
         history: dict[str, list[float]] = {k: [] for k in _HISTORY}
@@ -394,8 +409,18 @@ class Trainer:
                     self.average.update(self.theta)
                 if self.step_count % check_every == 0 or mismatch != mismatch:
                     mismatch, mismatch_max = self._mismatch(stats)
+                if decay_on_plateau is not None and mismatch == mismatch:
+                    since_best += 1
+                    if mismatch < 0.99 * best:
+                        best, since_best = mismatch, 0
+                    elif since_best >= patience:
+                        self.optimizer.lr_scale *= decay_on_plateau
+                        logger.info("fit: plateau at mismatch %.3g; learning rate scaled to %.3g",
+                                    mismatch, self.optimizer.lr_scale)
+                        best, since_best = mismatch, 0
                 record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=_norm(grad),
                               step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start,
+                              lr_scale=self.optimizer.lr_scale,
                               values=[np.nan if v is None else v for v in values])
                 for key, value in record.items():
                     history[key].append(value)

@@ -338,3 +338,18 @@ def test_schedules_giving_bad_rates_are_refused():
     with pytest.raises(ModelSpecError, match="at step 2"):
         opt.step(np.zeros(2), np.ones(2))
     assert opt.t == 2
+
+
+def test_lr_scale_multiplies_the_schedule_and_is_saved():
+    opt = optim.SGD(lr=0.2)
+    opt.lr_scale = 0.25
+    assert opt.lr == 0.05
+    state = opt.get_state()
+    assert state["lr_scale"] == 0.25
+    other = optim.SGD(lr=0.2)
+    other.set_state(state)
+    assert other.lr == 0.05
+    other.reset()
+    assert other.lr == 0.2 and "lr_scale" not in other.get_state()
+    with pytest.raises(ModelSpecError, match="lr_scale"):
+        other.set_state({"t": 0, "lr_scale": 0.0})

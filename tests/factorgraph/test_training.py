@@ -197,3 +197,21 @@ def test_standardised_mismatch_is_honest_at_the_exact_solution(average_sweeps):
     np.testing.assert_array_equal(result.theta, theta)  # the step is too small to move θ
     z_squared = result.history["mismatch"][4::5] ** 2
     assert abs(z_squared.mean() - 1) <= 5 * np.sqrt(2 / len(z_squared)), z_squared.mean()
+
+
+def test_learning_rate_decays_on_a_plateau():
+    """A constant step stalls at its noise floor; halving it on each plateau brings θ to the
+    exact solution without iterate averaging."""
+    g, theta_star = frustrated_ising()
+    target = fg.exact.expectations(g, theta_star)
+    exact = fg.exact.fit(g, target)
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=2000, seed=3,
+                         optimizer=fg.optim.SGD(lr=1.0))
+    result = trainer.fit(max_steps=800, tol=0.0, progress=False, decay_on_plateau=0.5, patience=40)
+    scale = result.history["lr_scale"]
+    assert np.all(np.diff(scale) <= 0) and scale[0] == 1.0 and scale[-1] <= 0.125
+    assert np.all(np.isclose(np.log2(np.unique(scale)), np.round(np.log2(np.unique(scale)))))
+    assert np.flatnonzero(scale < 1)[0] >= 40  # no decay before `patience` steps
+    assert np.abs(result.theta - exact.theta).max() < 0.05
+    with pytest.raises(fg.ModelSpecError, match="decay_on_plateau"):
+        trainer.fit(max_steps=1, decay_on_plateau=1.5, progress=False)
