@@ -300,6 +300,29 @@ class ExactFitResult:
     message: str
 
 
+def _combine_matching(compiled: Any, terms: list[Any], owner: str) -> list[Any]:
+    """The terms with every matching term (``matched_moments``) merged into one MomentMatching.
+
+    Each matched feature's m_k − E[f_k] counts once, as in the trainer. The log-likelihood
+    θ·m − log Z(θ) needs a target for every trainable feature, so one left without is refused.
+    """
+    from objectives import MomentMatching
+    from objectives.moments import combined_targets
+
+    matching = [t for t in terms if hasattr(t, "matched_moments")]
+    if not matching:
+        return terms
+    matched, target = combined_targets(matching, compiled.n_features, compiled.trainable)
+    missing = np.flatnonzero(compiled.trainable & ~matched)
+    if len(missing):
+        raise ModelSpecError(
+            f"{owner}: the matching terms give no target for trainable features "
+            f"{missing[:8].tolist()}{' ...' if len(missing) > 8 else ''}, and log Z(θ) needs one for "
+            "each. Add MomentMatching(target) over all features, or make those features fixed."
+        )
+    return [MomentMatching(target)] + [t for t in terms if not hasattr(t, "matched_moments")]
+
+
 def fit(
     graph: Any,
     target: Any = None,
@@ -314,7 +337,9 @@ def fit(
     Solves the objective the :class:`~factorgraph.Trainer` follows with chains, exactly: the
     terms are ``MomentMatching(target)`` (when ``target`` is given), ``L2(l2)`` (when ``l2`` > 0)
     and ``objectives``, each evaluated by enumeration through its
-    ``exact_value_and_grad(graph, theta)``. L-BFGS runs on the exact gradient over the
+    ``exact_value_and_grad(graph, theta)``. Matching terms (``MomentMatching``,
+    ``ExactMarginal``) are merged into one log-likelihood θ·m − log Z(θ), each feature's target
+    counted once, as the trainer does; it needs a target for every trainable feature. L-BFGS runs on the exact gradient over the
     trainable features; Newton steps then polish the optimum, with the exact covariance as the
     Hessian when the terms are only moment matching and L2 (a concave problem), or else with
     central differences of the exact gradient (up to 128 trainable features). With an ``L1`` term the
@@ -382,14 +407,16 @@ def fit(
              np.zeros(len(free)))
     terms = [t for t in terms if not isinstance(t, L1)]
     for term in terms:
+        if hasattr(term, "check"):
+            term.check(compiled)
+    terms = _combine_matching(compiled, terms, owner)
+    for term in terms:
         if not hasattr(term, "exact_value_and_grad"):
             raise ModelSpecError(
                 f"{owner} cannot solve the objective {type(term).__name__} yet: it has no "
                 "exact_value_and_grad(graph, theta). The exact engine solves MomentMatching, L2, L1, "
                 "MarginalPrior and any objective that defines that method."
             )
-        if hasattr(term, "check"):
-            term.check(compiled)
         if isinstance(term, MomentMatching):
             _check_target_range(compiled, term.target, free)
 
@@ -405,26 +432,53 @@ def fit(
 
     x = theta[free].copy()
     n_iter = 0
+    concave = all(isinstance(term, MomentMatching | L2) for term in terms)
+    ridge = sum((np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, L2)),
+                np.zeros(len(free)))
+
+    def polish(func: Any, y: np.ndarray, on: np.ndarray) -> np.ndarray:
+        """Newton steps on ``func`` over the free features ``on``: L-BFGS stalls a little above
+        tight tolerances. The exact Hessian Cov[f] + L2 when the problem is only moment matching
+        and L2, else central differences of the exact gradient (few features only)."""
+        nonlocal n_iter
+        if concave:
+            def hessian(z: np.ndarray) -> np.ndarray:
+                point = x.copy()
+                point[on] = z
+                return covariance(compiled, _full(theta, free, point))[np.ix_(free[on], free[on])] + np.diag(ridge[on])
+        elif len(y) <= _MAX_DIFFERENCE_FEATURES:
+            def hessian(z: np.ndarray) -> np.ndarray:
+                return _difference_hessian(func, z)
+        else:
+            return y
+        y, extra = _newton_polish(func, hessian, y, tol, min(30, max_iter - n_iter))
+        n_iter += extra
+        return y
+
     if len(free) and max_iter > 0 and l1.any():
         x, n_iter = minimize_l1(negative, x, l1, tol, max_iter)
+        # on the support, with the signs held, the L1 term is linear: polish there, and keep the
+        # result only if no sign flipped
+        support = x != 0
+        signs = np.sign(x[support])
+
+        def on_support(y: np.ndarray) -> tuple[float, np.ndarray]:
+            point = x.copy()
+            point[support] = y
+            value, grad = negative(point)
+            return value + l1[support] @ (signs * y), grad[support] + l1[support] * signs
+
+        if support.any():
+            y = polish(on_support, x[support], support)
+            if np.all(np.sign(y) == signs):
+                x[support] = y
     elif len(free) and max_iter > 0:
         found = scipy.optimize.minimize(
             negative, x, jac=True, method="L-BFGS-B",
             options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
         )
         x, n_iter = found.x, int(found.nit)
-        if all(isinstance(term, MomentMatching | L2) for term in terms):
-            # the Hessian of −L is Cov[f] plus the L2 strengths on the diagonal
-            ridge = sum((np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, L2)),
-                        np.zeros(len(free)))
-            def hessian(y: np.ndarray) -> np.ndarray:
-                return covariance(compiled, _full(theta, free, y))[np.ix_(free, free)] + np.diag(ridge)
-            x, extra = _newton_polish(negative, hessian, x, tol, min(30, max_iter - n_iter))
-            n_iter += extra
-        elif len(free) <= _MAX_DIFFERENCE_FEATURES:
-            x, extra = _newton_polish(negative, lambda y: _difference_hessian(negative, y), x, tol,
-                                      min(30, max_iter - n_iter))
-            n_iter += extra
+        x = polish(negative, x, np.ones(len(free), dtype=bool))
     _, grad = negative(x)
     theta[free] = x
     # with L1, the distance of zero from the subdifferential, coordinate by coordinate

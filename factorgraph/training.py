@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
+from factorgraph._monitor import Monitor, Plateau, StabilityWindow
 from factorgraph._validation import check_int, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
 logger = logging.getLogger("factorgraph")
 
-_HISTORY = ("mismatch", "mismatch_max", "grad_norm", "step_norm", "change_rate", "time", "lr_scale", "values")
+_HISTORY = ("mismatch", "mismatch_max", "residual", "residual_max", "grad_norm", "step_norm", "change_rate", "time", "lr_scale", "values")
 
 
 def _norm(x: np.ndarray) -> float:
@@ -48,8 +49,10 @@ class FitResult:
         Steps taken in this call.
     history : dict of str to ndarray
         Per step: ``mismatch`` (root mean square of the standardised moment mismatch
-        ``|m − μ̂|`` / MCSE over the matched features; about 1 at the optimum), ``mismatch_max``
-        (its maximum), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
+        ``|m − μ̂|`` / MCSE over the matched features; about 1 at the plain maximum-entropy
+        optimum), ``mismatch_max`` (its maximum), ``residual`` and ``residual_max`` (the same for
+        the whole objective's standardised ascent direction, about 1 at the optimum of any mix
+        of objectives; see :meth:`Trainer.fit`), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
         updates that changed a state), ``time`` (seconds since the start), ``lr_scale`` (the
         optimizer's learning-rate factor, lowered on plateaus) and ``values`` (shape
         (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
@@ -189,12 +192,9 @@ class Trainer:
         self.theta = (self.graph.theta_init.copy() if theta0 is None
                       else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy())
         self._trainable = self.graph.trainable
-        low, high = self.graph.feature_bounds()
-        self._spread = np.maximum(high - low, np.finfo(float).tiny)
-        # the largest of K standard normal z-scores stays below this with overwhelming probability
-        self._max_z = float(np.sqrt(2 * np.log(2 * max(self.graph.n_features, 1))) + 3)
-        self._matched, self._target = self._matched_targets()
-        self._check_reachable(low, high)
+        self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self._gradient(st, th)[0])
+        self._matched, self._target = self.monitor.matched, self.monitor.target
+        self._check_reachable(self.monitor.low, self.monitor.high)
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -215,11 +215,19 @@ class Trainer:
             weighted_sums=self.sampler.weighted_sums if self.needs.weighted else None,
         )
 
-    def _gradient(self, stats: Any) -> tuple[np.ndarray, list[float | None]]:
-        grad = np.zeros(self.graph.n_features)
+    def _gradient(self, stats: Any, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
+        """The summed ascent direction and each term's value (None for matching terms).
+
+        Matching terms (those with ``matched_moments``) are combined: each matched feature's
+        m_k − μ̂_k counts once, however many of them cover it, as in :func:`factorgraph.exact.fit`.
+        """
+        grad = np.where(self._matched, self._target - stats.mean, 0.0) if self._matched.any() else np.zeros(len(theta))
         values = []
         for term in self.objectives:
-            value, term_grad = term.value_and_grad(stats, self.theta)
+            if hasattr(term, "matched_moments"):
+                values.append(None)
+                continue
+            value, term_grad = term.value_and_grad(stats, theta)
             grad += term_grad
             values.append(value)
         grad[~self._trainable] = 0.0
@@ -227,33 +235,6 @@ class Trainer:
             k = int(np.flatnonzero(~np.isfinite(grad))[0])
             raise NumericalError(f"The gradient of feature {k} is {grad[k]}; check targets and θ.")
         return grad, values
-
-    def _matched_targets(self) -> tuple[np.ndarray, np.ndarray]:
-        """The trained features some term matches (mask) and their target.
-
-        Two terms that match one trained feature (e.g. ``MomentMatching`` over every feature
-        and an ``ExactMarginal``) must agree on its target: otherwise the fit would settle on a
-        silent compromise between them, so that is refused.
-        """
-        first = np.full(self.graph.n_features, np.nan)
-        for term in self.objectives:
-            if hasattr(term, "matched_moments"):
-                ids, target = term.matched_moments()
-                ids, target = np.asarray(ids), np.asarray(target, dtype=np.float64)
-                seen = ~np.isnan(first[ids])
-                clash = seen & (np.abs(first[ids] - target) > 1e-9 * np.maximum(1.0, np.abs(target)))
-                clash &= self._trainable[ids]
-                if clash.any():
-                    names = ", ".join(f"{k} ({first[k]:.6g} vs {t:.6g})" for k, t in
-                                      zip(ids[clash][:5], target[clash][:5]))
-                    raise ModelSpecError(
-                        f"Two objectives match features {names}{' ...' if clash.sum() > 5 else ''} to "
-                        "different targets. Give them the same targets, or leave those features out of "
-                        "one term (e.g. compute MomentMatching's target before ExactMarginal.add_to)."
-                    )
-                first[ids[~seen]] = target[~seen]
-        matched = ~np.isnan(first)
-        return matched & self._trainable, np.where(matched, first, 0.0)
 
     def _check_reachable(self, low: np.ndarray, high: np.ndarray) -> None:
         """Refuse targets no finite θ reaches: outside a feature's range, or on its edge.
@@ -297,7 +278,7 @@ class Trainer:
             ids = np.flatnonzero(bad)
             raise NumericalError(f"θ became non-finite at features {ids[:5].tolist()} after step {self.step_count}; "
                                  "lower the learning rate or check the objectives' gradients.")
-        runaway = self._trainable & (np.abs(self.theta) * self._spread > max_theta)
+        runaway = self._trainable & (np.abs(self.theta) * self.monitor.spread > max_theta)
         if runaway.any():
             ids = np.flatnonzero(runaway)
             mean = stats.mean if getattr(stats, "mean", None) is not None else np.full(len(self.theta), np.nan)
@@ -307,26 +288,6 @@ class Trainer:
                 f"{detail}. The targets are likely out of the model's reach: jointly "
                 "inconsistent (e.g. a pair moment impossible given the means) or at the edge of what "
                 "the features can take. Check them, or add objectives.L2.", ids)
-
-    def _mismatch(self, stats: Any) -> tuple[float, float]:
-        """RMS and max of ``|m − μ̂|`` / MCSE over the matched, trained features.
-
-        MCSE = σ / sqrt(ESS), with σ² the per-chain variance of each feature (from the final
-        states) and ESS the effective number of independent draws behind μ̂ (see
-        :func:`_effective_draws`).
-        """
-        if not self._matched.any():
-            return float("nan"), float("nan")
-        states = self.sampler.states
-        n = len(states)
-        second = self.graph.feature_sums(states, squared=True) / n
-        mean = self.graph.feature_sums(states) / n
-        size = _effective_draws(stats, n)
-        se = np.sqrt(np.maximum(second - mean**2, 0.0) / size)
-        # a feature constant over the draws is resolved to its range over the number of draws
-        floor = self._spread / (n * getattr(stats, "n_averaged", 1))
-        z = np.abs(self._target - stats.mean)[self._matched] / np.maximum(se, floor)[self._matched]
-        return float(np.sqrt(np.mean(z**2))), float(z.max())
 
     def fit(
         self,
@@ -349,11 +310,20 @@ class Trainer:
         ESS = n_chains · S / τ_S, with τ_S estimated from the sampler's per-sweep batch means
         (τ_S = S, a conservative choice, when it reports none). See docs/training.rst.
 
-        Converged means: the standardised mismatch z = ``|m − μ̂|`` / MCSE has an RMS of at most
-        ``mismatch_tol`` and a maximum of at most sqrt(2 ln 2K) + 3 (K features), and θ is
+        Two figures are recorded every ``check_every`` steps: the standardised **mismatch**
+        z = ``|m − μ̂|`` / MCSE over the matched features (``MomentMatching``, ``ExactMarginal``),
+        and the standardised **residual**: the whole objective's ascent direction (with L1, the
+        distance of zero from its subdifferential) over the Monte Carlo noise of its estimate.
+        With matching terms only the two are equal. With a marginal prior or a penalty the
+        mismatch stays above the noise at the optimum (the prior pulls the moments away from
+        their targets) while the residual falls to it; the residual's noise then comes from a
+        jackknife over 16 groups of chains (see docs/training.rst).
+
+        Converged means: the residual has an RMS of at most ``mismatch_tol`` and a maximum of at
+        most sqrt(2 ln 2K) + 3 (K features; wider for the jackknife's Student-t tails), and θ is
         stable — its mean over a window of ``window`` steps moved by at most ``tol`` (max abs)
-        against the mean of the window before (checked at the end of each window). Without a matching term
-        (``MomentMatching``, ``ExactMarginal``) only θ stability counts. ``tol=0.0`` turns the
+        against the mean of the window before (checked at the end of each window). When no term
+        reads the chains (penalties only), θ stability alone decides. ``tol=0.0`` turns the
         convergence stop off.
 
         Divergence stops the fit with an error that names the offending features: targets outside
@@ -365,7 +335,7 @@ class Trainer:
         :class:`~factorgraph.NumericalError`.
 
         ``decay_on_plateau`` (a factor in (0, 1), off by default) multiplies the optimizer's
-        ``lr_scale`` by that factor whenever the RMS standardised mismatch has not fallen by 1%
+        ``lr_scale`` by that factor whenever the RMS standardised residual has not fallen by 1%
         below its best for ``patience`` steps (a plateau: the noise of a too-large step), and
         starts counting again; ``history["lr_scale"]`` records the factor in force at each
         step. ``callback(info)`` is called after every step with a dict of the
@@ -381,70 +351,65 @@ class Trainer:
         if decay_on_plateau is not None and not (isinstance(decay_on_plateau, numbers.Real)
                                                  and 0 < decay_on_plateau < 1):
             raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
-        best, since_best = np.inf, 0
         if not (np.isfinite(max_theta) and max_theta > 0):
             raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
-        history: dict[str, list[float]] = {k: [] for k in _HISTORY}
-        # θ summed over the current window, and the mean of the window before: O(K) memory
-        window_sum, previous_mean, in_window = np.zeros_like(self.theta), None, 0
+        plateau = Plateau(patience) if decay_on_plateau is not None else None
+        stability = StabilityWindow(window, len(self.theta)) if tol > 0 else None
+        max_residual = self.monitor.max_residual(self.sampler.n_chains) if hasattr(self.sampler, "n_chains") else None
+        history: dict[str, list[Any]] = {k: [] for k in _HISTORY}
         start = time.perf_counter()
         converged, text = False, "reached max_steps"
         bar = _progress_bar(max_steps, progress)
-        mismatch = mismatch_max = float("nan")
+        figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
+        checked = False
         try:
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
                 stats = self._statistics()
-                grad, values = self._gradient(stats)
+                grad, values = self._gradient(stats, self.theta)
                 with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
                     new_theta = self.optimizer.step(self.theta, grad)
                     for term in self._proximal:
                         new_theta = term.proximal(new_theta, self.optimizer.step_size)
                 new_theta[~self._trainable] = self.theta[~self._trainable]
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
-                self.theta = new_theta
+                theta_at_stats, self.theta = self.theta, new_theta
                 self.step_count += 1
                 self._check_theta(stats, max_theta)
                 if self.average is not None:
                     self.average.update(self.theta)
-                if self.step_count % check_every == 0 or mismatch != mismatch:
-                    mismatch, mismatch_max = self._mismatch(stats)
-                if decay_on_plateau is not None and mismatch == mismatch:
-                    since_best += 1
-                    if mismatch < 0.99 * best:
-                        best, since_best = mismatch, 0
-                    elif since_best >= patience:
-                        self.optimizer.lr_scale *= decay_on_plateau
-                        logger.info("fit: plateau at mismatch %.3g; learning rate scaled to %.3g",
-                                    mismatch, self.optimizer.lr_scale)
-                        best, since_best = mismatch, 0
-                record = dict(mismatch=mismatch, mismatch_max=mismatch_max, grad_norm=_norm(grad),
-                              step_norm=step_norm, change_rate=info.change_rate, time=time.perf_counter() - start,
-                              lr_scale=self.optimizer.lr_scale,
+                if self.step_count % check_every == 0 or not checked:
+                    states = self.sampler.states
+                    figures, checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                    if max_residual is None:
+                        max_residual = self.monitor.max_residual(len(states))
+                mismatch, residual = figures["mismatch"], figures["residual"]
+                if plateau is not None and residual == residual and plateau.update(residual):
+                    self.optimizer.lr_scale *= decay_on_plateau
+                    logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
+                                residual, self.optimizer.lr_scale)
+                record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm, change_rate=info.change_rate,
+                              time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
                               values=[np.nan if v is None else v for v in values])
                 for key, value in record.items():
                     history[key].append(value)
-                if tol > 0:
-                    window_sum += self.theta
-                    in_window += 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(mismatch=f"{mismatch:.3g}", step=f"{step_norm:.2g}", refresh=False)
+                    bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", step=f"{step_norm:.2g}",
+                                    refresh=False)
                 if callback is not None:
                     try:
                         callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
                     except StopIteration:
                         text = "stopped by callback"
                         break
-                if tol > 0 and in_window == window:
-                    mean = window_sum / window
-                    window_sum[:] = 0.0
-                    in_window = 0
-                    matched = not self._matched.any() or (mismatch <= mismatch_tol and mismatch_max <= self._max_z)
-                    drift = np.abs(mean - previous_mean).max(initial=0.0) if previous_mean is not None else np.inf
-                    previous_mean = mean
-                    if matched and drift <= tol:
-                        converged, text = True, f"converged: mismatch {mismatch:.3g}, θ drift {drift:.2g} <= {tol}"
+                drift = stability.add(self.theta) if stability is not None else None
+                if drift is not None:
+                    residual_max = figures["residual_max"]
+                    at_noise = residual != residual or (residual <= mismatch_tol and residual_max <= max_residual)
+                    if at_noise and drift <= tol:
+                        converged = True
+                        text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
                         break
         finally:
             if bar is not None:
@@ -456,56 +421,6 @@ class Trainer:
             history={k: np.array(v) for k, v in history.items()}, states=self.sampler.states,
             sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
         )
-
-
-MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
-
-
-def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:
-    """The effective sample size behind ``stats.mean``, per feature.
-
-    The chains are independent, so the mean of their final states has ESS = C exactly. When
-    the sampler averages S consecutive sweeps of each chain, the sweeps are correlated and
-    ESS = C·S / τ_S, where τ_S = 1 + 2 Σ_{t=1}^{S-1} (1 − t/S) ρ_t is at most S (an average
-    of S sweeps is worth at least its chain's final state) and at least 1 for non-negative
-    correlations. Without per-sweep batch means from at least MIN_BATCHES groups of chains to
-    estimate ρ, τ_S = S is assumed, which never understates the error.
-    """
-    n_averaged = getattr(stats, "n_averaged", 1)
-    batches = getattr(stats, "batch_means", None)
-    if n_averaged <= 1:
-        return float(n_chains)
-    if batches is None or len(batches) < MIN_BATCHES:
-        return float(n_chains)
-    return n_chains * n_averaged / _averaging_time(batches)
-
-
-def _averaging_time(batches: np.ndarray, c: float = 5.0) -> np.ndarray:
-    """τ_S of the S-sweep average, per feature, from (n_batches, S, n_features) batch means.
-
-    The lag-t autocorrelation from :func:`samplers.diagnostics.autocorrelation` uses the 1/S
-    estimator, whose expectation is (1 − t/S) ρ_t: summing it gives the Bartlett weights of
-    τ_S directly. The sum stops at Sokal's window (the first M with M ≥ c·τ̂(M)) or at S − 1.
-    Centring at the mean over all batches biases the sum low by about a factor (B − 1)/B when
-    it runs over every lag (it is then the batch-means variance); the share of that bias
-    that the window's lags carry is added back. The result is clipped to [1, S]: negative
-    correlation is not credited, and an average is never worth less than one draw per chain.
-    """
-    from samplers import diagnostics
-
-    n_batches, n_sweeps, n_features = batches.shape
-    tau = np.ones(n_features)
-    varying = np.ptp(batches, axis=(0, 1)) > 0
-    if varying.any():
-        rho = diagnostics.autocorrelation(batches[:, :, varying])
-        partial = 1.0 + 2.0 * np.cumsum(rho[1:], axis=0)  # row M-1 holds τ̂(M)
-        lags = np.arange(1, n_sweeps)[:, None]
-        ok = lags >= c * partial
-        window = np.where(ok.any(axis=0), np.argmax(ok, axis=0), n_sweeps - 2)
-        estimate = partial[window, np.arange(partial.shape[1])]
-        share = (2 * window + 3) / (2 * n_sweeps - 1)  # lags -(M)..M of -(S-1)..S-1
-        tau[varying] = estimate * (1 + share / (n_batches - 1))
-    return np.clip(tau, 1.0, n_sweeps)
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:

@@ -79,10 +79,10 @@ class ExactMarginal(Objective):
     The indicators span every function of x_S, so other features that are functions of the
     scope's variables alone (fields on them, a pair feature on the same pair) make θ
     non-identifiable: p_θ is still matched, but θ is not unique. This term covers only its own
-    features; give a ``MomentMatching`` term targets for the others. A ``MomentMatching`` term
-    that also covers this term's features must give them the same targets (the trainer refuses
-    a clash); its gradient then adds to this term's on them, which enlarges the steps there but
-    moves no fixed point.
+    features; give a ``MomentMatching`` term targets for the others (``fg.exact.fit`` needs a
+    target for every trainable feature). A ``MomentMatching`` term that also covers this term's
+    features must give them the same targets (a clash is refused); the trainer and the exact
+    engine then count each feature's gradient m_k − E[f_k] once.
 
     Examples
     --------

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._errors import DataError
+from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, message
 from objectives._protocol import Needs, Objective
 
-__all__ = ["MomentMatching"]
+__all__ = ["MomentMatching", "combined_targets"]
 
 
 class MomentMatching(Objective):
@@ -60,3 +60,52 @@ class MomentMatching(Objective):
 
         log_z, mean = _log_partition_and_means(graph, theta)
         return float(theta @ self.target - log_z), self.target - mean
+
+
+def combined_targets(terms: Any, n_features: int, trainable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The features some matching term covers (mask) and their one target.
+
+    A matching term is one with ``matched_moments()`` (``MomentMatching``, ``ExactMarginal``):
+    its gradient is m_k − E_θ[f_k] on those features. Both engines (the trainer and
+    :func:`factorgraph.exact.fit`) count that gradient once per feature however many terms
+    cover it, so the terms must agree: two different targets for one feature would make the fit
+    settle on a silent compromise, and are refused.
+
+    Parameters
+    ----------
+    terms : sequence of Objective
+    n_features : int
+    trainable : ndarray of bool, shape (n_features,), optional
+        Features whose targets matter; clashes elsewhere (fixed features) are let pass.
+
+    Returns
+    -------
+    matched : ndarray of bool, shape (n_features,)
+    target : ndarray of shape (n_features,)
+        The targets, 0 where nothing is matched.
+
+    Raises
+    ------
+    ModelSpecError
+        When two terms give one feature different targets (beyond 1e-9 relative).
+    """
+    first = np.full(n_features, np.nan)
+    for term in terms:
+        if not hasattr(term, "matched_moments"):
+            continue
+        ids, target = term.matched_moments()
+        ids, target = np.asarray(ids), np.asarray(target, dtype=np.float64)
+        seen = ~np.isnan(first[ids])
+        clash = seen & (np.abs(first[ids] - target) > 1e-9 * np.maximum(1.0, np.abs(target)))
+        if trainable is not None:
+            clash &= trainable[ids]
+        if clash.any():
+            names = ", ".join(f"{k} ({first[k]:.6g} vs {t:.6g})" for k, t in zip(ids[clash][:5], target[clash][:5]))
+            raise ModelSpecError(
+                f"Two objectives match features {names}{' ...' if clash.sum() > 5 else ''} to different "
+                "targets. Give them the same targets, or leave those features out of one term (e.g. "
+                "compute MomentMatching's target before ExactMarginal.add_to)."
+            )
+        first[ids[~seen]] = target[~seen]
+    matched = ~np.isnan(first)
+    return matched, np.where(matched, first, 0.0)

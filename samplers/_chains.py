@@ -147,7 +147,8 @@ class BlockChains:
         if self._mean is None:
             return ChainStats(mean=self._total() / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
         return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
-                          n_averaged=self._averaged, batch_means=self._batches)
+                          n_averaged=self._averaged, batch_means=self._batches,
+                          batch_size=self.block_size if self._batches is not None else None)
 
     def _scope_joint(self, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
         """The scope's ids and each chain's joint-state index on it, read straight from the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -15,10 +16,33 @@ from factorgraph._validation import check_int, check_scope, check_scope_table, c
 
 __all__ = [
     "Sampler", "ChainStats", "SweepInfo", "seed_key", "single_site_matrix", "MAX_KERNEL_STATES",
+    "state_marginal_counts", "state_weighted_sums",
 ]
 
 #: The most joint states :func:`single_site_matrix` (and so ``transition_matrix``) will enumerate.
 MAX_KERNEL_STATES = 4096
+
+
+def state_marginal_counts(graph: Any, states: np.ndarray, scope: Any, owner: str = "marginal_counts") -> np.ndarray:
+    """How many of ``states`` (shape (n_chains, n_variables)) are in each joint state of ``scope``.
+
+    Returns an int64 array with one axis per scope variable (shape ``n_states[scope]``).
+    """
+    ids, places = check_scope(graph, scope, owner)
+    joint = states[:, ids].astype(np.int64) @ places
+    shape = tuple(graph.n_states[ids].tolist())
+    return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def state_weighted_sums(graph: Any, states: np.ndarray, scope: Any, table: Any,
+                        owner: str = "weighted_sums") -> np.ndarray:
+    """Σ_c table[x_S^c] f(x^c) over ``states`` (shape (n_chains, n_variables)), shape (n_features,)."""
+    ids, places = check_scope(graph, scope, owner)
+    weights = check_scope_table(graph, ids, table, owner)[states[:, ids].astype(np.int64) @ places]
+    sums = np.zeros(graph.n_features)
+    # the kernel directly: CompiledGraph.feature_sums takes sample weights, which are never negative
+    _kernels.add_feature_sums(graph._view, np.ascontiguousarray(states, dtype=np.int32), weights, sums)
+    return sums
 
 
 @dataclass(frozen=True)
@@ -40,6 +64,10 @@ class ChainStats:
         of chains after each of those sweeps. The training monitor estimates from them how
         correlated consecutive sweeps are, and so the standard error of ``mean``. None when
         the sampler does not record them.
+    batch_size : int or None, default None
+        The chains in each batch of ``batch_means``: batch b holds chains b·batch_size to
+        (b + 1)·batch_size − 1. It lets the monitor's jackknife leave groups of chains out of
+        the averaged means. None when unknown.
     marginal_counts : dict of tuple of int to ndarray
         For each scope an objective asked for (``Needs.marginals``): how many chains are in
         each joint state of the scope now, an array with one axis per scope variable. Filled
@@ -55,8 +83,37 @@ class ChainStats:
     sweep: int
     n_averaged: int = 1
     batch_means: np.ndarray | None = field(default=None, repr=False)
+    batch_size: int | None = None
     marginal_counts: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False)
     weighted_sums: Callable[[tuple[int, ...], np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_states(cls, graph: Any, states: Any, scopes: Any = (), sweep: int = 0) -> ChainStats:
+        """The statistics of a set of chain states, as a sampler would report them.
+
+        Parameters
+        ----------
+        graph : CompiledGraph
+        states : array_like of shape (n_chains, n_variables)
+        scopes : sequence of sequence of int
+            Scopes to fill ``marginal_counts`` for; ``weighted_sums`` is always set.
+        sweep : int, default 0
+
+        Examples
+        --------
+        >>> import numpy as np, factorgraph as fg, samplers
+        >>> g = fg.FactorGraph()
+        >>> _ = g.add_variables(2, values=[-1, 1])
+        >>> _ = g.add_features(fg.features.Product([(0, 1)]))
+        >>> stats = samplers.ChainStats.from_states(g.compile(), [[0, 0], [0, 1]], scopes=[(0, 1)])
+        >>> stats.mean.tolist(), stats.marginal_counts[(0, 1)].tolist()
+        ([0.0], [[1, 1], [0, 0]])
+        """
+        states = graph._states(states, "ChainStats.from_states")
+        n = len(states)
+        counts = {tuple(scope): state_marginal_counts(graph, states, scope) for scope in scopes}
+        return cls(mean=graph.feature_sums(states) / n, n_chains=n, sweep=sweep, marginal_counts=counts,
+                   weighted_sums=functools.partial(state_weighted_sums, graph, states))
 
 
 @dataclass(frozen=True)
@@ -310,10 +367,7 @@ class Sampler:
             Sums to ``n_chains``. This default reads :attr:`states`; samplers with their own
             state layout may answer faster.
         """
-        ids, places = check_scope(self.graph, scope, f"{type(self).__name__}.marginal_counts")
-        joint = self.states[:, ids].astype(np.int64) @ places
-        shape = tuple(self.graph.n_states[ids].tolist())
-        return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
+        return state_marginal_counts(self.graph, self.states, scope, f"{type(self).__name__}.marginal_counts")
 
     def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains' current states: each chain's features weighted
@@ -332,14 +386,7 @@ class Sampler:
             This default reads :attr:`states`; samplers with their own state layout may answer
             in one compiled pass.
         """
-        owner = f"{type(self).__name__}.weighted_sums"
-        ids, places = check_scope(self.graph, scope, owner)
-        states = self.states
-        weights = check_scope_table(self.graph, ids, table, owner)[states[:, ids].astype(np.int64) @ places]
-        sums = np.zeros(self.graph.n_features)
-        # the kernel directly: CompiledGraph.feature_sums takes sample weights, which are never negative
-        _kernels.add_feature_sums(self.graph._view, np.ascontiguousarray(states, dtype=np.int32), weights, sums)
-        return sums
+        return state_weighted_sums(self.graph, self.states, scope, table, f"{type(self).__name__}.weighted_sums")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}': {self.n_chains} chains on {self.graph!r}>"
