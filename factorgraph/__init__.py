@@ -2,12 +2,13 @@
 
 ``import factorgraph as fg`` gives the model (:class:`FactorGraph`, :mod:`features`), its
 compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data helpers
-(:func:`moments`), model files (:func:`load`) and the error tree (:class:`FactorGraphError`).
+(:func:`moments`), model files (:func:`load`), plots (:mod:`plot`, with the optional
+matplotlib) and the error tree (:class:`FactorGraphError`).
 """
 
 from importlib import metadata as _metadata
 
-from factorgraph import coloring, datasets, exact, features, optim
+from factorgraph import coloring, datasets, exact, features, optim, plot
 from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
@@ -15,6 +16,7 @@ from factorgraph._errors import (
     DiagnosticsError,
     FactorGraphError,
     FeatureSpecError,
+    MissingDependencyError,
     ModelFileError,
     ModelSpecError,
     ModelTooLargeError,
@@ -45,6 +47,7 @@ __all__ = [
     "coloring",
     "datasets",
     "optim",
+    "plot",
     "exact",
     "moments",
     "load",
@@ -59,6 +62,7 @@ __all__ = [
     "ColoringError",
     "DataError",
     "DiagnosticsError",
+    "MissingDependencyError",
     "ModelTooLargeError",
     "ModelFileError",
     "NumericalError",

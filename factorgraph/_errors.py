@@ -18,6 +18,7 @@ __all__ = [
     "NumericalError",
     "PluginError",
     "DiagnosticsError",
+    "MissingDependencyError",
 ]
 
 
@@ -80,3 +81,7 @@ class PluginError(FactorGraphError, TypeError):
 
 class DiagnosticsError(FactorGraphError, ValueError):
     """Chain draws given to a diagnostic are unusable: wrong shape, non-finite, too short or constant."""
+
+
+class MissingDependencyError(FactorGraphError, ImportError):
+    """An optional dependency (e.g. matplotlib for :mod:`factorgraph.plot`) is not installed."""
