@@ -32,8 +32,10 @@ __all__ = ["convergence", "moments", "marginals", "couplings", "coupling_matrix"
 
 # history keys drawn by convergence(): {key: (panel, line label)}; "values" has its own panel
 _SERIES = {
-    "mismatch": ("Moment mismatch", "RMS"),
-    "mismatch_max": ("Moment mismatch", "max"),
+    "mismatch": ("Mismatch and residual", "mismatch RMS"),
+    "mismatch_max": ("Mismatch and residual", "mismatch max"),
+    "residual": ("Mismatch and residual", "residual RMS"),
+    "residual_max": ("Mismatch and residual", "residual max"),
     "step_norm": ("θ change", "max |Δθ|"),
     "grad_norm": ("θ change", "gradient norm"),
     "change_rate": ("Sampler", "change rate"),
@@ -41,7 +43,7 @@ _SERIES = {
 }
 # panel titles in drawing order, their y labels and whether a log scale suits them
 _PANELS = {
-    "Moment mismatch": ("RMS z = |m − μ̂| / MCSE", True),
+    "Mismatch and residual": ("z (units of the MCSE)", True),
     "Objective terms": ("value in L(θ)", False),
     "θ change": ("size", True),
     "Sampler": ("fraction / factor", False),
@@ -107,9 +109,10 @@ def convergence(
     at every step (e.g. the mismatch of a fit without a matching term) is left out, and so is
     a panel left empty.
 
-    * **Moment mismatch** (log scale): the RMS and the maximum of the standardised mismatch
-      ``|m − μ̂|`` / MCSE, with a dashed line at 1, the Monte Carlo noise level a converged
-      fit reaches.
+    * **Mismatch and residual** (log scale): the RMS and the maximum of the standardised moment
+      mismatch ``|m − μ̂|`` / MCSE and of the standardised residual (the whole objective's
+      ascent direction over its noise), with a dashed line at 1, the Monte Carlo noise level a
+      converged fit's residual reaches (with priors or penalties the mismatch stays above it).
     * **Objective terms**: one line per column of ``history["values"]`` with finite values:
       each term's contribution to L(θ) (a penalty enters as a negative number).
     * **θ change** (log scale): the largest ``|Δθ|`` of each step and the gradient norm.
@@ -143,7 +146,7 @@ def convergence(
     >>> result = fg.Trainer(g, terms, n_chains=64, seed=0).fit(max_steps=40, progress=False)
     >>> fig = fg.plot.convergence(result, labels=["moments", "L2"])
     >>> [ax.get_title() for ax in fig.axes]
-    ['Moment mismatch', 'Objective terms', 'θ change', 'Sampler']
+    ['Mismatch and residual', 'Objective terms', 'θ change', 'Sampler']
     """
     plt = _pyplot()
     history = result.history if hasattr(result, "history") else result
@@ -182,7 +185,7 @@ def convergence(
         ylabel, log = _PANELS[title]
         for ys, label in lines:
             ax.plot(steps, ys, label=label)
-        if title == "Moment mismatch":
+        if title == "Mismatch and residual":
             ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1, label="noise level")
         if log:
             _log_if_positive(ax, np.concatenate([v for v, _ in lines]))

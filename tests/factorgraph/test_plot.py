@@ -76,15 +76,17 @@ def test_convergence_draws_the_history_of_a_fit(fitted, tmp_path):
     history = result.history
     fig = fg.plot.convergence(result, labels=["moments", "L2"])
     save_png(fig, tmp_path, "convergence")
-    assert [ax.get_title() for ax in fig.axes] == ["Moment mismatch", "Objective terms", "θ change", "Sampler"]
+    assert [ax.get_title() for ax in fig.axes] == ["Mismatch and residual", "Objective terms", "θ change", "Sampler"]
     steps = np.arange(1, result.n_steps + 1)
 
-    mismatch = lines_by_label(panel(fig, "Moment mismatch"))
-    np.testing.assert_array_equal(mismatch["RMS"].get_ydata(), history["mismatch"])
-    np.testing.assert_array_equal(mismatch["max"].get_ydata(), history["mismatch_max"])
-    np.testing.assert_array_equal(mismatch["RMS"].get_xdata(), steps)
+    mismatch = lines_by_label(panel(fig, "Mismatch and residual"))
+    np.testing.assert_array_equal(mismatch["mismatch RMS"].get_ydata(), history["mismatch"])
+    np.testing.assert_array_equal(mismatch["mismatch max"].get_ydata(), history["mismatch_max"])
+    np.testing.assert_array_equal(mismatch["residual RMS"].get_ydata(), history["residual"])
+    np.testing.assert_array_equal(mismatch["residual max"].get_ydata(), history["residual_max"])
+    np.testing.assert_array_equal(mismatch["mismatch RMS"].get_xdata(), steps)
     np.testing.assert_array_equal(mismatch["noise level"].get_ydata(), [1, 1])
-    assert panel(fig, "Moment mismatch").get_yscale() == "log"
+    assert panel(fig, "Mismatch and residual").get_yscale() == "log"
 
     # MomentMatching records no value (NaN column): only the L2 term is drawn
     terms = lines_by_label(panel(fig, "Objective terms"))
@@ -107,7 +109,7 @@ def test_convergence_skips_empty_series_and_draws_unknown_keys(tmp_path):
         "step_norm": np.geomspace(1.0, 1e-3, n),
         "time": np.linspace(0.1, 3.0, n),
         "values": np.column_stack([np.full(n, np.nan), -np.linspace(1, 2, n), -np.linspace(3, 1, n)]),
-        "residual": np.linspace(5, 1, n),  # a key the module does not know
+        "custom_figure": np.linspace(5, 1, n),  # a key the module does not know
     }
     fig = fg.plot.convergence(history, x="time", fig=plt.figure())
     save_png(fig, tmp_path, "convergence_dict")
@@ -116,7 +118,7 @@ def test_convergence_skips_empty_series_and_draws_unknown_keys(tmp_path):
     assert list(terms) == ["term 1", "term 2"]
     np.testing.assert_array_equal(terms["term 2"].get_ydata(), history["values"][:, 2])
     np.testing.assert_array_equal(terms["term 2"].get_xdata(), history["time"])
-    np.testing.assert_array_equal(lines_by_label(panel(fig, "Other"))["residual"].get_ydata(), history["residual"])
+    np.testing.assert_array_equal(lines_by_label(panel(fig, "Other"))["custom figure"].get_ydata(), history["custom_figure"])
     assert fig.axes[-1].get_xlabel() == "time (s)"
 
 
