@@ -2,12 +2,13 @@
 
 ``import factorgraph as fg`` gives the model (:class:`FactorGraph`, :mod:`features`), its
 compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data helpers
-(:func:`moments`), model files (:func:`load`) and the error tree (:class:`FactorGraphError`).
+(:func:`moments`), model files (:func:`load` for fitted binary models, :func:`load_spec` for
+text model files) and the error tree (:class:`FactorGraphError`).
 """
 
 from importlib import metadata as _metadata
 
-from factorgraph import coloring, datasets, exact, features, optim
+from factorgraph import coloring, datasets, exact, features, optim, spec
 from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
@@ -17,6 +18,7 @@ from factorgraph._errors import (
     FeatureSpecError,
     ModelFileError,
     ModelSpecError,
+    ModelSpecFileError,
     ModelTooLargeError,
     NumericalError,
     PluginError,
@@ -28,6 +30,7 @@ from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
 from factorgraph.io import load
 from factorgraph.sampling import sample
+from factorgraph.spec import ModelSpec, load_spec, parse_spec
 from factorgraph.training import FitResult, Trainer, fit
 from factorgraph.variables import Domain
 
@@ -48,6 +51,10 @@ __all__ = [
     "exact",
     "moments",
     "load",
+    "spec",
+    "load_spec",
+    "parse_spec",
+    "ModelSpec",
     "sample",
     "Trainer",
     "FitResult",
@@ -61,6 +68,7 @@ __all__ = [
     "DiagnosticsError",
     "ModelTooLargeError",
     "ModelFileError",
+    "ModelSpecFileError",
     "NumericalError",
     "PluginError",
     "UnknownGroupError",
