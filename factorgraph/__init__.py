@@ -2,13 +2,14 @@
 
 ``import factorgraph as fg`` gives the model (:class:`FactorGraph`, :mod:`features`), its
 compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data helpers
-(:func:`moments`), model files (:func:`load`), plots (:mod:`plot`, with the optional
-matplotlib) and the error tree (:class:`FactorGraphError`).
+(:func:`moments`), model files (:func:`load` for fitted binary models, :func:`load_spec` for
+text model files), plots (:mod:`plot`, with the optional matplotlib) and the error tree
+(:class:`FactorGraphError`).
 """
 
 from importlib import metadata as _metadata
 
-from factorgraph import coloring, datasets, exact, features, optim, plot
+from factorgraph import coloring, datasets, exact, features, optim, plot, spec
 from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
@@ -19,6 +20,7 @@ from factorgraph._errors import (
     MissingDependencyError,
     ModelFileError,
     ModelSpecError,
+    ModelSpecFileError,
     ModelTooLargeError,
     NumericalError,
     PluginError,
@@ -30,6 +32,7 @@ from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
 from factorgraph.io import load
 from factorgraph.sampling import sample
+from factorgraph.spec import ModelSpec, load_spec, parse_spec
 from factorgraph.training import FitResult, Trainer, fit
 from factorgraph.variables import Domain
 
@@ -51,6 +54,10 @@ __all__ = [
     "exact",
     "moments",
     "load",
+    "spec",
+    "load_spec",
+    "parse_spec",
+    "ModelSpec",
     "sample",
     "Trainer",
     "FitResult",
@@ -65,6 +72,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelTooLargeError",
     "ModelFileError",
+    "ModelSpecFileError",
     "NumericalError",
     "PluginError",
     "UnknownGroupError",

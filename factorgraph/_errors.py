@@ -15,6 +15,7 @@ __all__ = [
     "ModelTooLargeError",
     "UnknownGroupError",
     "ModelFileError",
+    "ModelSpecFileError",
     "NumericalError",
     "PluginError",
     "DiagnosticsError",
@@ -69,6 +70,16 @@ class ModelTooLargeError(FactorGraphError, ValueError):
 
 class ModelFileError(FactorGraphError, OSError):
     """A model file is missing, not a model file, of an unknown version or damaged."""
+
+
+class ModelSpecFileError(ModelSpecError, ModelFileError):
+    """A text model file (:func:`factorgraph.load_spec`) is unreadable or describes an invalid model.
+
+    The message starts with the file and the key path of the offending value, e.g.
+    ``model.toml: features[2].scopes: expected ...; found ...``. It is both a
+    :class:`ModelSpecError` (a ``ValueError``: the model described is invalid) and a
+    :class:`ModelFileError` (an ``OSError``: the file, or one it names, is missing or damaged).
+    """
 
 
 class NumericalError(FactorGraphError, FloatingPointError):
