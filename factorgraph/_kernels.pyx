@@ -52,27 +52,47 @@ def energies(GraphView g, const int32_t[:, ::1] states, const double[::1] theta,
     return out_arr
 
 
+cdef inline void add_state_features(GraphView g, const int32_t* state, double* out, double w,
+                                    bint squared) noexcept nogil:
+    """out += w * f(state) (or w * f(state) squared), factor by factor."""
+    cdef int64_t f, j
+    cdef int32_t m
+    cdef double t
+    for f in range(g.n_factors):
+        j = joint_index(g, state, f)
+        if g.factor_form[f] == 0:
+            t = g.tables[g.factor_table[f] + j]
+            out[g.factor_theta[f]] += w * (t * t if squared else t)
+        else:
+            m = g.maps[g.factor_table[f] + j]
+            if m >= 0:
+                out[g.factor_theta[f] + m] += w
+
+
 def add_feature_sums(GraphView g, const int32_t[:, ::1] states, const double[::1] weights,
                      double[::1] out, bint squared=False):
     """Add sum_b weights[b] * f(states[b]) (or f squared) into ``out``, in row order."""
     cdef Py_ssize_t b, n_rows = states.shape[0]
-    cdef int64_t f, j
-    cdef int32_t m
-    cdef double w, t
     with nogil:
         for b in range(n_rows):
-            w = weights[b]
-            if w == 0.0:
-                continue
-            for f in range(g.n_factors):
-                j = joint_index(g, &states[b, 0], f)
-                if g.factor_form[f] == 0:
-                    t = g.tables[g.factor_table[f] + j]
-                    out[g.factor_theta[f]] += w * (t * t if squared else t)
-                else:
-                    m = g.maps[g.factor_table[f] + j]
-                    if m >= 0:
-                        out[g.factor_theta[f] + m] += w
+            if weights[b] != 0.0:
+                add_state_features(g, &states[b, 0], &out[0], weights[b], squared)
+    return None
+
+
+def add_grouped_feature_sums(GraphView g, const int32_t[:, ::1] states, const int64_t[::1] rows,
+                             double[:, ::1] out):
+    """Add f(states[b]) into row ``rows[b]`` of ``out`` (shape (n_groups, n_features)), in row
+    order: the feature sums of many groups of states in one pass."""
+    cdef Py_ssize_t b, n_rows = states.shape[0]
+    if rows.shape[0] != n_rows:
+        raise ValueError("rows must have one entry per state")
+    for b in range(n_rows):
+        if not 0 <= rows[b] < out.shape[0]:
+            raise IndexError(f"rows[{b}] = {rows[b]} is outside 0..{out.shape[0] - 1}")
+    with nogil:
+        for b in range(n_rows):
+            add_state_features(g, &states[b, 0], &out[rows[b], 0], 1.0, False)
     return None
 
 

@@ -30,6 +30,7 @@ from objectives.moments import combined_targets
 
 MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
 JACKKNIFE_GROUPS = 16  # groups of chains for the jackknife: 15 degrees of freedom per feature
+JACKKNIFE_BYTES = 256 * 2**20  # the most the jackknife's per-state feature sums of one scope may take
 
 Gradient = Callable[[Any, np.ndarray], np.ndarray]
 
@@ -100,7 +101,8 @@ class Monitor:
             z = np.abs(self.target - stats.mean)[self.matched] / np.maximum(se, floor)[self.matched]
             out.update(mismatch=float(np.sqrt(np.mean(z**2))), mismatch_max=float(z.max()))
         if self.reads_chains:
-            noise = np.where(self.matched, se, 0.0) if self.linear else self._jackknife(stats, states, theta)
+            linear = np.where(self.matched, se, 0.0)
+            noise = linear if self.linear else self._combined_noise(linear, *self._jackknife(stats, states, theta))
             residual = self.stationarity(grad, theta)
             active = self.trainable & (self.matched | (noise > 0) | (residual != 0))
             if active.any():
@@ -118,35 +120,113 @@ class Monitor:
         residual = l1_residual(-grad, theta, self.l1) if self.l1.any() else np.abs(grad)
         return np.where(self.trainable, residual, 0.0)
 
-    def _jackknife(self, stats: Any, states: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """The delete-a-group jackknife standard error of the objective's chain gradient.
+    def _jackknife(self, stats: Any, states: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Delete-a-group jackknife replicates of the objective's chain gradient, and of its
+        matching part, each of shape (G, n_features).
 
         The chains are cut into G contiguous groups; the gradient is recomputed from every group
-        but one, G times, and var = (G − 1)/G Σ_g (grad_(−g) − mean)². It sees the noise of
-        every term at once, with the correlation between terms (a KL prior's gradient shares
-        E[f] with moment matching) and the noise of a term's own estimate of p_S. The means a
+        but one, G times; var = (G − 1)/G Σ_g (grad_(−g) − mean)². That sees the noise of every
+        term, the correlation between terms (a KL prior's gradient shares E[f] with moment
+        matching) and the noise of a term's own estimate of p_S. The means a
         replicate sees are the step's means less the left-out group's share: averaged over the
         step's sweeps where the sampler reports per-group batch means, else from final states.
+
+        A weighted sum is linear in its table, Σ_c t[x_S^c] f(x^c) = Σ_s t[s] F_S[s] with F_S[s]
+        the feature sums of the chains in joint state s; one pass gives F_S per group, so each
+        replicate's weighted sums and counts are differences of small arrays, whatever tables
+        the objectives compute. Scopes too large for that (more than JACKKNIFE_BYTES of F_S)
+        take a pass over the replicate's states instead.
         """
         from samplers import ChainStats
-        from samplers._protocol import state_marginal_counts, state_weighted_sums
 
         n = len(states)
         ranges, sums = self._groups(stats, states)
-        total = stats.mean * n if sums is not None else self.graph.feature_sums(states)
-        replicates = []
+        group_of = np.repeat(np.arange(len(ranges)), [hi - lo for lo, hi in ranges])
+        kept_all = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        if sums is None:
+            sums = self._grouped_sums(states[kept_all], group_of, len(ranges))
+            outside = np.delete(states, kept_all, axis=0)  # chains in no group: always kept
+            total = sums.sum(axis=0) + self._grouped_sums(outside, np.zeros(len(outside), np.int64), 1)[0]
+        else:
+            total = stats.mean * n
+        by_state = {scope: self._by_state(states, scope, kept_all, group_of, len(ranges)) for scope in self.scopes}
+        replicates, matching = [], []
         for g, (lo, hi) in enumerate(ranges):
-            kept = np.delete(states, np.s_[lo:hi], axis=0)
-            left_out = sums[g] if sums is not None else self.graph.feature_sums(states[lo:hi])
+            kept = n - (hi - lo)
+            counts = {scope: (joint_all - joint[g]).reshape(shape) for scope, (shape, joint_all, joint, _, _) in
+                      by_state.items()}
             replicate = ChainStats(
-                mean=(total - left_out) / len(kept), n_chains=len(kept), sweep=getattr(stats, "sweep", 0),
-                marginal_counts={s: state_marginal_counts(self.graph, kept, s) for s in self.scopes},
-                weighted_sums=functools.partial(state_weighted_sums, self.graph, kept),
+                mean=(total - sums[g]) / kept, n_chains=kept, sweep=getattr(stats, "sweep", 0), marginal_counts=counts,
+                weighted_sums=functools.partial(self._replicate_weighted_sums, by_state, g, states, (lo, hi)),
             )
             replicates.append(self.gradient(replicate, theta))
+            matching.append(np.where(self.matched, self.target - replicate.mean, 0.0))
         replicates = np.array(replicates)
+        return replicates, np.array(matching)
+
+    def _combined_noise(self, linear: np.ndarray, replicates: np.ndarray, matching: np.ndarray) -> np.ndarray:
+        """The noise of the whole gradient: the matching part's closed-form MCSE, the other terms'
+        jackknife variance, and their jackknife correlation (clipped to [-1, 1]).
+
+        The closed form is exact for the matching part however rare a feature is, where a
+        jackknife over 16 groups is noisy; the other terms only add their share.
+        """
         groups = len(replicates)
-        return np.sqrt((groups - 1) / groups * np.sum((replicates - replicates.mean(axis=0)) ** 2, axis=0))
+        other = replicates - matching
+        other = other - other.mean(axis=0)
+        matching = matching - matching.mean(axis=0)
+        scale = (groups - 1) / groups
+        var_other = scale * np.sum(other**2, axis=0)
+        var_matching = scale * np.sum(matching**2, axis=0)
+        cov = scale * np.sum(other * matching, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.clip(np.nan_to_num(cov / np.sqrt(var_other * var_matching)), -1.0, 1.0)
+        sd_other = np.sqrt(var_other)
+        return np.sqrt(np.maximum(linear**2 + var_other + 2 * rho * linear * sd_other, 0.0))
+
+    def _grouped_sums(self, states: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+        """Feature sums of the states in each row group, shape (n_rows, n_features): one pass."""
+        from factorgraph import _kernels
+
+        out = np.zeros((n_rows, self.graph.n_features))
+        _kernels.add_grouped_feature_sums(self.graph._view, np.ascontiguousarray(states, dtype=np.int32),
+                                          np.ascontiguousarray(rows, dtype=np.int64), out)
+        return out
+
+    def _by_state(self, states: np.ndarray, scope: tuple[int, ...], kept_all: np.ndarray, group_of: np.ndarray,
+                  n_groups: int) -> tuple[Any, ...]:
+        """For one scope: its shape, the joint-state counts (all chains, and per group), and the
+        feature sums per joint state (all chains, and per group) when they fit in memory."""
+        ids = np.asarray(scope)
+        shape = tuple(self.graph.n_states[ids].tolist())
+        size = int(np.prod(shape))
+        places = np.concatenate([np.cumprod(np.asarray(shape[::-1], dtype=np.int64))[::-1][1:], [1]])
+        joint = states[:, ids].astype(np.int64) @ places
+        counts_all = np.bincount(joint, minlength=size)
+        counts = np.zeros((n_groups, size), dtype=np.int64)
+        np.add.at(counts, (group_of, joint[kept_all]), 1)
+        if n_groups * size * self.graph.n_features * 8 > JACKKNIFE_BYTES:
+            return shape, counts_all, counts, None, None
+        per_group = self._grouped_sums(states[kept_all], group_of * size + joint[kept_all], n_groups * size)
+        per_group = per_group.reshape(n_groups, size, -1)
+        outside = np.delete(np.arange(len(states)), kept_all)
+        every = per_group.sum(axis=0) + self._grouped_sums(states[outside], joint[outside], size)
+        return shape, counts_all, counts, every, per_group
+
+    def _replicate_weighted_sums(self, by_state: dict, g: int, states: np.ndarray, left_out: tuple[int, int],
+                                 scope: Any, table: Any) -> np.ndarray:
+        """Σ_c table[x_S^c] f(x^c) over the chains outside group g."""
+        from samplers._protocol import state_weighted_sums
+
+        entry = by_state.get(tuple(scope))
+        if entry is None or entry[3] is None:
+            return state_weighted_sums(self.graph, np.delete(states, np.s_[left_out[0]:left_out[1]], axis=0),
+                                       scope, table)
+        shape, _, _, every, per_group = entry
+        values = np.asarray(table, dtype=np.float64)
+        if values.shape != shape:
+            raise ValueError(f"a table of shape {shape} was expected, not {values.shape}")
+        return values.ravel() @ (every - per_group[g])
 
     @staticmethod
     def _groups(stats: Any, states: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray | None]:
