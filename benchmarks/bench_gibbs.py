@@ -71,12 +71,7 @@ def throughput(compiled, theta, threads: int, n_chains: int = 64, seconds: float
 
 
 def training_steps_per_second(threads: int, steps: int = 200) -> float:
-    x = fg.datasets.load_digits()
-    g = fg.FactorGraph()
-    v = g.add_variables(64)
-    g.add_features(fg.features.Product(v))
-    i, j = np.triu_indices(64, k=1)
-    g.add_features(fg.features.Product(np.stack([i, j], axis=1)))
+    g, x = fg.datasets.digits_ising()
     target = fg.moments(g, x, pseudocount=0.01)
     trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=1000, seed=0, n_threads=threads)
     start = time.perf_counter()

@@ -29,13 +29,7 @@ import objectives
 
 
 def build(pseudocount: float) -> tuple[fg.FactorGraph, np.ndarray, np.ndarray]:
-    data = fg.datasets.load_digits()
-    n = data.shape[1]
-    g = fg.FactorGraph()
-    pixels = g.add_variables(n)
-    g.add_features(fg.features.Product(pixels), name="fields")
-    i, j = np.triu_indices(n, k=1)
-    g.add_features(fg.features.Product(np.stack([i, j], axis=1)), name="pairs")
+    g, data = fg.datasets.digits_ising()
     return g, data, fg.moments(g, data, pseudocount=pseudocount)
 
 

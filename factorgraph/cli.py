@@ -13,13 +13,8 @@ def _demo(args: argparse.Namespace) -> int:
     """The main job: a pairwise (Ising) MaxEnt model fitted to the bundled binarised digits."""
     import factorgraph as fg
 
-    data = fg.datasets.load_digits()
+    g, data = fg.datasets.digits_ising()
     n = data.shape[1]
-    g = fg.FactorGraph()
-    pixels = g.add_variables(n)
-    g.add_features(fg.features.Product(pixels), name="fields")
-    i, j = np.triu_indices(n, k=1)
-    g.add_features(fg.features.Product(np.stack([i, j], axis=1)), name="pairs")
     target = fg.moments(g, data, pseudocount=args.pseudocount)
     print(f"data: {data.shape[0]} binarised 8x8 digit images (UCI optical digits, CC BY 4.0), {n} pixels")
     print(f"model: {g.n_features} features (all first and second moments), pseudocount {args.pseudocount}")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from functools import cache
 from importlib import resources
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
-__all__ = ["load_digits"]
+__all__ = ["load_digits", "digits_ising"]
 
 _N_IMAGES = 1797
 _N_PIXELS = 64
@@ -106,3 +106,35 @@ def load_digits(
     if return_labels:
         return X, labels.copy()
     return X
+
+
+def digits_ising() -> tuple[Any, np.ndarray]:
+    """The main job's model and data: a pairwise (Ising) model of the binarised digits.
+
+    64 binary pixels (states 0 and 1), a ``Product`` group ``"fields"`` (one feature per pixel)
+    and a ``Product`` group ``"pairs"`` on every pair i < j (in ``np.triu_indices`` order):
+    2,080 features, every first and second moment.
+
+    Returns
+    -------
+    graph : FactorGraph
+    data : ndarray of shape (1797, 64)
+        The images binarised at half intensity (:func:`load_digits` with ``binarize=True``).
+
+    Examples
+    --------
+    >>> import factorgraph as fg
+    >>> g, data = fg.datasets.digits_ising()
+    >>> g.n_features, data.shape
+    (2080, (1797, 64))
+    """
+    from factorgraph import features
+    from factorgraph.graph import FactorGraph
+
+    data = load_digits()
+    g = FactorGraph()
+    pixels = g.add_variables(data.shape[1])
+    g.add_features(features.Product(pixels), name="fields")
+    i, j = np.triu_indices(data.shape[1], k=1)
+    g.add_features(features.Product(np.stack([i, j], axis=1)), name="pairs")
+    return g, data
