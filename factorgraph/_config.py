@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import TextIO
 
 
 def config() -> dict[str, object]:
@@ -27,7 +28,26 @@ def config() -> dict[str, object]:
     }
 
 
-def show_config() -> None:
-    """Print versions, whether the extensions have OpenMP, and the default thread count."""
+def show_config(file: TextIO | None = None) -> None:
+    """Print versions, whether the extensions have OpenMP, and the default thread count.
+
+    This is a report for people, so it prints (to ``file``, default standard output); the rest
+    of the library reports through the ``logging`` logger ``"factorgraph"`` and never prints.
+    :func:`config` gives the same facts as a dict.
+
+    Parameters
+    ----------
+    file : text stream, optional
+        Where to write the report (default ``sys.stdout``).
+
+    Examples
+    --------
+    >>> import io, factorgraph as fg
+    >>> out = io.StringIO()
+    >>> fg.show_config(file=out)
+    >>> "openmp" in out.getvalue()
+    True
+    """
+    stream = sys.stdout if file is None else file
     for key, value in config().items():
-        print(f"{key:>20}: {value}")
+        print(f"{key:>20}: {value}", file=stream)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
+from factorgraph._progress import progress_bar, rate
 from factorgraph._validation import check_int, check_theta
 
 
@@ -18,6 +20,7 @@ def sample(
     burn_in: int = 1000,
     thin: int = 10,
     seed: int | np.random.SeedSequence | None = None,
+    progress: bool | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Samples from p_θ by persistent Markov chains.
@@ -39,6 +42,10 @@ def sample(
         Sweeps between successive samples of one chain.
     seed : int, SeedSequence or None
         Seeds the sampler (same seed, same samples, for any thread count).
+    progress : bool or None, default None
+        Show a progress bar of sweeps with the updates per second. None: only when standard
+        error is a terminal (or in a notebook) and not under CI. The samples are the same
+        either way.
     **options
         Passed to the sampler (e.g. ``n_threads``).
 
@@ -67,10 +74,31 @@ def sample(
     burn_in = check_int("burn_in", burn_in, owner, minimum=0)
     thin = check_int("thin", thin, owner, minimum=1)
     chains = samplers.create(sampler, compiled, n_chains, seed=seed, **options)
-    chains.run(theta, burn_in)
     rounds = -(-n_samples // n_chains)
     out = np.empty((rounds * n_chains, compiled.n_variables), dtype=np.int32)
-    for r in range(rounds):
-        chains.run(theta, thin)
-        out[r * n_chains : (r + 1) * n_chains] = chains.states
+    bar = progress_bar(burn_in + rounds * thin, progress, desc="sample", unit="sweep")
+    if bar is None:
+        chains.run(theta, burn_in)
+        for r in range(rounds):
+            chains.run(theta, thin)
+            out[r * n_chains : (r + 1) * n_chains] = chains.states
+        return out[:n_samples]
+    # With a bar, burn-in runs in about 100 pieces; n sweeps then m sweeps equal n + m sweeps.
+    start, updates = time.perf_counter(), 0
+
+    def advance(n_sweeps: int) -> None:
+        nonlocal updates
+        updates += chains.run(theta, n_sweeps).n_updates
+        bar.update(n_sweeps)
+        bar.set_postfix(updates=rate(updates, time.perf_counter() - start), refresh=False)
+
+    try:
+        piece = max(1, burn_in // 100)
+        for done in range(0, burn_in, piece):
+            advance(min(piece, burn_in - done))
+        for r in range(rounds):
+            advance(thin)
+            out[r * n_chains : (r + 1) * n_chains] = chains.states
+    finally:
+        bar.close()
     return out[:n_samples]

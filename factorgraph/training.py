@@ -19,6 +19,7 @@ import numpy as np
 
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
 from factorgraph._monitor import Monitor, Plateau, StabilityWindow
+from factorgraph._progress import rate as _rate
 from factorgraph._validation import check_int, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
@@ -395,8 +396,8 @@ class Trainer:
                     history[key].append(value)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", step=f"{step_norm:.2g}",
-                                    refresh=False)
+                    bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", dtheta=f"{step_norm:.2g}",
+                                    updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
                 if callback is not None:
                     try:
                         callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
@@ -424,13 +425,9 @@ class Trainer:
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
-    if progress is None:
-        progress = _auto_progress()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+    from factorgraph._progress import progress_bar
 
-    return tqdm(total=total, desc="fit", unit="step", leave=False)
+    return progress_bar(total, progress, desc="fit", unit="step")
 
 
 def fit(
