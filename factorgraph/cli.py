@@ -1,140 +1,271 @@
-"""The ``factorgraph`` command: ``demo`` (the main job), ``kinds`` and ``info``."""
+"""The ``factorgraph`` command (also ``python -m factorgraph``).
+
+Subcommands: ``demo`` (the main job on the bundled digits), ``fit``, ``sample``, ``exact``,
+``info`` and ``kinds``. :func:`main` returns the exit code: 0 on success, 1 for a library error
+(one line on standard error, ``factorgraph: error: ...``; ``--debug`` shows the traceback), 2
+for a usage error, 130 when interrupted (Ctrl-C). Results go to standard output; progress bars
+and log messages (the ``logging`` logger ``"factorgraph"``, configured here and nowhere in the
+library) go to standard error. See docs/cli.rst.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import numpy as np
+__all__ = ["main", "build_parser"]
 
+_EPILOG = {
+    "main": """\
+examples:
+  factorgraph demo                                   fit the bundled digits (the README's first command)
+  factorgraph info model.toml                        sizes, feature groups, colours, memory estimate
+  factorgraph fit model.toml data.npy -o fitted.npz  train with persistent chains; save model and theta
+  factorgraph sample fitted.npz -n 1000 -o draws.npy draw from the fitted model
+  factorgraph exact small.toml data.csv              solve a small model exactly
 
-def _demo(args: argparse.Namespace) -> int:
-    """The main job: a pairwise (Ising) MaxEnt model fitted to the bundled binarised digits."""
-    import factorgraph as fg
+exit codes: 0 success, 1 error (bad file, data or model), 2 usage error, 130 interrupted
+""",
+    "demo": """\
+examples:
+  factorgraph demo
+  factorgraph demo --steps 200 --chains 500 --out digits.npz
+""",
+    "fit": """\
+DATA holds state indices, one row per sample and one column per variable: a .npy array, a
+.npz archive (its one array, or --data-key NAME) or a .csv file of comma-separated integers
+(a first line that is not numbers is a header; lines starting with # are skipped). Flags
+override the model file's settings. Ctrl-C stops at the end of a step (exit code 130); with
+--checkpoint-dir it leaves a checkpoint there and prints the command that resumes.
 
-    g, data = fg.datasets.digits_ising()
-    n = data.shape[1]
-    target = fg.moments(g, data, pseudocount=args.pseudocount)
-    print(f"data: {data.shape[0]} binarised 8x8 digit images (UCI optical digits, CC BY 4.0), {n} pixels")
-    print(f"model: {g.n_features} features (all first and second moments), pseudocount {args.pseudocount}")
+examples:
+  factorgraph fit model.toml data.npy -o fitted.npz
+  factorgraph fit model.toml data.csv --steps 500 --chains 1000 --seed 1 --plot fit.png
+  factorgraph fit model.toml data.npz --data-key train --weights w.npy -q
+  factorgraph fit model.toml data.npy --checkpoint-dir run/ -o fitted.npz
+  factorgraph fit model.toml --checkpoint-dir run/ --resume -o fitted.npz
+""",
+    "sample": """\
+MODEL is a fitted .npz (its saved theta is used) or a TOML model file (theta from --theta, or
+else the file's starting theta). --theta takes a fitted .npz of the same model, or a .npy or
+.csv of n_features numbers. Samples are state indices; -o writes them as .npy or .csv (by the
+file name); without -o the mean value of each variable is printed.
 
-    def mismatch(theta: np.ndarray) -> tuple[float, float]:
-        """RMS and max |m - E_theta[f]|, E from fresh chains (not the training chains)."""
-        draws = fg.sample(g, theta, 20_000, n_chains=2000, burn_in=300, thin=10, seed=args.seed + 1,
-                          n_threads=args.threads)
-        gap = fg.moments(g, draws) - target
-        return float(np.sqrt(np.mean(gap**2))), float(np.abs(gap).max())
+examples:
+  factorgraph sample fitted.npz -n 10000 -o draws.npy
+  factorgraph sample model.toml --theta fitted.npz -n 500 --burn-in 2000 --thin 20 -o draws.csv
+""",
+    "exact": """\
+Enumerates every joint state (at most 2**22), so only for small models. The objectives are
+the model file's; a target from data needs DATA (as for fit).
 
-    before = mismatch(np.zeros(g.n_features))
-    print(f"moment mismatch before: rms {before[0]:.4f}, max {before[1]:.4f} (theta = 0)")
-    start = time.perf_counter()
-    result = fg.fit(
-        g, target=target, n_chains=args.chains, sweeps_per_step=args.sweeps, max_steps=args.steps, tol=0.0,
-        seed=args.seed, n_threads=args.threads, progress=None,
-    )
-    elapsed = time.perf_counter() - start
-    after = mismatch(result.theta)
-    print(f"moment mismatch after:  rms {after[0]:.4f}, max {after[1]:.4f} "
-          f"({result.n_steps} steps of {args.sweeps} sweeps x {args.chains} chains)")
-    print(f"fit time: {elapsed:.1f} s ({elapsed / max(result.n_steps, 1) * 1e3:.1f} ms a step)")
-    if args.out:
-        g.save(args.out, theta=result.theta)
-        print(f"model and theta saved to {args.out}")
-    return 0
+examples:
+  factorgraph exact small.toml
+  factorgraph exact small.toml data.csv -o exact.npz
+""",
+    "info": """\
+MODEL is a TOML model file or a fitted .npz. Without MODEL: versions, OpenMP and threads.
 
-
-def _kinds(args: argparse.Namespace) -> int:
-    """Build a model with every feature kind, compile it, and fit a small one exactly."""
-    import factorgraph as fg
-    from factorgraph import features as F
-
-    rng = np.random.default_rng(args.seed)
-    side = args.size
-    g = fg.FactorGraph()
-    spins = g.add_variables(side * side, values=[-1, 1]).reshape(side, side)
-    colours = g.add_variables(side, n_states=3)
-    level = g.add_variables(side, edges=np.linspace(0.0, 1.0, 5))
-    right = np.stack([spins.ravel(), np.roll(spins, -1, axis=1).ravel()], axis=1)
-    down = np.stack([spins.ravel(), np.roll(spins, -1, axis=0).ravel()], axis=1)
-    t0 = time.perf_counter()
-    g.add_features(F.Product(spins.ravel()), name="fields")
-    g.add_features(F.Product(np.concatenate([right, down])), name="couplings")
-    g.add_features(F.Indicator(np.stack([colours, spins[:, 0]], 1), states=[2, 1]), name="colour-up")
-    g.add_features(F.Bin(np.stack([level, spins[:, 1]], 1), lower=[0.5, 0.0], upper=[1.0, 2.0]), name="high-up")
-    g.add_features(F.Polynomial(level, power=2), name="level-squared")
-    g.add_features(F.Threshold(level, threshold=0.5), name="level-high")
-    g.add_features(F.Table(np.stack([colours, level], 1), table=rng.normal(size=(3, 4))), name="table")
-    g.add_features(F.Function(np.stack([level, spins[:, 2]], 1), fn=lambda v, s: np.cos(v * s)), name="cosine")
-    g.add_features(F.Potential(np.stack([colours[:-1], colours[1:]], 1), reference=0), name="colour-pairs")
-    g.add_features(F.Histogram(np.stack([level[:-1], level[1:]], 1), edges=[0.0, 0.5, 1.0]), name="level-grid")
-    t1 = time.perf_counter()
-    compiled = g.compile()
-    t2 = time.perf_counter()
-    print(f"model: {g}")
-    for grp in g.groups:
-        print(f"  {grp.name:>14}: {grp.kind:<10} {len(grp.scopes):>5} scopes -> {grp.n_features:>5} features")
-    print(f"compiled: {compiled}")
-    sizes = np.diff(compiled.color_ptr)
-    print(f"colouring: {compiled.n_colors} colours, class sizes {sizes.tolist()}")
-    print(f"build {1e3 * (t1 - t0):.1f} ms, compile {1e3 * (t2 - t1):.1f} ms")
-
-    # An exact fit on a model small enough to enumerate: a 3x3 Ising torus of spins.
-    small = fg.FactorGraph()
-    s = small.add_variables(9, values=[-1, 1]).reshape(3, 3)
-    small.add_features(F.Product(s.ravel()), name="fields")
-    pairs = np.stack([s.ravel(), np.roll(s, -1, 1).ravel()], 1).tolist() + np.stack([s.ravel(), np.roll(s, -1, 0).ravel()], 1).tolist()
-    small.add_features(F.Product(pairs), name="couplings")
-    theta_star = rng.normal(0.0, 0.4, small.n_features)
-    target = fg.exact.expectations(small, theta_star)
-    t3 = time.perf_counter()
-    result = fg.exact.fit(small, target)
-    t4 = time.perf_counter()
-    print(
-        f"exact fit of a 3x3 Ising torus ({small.n_features} parameters, 512 states): "
-        f"|grad| = {result.grad_norm:.2e}, max |theta - theta*| = {np.abs(result.theta - theta_star).max():.2e}, "
-        f"{1e3 * (t4 - t3):.0f} ms"
-    )
-    return 0
+examples:
+  factorgraph info model.toml
+  factorgraph info fitted.npz --chains 4096
+  factorgraph info
+""",
+}
 
 
-def _info(args: argparse.Namespace) -> int:
-    from factorgraph import show_config
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {value}")
+        return value
 
-    show_config()
-    return 0
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    from factorgraph._errors import FactorGraphError
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
 
-    parser = argparse.ArgumentParser(prog="factorgraph", description="Maximum-entropy models on factor graphs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of library errors")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="fit an Ising model to the bundled digits (the main job)")
-    demo.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    demo.add_argument("--sweeps", type=int, default=5, help="Gibbs sweeps per step (default 5)")
-    demo.add_argument("--chains", type=int, default=1000, help="persistent chains (default 1000)")
-    demo.add_argument("--pseudocount", type=float, default=0.01)
+
+def _common() -> argparse.ArgumentParser:
+    """-v, -q and --debug, accepted after the subcommand too (without overriding ones before it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("output")
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log messages")
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars, warnings and errors only")
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")
+    return common
+
+
+def _sub(commands: Any, name: str, help: str, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                               epilog=_EPILOG.get(name), parents=[common],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``factorgraph`` command."""
+    from factorgraph import __version__
+    from factorgraph._cli_commands import run_exact, run_fit, run_sample
+    from factorgraph._cli_demo import run_demo, run_kinds
+    from factorgraph._cli_info import run_info
+
+    positive, count = _integer(1), _integer(0)
+    parser = argparse.ArgumentParser(prog="factorgraph", description="Maximum-entropy models on factor graphs.",
+                                     epilog=_EPILOG["main"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"factorgraph-maxent {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common = _common()
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = _sub(commands, "demo", "fit an Ising model to the bundled digits (the main job)", common)
+    demo.add_argument("--steps", type=count, default=1000, help="training steps (default 1000)")
+    demo.add_argument("--sweeps", type=positive, default=5, help="Gibbs sweeps per step (default 5)")
+    demo.add_argument("--chains", type=positive, default=1000, help="persistent chains (default 1000)")
+    demo.add_argument("--pseudocount", type=_number, default=0.01)
     demo.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=count, default=0)
     demo.add_argument("--out", default=None, help="save the fitted model to this .npz file")
-    demo.set_defaults(run=_demo)
-    kinds = commands.add_parser("kinds", help="build and compile a model of every feature kind; fit one exactly")
+    demo.set_defaults(run=lambda args, out: run_demo(args))
+
+    fit = _sub(commands, "fit", "train the model of a TOML file on data with persistent chains", common)
+    fit.add_argument("model", metavar="MODEL", help="TOML model file")
+    fit.add_argument("data", metavar="DATA", nargs="?", help="data file: .npy, .npz or .csv of state indices")
+    fit.add_argument("-o", "--out", metavar="OUT", help="write the fitted model and theta to this .npz file")
+    fit.add_argument("--weights", metavar="FILE", help="sample weights, one per data row (.npy, .npz or .csv)")
+    fit.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    fit.add_argument("--plot", metavar="FILE", help="draw the convergence history to this image (matplotlib)")
+    fit.add_argument("--checkpoint-dir", metavar="D", help="write checkpoints to this folder")
+    fit.add_argument("--checkpoint-every", metavar="K", type=positive, help="steps between checkpoints")
+    fit.add_argument("--resume", action="store_true", help="continue the fit checkpointed in --checkpoint-dir")
+    settings = fit.add_argument_group("settings (override the model file)")
+    settings.add_argument("--steps", type=count, help="most training steps (max_steps)")
+    settings.add_argument("--tol", type=_number, help="θ drift tolerance of the convergence test (0: no early stop)")
+    settings.add_argument("--chains", type=positive, help="persistent chains")
+    settings.add_argument("--sweeps", type=positive, help="sweeps per step")
+    settings.add_argument("--seed", type=count, help="seeds the chains: same seed, same fit")
+    settings.add_argument("--threads", type=int, help="sampler threads (default: all cores)")
+    fit.set_defaults(run=run_fit)
+
+    sample = _sub(commands, "sample", "draw samples from a model", common)
+    sample.add_argument("model", metavar="MODEL", help="fitted .npz model, or TOML model file")
+    sample.add_argument("-n", type=positive, required=True, metavar="N", help="number of samples")
+    sample.add_argument("-o", "--out", metavar="FILE", help="write the samples to FILE (.npy or .csv)")
+    sample.add_argument("--theta", metavar="FILE", help="theta from a fitted .npz, or a .npy/.csv vector")
+    sample.add_argument("--burn-in", type=count, default=1000, help="sweeps before the first sample (default 1000)")
+    sample.add_argument("--thin", type=positive, default=10, help="sweeps between samples of a chain (default 10)")
+    sample.add_argument("--chains", type=positive, help="chains run side by side (default min(N, 256))")
+    sample.add_argument("--seed", type=count, help="seeds the chains (default: the model file's seed)")
+    sample.add_argument("--threads", type=int, help="sampler threads (default: all cores)")
+    sample.set_defaults(run=run_sample)
+
+    exact = _sub(commands, "exact", "fit a small model exactly by enumerating its states", common)
+    exact.add_argument("model", metavar="MODEL", help="TOML model file")
+    exact.add_argument("data", metavar="DATA", nargs="?", help="data file, when targets come from data")
+    exact.add_argument("-o", "--out", metavar="OUT", help="write the model and the exact theta to this .npz file")
+    exact.add_argument("--weights", metavar="FILE", help="sample weights, one per data row")
+    exact.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    exact.set_defaults(run=run_exact)
+
+    info = _sub(commands, "info", "describe a model, or this installation when no model is given", common)
+    info.add_argument("model", metavar="MODEL", nargs="?", help="TOML model file or fitted .npz")
+    info.add_argument("--chains", type=positive, help="chains for the memory estimate (default: the model's)")
+    info.set_defaults(run=lambda args, out: run_info(args, out) if args.model else _show_config(out))
+
+    kinds = _sub(commands, "kinds", "build and compile a model of every feature kind; fit one exactly", common)
     kinds.add_argument("--size", type=int, default=16, help="side of the spin lattice (default 16)")
     kinds.add_argument("--seed", type=int, default=0)
-    kinds.set_defaults(run=_kinds)
-    info = commands.add_parser("info", help="versions, OpenMP and thread count")
-    info.set_defaults(run=_info)
-    args = parser.parse_args(argv)
+    kinds.set_defaults(run=lambda args, out: run_kinds(args))
+    return parser
+
+
+def _show_config(out: Any) -> int:
+    from factorgraph import show_config
+
+    show_config(file=out)
+    return 0
+
+
+class _Formatter(logging.Formatter):
+    """Plain messages for INFO; ``factorgraph: warning: ...`` and the like for the rest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno != logging.INFO:
+            text = f"factorgraph: {record.levelname.lower()}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _configure_logging(verbose: int, quiet: bool) -> tuple[logging.Logger, logging.Handler, tuple[int, bool]]:
+    logger = logging.getLogger("factorgraph")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    saved = (logger.level, logger.propagate)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+    return logger, handler, saved
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0, 1 error, 2 usage, 130 interrupted).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from factorgraph.cli import main
+    >>> main(["sample", "no-such-model.npz", "-n", "5"])  # the message goes to standard error
+    1
+    """
+    from factorgraph._cli_commands import INTERRUPTED
+    from factorgraph._errors import FactorGraphError
+
+    parser = build_parser()
     try:
-        return args.run(args)
-    except FactorGraphError as exc:
-        if args.debug:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    debug = bool(getattr(args, "debug", False))
+    logger, handler, saved = _configure_logging(getattr(args, "verbose", 0) or 0, bool(getattr(args, "quiet", False)))
+    try:
+        return int(args.run(args, sys.stdout))
+    except KeyboardInterrupt:
+        print("factorgraph: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (FactorGraphError, OSError) as exc:
+        if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"factorgraph: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 if __name__ == "__main__":

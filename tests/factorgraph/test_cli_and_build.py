@@ -41,10 +41,10 @@ def test_info_prints_openmp_state(capsys):
     assert "openmp" in capsys.readouterr().out
 
 
-def test_library_errors_exit_2_with_one_line(capsys):
-    assert main(["kinds", "--size", "0"]) == 2
+def test_library_errors_exit_1_with_one_line(capsys):
+    assert main(["kinds", "--size", "0"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err
+    assert err.startswith("factorgraph: error: ") and "Traceback" not in err
 
 
 @pytest.mark.parametrize("module", ["factorgraph._kernels", "factorgraph._coloring", "factorgraph._openmp"])
