@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import os
-import sys
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -79,10 +77,6 @@ class FitResult:
             f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
             f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
         )
-
-
-def _auto_progress() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 class Trainer:
