@@ -3,15 +3,20 @@
 ``import factorgraph as fg`` gives the model (:class:`FactorGraph`, :mod:`features`), its
 compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data helpers
 (:func:`moments`), model files (:func:`load` for fitted binary models, :func:`load_spec` for
-text model files), plots (:mod:`plot`, with the optional matplotlib) and the error tree
+text model files), plots (:mod:`plot`, with the optional matplotlib), training checkpoints (:mod:`checkpoint`) and the error tree
 (:class:`FactorGraphError`).
 """
 
 from importlib import metadata as _metadata
 
-from factorgraph import coloring, datasets, exact, features, optim, plot, spec
+from factorgraph import checkpoint, coloring, datasets, exact, features, optim, plot, spec
 from factorgraph._config import show_config
 from factorgraph._errors import (
+    CheckpointCorruptedError,
+    CheckpointError,
+    CheckpointFallbackWarning,
+    CheckpointMismatchError,
+    CheckpointWarning,
     ColoringError,
     DataError,
     DiagnosticsError,
@@ -48,6 +53,7 @@ __all__ = [
     "Domain",
     "features",
     "coloring",
+    "checkpoint",
     "datasets",
     "optim",
     "plot",
@@ -77,5 +83,10 @@ __all__ = [
     "PluginError",
     "UnknownGroupError",
     "UnreachableTargetError",
+    "CheckpointError",
+    "CheckpointCorruptedError",
+    "CheckpointMismatchError",
+    "CheckpointWarning",
+    "CheckpointFallbackWarning",
     "__version__",
 ]

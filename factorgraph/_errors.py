@@ -20,6 +20,11 @@ __all__ = [
     "PluginError",
     "DiagnosticsError",
     "MissingDependencyError",
+    "CheckpointError",
+    "CheckpointCorruptedError",
+    "CheckpointMismatchError",
+    "CheckpointWarning",
+    "CheckpointFallbackWarning",
 ]
 
 
@@ -96,3 +101,25 @@ class DiagnosticsError(FactorGraphError, ValueError):
 
 class MissingDependencyError(FactorGraphError, ImportError):
     """An optional dependency (e.g. matplotlib for :mod:`factorgraph.plot`) is not installed."""
+
+
+class CheckpointError(ModelFileError):
+    """A training checkpoint cannot be written or resumed (see :mod:`factorgraph.checkpoint`)."""
+
+
+class CheckpointCorruptedError(CheckpointError):
+    """A checkpoint is damaged: a missing or unreadable manifest, a missing, truncated or altered
+    file (its SHA-256 differs from the manifest's), or contents that do not fit together."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint is intact but not for this use: another model (graph fingerprint), or another
+    checkpoint format version."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was read with a caveat (e.g. written by another library version)."""
+
+
+class CheckpointFallbackWarning(CheckpointWarning):
+    """The newest checkpoint was refused and an older, intact one was used instead."""

@@ -272,6 +272,20 @@ class StabilityWindow:
         self._previous = mean
         return drift
 
+    def get_state(self) -> dict[str, Any]:
+        """Copies of the window's progress, for checkpoints."""
+        state: dict[str, Any] = {"size": self.size, "count": self._count, "sum": self._sum.copy()}
+        if self._previous is not None:
+            state["previous"] = self._previous.copy()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` (arrays are copied)."""
+        self.size, self._count = int(state["size"]), int(state["count"])
+        self._sum = np.array(state["sum"], dtype=np.float64)
+        previous = state.get("previous")
+        self._previous = None if previous is None else np.array(previous, dtype=np.float64)
+
 
 class Plateau:
     """Detects a plateau: a figure that has not fallen 1% below its best for ``patience`` updates."""
@@ -290,6 +304,14 @@ class Plateau:
             self._best, self._since = value, 0
             return True
         return False
+
+    def get_state(self) -> dict[str, Any]:
+        """The detector's progress, for checkpoints."""
+        return {"patience": self.patience, "best": float(self._best), "since": self._since}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`."""
+        self.patience, self._best, self._since = int(state["patience"]), float(state["best"]), int(state["since"])
 
 
 def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:

@@ -20,7 +20,8 @@ import abc
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,36 @@ class Schedule(abc.ABC):
     @abc.abstractmethod
     def _at(self, t: int) -> float:
         """The rate at step ``t`` (already validated)."""
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-ready description of the schedule, from which :meth:`from_config` rebuilds it.
+
+        Used by checkpoints. Only the schedules of this module can be described; a plain
+        callable used as a rate cannot.
+
+        Examples
+        --------
+        >>> warmup(inverse_time(0.1, 10), steps=5).config()
+        {'schedule': 'warmup', 'after': {'schedule': 'inverse_time', 'lr': 0.1, 'decay_steps': 10.0, 'power': 1.0}, 'steps': 5}
+        """
+        return _schedule_config(self)
+
+    @staticmethod
+    def from_config(config: Mapping[str, Any]) -> Schedule:
+        """Rebuild a schedule from :meth:`config`.
+
+        Examples
+        --------
+        >>> Schedule.from_config(cosine(0.1, 100).config()) == cosine(0.1, 100)
+        True
+        """
+        if not isinstance(config, Mapping) or config.get("schedule") not in _SCHEDULES:
+            raise ModelSpecError(message("config", "optim.Schedule.from_config",
+                                         f"a dict with 'schedule' one of {sorted(_SCHEDULES)}", config))
+        params = {k: v for k, v in config.items() if k != "schedule"}
+        if config["schedule"] == "warmup":
+            params["schedule"] = Schedule.from_config(params.pop("after", None))
+        return _SCHEDULES[config["schedule"]](**params)
 
 
 def _as_schedule(value: object, name: str, owner: str) -> Callable[[int], float]:
@@ -223,6 +254,26 @@ class warmup(Schedule):
         return self.schedule(t - self.steps)
 
 
+_SCHEDULES: dict[str, type] = {cls.__name__: cls for cls in (constant, inverse_time, exponential, cosine, warmup)}
+
+
+def _schedule_config(schedule: object) -> dict[str, Any]:
+    """The description of one of this module's schedules; anything else cannot be described."""
+    if type(schedule) not in _SCHEDULES.values():
+        raise ModelSpecError(
+            f"The learning-rate schedule {schedule!r} cannot be described for a checkpoint: only "
+            f"factorgraph.optim's {', '.join(sorted(_SCHEDULES))} (or a plain number) can. Use one of them."
+        )
+    out: dict[str, Any] = {"schedule": type(schedule).__name__}
+    for f in fields(schedule):
+        value = getattr(schedule, f.name)
+        if f.name == "schedule":
+            out["after"] = _schedule_config(value)
+        else:
+            out[f.name] = value
+    return out
+
+
 def _float_array(name: str, value: object, owner: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float64)
@@ -346,6 +397,40 @@ class Optimizer(abc.ABC):
         """Forget all steps: ``t = 0``, no buffers and ``lr_scale = 1``."""
         self._t, self._buffers, self._step_size, self.lr_scale = 0, {}, 0.0, 1.0
 
+    def config(self) -> dict[str, Any]:
+        """A JSON-ready description of the settings (not the state), for checkpoints.
+
+        :meth:`from_config` rebuilds an optimizer with these settings; :meth:`get_state` and
+        :meth:`set_state` carry its progress. Only this module's optimizers and schedules can
+        be described.
+
+        Examples
+        --------
+        >>> Adam(lr=0.05).config()
+        {'optimizer': 'Adam', 'lr': {'schedule': 'constant', 'lr': 0.05}, 'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08}
+        """
+        if type(self) not in _OPTIMIZERS.values():
+            raise ModelSpecError(f"The optimizer {self!r} cannot be described for a checkpoint: only "
+                                 f"factorgraph.optim's {', '.join(sorted(_OPTIMIZERS))} can.")
+        return {"optimizer": type(self).__name__, "lr": _schedule_config(self.schedule),
+                **{name: getattr(self, name) for name in self._params}}
+
+    @staticmethod
+    def from_config(config: Mapping[str, Any]) -> Optimizer:
+        """Rebuild an optimizer (without its state) from :meth:`config`.
+
+        Examples
+        --------
+        >>> Optimizer.from_config(SGD(lr=0.1, momentum=0.5).config())
+        SGD(lr=constant(lr=0.1), momentum=0.5, nesterov=False)
+        """
+        if not isinstance(config, Mapping) or config.get("optimizer") not in _OPTIMIZERS:
+            raise ModelSpecError(message("config", "optim.Optimizer.from_config",
+                                         f"a dict with 'optimizer' one of {sorted(_OPTIMIZERS)}", config))
+        params = {k: v for k, v in config.items() if k != "optimizer"}
+        params["lr"] = Schedule.from_config(params.get("lr"))
+        return _OPTIMIZERS[config["optimizer"]](**params)
+
     def __repr__(self) -> str:
         params = "".join(f", {name}={getattr(self, name)!r}" for name in self._params)
         return f"{type(self).__name__}(lr={self.schedule!r}{params})"
@@ -445,6 +530,9 @@ class Adam(Optimizer):
         np.divide(lr * (m / (1.0 - self.beta1**t)), out, out=out)
         out += theta
         return out
+
+
+_OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adam": Adam}
 
 
 class PolyakAverage:

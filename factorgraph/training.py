@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
+import signal
 import dataclasses
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +56,7 @@ class FitResult:
         optimum), ``mismatch_max`` (its maximum), ``residual`` and ``residual_max`` (the same for
         the whole objective's standardised ascent direction, about 1 at the optimum of any mix
         of objectives; see :meth:`Trainer.fit`), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
-        updates that changed a state), ``time`` (seconds since the start), ``lr_scale`` (the
+        updates that changed a state), ``time`` (seconds of fitting since the trainer's first step, over all calls and resumes), ``lr_scale`` (the
         optimizer's learning-rate factor, lowered on plateaus) and ``values`` (shape
         (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
         has none).
@@ -107,8 +111,23 @@ class Trainer:
         Polyak-average the iterates from this step on and report the average as ``theta``.
     n_threads : int, optional
         Sampler threads (None: every usable core).
+    checkpoint_dir : str or path-like, optional
+        A folder for checkpoints (:mod:`factorgraph.checkpoint`): :meth:`fit` writes one every
+        ``checkpoint_every`` steps, at the end of each call and when stopped by Ctrl-C, keeping
+        the last two. :meth:`resume` rebuilds the trainer from it in a new process. The folder
+        must not already hold another run's checkpoints (resume that run instead).
+    checkpoint_every : int, optional
+        Steps between checkpoints (default 100 when ``checkpoint_dir`` is set).
     **sampler_options
         Passed to the sampler.
+
+    Attributes
+    ----------
+    history : dict of str to list
+        Every step's figures over all :meth:`fit` calls (the keys of ``FitResult.history``);
+        each result holds its own call's share.
+    step_count : int
+        Steps taken so far, over all calls.
 
     Examples
     --------
@@ -135,6 +154,8 @@ class Trainer:
         theta0: Any = None,
         average_from: int | None = None,
         n_threads: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
         **sampler_options: Any,
     ) -> None:
         import samplers
@@ -158,11 +179,14 @@ class Trainer:
             self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
         self.sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
         self.n_threads = n_threads
+        self._sampler_config: dict[str, Any] | None = None
         if isinstance(sampler, str):
             options = dict(sampler_options)
             if n_threads is not None:
                 options["n_threads"] = n_threads
-            sampler = samplers.create(sampler, self.graph, 256 if n_chains is None else n_chains, seed=seed, **options)
+            n_chains = 256 if n_chains is None else n_chains
+            self._sampler_config = {"name": sampler, "n_chains": n_chains, "options": dict(sampler_options)}
+            sampler = samplers.create(sampler, self.graph, n_chains, seed=seed, **options)
         else:
             missing = [m for m in ("run", "stats", "states", "get_state", "set_state") if not hasattr(sampler, m)]
             if missing:
@@ -193,6 +217,113 @@ class Trainer:
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
+        self.history: dict[str, list[Any]] = {k: [] for k in _HISTORY}
+        self.reset_convergence()
+        self._elapsed = 0.0  # seconds spent in fit, over every call (and across resumes)
+        self._call: dict[str, Any] = {}  # the arguments and first step of the latest fit call
+        self._run_id = uuid.uuid4().hex
+        self.checkpoint_every = None if checkpoint_every is None else check_int(
+            "checkpoint_every", checkpoint_every, owner, minimum=1)
+        self.checkpoint_dir: str | None = None
+        self._last_checkpoint = -1
+        if checkpoint_dir is not None:
+            from factorgraph import checkpoint
+
+            self.checkpoint_dir = os.fspath(checkpoint_dir)
+            self.checkpoint_every = self.checkpoint_every or 100
+            checkpoint.check_empty(self.checkpoint_dir)
+
+    # -- persistent state and checkpoints --------------------------------------------------------
+
+    def reset_convergence(self) -> None:
+        """Forget the convergence test's progress: the θ stability windows, the plateau counter
+        and the monitor's latest figures.
+
+        They otherwise persist from one :meth:`fit` call to the next (like θ, the chains, the
+        optimizer and :attr:`history`), so that ``fit(N); fit(N)`` is exactly ``fit(2N)``. A
+        call with another ``window`` or ``patience`` starts that detector afresh.
+        """
+        self._stability: StabilityWindow | None = None
+        self._plateau: Plateau | None = None
+        self._figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
+        self._checked = False
+
+    def save_checkpoint(self, directory: str | os.PathLike | None = None) -> str:
+        """Write a checkpoint of the whole trainer now; returns its folder.
+
+        Parameters
+        ----------
+        directory : str or path-like, optional
+            Where; default :attr:`checkpoint_dir`. See :mod:`factorgraph.checkpoint` for the
+            layout and the atomic protocol.
+
+        Raises
+        ------
+        CheckpointError
+            When a part of the trainer cannot be described (a custom objective without
+            ``config()``, a plain-callable learning rate, a ready sampler without ``config()``).
+        """
+        from factorgraph import checkpoint
+
+        directory = self.checkpoint_dir if directory is None else os.fspath(directory)
+        if directory is None:
+            raise ModelSpecError("save_checkpoint needs a folder: pass one, or set Trainer(checkpoint_dir=...).")
+        path = checkpoint.save(self, directory)
+        self._last_checkpoint = self.step_count
+        return path
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        *,
+        graph: Any = None,
+        n_threads: int | None = None,
+        checkpoint_every: int | None = None,
+    ) -> Trainer:
+        """Rebuild a trainer from a checkpoint, in this or a new process.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A checkpoint folder (the newest intact checkpoint in it is used, falling back to the
+            previous one with a :class:`~factorgraph.CheckpointFallbackWarning` when the newest
+            is damaged) or one checkpoint inside it (``.../ckpt-000123``).
+        graph : FactorGraph or CompiledGraph, optional
+            When given, the checkpoint must be of this model (same fingerprint), else
+            :class:`~factorgraph.CheckpointMismatchError`.
+        n_threads : int, optional
+            Sampler threads for the continuation (the results do not depend on it).
+        checkpoint_every : int, optional
+            A new checkpoint interval; by default the saved one.
+
+        Returns
+        -------
+        Trainer
+            Its θ, chains, optimizer, averaging, convergence state and :attr:`history` are those
+            at the checkpoint, and it keeps writing checkpoints to the same folder.
+            ``trainer.fit(**trainer.resume_args)`` finishes the interrupted ``fit`` call:
+            the result equals the uninterrupted run's bit for bit.
+
+        Raises
+        ------
+        CheckpointCorruptedError, CheckpointMismatchError
+            When no checkpoint there is intact, or of this model and format version.
+        """
+        from factorgraph import checkpoint
+
+        return checkpoint.restore(path, graph=graph, n_threads=n_threads, checkpoint_every=checkpoint_every)
+
+    @property
+    def resume_args(self) -> dict[str, Any]:
+        """The arguments of the latest :meth:`fit` call with ``max_steps`` reduced to the steps it
+        had left; after :meth:`resume`, ``trainer.fit(**trainer.resume_args)`` completes the
+        interrupted call. Empty before the first call."""
+        if not self._call:
+            return {}
+        args = dict(self._call["args"])
+        args["max_steps"] = max(0, self._call["start"] + args["max_steps"] - self.step_count)
+        return args
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -335,6 +466,15 @@ class Trainer:
         starts counting again; ``history["lr_scale"]`` records the factor in force at each
         step. ``callback(info)`` is called after every step with a dict of the
         step's figures; raising StopIteration in it stops cleanly.
+
+        Everything persists from one call to the next: θ, the chains, the optimizer, the
+        averaging, the convergence windows and plateau counter (see :meth:`reset_convergence`)
+        and :attr:`history`, so ``fit(N); fit(N)`` equals ``fit(2N)`` bit for bit. ``max_steps``
+        counts the steps of this call.
+
+        Ctrl-C (SIGINT, in the main thread) stops at the end of the current step: with a
+        ``checkpoint_dir`` a checkpoint is written, and the result (``converged=False``) says how
+        to resume. A second Ctrl-C raises KeyboardInterrupt at once.
         """
         owner = "Trainer.fit"
         max_steps = check_int("max_steps", max_steps, owner, minimum=0)
@@ -348,16 +488,27 @@ class Trainer:
             raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
         if not (np.isfinite(max_theta) and max_theta > 0):
             raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
-        plateau = Plateau(patience) if decay_on_plateau is not None else None
-        stability = StabilityWindow(window, len(self.theta)) if tol > 0 else None
+        self._call = {"start": self.step_count, "args": dict(
+            max_steps=max_steps, tol=float(tol), mismatch_tol=float(mismatch_tol), check_every=check_every,
+            window=window, max_theta=float(max_theta), patience=patience,
+            decay_on_plateau=None if decay_on_plateau is None else float(decay_on_plateau))}
+        if decay_on_plateau is None:
+            self._plateau = None
+        elif self._plateau is None or self._plateau.patience != patience:
+            self._plateau = Plateau(patience)
+        plateau = self._plateau
+        if tol > 0 and (self._stability is None or self._stability.size != window):
+            self._stability = StabilityWindow(window, len(self.theta))
+        stability = self._stability if tol > 0 else None
         max_residual = self.monitor.max_residual(self.sampler.n_chains) if hasattr(self.sampler, "n_chains") else None
-        history: dict[str, list[Any]] = {k: [] for k in _HISTORY}
-        start = time.perf_counter()
+        history = self.history
+        first = len(history["time"])
+        start = time.perf_counter() - self._elapsed
         converged, text = False, "reached max_steps"
         bar = _progress_bar(max_steps, progress)
-        figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
-        checked = False
+        interrupt = _Interrupt()
         try:
+            interrupt.install()
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
                 stats = self._statistics()
@@ -373,11 +524,12 @@ class Trainer:
                 self._check_theta(stats, max_theta)
                 if self.average is not None:
                     self.average.update(self.theta)
-                if self.step_count % check_every == 0 or not checked:
+                if self.step_count % check_every == 0 or not self._checked:
                     states = self.sampler.states
-                    figures, checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                    self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
                     if max_residual is None:
                         max_residual = self.monitor.max_residual(len(states))
+                figures = self._figures
                 mismatch, residual = figures["mismatch"], figures["residual"]
                 if plateau is not None and residual == residual and plateau.update(residual):
                     self.optimizer.lr_scale *= decay_on_plateau
@@ -405,17 +557,71 @@ class Trainer:
                     if at_noise and drift <= tol:
                         converged = True
                         text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
-                        break
+                if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
+                    self._elapsed = time.perf_counter() - start
+                    self.save_checkpoint()
+                if converged:
+                    break
+                if interrupt.requested:
+                    text = "interrupted"
+                    break
+            self._elapsed = time.perf_counter() - start
+            if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
+                self.save_checkpoint()
         finally:
+            interrupt.restore()
             if bar is not None:
                 bar.close()
-        logger.info("fit: %s after %d steps", text, len(history["time"]))
+        if text == "interrupted":
+            text = self._interrupted_message()
+        n_steps = len(history["time"]) - first
+        logger.info("fit: %s after %d steps", text, n_steps)
         theta = self.average.mean.copy() if self.average is not None and self.average.count else self.theta.copy()
         return FitResult(
-            theta=theta, converged=converged, message=text, n_steps=len(history["time"]),
-            history={k: np.array(v) for k, v in history.items()}, states=self.sampler.states,
+            theta=theta, converged=converged, message=text, n_steps=n_steps,
+            history={k: np.array(v[first:]) for k, v in history.items()}, states=self.sampler.states,
             sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
         )
+
+    def _interrupted_message(self) -> str:
+        where = f"interrupted by Ctrl-C after step {self.step_count}"
+        if self.checkpoint_dir is None:
+            return (f"{where}; no checkpoint_dir was set, so nothing was saved. Call fit again on this trainer "
+                    "to continue, or set Trainer(checkpoint_dir=...) to be able to resume in a new process.")
+        return (f"{where}; checkpoint written to {self.checkpoint_dir!r}. To finish the run: "
+                f"trainer = fg.Trainer.resume({self.checkpoint_dir!r}); trainer.fit(**trainer.resume_args) "
+                "(on the command line: factorgraph fit ... --resume).")
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C (SIGINT) during a fit into a request to stop at the end of the step.
+
+    Installed only in the main thread (signal handlers live there); the previous handler is put
+    back afterwards. A second Ctrl-C raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._handle)
+        self._installed = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("fit: Ctrl-C: stopping at the end of this step (press it again to abort at once)")
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
+            self._installed = False
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:

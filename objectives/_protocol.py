@@ -80,3 +80,26 @@ class Objective:
 
     def check(self, graph: Any) -> None:
         """Validate the term against a compiled graph before training (shapes, finiteness)."""
+
+    def config(self) -> tuple[str, dict[str, Any]]:
+        """How to rebuild this term in another process: its registered name and parameters.
+
+        Checkpoints (:mod:`factorgraph.checkpoint`) store the parameters, which must be JSON
+        scalars, lists of them, or numpy arrays of numbers, and rebuild the term with
+        ``objectives.get(name).from_config(params)``. A custom term registered under a name
+        (``objectives.register``) overrides this to be checkpointed; without it, writing a
+        checkpoint raises :class:`~factorgraph.CheckpointError` naming the term.
+
+        Returns
+        -------
+        name : str
+            The name the class is registered under, e.g. ``"moment-matching"``.
+        params : dict of str
+            The keyword arguments of :meth:`from_config`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not describe itself (no config()).")
+
+    @classmethod
+    def from_config(cls, params: dict[str, Any]) -> Objective:
+        """Rebuild a term from the parameters of :meth:`config`; by default ``cls(**params)``."""
+        return cls(**params)

@@ -145,6 +145,22 @@ class ExactMarginal(Objective):
     def needs(self) -> Needs:
         return Needs(mean=True)
 
+    def config(self) -> tuple[str, dict[str, Any]]:
+        """``("exact-marginal", {scope, target, reference, feature_ids})``; see
+        :meth:`Objective.config`. ``feature_ids`` (None before :meth:`add_to`) is restored by
+        :meth:`from_config`, so the rebuilt term matches the same features."""
+        return "exact-marginal", {"scope": self.scope, "target": self.target, "reference": self.reference,
+                                  "feature_ids": self.feature_ids}
+
+    @classmethod
+    def from_config(cls, params: dict[str, Any]) -> ExactMarginal:
+        """Rebuild the term and its ``feature_ids`` without a graph to add them to."""
+        params = dict(params)
+        ids = params.pop("feature_ids", None)
+        term = cls(**params)
+        term.feature_ids = None if ids is None else np.asarray(ids, dtype=np.int64).ravel()
+        return term
+
     def check(self, graph: Any) -> None:
         if self.feature_ids is None:
             raise ModelSpecError("ExactMarginal was not added to the graph; call term.add_to(graph) before "

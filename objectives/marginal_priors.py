@@ -114,6 +114,18 @@ class MarginalPrior(Objective):
     def needs(self) -> Needs:
         return Needs(marginals=(self.scope,), weighted=True)
 
+    def config(self) -> tuple[str, dict[str, Any]]:
+        """``("marginal-prior", {scope, target, kind, strength})``; see :meth:`Objective.config`."""
+        return "marginal-prior", {"scope": list(self.scope), "target": self.target, "kind": self.kind,
+                                  "strength": self.strength}
+
+    @classmethod
+    def from_config(cls, params: dict[str, Any]) -> MarginalPrior:
+        """Rebuild the term with exactly the saved (already normalised) target table."""
+        term = cls(**params)
+        term.target = np.array(params["target"], dtype=np.float64)
+        return term
+
     def check(self, graph: Any) -> None:
         check_scope(graph, self.scope, "MarginalPrior")
         shape = tuple(graph.n_states[list(self.scope)].tolist())

@@ -47,6 +47,10 @@ class MomentMatching(Objective):
                         f"shape {self.target.shape}")
             )
 
+    def config(self) -> tuple[str, dict[str, Any]]:
+        """``("moment-matching", {"target": ...})``; see :meth:`Objective.config`."""
+        return "moment-matching", {"target": self.target}
+
     def matched_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """The θ indices this term matches (all) and their target moments (for the trainer's monitor)."""
         return np.arange(len(self.target)), self.target

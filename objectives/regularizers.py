@@ -35,6 +35,10 @@ class _Penalty(Objective):
                         f"shape {self.strength.shape}")
             )
 
+    def config(self) -> tuple[str, dict[str, Any]]:
+        """``("l2" or "l1", {"strength": ...})``; see :meth:`Objective.config`."""
+        return type(self).__name__.lower(), {"strength": self.strength}
+
     def keeps_finite(self, n_features: int) -> np.ndarray:
         """Mask of shape (n_features,): True where the penalty keeps the optimal θ finite.
 
