@@ -86,20 +86,19 @@ def run_fit(args: argparse.Namespace, out: TextIO) -> int:
     if args.resume:
         if args.checkpoint_dir is None:
             raise DataError("--resume needs --checkpoint-dir D, the folder the interrupted fit wrote.")
-        if not hasattr(fg.Trainer, "resume"):
-            raise DataError("this version of factorgraph-maxent cannot resume from checkpoints.")
         trainer = fg.Trainer.resume(args.checkpoint_dir)
         if _fingerprint(trainer.graph) != _fingerprint(spec.graph):
             raise DataError(f"{args.checkpoint_dir}: the checkpoint was written for another model than "
                             f"{args.model}.")
-        done = int(getattr(trainer, "step_count", 0))
-        fit_options["max_steps"] = max(fit_options["max_steps"] - done, 0)
+        # the interrupted call's own arguments, so that the rest of the run is the same bits; the
+        # run ends after --steps (or the model file's max_steps) steps in all
+        done = trainer.step_count
+        total = fit_options["max_steps"]
+        fit_options = dict(trainer.resume_args or fit_options, max_steps=max(total - done, 0))
         logger.info("resuming from %s after %d steps; %d steps to go", args.checkpoint_dir, done,
                     fit_options["max_steps"])
     else:
         data, weights = _data(spec, args)
-        if args.checkpoint_dir is not None and not hasattr(fg.Trainer, "resume"):
-            raise DataError("this version of factorgraph-maxent cannot write checkpoints; drop --checkpoint-dir.")
         if args.checkpoint_dir is not None:
             trainer_overrides["checkpoint_dir"] = args.checkpoint_dir
             if args.checkpoint_every is not None:

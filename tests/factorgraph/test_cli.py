@@ -47,7 +47,6 @@ n_threads = 1
 max_steps = 25
 tol = 0.0
 """
-needs_checkpoints = pytest.mark.skipif(not hasattr(fg.Trainer, "resume"), reason="checkpoints not merged yet")
 
 
 @pytest.fixture
@@ -151,14 +150,6 @@ def test_ctrl_c_during_fit_exits_130(files, capsys, monkeypatch):
 # -- checkpoints (the Trainer's checkpoint API) ---------------------------------------------------
 
 
-@pytest.mark.skipif(hasattr(fg.Trainer, "resume"), reason="checkpoints are available")
-def test_checkpoint_dir_without_the_api_is_a_clear_error(files, capsys):
-    folder, _ = files
-    code, _, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--checkpoint-dir", folder / "ck")
-    assert code == 1 and "cannot write checkpoints" in err
-
-
-@needs_checkpoints
 def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(files, capsys, monkeypatch):
     import samplers.gibbs
 
@@ -187,7 +178,6 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(files, capsys, monkeypat
     assert fg.load(out)[1].shape == (7,)
 
 
-@needs_checkpoints
 def test_resume_continues_the_same_fit(files, capsys):
     folder, data = files
     checkpoints, out = folder / "run", folder / "resumed.npz"
@@ -200,7 +190,6 @@ def test_resume_continues_the_same_fit(files, capsys):
     np.testing.assert_allclose(fg.load(out)[1], reference_fit(folder / "model.toml", data).theta, rtol=0, atol=1e-12)
 
 
-@needs_checkpoints
 def test_resume_refuses_another_model(files, capsys):
     folder, _ = files
     checkpoints = folder / "run"
