@@ -14,19 +14,28 @@ from factorgraph._config import show_config
 from factorgraph._errors import (
     ColoringError,
     DataError,
+    DegenerateModelWarning,
     DiagnosticsError,
+    DuplicateScopeWarning,
     FactorGraphError,
+    FactorGraphWarning,
     FeatureSpecError,
+    InconsistentTargetError,
+    MemoryEstimateWarning,
     MissingDependencyError,
     ModelFileError,
     ModelSpecError,
     ModelSpecFileError,
     ModelTooLargeError,
     NumericalError,
+    OutOfMemoryError,
     PluginError,
+    StuckChainsWarning,
+    TrainingDivergedError,
     UnknownGroupError,
     UnreachableTargetError,
 )
+from factorgraph._memory import MEMORY_WARNING_BYTES
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
@@ -77,5 +86,14 @@ __all__ = [
     "PluginError",
     "UnknownGroupError",
     "UnreachableTargetError",
+    "InconsistentTargetError",
+    "TrainingDivergedError",
+    "OutOfMemoryError",
+    "FactorGraphWarning",
+    "MemoryEstimateWarning",
+    "StuckChainsWarning",
+    "DegenerateModelWarning",
+    "DuplicateScopeWarning",
+    "MEMORY_WARNING_BYTES",
     "__version__",
 ]
