@@ -19,7 +19,8 @@ import numpy as np
 
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
 from factorgraph._monitor import Monitor, Plateau, StabilityWindow
-from factorgraph._validation import check_int, check_theta, message
+from factorgraph._safeguards import Safeguards, check_trainer_memory
+from factorgraph._validation import check_int, check_targets, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
@@ -73,7 +74,7 @@ class FitResult:
     optimizer_state: dict[str, Any] = field(repr=False)
 
     def __repr__(self) -> str:
-        last = {k: float(v[-1]) for k, v in self.history.items() if len(v)}
+        last = {k: float(v[-1]) for k, v in self.history.items() if len(v) and np.ndim(v) == 1}
         return (
             f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
             f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
@@ -145,6 +146,7 @@ class Trainer:
         import samplers
         from factorgraph import optim
         from objectives import Needs
+        from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
         owner = "Trainer"
         self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
@@ -195,6 +197,9 @@ class Trainer:
         self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self._gradient(st, th)[0])
         self._matched, self._target = self.monitor.matched, self.monitor.target
         self._check_reachable(self.monitor.low, self.monitor.high)
+        check_consistent_marginals(self.objectives)
+        check_indicator_sums(self.graph, self._matched, self._target)
+        check_trainer_memory(self)
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -362,9 +367,13 @@ class Trainer:
         bar = _progress_bar(max_steps, progress)
         figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
         checked = False
+        guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
+        if not self._trainable.any():
+            return guard.nothing_to_fit(FitResult, _HISTORY)
         try:
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
+                guard.after_run(info)
                 stats = self._statistics()
                 grad, values = self._gradient(stats, self.theta)
                 with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
@@ -372,6 +381,7 @@ class Trainer:
                     for term in self._proximal:
                         new_theta = term.proximal(new_theta, self.optimizer.step_size)
                 new_theta[~self._trainable] = self.theta[~self._trainable]
+                guard.after_step(new_theta)
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
                 theta_at_stats, self.theta = self.theta, new_theta
                 self.step_count += 1
@@ -381,6 +391,7 @@ class Trainer:
                 if self.step_count % check_every == 0 or not checked:
                     states = self.sampler.states
                     figures, checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                    guard.at_check(grad, figures)
                     if max_residual is None:
                         max_residual = self.monitor.max_residual(len(states))
                 mismatch, residual = figures["mismatch"], figures["residual"]
@@ -485,6 +496,8 @@ def fit(
     compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
     if target is None:
         target = moments(compiled, data, weights)
+    else:
+        target = check_targets(compiled, target, "fit")
     terms = [MomentMatching(target)]
     if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))
