@@ -34,6 +34,10 @@ BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging 
 Kernel = Callable[[int, int, int], int]
 
 
+def _no_sweep(first_sweep: int, step: int, threads: int) -> int:
+    return 0
+
+
 class BlockChains:
     """Mixin: persistent chain states, per-block running sums, refresh, averaging, checkpoints.
 
@@ -100,6 +104,9 @@ class BlockChains:
         return effective_n_threads(self.n_threads if n_threads is None else n_threads)
 
     def _refresh(self, n_threads: int | None = None) -> None:
+        if self._x.size == 0 or self.graph.n_factors == 0:  # no state to read (the kernels take &x[0])
+            self._sums[:] = 0.0
+            return
         _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
                               self._threads(n_threads))
 
@@ -117,6 +124,8 @@ class BlockChains:
         batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
         track = self.sums == "incremental"
+        if self._x.size == 0:  # no variables: a sweep changes nothing, and the kernels take &x[0]
+            kernel = _no_sweep
         try:
             while done < n_sweeps:
                 # stop at the next refresh point, or after one sweep when averaging over sweeps
