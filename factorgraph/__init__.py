@@ -19,19 +19,28 @@ from factorgraph._errors import (
     CheckpointWarning,
     ColoringError,
     DataError,
+    DegenerateModelWarning,
     DiagnosticsError,
+    DuplicateScopeWarning,
     FactorGraphError,
+    FactorGraphWarning,
     FeatureSpecError,
+    InconsistentTargetError,
+    MemoryEstimateWarning,
     MissingDependencyError,
     ModelFileError,
     ModelSpecError,
     ModelSpecFileError,
     ModelTooLargeError,
     NumericalError,
+    OutOfMemoryError,
     PluginError,
+    StuckChainsWarning,
+    TrainingDivergedError,
     UnknownGroupError,
     UnreachableTargetError,
 )
+from factorgraph._memory import MEMORY_WARNING_BYTES
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
@@ -88,5 +97,14 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointWarning",
     "CheckpointFallbackWarning",
+    "InconsistentTargetError",
+    "TrainingDivergedError",
+    "OutOfMemoryError",
+    "FactorGraphWarning",
+    "MemoryEstimateWarning",
+    "StuckChainsWarning",
+    "DegenerateModelWarning",
+    "DuplicateScopeWarning",
+    "MEMORY_WARNING_BYTES",
     "__version__",
 ]

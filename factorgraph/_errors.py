@@ -25,6 +25,14 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointWarning",
     "CheckpointFallbackWarning",
+    "InconsistentTargetError",
+    "TrainingDivergedError",
+    "OutOfMemoryError",
+    "FactorGraphWarning",
+    "MemoryEstimateWarning",
+    "StuckChainsWarning",
+    "DegenerateModelWarning",
+    "DuplicateScopeWarning",
 ]
 
 
@@ -62,6 +70,24 @@ class UnreachableTargetError(DataError):
         self.features = np.asarray(features, dtype=np.int64)
 
 
+class InconsistentTargetError(DataError):
+    """Target tables contradict each other: two marginals of overlapping scopes disagree on the
+    variables they share, so no distribution has both.
+
+    Attributes
+    ----------
+    scopes : tuple of tuple of int
+        The two scopes whose tables disagree.
+    disagreement : float
+        The largest absolute difference between their marginals on the shared variables.
+    """
+
+    def __init__(self, text: str, scopes: tuple = (), disagreement: float = float("nan")) -> None:
+        super().__init__(text)
+        self.scopes = tuple(tuple(s) for s in scopes)
+        self.disagreement = float(disagreement)
+
+
 class UnknownGroupError(FactorGraphError, KeyError):
     """No feature group has the requested name."""
 
@@ -71,6 +97,20 @@ class UnknownGroupError(FactorGraphError, KeyError):
 
 class ModelTooLargeError(FactorGraphError, ValueError):
     """A model is too large for the requested operation (exact enumeration, dense output)."""
+
+
+class OutOfMemoryError(ModelTooLargeError, MemoryError):
+    """An allocation failed; the message gives the estimated size and what to shrink.
+
+    Attributes
+    ----------
+    nbytes : int
+        The estimated size of the failed allocation, in bytes.
+    """
+
+    def __init__(self, text: str, nbytes: int = 0) -> None:
+        super().__init__(text)
+        self.nbytes = int(nbytes)
 
 
 class ModelFileError(FactorGraphError, OSError):
@@ -91,6 +131,28 @@ class NumericalError(FactorGraphError, FloatingPointError):
     """A computation produced or was given NaN or infinity."""
 
 
+class TrainingDivergedError(NumericalError):
+    """The fit diverged (non-finite θ, a runaway step, a growing mismatch or step norm); the
+    trainer was rolled back to its last good state before this was raised.
+
+    Attributes
+    ----------
+    step : int
+        The step at which the divergence was seen.
+    restored_step : int
+        The step of the state the trainer was rolled back to.
+    suggested_lr : float
+        A learning rate ten times smaller than the one in force.
+    """
+
+    def __init__(self, text: str, step: int = -1, restored_step: int = -1,
+                 suggested_lr: float = float("nan")) -> None:
+        super().__init__(text)
+        self.step = int(step)
+        self.restored_step = int(restored_step)
+        self.suggested_lr = float(suggested_lr)
+
+
 class PluginError(FactorGraphError, TypeError):
     """A sampler or objective plugin is missing, fails to load, or breaks the protocol."""
 
@@ -101,6 +163,26 @@ class DiagnosticsError(FactorGraphError, ValueError):
 
 class MissingDependencyError(FactorGraphError, ImportError):
     """An optional dependency (e.g. matplotlib for :mod:`factorgraph.plot`) is not installed."""
+
+
+class FactorGraphWarning(UserWarning):
+    """Base class of every warning issued by factorgraph-maxent."""
+
+
+class MemoryEstimateWarning(FactorGraphWarning):
+    """An allocation about to be made is larger than ``factorgraph.MEMORY_WARNING_BYTES``."""
+
+
+class StuckChainsWarning(FactorGraphWarning, RuntimeWarning):
+    """The chains barely move: almost no update changes a state over a window of steps."""
+
+
+class DegenerateModelWarning(FactorGraphWarning):
+    """The model leaves nothing to do (no variables, or no trainable features)."""
+
+
+class DuplicateScopeWarning(FactorGraphWarning):
+    """A feature group has the same scope twice: its features are exact copies, θ is not identifiable."""
 
 
 class CheckpointError(ModelFileError):
@@ -117,7 +199,7 @@ class CheckpointMismatchError(CheckpointError):
     checkpoint format version."""
 
 
-class CheckpointWarning(UserWarning):
+class CheckpointWarning(FactorGraphWarning):
     """A checkpoint was read with a caveat (e.g. written by another library version)."""
 
 

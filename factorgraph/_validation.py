@@ -179,3 +179,30 @@ def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error
         raise error(message("table", owner, f"finite values of shape {shape}, one per joint state",
                             f"shape {values.shape}" if values.shape != shape else "non-finite values"))
     return values.ravel()
+
+
+def describe_feature(graph: Any, k: int) -> str:
+    """``"feature 12 (group 'pairs', scope (3, 17))"``: a θ index with its group and scope."""
+    group = int(np.searchsorted(graph.group_theta, k, side="right") - 1)
+    f = int(np.searchsorted(graph.factor_theta, k, side="right") - 1)
+    scope = tuple(graph.factor_vars[graph.factor_ptr[f]:graph.factor_ptr[f + 1]].tolist()) if f >= 0 else ()
+    return f"feature {k} (group '{graph.group_names[group]}', scope {scope})"
+
+
+def check_targets(graph: Any, target: Any, owner: str, limit: int = 3) -> np.ndarray:
+    """Target feature means in θ order: real, of shape (n_features,) and finite, naming the first
+    few non-finite entries by feature, group and scope."""
+    try:
+        array = np.asarray(target, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(message("target", owner, "an array of real numbers", target)) from exc
+    if array.shape != (graph.n_features,):
+        raise DataError(message("target", owner, f"an array of shape ({graph.n_features},) in θ order",
+                                f"shape {array.shape}"))
+    bad = np.flatnonzero(~np.isfinite(array))
+    if len(bad):
+        listed = "; ".join(f"target of {describe_feature(graph, int(k))} is {array[k]}" for k in bad[:limit])
+        more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
+        raise DataError(f"{owner}: {listed}{more}. Targets must be finite: replace NaN and infinite values, "
+                        "e.g. compute them with fg.moments from complete data.")
+    return array

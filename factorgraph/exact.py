@@ -33,7 +33,7 @@ import scipy.optimize
 from factorgraph import _kernels
 from factorgraph._openmp import effective_n_threads
 from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError, NumericalError
-from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
+from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, check_targets, describe_feature, message
 from factorgraph.compiled import CompiledGraph
 
 __all__ = [
@@ -389,6 +389,7 @@ def fit(
     """
     from factorgraph._exact_l1 import l1_residual, minimize_l1
     from objectives import L1, L2, MomentMatching
+    from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
     owner = "exact.fit"
     compiled = _compiled(graph)
@@ -397,7 +398,7 @@ def fit(
         raise ModelSpecError(message("l2", owner, "a finite number >= 0", l2))
     max_iter = check_int("max_iter", max_iter, owner, minimum=0)
     free = np.flatnonzero(compiled.trainable)
-    terms = [] if target is None else [MomentMatching(check_theta(target, compiled.n_features, owner, name="target"))]
+    terms = [] if target is None else [MomentMatching(check_targets(compiled, target, owner))]
     terms += [L2(l2)] if l2 > 0 else []
     terms += list(objectives or ())
     if not terms:
@@ -409,7 +410,11 @@ def fit(
     for term in terms:
         if hasattr(term, "check"):
             term.check(compiled)
+    check_consistent_marginals(terms)
     terms = _combine_matching(compiled, terms, owner)
+    for term in terms:
+        if isinstance(term, MomentMatching):
+            check_indicator_sums(compiled, compiled.trainable, term.target)
     for term in terms:
         if not hasattr(term, "exact_value_and_grad"):
             raise ModelSpecError(
@@ -536,6 +541,7 @@ def _check_target_range(compiled: CompiledGraph, target: np.ndarray, free: np.nd
     if len(bad):
         k = int(bad[0])
         raise DataError(
-            f"Target {target[k]!r} of feature {k} lies outside the range [{low[k]}, {high[k]}] "
-            "that the feature can take, so no model reaches it. Check the targets' θ order."
+            f"Target {float(target[k])!r} of {describe_feature(compiled, k)} lies outside the range "
+            f"[{float(low[k])}, {float(high[k])}] that the feature can take, so no model reaches it. Check the "
+            "targets' θ order."
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError, UnknownGroupError
+from factorgraph._errors import DataError, DuplicateScopeWarning, FeatureSpecError, ModelSpecError, UnknownGroupError
 from factorgraph._pool import TablePool
 from factorgraph._validation import as_finite_array, check_int, message
 from factorgraph.features import FeatureKind
@@ -112,6 +113,30 @@ def _checked_index_map(group: FeatureKind, index_map: Any, count: Any, size: int
             f"{group.kind}'s index map has entries outside -1..{count - 1} (its declared feature count)."
         )
     return index_map.astype(np.int32), count
+
+
+def _warn_duplicate_rows(scopes: np.ndarray, n_variables: int, name: str) -> None:
+    """Warn when a group lists the same scope row twice: its features would be exact copies."""
+    if len(scopes) < 2:
+        return
+    bits = max(int(n_variables - 1).bit_length(), 1)
+    if bits * scopes.shape[1] <= 62:  # one int64 key per row: a sort, not a row-wise unique
+        keys = np.zeros(len(scopes), dtype=np.int64)
+        for column in scopes.T:
+            keys = (keys << bits) | column.astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+        pairs = [(int(order[i]), int(order[i + 1])) for i in same[:1]]
+    else:
+        _, first, counts = np.unique(scopes, axis=0, return_index=True, return_counts=True)
+        dup = first[counts > 1]
+        pairs = [(int(r), int(np.flatnonzero((scopes == scopes[r]).all(axis=1))[1])) for r in dup[:1]]
+    if pairs:
+        a, b = pairs[0]
+        warnings.warn(
+            f"Feature group '{name}': scope rows {a} and {b} are both {scopes[a].tolist()}, so their features "
+            "are exact copies and only their sum is identifiable. Remove the repeated rows (e.g. "
+            "np.unique(scopes, axis=0)).", DuplicateScopeWarning, stacklevel=4)
 
 
 class FactorGraph:
@@ -351,6 +376,7 @@ class FactorGraph:
                     "variable. Each variable may appear once per scope; use Polynomial or a Table "
                     "for functions of one variable."
                 )
+        _warn_duplicate_rows(scopes, n, name)
         return scopes
 
     def _theta_init(self, theta_init: Any, trainable: bool, n_new: int, name: str) -> float | np.ndarray:

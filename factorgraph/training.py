@@ -22,7 +22,8 @@ import numpy as np
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
 from factorgraph._monitor import Monitor, Plateau, StabilityWindow
 from factorgraph._progress import rate as _rate
-from factorgraph._validation import check_int, check_theta, message
+from factorgraph._safeguards import Safeguards, check_trainer_memory
+from factorgraph._validation import check_int, check_targets, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
@@ -76,7 +77,7 @@ class FitResult:
     optimizer_state: dict[str, Any] = field(repr=False)
 
     def __repr__(self) -> str:
-        last = {k: float(v[-1]) for k, v in self.history.items() if len(v)}
+        last = {k: float(v[-1]) for k, v in self.history.items() if len(v) and np.ndim(v) == 1}
         return (
             f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
             f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
@@ -161,6 +162,7 @@ class Trainer:
         import samplers
         from factorgraph import optim
         from objectives import Needs
+        from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
         owner = "Trainer"
         self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
@@ -214,6 +216,9 @@ class Trainer:
         self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self._gradient(st, th)[0])
         self._matched, self._target = self.monitor.matched, self.monitor.target
         self._check_reachable(self.monitor.low, self.monitor.high)
+        check_consistent_marginals(self.objectives)
+        check_indicator_sums(self.graph, self._matched, self._target)
+        check_trainer_memory(self)
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -505,12 +510,16 @@ class Trainer:
         first = len(history["time"])
         start = time.perf_counter() - self._elapsed
         converged, text = False, "reached max_steps"
+        guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
+        if not self._trainable.any():
+            return guard.nothing_to_fit(FitResult, _HISTORY)
         bar = _progress_bar(max_steps, progress)
         interrupt = _Interrupt()
         try:
             interrupt.install()
             for _ in range(max_steps):
                 info = self.sampler.run(self.theta, self.sweeps_per_step)
+                guard.after_run(info)
                 stats = self._statistics()
                 grad, values = self._gradient(stats, self.theta)
                 with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
@@ -518,6 +527,7 @@ class Trainer:
                     for term in self._proximal:
                         new_theta = term.proximal(new_theta, self.optimizer.step_size)
                 new_theta[~self._trainable] = self.theta[~self._trainable]
+                guard.after_step(new_theta)
                 step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
                 theta_at_stats, self.theta = self.theta, new_theta
                 self.step_count += 1
@@ -527,6 +537,7 @@ class Trainer:
                 if self.step_count % check_every == 0 or not self._checked:
                     states = self.sampler.states
                     self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                    guard.at_check(grad, self._figures)
                     if max_residual is None:
                         max_residual = self.monitor.max_residual(len(states))
                 figures = self._figures
@@ -682,6 +693,8 @@ def fit(
     compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
     if target is None:
         target = moments(compiled, data, weights)
+    else:
+        target = check_targets(compiled, target, "fit")
     terms = [MomentMatching(target)]
     if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))

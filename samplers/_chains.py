@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from factorgraph._errors import DataError, ModelSpecError
+from factorgraph._memory import allocating, chain_bytes, check_estimate
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_states, check_theta, message
 from samplers import _core
@@ -31,6 +32,10 @@ BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging 
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]
+
+
+def _no_sweep(first_sweep: int, step: int, threads: int) -> int:
+    return 0
 
 
 class BlockChains:
@@ -79,10 +84,16 @@ class BlockChains:
         if sums == "auto":  # scattered updates of sums far larger than a cache miss it every time
             sums = "recompute" if graph.n_features * 8 > RECOMPUTE_ABOVE_BYTES else "incremental"
         self.sums = sums
-        self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
-        _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         n_blocks = -(-self.n_chains // self.block_size)
-        self._sums = np.zeros((n_blocks, graph.n_features))
+        what = (f"the {self.name} sampler's chains (n_chains={self.n_chains}, n_variables={graph.n_variables}, "
+                f"n_features={graph.n_features})")
+        nbytes = chain_bytes(self.n_chains, graph.n_variables, graph.n_features, n_blocks)
+        shrink = "Use fewer chains, or a smaller model."
+        check_estimate(what, nbytes, shrink, stacklevel=4)
+        with allocating(what, nbytes, shrink):
+            self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
+            self._sums = np.zeros((n_blocks, graph.n_features))
+        _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         self._sweep = 0
         self._mean: np.ndarray | None = None
         self._batches: np.ndarray | None = None
@@ -93,6 +104,9 @@ class BlockChains:
         return effective_n_threads(self.n_threads if n_threads is None else n_threads)
 
     def _refresh(self, n_threads: int | None = None) -> None:
+        if self._x.size == 0 or self.graph.n_factors == 0:  # no state to read (the kernels take &x[0])
+            self._sums[:] = 0.0
+            return
         _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
                               self._threads(n_threads))
 
@@ -104,25 +118,39 @@ class BlockChains:
         the statistics over sweeps when asked (recording the batch means); returns the number
         of state changes."""
         changes = 0
+        # an interrupted run leaves no average behind: stats() then reads the running sums
+        self._mean, self._batches, self._averaged = None, None, 1
         accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
         batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
         track = self.sums == "incremental"
-        while done < n_sweeps:
-            # stop at the next refresh point, or after one sweep when averaging over sweeps
-            until_refresh = self.refresh_every - self._sweep % self.refresh_every if track else n_sweeps
-            step = 1 if accumulated is not None else min(n_sweeps - done, until_refresh)
-            changes += kernel(self._sweep, step, threads)
-            self._sweep += step
-            done += step
-            # untracked sums are re-derived when read: after each averaged sweep and at the end
-            stale = not track and (accumulated is not None or done == n_sweeps)
-            if stale or (track and self._sweep % self.refresh_every == 0):
+        if self._x.size == 0:  # no variables: a sweep changes nothing, and the kernels take &x[0]
+            kernel = _no_sweep
+        try:
+            while done < n_sweeps:
+                # stop at the next refresh point, or after one sweep when averaging over sweeps
+                until_refresh = self.refresh_every - self._sweep % self.refresh_every if track else n_sweeps
+                step = 1 if accumulated is not None else min(n_sweeps - done, until_refresh)
+                # The counter moves before the kernel runs: an exception raised as the kernel
+                # returns (Ctrl-C is delivered there) must not leave the counter behind the
+                # states, or the next run would draw that sweep's random numbers again. An
+                # exception before the kernel starts merely skips a sweep index.
+                first = self._sweep
+                self._sweep += step
+                changes += kernel(first, step, threads)
+                done += step
+                # untracked sums are re-derived when read: after each averaged sweep and at the end
+                stale = not track and (accumulated is not None or done == n_sweeps)
+                if stale or (track and self._sweep % self.refresh_every == 0):
+                    self._refresh(threads)
+                if accumulated is not None:
+                    accumulated += self._total()
+                if batches is not None:
+                    batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
+        except BaseException:
+            if not track:  # the kernel left the sums alone: bring them back in line with the states
                 self._refresh(threads)
-            if accumulated is not None:
-                accumulated += self._total()
-            if batches is not None:
-                batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
+            raise
         self._mean = accumulated / (n_sweeps * self.n_chains) if accumulated is not None else None
         self._batches = batches
         self._averaged = n_sweeps if accumulated is not None else 1

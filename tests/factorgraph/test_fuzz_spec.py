@@ -6,8 +6,10 @@ and every model that builds compiles, pickles with a stable fingerprint and norm
 """
 
 import pickle
+import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,6 +65,7 @@ def specs(draw):
     return F.Product, (scopes,), {}
 
 
+@pytest.mark.filterwarnings("ignore::factorgraph.DuplicateScopeWarning")
 @given(
     domains=st.lists(
         st.one_of(
@@ -95,3 +98,96 @@ def test_any_spec_builds_or_raises_a_library_error(domains, groups):
         p = fg.exact.probabilities(g, theta)
         assert np.isfinite(fg.exact.log_partition(g, theta))
         assert abs(p.sum() - 1.0) < 1e-12
+
+
+# -- RELIABILITY.md (g): n in [0, 6] variables with n_states in [1, 4] and random values; groups of
+# arity 1..3 with scopes, tables and one-hot maps that are sometimes invalid or NaN.
+
+class _OneHot(F.FeatureKind):
+    """A one-hot kind with a drawn index map (entries sometimes beyond ``count``)."""
+
+    form = "indexed"
+
+    def __init__(self, scopes, index, count):
+        super().__init__(scopes)
+        self.index, self.count = index, count
+
+    def _index_map(self, values):
+        size = int(np.prod([len(v) for v in values]))
+        return np.resize(np.asarray(self.index, dtype=np.int64), size), self.count
+
+
+@st.composite
+def small_graphs(draw):
+    """(domains, groups): each domain (n_states, values); each group (kind, args, kwargs)."""
+    n = draw(st.integers(0, 6))
+    domains = []
+    for _ in range(n):
+        k = draw(st.integers(1, 4))
+        values = draw(st.one_of(st.none(), st.lists(st.floats(-3, 3, allow_nan=False), min_size=k, max_size=k,
+                                                    unique=True)))
+        domains.append((k, values))
+    groups = []
+    for _ in range(draw(st.integers(0, 3))):
+        arity = draw(st.integers(1, 3))
+        ids = st.integers(-1, n) if draw(st.booleans()) and n else st.integers(0, max(n - 1, 0))
+        scopes = draw(st.lists(st.lists(ids, min_size=arity, max_size=arity), min_size=1, max_size=4))
+        kind = draw(st.sampled_from(["Product", "Table", "OneHot", "Potential"]))
+        if kind == "Table":
+            shape = draw(st.one_of(st.just(None), st.lists(st.integers(1, 4), min_size=arity - 1, max_size=arity + 1)))
+            fill = draw(st.sampled_from([0.5, -1.0, float("nan"), float("inf")]))
+            groups.append((F.Table, (scopes,), {"table": None if shape is None else np.full(shape, fill)}))
+        elif kind == "OneHot":
+            count = draw(st.integers(0, 4))
+            index = draw(st.lists(st.integers(-1, count), min_size=1, max_size=8))
+            groups.append((_OneHot, (scopes, index, count), {}))
+        else:
+            groups.append((getattr(F, kind), (scopes,), {}))
+    return domains, groups
+
+
+def _table_for(g, scopes):
+    """A finite table of the right shape for the first scope's domains, when drawn as None."""
+    shape = tuple(int(g.n_states[v]) for v in scopes[0]) if all(0 <= v < g.n_variables for v in scopes[0]) else (2,)
+    return np.linspace(-1.0, 1.0, int(np.prod(shape))).reshape(shape)
+
+
+@pytest.mark.filterwarnings("ignore::factorgraph.DuplicateScopeWarning")
+@given(spec=small_graphs())
+def test_small_random_graphs_build_or_raise_a_library_error_and_behave(spec):
+    """Only FactorGraphError subclasses escape; a graph that compiles pickles with a stable hash,
+    normalises exactly, agrees with its networkx form, and every sampler with an exact kernel
+    leaves the model's distribution invariant."""
+    import samplers
+
+    domains, groups = spec
+    g = fg.FactorGraph()
+    for k, values in domains:
+        g.add_variables(1, values=values) if values is not None else g.add_variables(1, n_states=k)
+    for kind, args, kwargs in groups:
+        if kwargs.get("table", 0) is None:
+            kwargs = {"table": _table_for(g, args[0])}
+        try:
+            g.add_features(kind(*args, **kwargs))
+        except fg.FactorGraphError:
+            pass
+    compiled = g.compile()
+    clone = pickle.loads(pickle.dumps(compiled))
+    assert clone.fingerprint() == compiled.fingerprint() == g.compile().fingerprint()
+    theta = np.linspace(-1.0, 1.0, g.n_features)
+    p = fg.exact.probabilities(g, theta)
+    assert np.isfinite(fg.exact.log_partition(g, theta)) and abs(p.sum() - 1.0) < 1e-12
+    net = g.to_networkx()
+    incidence = g.factor_incidence()
+    edges = {(f, v) for f, v in zip(*incidence.nonzero())}
+    assert edges == {(a[1], b[1]) if a[0] == "f" else (b[1], a[1]) for a, b in net.edges}
+    if p.size > 256:
+        return
+    pi = p.ravel()
+    for name in samplers.available():
+        try:
+            sampler = samplers.create(name, compiled, 1, seed=0)
+            matrix = sampler.transition_matrix(theta)
+        except (fg.FactorGraphError, AttributeError):
+            continue  # a sampler that does not take this model, or has no exact kernel
+        np.testing.assert_allclose(pi @ matrix, pi, atol=1e-12, err_msg=name)

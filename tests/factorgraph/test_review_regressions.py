@@ -47,6 +47,7 @@ def test_custom_index_map_beyond_its_feature_count_is_refused(two):
         two.add_features(_BadMap([(0, 1)]))
 
 
+@pytest.mark.filterwarnings("ignore::factorgraph.DuplicateScopeWarning")  # 600 random pairs of 16 repeat
 def test_covariance_memory_stays_bounded():
     g = fg.FactorGraph()
     g.add_variables(16, values=[-1, 1])
