@@ -147,8 +147,10 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
     cdef int32_t w, m
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
-    changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[lo], &t.k_other[lo], &t.vtab[0],
-                               &t.offset[lo], &t.scaled[lo] if sums != NULL else &t.untracked[lo], &t.feature[lo],
+    # pointer arithmetic, not &a[lo]: a variable with no factors at the end has lo == len(a)
+    changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
+                               &t.vtab[0], &t.offset[0] + lo,
+                               (&t.scaled[0] + lo) if sums != NULL else (&t.untracked[0] + lo), &t.feature[0] + lo,
                                sums, u, d, flip)
     if changed == 0 or not t.indexed[v] or sums == NULL:
         return changed
@@ -182,8 +184,8 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
-    fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[lo], &t.k_other[lo], &t.offset[lo], &t.dtab[0],
-                       x + c0, n_chains, energy, u, drawn)
+    fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
+                       &t.offset[0] + lo, &t.dtab[0], x + c0, n_chains, energy, u, drawn)
     for c in range(nb):
         previous[c] = xv[c]
         if drawn[c] != xv[c]:
