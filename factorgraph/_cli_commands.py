@@ -66,9 +66,13 @@ def _fingerprint(graph: Any) -> str:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
+    """The command that finishes this run: --resume counts --steps (else the model file's
+    max_steps) in all, so an explicit --steps goes with it, and so does --plot."""
     words = ["factorgraph", "fit", args.model] + ([args.data] if args.data else [])
     words += ["--checkpoint-dir", args.checkpoint_dir, "--resume"]
+    words += ["--steps", str(args.steps)] if args.steps is not None else []
     words += ["-o", args.out] if args.out else []
+    words += ["--plot", args.plot] if args.plot else []
     return " ".join(shlex.quote(w) for w in words)
 
 

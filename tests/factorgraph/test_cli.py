@@ -178,6 +178,36 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(files, capsys, monkeypat
     assert fg.load(out)[1].shape == (7,)
 
 
+def test_the_printed_resume_command_finishes_the_interrupted_run(files, capsys, monkeypatch):
+    # --resume counts --steps (else the model file's 25) in all, so the printed line keeps --steps
+    pytest.importorskip("matplotlib")
+    import shlex
+
+    import samplers.gibbs
+
+    original, calls = samplers.gibbs.Gibbs.run, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    folder, data = files
+    checkpoints, out, png = folder / "run", folder / "fitted.npz", folder / "fit.png"
+    monkeypatch.setattr(samplers.gibbs.Gibbs, "run", interrupted)
+    code, _, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--steps", "20", "--checkpoint-dir",
+                       checkpoints, "-o", out, "--plot", png, "-q")
+    monkeypatch.undo()
+    assert code == 130, err
+    line = shlex.split(err.split("Resume with:")[1].strip().splitlines()[0])
+    assert line[:2] == ["factorgraph", "fit"] and "--steps" in line and "--plot" in line
+    code, text, err = run(capsys, *line[1:], "-q")
+    assert code == 0, err
+    assert "steps: 12 in" in text and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_array_equal(fg.load(out)[1], reference_fit(folder / "model.toml", data, max_steps=20).theta)
+
+
 def test_resume_continues_the_same_fit(files, capsys):
     folder, data = files
     checkpoints, out = folder / "run", folder / "resumed.npz"
