@@ -94,11 +94,14 @@ def run_fit(args: argparse.Namespace, out: TextIO) -> int:
         if _fingerprint(trainer.graph) != _fingerprint(spec.graph):
             raise DataError(f"{args.checkpoint_dir}: the checkpoint was written for another model than "
                             f"{args.model}.")
-        # the interrupted call's own arguments, so that the rest of the run is the same bits; the
-        # run ends after --steps (or the model file's max_steps) steps in all
+        # the interrupted call's own arguments, so that the rest of the run is the same bits. It
+        # ends after --steps steps in all when given; else it finishes the interrupted call, or
+        # continues a finished run up to the model file's max_steps
         done = trainer.step_count
-        total = fit_options["max_steps"]
-        fit_options = dict(trainer.resume_args or fit_options, max_steps=max(total - done, 0))
+        left = trainer.resume_args.get("max_steps", 0)
+        if args.steps is not None or left == 0:
+            left = max(fit_options["max_steps"] - done, 0)
+        fit_options = dict(trainer.resume_args or fit_options, max_steps=left)
         logger.info("resuming from %s after %d steps; %d steps to go", args.checkpoint_dir, done,
                     fit_options["max_steps"])
     else:
