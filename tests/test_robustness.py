@@ -9,6 +9,7 @@ say where; the cases here add what those tests leave out.
 from __future__ import annotations
 
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -66,6 +67,13 @@ def _exact_fit_inf_target():
     fg.exact.fit(g, target)
 
 
+class _NanTables(F.FeatureKind):
+    """A scaled kind whose tables are NaN at one joint state: only the graph's check sees it."""
+
+    def _tables(self, values, rows):
+        return np.array([[0.0, 1.0, NAN, 1.0]])
+
+
 NON_FINITE = [
     ("fit-target", _fit_nan_target, fg.DataError,
      r"target of feature 4 \(group 'pairs', scope \(1, 2\)\) is nan.*Targets must be finite"),
@@ -74,7 +82,7 @@ NON_FINITE = [
     ("fit-data", lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, NAN, 0]], max_steps=1, progress=False),
      fg.DataError, r"non-finite entry at row 1, variable 1.*impute"),
     ("fit-weights", lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, 0, 0]], weights=[1.0, NAN], max_steps=1,
-                                   progress=False), fg.DataError, r"'weights'.*finite"),
+                                   progress=False), fg.DataError, r"'weights'.*must be finite and non-negative.*non-finite values"),
     ("moment-matching-target", lambda: objectives.MomentMatching([0.5, NAN, 0.2]), fg.DataError,
      r"'target' argument of MomentMatching must be finite; entry \(1,\) is nan"),
     ("trainer-theta0", lambda: fg.Trainer(_binary(), [objectives.MomentMatching(_target(_binary()))],
@@ -96,7 +104,9 @@ NON_FINITE = [
     ("exact-marginal-table", lambda: objectives.ExactMarginal((0, 1), [[0.5, 0.2], [INF, 0.1]]), fg.DataError,
      r"'target' argument of ExactMarginal must be finite; entry \(1, 0\) is inf"),
     ("feature-table", lambda: _binary().add_features(F.Table([(0, 1)], table=[[0.0, NAN], [1.0, 2.0]])),
-     fg.FeatureSpecError, r"(?i)finite"),
+     fg.FeatureSpecError, r"'table' argument of Table must be finite; entry \(0, 1\) is nan"),
+    ("kind-tables", lambda: _binary().add_features(_NanTables([(0, 1)]), name="nan"),
+     fg.FeatureSpecError, r"_NanTables is not finite at some joint state"),
     ("theta-init", lambda: _binary().add_features(F.Product([(0, 2)]), theta_init=NAN),
      fg.FeatureSpecError, r"'theta_init'.*finite"),
     ("sampler-theta", lambda: samplers.create("gibbs", _binary().compile(), 4, seed=0).run([0, 0, NAN, 0, 0], 1),
@@ -300,6 +310,20 @@ def test_row_divergence_step_norm_growing_geometrically():
     assert np.abs(trainer.theta).max() < 1.0
 
 
+def test_row_divergence_gradient_rising_at_each_check():
+    """SGD on an L2 penalty with lr·λ = 2.3: θ ← −1.3θ. The step grows 1.3-fold (under the 1.5 of
+    the step-size sign) and stays far below max_theta until step 29; the gradient's RMS rises 30%
+    at every check, which stops the fit at the fifth rising check (step 25)."""
+    g = _binary()
+    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.full(5, 0.01),
+                         optimizer=fg.optim.SGD(lr=2.3))
+    with pytest.raises(fg.TrainingDivergedError, match=r"step 25: the gradient's RMS rose by more than 20% at each of "
+                       r"5 consecutive checks.*rolled back to step 1\b.*lr=0.23\b") as info:
+        trainer.fit(max_steps=50, tol=0.0, check_every=5, progress=False)
+    assert (info.value.step, info.value.restored_step) == (25, 1) and trainer.step_count == 1
+    np.testing.assert_allclose(trainer.theta, np.full(5, -0.013), rtol=1e-12)  # θ after one step
+
+
 def test_row_divergence_non_finite_theta():
     """Also test_monitor.py::test_overflowing_theta_stops_with_a_numerical_error."""
 
@@ -347,6 +371,20 @@ def test_row_moving_chains_do_not_warn():
     g = _frozen_ferromagnet(coupling=0.1)
     fg.Trainer(g, [objectives.MomentMatching(np.zeros(g.n_features))], n_chains=32, seed=0).fit(
         max_steps=120, tol=0.0, progress=False)
+
+
+def test_row_chains_that_all_agree_do_not_warn():
+    """Control: strong fixed fields hold every chain in the same state, so no update changes a
+    state; that is a concentrated distribution, not stuck chains."""
+    g = fg.FactorGraph()
+    g.add_variables(4, values=[-1, 1])
+    g.add_features(F.Product(np.arange(4)), name="fields")
+    g.add_features(F.Product(np.arange(4)), name="bias", trainable=False, theta_init=20.0)
+    trainer = fg.Trainer(g, [objectives.MomentMatching(np.r_[np.full(4, 0.5), np.zeros(4)])], n_chains=32, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fg.StuckChainsWarning)
+        trainer.fit(max_steps=120, tol=0.0, progress=False)
+    assert np.all(trainer.sampler.states == 1) and trainer.history["change_rate"][-1] == 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,6 +622,25 @@ def test_row_interrupted_sweep_keeps_chains_sums_and_counter_consistent(monkeypa
     _sums_match_states(sampler)
     sampler.run(theta, 10 - done)  # continuing gives the uninterrupted run's chains
     np.testing.assert_array_equal(sampler.states, reference.states)
+    _sums_match_states(sampler)
+
+
+@pytest.mark.parametrize("error", [MemoryError, KeyboardInterrupt])
+def test_row_interrupted_run_leaves_no_stale_average(monkeypatch, error):
+    """A run that averages over sweeps, then one interrupted: stats() must not return the first
+    run's average, but read the running sums of the chains as they are now."""
+    g = _binary()
+    sampler = samplers.create("gibbs", g.compile(), 48, seed=3, average_sweeps=True)
+    theta = np.linspace(-0.4, 0.6, g.n_features)
+    sampler.run(theta, 4)
+    assert sampler.stats().n_averaged == 4
+    restore = _failing_kernel(monkeypatch, "gibbs", fail_on=2, error=error)
+    with pytest.raises(error):
+        sampler.run(theta, 4)
+    restore()
+    stats = sampler.stats()
+    assert sampler.sweep == 6 and getattr(stats, "n_averaged", 1) == 1
+    np.testing.assert_allclose(stats.mean, g.compile().feature_sums(sampler.states) / 48, rtol=1e-12, atol=1e-12)
     _sums_match_states(sampler)
 
 
