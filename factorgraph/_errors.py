@@ -25,6 +25,10 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointWarning",
     "CheckpointFallbackWarning",
+    "ClusterError",
+    "ShardLostError",
+    "ShardingOverheadWarning",
+    "ShardReseededWarning",
     "InconsistentTargetError",
     "TrainingDivergedError",
     "OutOfMemoryError",
@@ -205,3 +209,33 @@ class CheckpointWarning(FactorGraphWarning):
 
 class CheckpointFallbackWarning(CheckpointWarning):
     """The newest checkpoint was refused and an older, intact one was used instead."""
+
+
+class ClusterError(FactorGraphError, RuntimeError):
+    """Chains sharded over a cluster (:class:`samplers.ShardedChains`) cannot go on: no worker,
+    workers running another library version, or a shard that could not be recreated."""
+
+
+class ShardLostError(ClusterError):
+    """A worker holding shards of the chains was lost during a step. Under the default
+    ``recovery="rollback"`` the shards were recreated on live workers before this was raised;
+    the trainer then rolls every shard, θ and the optimizer back to its last checkpoint.
+
+    Attributes
+    ----------
+    shards : tuple of int
+        The lost shards.
+    """
+
+    def __init__(self, text: str, shards: tuple = ()) -> None:
+        super().__init__(text)
+        self.shards = tuple(int(s) for s in shards)
+
+
+class ShardingOverheadWarning(FactorGraphWarning, RuntimeWarning):
+    """Communication takes more than 20% of each step: the model is too small to shard."""
+
+
+class ShardReseededWarning(FactorGraphWarning, RuntimeWarning):
+    """A lost shard was restarted from its last saved chain states (``recovery="reseed"``): the
+    run goes on but is no longer bit-reproducible."""

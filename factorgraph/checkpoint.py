@@ -53,6 +53,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
     from factorgraph.compiled import CompiledGraph
     from factorgraph.training import Trainer
 
-__all__ = ["Checkpoint", "save", "write", "read", "find", "restore", "validate", "list_checkpoints",
+__all__ = ["Checkpoint", "save", "write", "read", "find", "restore", "snapshot", "apply", "validate", "list_checkpoints",
            "check_empty", "FORMAT", "FORMAT_VERSION", "KEEP"]
 
 FORMAT = "factorgraph-maxent checkpoint"
@@ -509,16 +510,16 @@ def _sampler_config(trainer: Trainer) -> dict[str, Any]:
     return config
 
 
-def _trainer_files(trainer: Trainer) -> dict[str, bytes]:
-    """Everything needed to rebuild ``trainer``: graph.npz, state.npz and trainer.json."""
-    from factorgraph.compiled import CompiledGraph
-    from factorgraph._errors import ModelSpecError
+def snapshot(trainer: Trainer) -> dict[str, Any]:
+    """The trainer's whole state as a checkpoint holds it (θ, chains, optimizer, averaging,
+    monitor, history), as copies in memory; :func:`apply` puts it back.
 
-    graph = trainer.graph
-    graph_arrays = {f.name: getattr(graph, f.name) for f in fields(CompiledGraph)
-                    if isinstance(getattr(graph, f.name), np.ndarray)}
-    names = {f.name: list(getattr(graph, f.name)) for f in fields(CompiledGraph) if f.name not in graph_arrays}
-    graph_arrays["names"] = np.frombuffer(json.dumps(names).encode(), dtype=np.uint8)
+    Raises
+    ------
+    CheckpointError
+        When a part of the trainer cannot be described.
+    """
+    from factorgraph._errors import ModelSpecError
 
     sampler_state = trainer.sampler.get_state()
     if not isinstance(sampler_state, dict) or "key" not in sampler_state or "sweep" not in sampler_state:
@@ -564,6 +565,20 @@ def _trainer_files(trainer: Trainer) -> dict[str, bytes]:
         "fit": {"call": trainer._call, "elapsed": trainer._elapsed},
         "history": history,
     }
+    return copy.deepcopy(meta)
+
+
+def _trainer_files(trainer: Trainer, meta: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """Everything needed to rebuild ``trainer``: graph.npz, state.npz and trainer.json (from
+    ``meta``, a :func:`snapshot`, when given)."""
+    from factorgraph.compiled import CompiledGraph
+
+    graph = trainer.graph
+    graph_arrays = {f.name: getattr(graph, f.name) for f in fields(CompiledGraph)
+                    if isinstance(getattr(graph, f.name), np.ndarray)}
+    names = {f.name: list(getattr(graph, f.name)) for f in fields(CompiledGraph) if f.name not in graph_arrays}
+    graph_arrays["names"] = np.frombuffer(json.dumps(names).encode(), dtype=np.uint8)
+    meta = snapshot(trainer) if meta is None else meta
     arrays: dict[str, np.ndarray] = {}
     meta_json = _split(meta, "trainer", arrays)
     return {"graph.npz": _npz_bytes(graph_arrays), "state.npz": _npz_bytes(arrays),
@@ -593,12 +608,15 @@ def save(trainer: Trainer, directory: str | os.PathLike) -> str:
                 f"The checkpoint folder {directory!r} holds another run's checkpoints ({os.path.basename(path)}). "
                 "Resume that run with fg.Trainer.resume(folder), or write to an empty folder."
             )
-    files = _trainer_files(trainer)
-    return write(directory, trainer.step_count, files, trainer.graph.fingerprint(), trainer._run_id)
+    meta = snapshot(trainer)
+    files = _trainer_files(trainer, meta)
+    path = write(directory, trainer.step_count, files, trainer.graph.fingerprint(), trainer._run_id)
+    trainer._recovery_point = meta  # the last checkpoint, in memory, for a sharded run's rollback
+    return path
 
 
 def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = None,
-            checkpoint_every: int | None = None) -> Trainer:
+            checkpoint_every: int | None = None, cluster: Any = None) -> Trainer:
     """Rebuild a trainer from a checkpoint; see :meth:`Trainer.resume`."""
     import objectives
     import samplers
@@ -627,14 +645,37 @@ def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = 
             found.graph, terms, sampler=sampler["name"], n_chains=sampler["n_chains"],
             sweeps_per_step=settings["sweeps_per_step"], optimizer=optimizer, seed=0, theta0=meta["theta"],
             average_from=settings["average_from"],
-            n_threads=settings["n_threads"] if n_threads is None else n_threads, **sampler["options"],
+            n_threads=settings["n_threads"] if n_threads is None else n_threads, cluster=cluster,
+            **sampler["options"],
         )
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, FactorGraphError) as exc:
         raise CheckpointCorruptedError(f"Checkpoint {where} cannot rebuild the trainer "
                                        f"({type(exc).__name__}: {exc}).") from exc
-    state = meta["sampler"]["state"]
+    apply(trainer, meta, where)
+    trainer._run_id = meta["run_id"]
+    trainer.checkpoint_dir = os.path.dirname(found.path)
+    trainer.checkpoint_every = checkpoint_every or settings["checkpoint_every"] or 100
+    trainer._last_checkpoint = trainer.step_count
+    return trainer
+
+
+def apply(trainer: Trainer, meta: dict[str, Any], where: str = "in memory") -> None:
+    """Put a :func:`snapshot` (or a checkpoint's contents) back into ``trainer``: θ, the chains,
+    the optimizer, the averaging, the step count, the monitor and the history.
+
+    Raises
+    ------
+    CheckpointCorruptedError, CheckpointError
+        When the chains' state does not restore, or the sampler ignores its generator's position.
+    """
+    from factorgraph._monitor import Plateau, StabilityWindow
+
+    trainer.theta = np.array(meta["theta"], dtype=np.float64)
+    trainer.optimizer.set_state(copy.deepcopy(meta["optimizer"]["state"]))
+    state = copy.deepcopy(meta["sampler"]["state"])
+    name = meta["sampler"]["name"]
     try:
         trainer.sampler.set_state(state)
     except (KeyError, TypeError, ValueError, FactorGraphError) as exc:
@@ -643,32 +684,24 @@ def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = 
     if int(restored.get("sweep", -1)) != int(state["sweep"]) or not np.array_equal(
             np.asarray(restored.get("key")), np.asarray(state["key"])):
         raise CheckpointError(
-            f"Checkpoint {where}: the sampler {sampler['name']!r} did not take the saved generator key and sweep "
+            f"Checkpoint {where}: the sampler {name!r} did not take the saved generator key and sweep "
             "counter, so the run could not continue its random stream; refusing to reseed silently."
         )
     if trainer.average is not None:
-        trainer.average.set_state(meta["average"])
+        trainer.average.set_state(copy.deepcopy(meta["average"]))
     trainer.step_count = int(meta["step"])
-    n_terms = len(terms)
-    trainer.history = {key: (values.reshape(-1, n_terms).tolist() if key == "values" else values.tolist())
-                       for key, values in meta["history"].items()}
+    n_terms = len(trainer.objectives)
+    trainer.history = {key: (np.asarray(values).reshape(-1, n_terms).tolist() if key == "values"
+                             else np.asarray(values).tolist()) for key, values in meta["history"].items()}
     monitor = meta["monitor"]
+    trainer._stability = trainer._plateau = None
     if monitor["stability"] is not None:
-        from factorgraph._monitor import Plateau, StabilityWindow
-
         trainer._stability = StabilityWindow(int(monitor["stability"]["size"]), len(trainer.theta))
-        trainer._stability.set_state(monitor["stability"])
+        trainer._stability.set_state(copy.deepcopy(monitor["stability"]))
     if monitor["plateau"] is not None:
-        from factorgraph._monitor import Plateau
-
         trainer._plateau = Plateau(int(monitor["plateau"]["patience"]))
-        trainer._plateau.set_state(monitor["plateau"])
+        trainer._plateau.set_state(copy.deepcopy(monitor["plateau"]))
     trainer._figures = {k: float(v) for k, v in monitor["figures"].items()}
     trainer._checked = bool(monitor["checked"])
-    trainer._call = meta["fit"]["call"]
+    trainer._call = copy.deepcopy(meta["fit"]["call"])
     trainer._elapsed = float(meta["fit"]["elapsed"])
-    trainer._run_id = meta["run_id"]
-    trainer.checkpoint_dir = os.path.dirname(found.path)
-    trainer.checkpoint_every = checkpoint_every or settings["checkpoint_every"] or 100
-    trainer._last_checkpoint = trainer.step_count
-    return trainer

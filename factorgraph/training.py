@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._errors import DataError, ModelSpecError, NumericalError, PluginError, UnreachableTargetError
+from factorgraph import checkpoint
+from factorgraph._errors import (
+    DataError, ModelSpecError, NumericalError, PluginError, ShardLostError, UnreachableTargetError,
+)
 from factorgraph._monitor import Monitor, Plateau, StabilityWindow
 from factorgraph._progress import rate as _rate
 from factorgraph._safeguards import Safeguards, check_trainer_memory
@@ -118,7 +121,15 @@ class Trainer:
         the last two. :meth:`resume` rebuilds the trainer from it in a new process. The folder
         must not already hold another run's checkpoints (resume that run instead).
     checkpoint_every : int, optional
-        Steps between checkpoints (default 100 when ``checkpoint_dir`` is set).
+        Steps between checkpoints (default 100 when ``checkpoint_dir`` is set). A sharded run
+        without ``checkpoint_dir`` keeps one in memory this often (default 100), for rollback.
+    cluster : distributed.Client, optional
+        Shard the chains of the named sampler over this Dask cluster
+        (:class:`samplers.ShardedChains`, one shard per worker): the same θ trajectory bit for
+        bit as in one process. A worker lost during a step rolls every shard, θ and the
+        optimizer back to the last checkpoint (on disk or in memory) and the fit replays from
+        there, to the same result. For more control pass
+        ``sampler=samplers.ShardedChains(inner=..., client=..., n_shards=..., recovery=...)``.
     **sampler_options
         Passed to the sampler.
 
@@ -157,6 +168,7 @@ class Trainer:
         n_threads: int | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
+        cluster: Any = None,
         **sampler_options: Any,
     ) -> None:
         import samplers
@@ -182,7 +194,16 @@ class Trainer:
         self.sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
         self.n_threads = n_threads
         self._sampler_config: dict[str, Any] | None = None
-        if isinstance(sampler, str):
+        if cluster is not None and not isinstance(sampler, str):
+            raise ModelSpecError("Trainer got cluster= with a ready sampler; give the sampler by name "
+                                 "(sampler='gibbs', cluster=client), or pass samplers.ShardedChains(...) alone.")
+        if isinstance(sampler, str) and cluster is not None:  # the named sampler, sharded over the cluster
+            sampler = samplers.ShardedChains(inner=sampler, client=cluster)
+        if isinstance(sampler, samplers.ShardedChains) and not sampler.bound:
+            sampler = sampler.bind(self.graph, 256 if n_chains is None else n_chains, seed=seed,
+                                   n_threads=n_threads, **sampler_options)
+            self._sampler_config = sampler.config()  # checkpoints as of one process: resumable anywhere
+        elif isinstance(sampler, str):
             options = dict(sampler_options)
             if n_threads is not None:
                 options["n_threads"] = n_threads
@@ -231,9 +252,8 @@ class Trainer:
             "checkpoint_every", checkpoint_every, owner, minimum=1)
         self.checkpoint_dir: str | None = None
         self._last_checkpoint = -1
+        self._recovery_point: dict[str, Any] | None = None  # the last checkpoint, for a sharded rollback
         if checkpoint_dir is not None:
-            from factorgraph import checkpoint
-
             self.checkpoint_dir = os.fspath(checkpoint_dir)
             self.checkpoint_every = self.checkpoint_every or 100
             checkpoint.check_empty(self.checkpoint_dir)
@@ -268,8 +288,6 @@ class Trainer:
             When a part of the trainer cannot be described (a custom objective without
             ``config()``, a plain-callable learning rate, a ready sampler without ``config()``).
         """
-        from factorgraph import checkpoint
-
         directory = self.checkpoint_dir if directory is None else os.fspath(directory)
         if directory is None:
             raise ModelSpecError("save_checkpoint needs a folder: pass one, or set Trainer(checkpoint_dir=...).")
@@ -285,6 +303,7 @@ class Trainer:
         graph: Any = None,
         n_threads: int | None = None,
         checkpoint_every: int | None = None,
+        cluster: Any = None,
     ) -> Trainer:
         """Rebuild a trainer from a checkpoint, in this or a new process.
 
@@ -301,6 +320,10 @@ class Trainer:
             Sampler threads for the continuation (the results do not depend on it).
         checkpoint_every : int, optional
             A new checkpoint interval; by default the saved one.
+        cluster : distributed.Client, optional
+            Continue with the chains sharded over this Dask cluster (one shard per worker). A
+            checkpoint does not say where its chains ran: one written on a cluster resumes in
+            one process, and the reverse, with the same bits.
 
         Returns
         -------
@@ -315,9 +338,8 @@ class Trainer:
         CheckpointCorruptedError, CheckpointMismatchError
             When no checkpoint there is intact, or of this model and format version.
         """
-        from factorgraph import checkpoint
-
-        return checkpoint.restore(path, graph=graph, n_threads=n_threads, checkpoint_every=checkpoint_every)
+        return checkpoint.restore(path, graph=graph, n_threads=n_threads, checkpoint_every=checkpoint_every,
+                                  cluster=cluster)
 
     @property
     def resume_args(self) -> dict[str, Any]:
@@ -513,69 +535,89 @@ class Trainer:
         guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
         if not self._trainable.any():
             return guard.nothing_to_fit(FitResult, _HISTORY)
+        recoverable = getattr(self.sampler, "recovery", None) == "rollback"
+        if recoverable:  # where a lost shard rolls back to, until the next checkpoint
+            try:
+                self._recovery_point = checkpoint.snapshot(self)
+            except checkpoint.CheckpointError as exc:
+                recoverable, self._recovery_point = False, None
+                logger.warning("fit: a lost shard cannot be rolled back in this fit: %s", exc)
         bar = _progress_bar(max_steps, progress)
         interrupt = _Interrupt()
         try:
             interrupt.install()
-            for _ in range(max_steps):
-                info = self.sampler.run(self.theta, self.sweeps_per_step)
-                guard.after_run(info)
-                stats = self._statistics()
-                grad, values = self._gradient(stats, self.theta)
-                with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
-                    new_theta = self.optimizer.step(self.theta, grad)
-                    for term in self._proximal:
-                        new_theta = term.proximal(new_theta, self.optimizer.step_size)
-                new_theta[~self._trainable] = self.theta[~self._trainable]
-                guard.after_step(new_theta)
-                step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
-                theta_at_stats, self.theta = self.theta, new_theta
-                self.step_count += 1
-                self._check_theta(stats, max_theta)
-                if self.average is not None:
-                    self.average.update(self.theta)
-                if self.step_count % check_every == 0 or not self._checked:
-                    states = self.sampler.states
-                    self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
-                    guard.at_check(grad, self._figures)
-                    if max_residual is None:
-                        max_residual = self.monitor.max_residual(len(states))
-                figures = self._figures
-                mismatch, residual = figures["mismatch"], figures["residual"]
-                if plateau is not None and residual == residual and plateau.update(residual):
-                    self.optimizer.lr_scale *= decay_on_plateau
-                    logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
-                                residual, self.optimizer.lr_scale)
-                record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm, change_rate=info.change_rate,
-                              time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
-                              values=[np.nan if v is None else v for v in values])
-                for key, value in record.items():
-                    history[key].append(value)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", dtheta=f"{step_norm:.2g}",
-                                    updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
-                if callback is not None:
-                    try:
-                        callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
-                    except StopIteration:
-                        text = "stopped by callback"
+            end = self.step_count + max_steps
+            while self.step_count < end:
+                try:
+                    info = self.sampler.run(self.theta, self.sweeps_per_step)
+                    guard.after_run(info)
+                    stats = self._statistics()
+                    grad, values = self._gradient(stats, self.theta)
+                    with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
+                        new_theta = self.optimizer.step(self.theta, grad)
+                        for term in self._proximal:
+                            new_theta = term.proximal(new_theta, self.optimizer.step_size)
+                    new_theta[~self._trainable] = self.theta[~self._trainable]
+                    guard.after_step(new_theta)
+                    step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
+                    theta_at_stats, self.theta = self.theta, new_theta
+                    self.step_count += 1
+                    self._check_theta(stats, max_theta)
+                    if self.average is not None:
+                        self.average.update(self.theta)
+                    if self.step_count % check_every == 0 or not self._checked:
+                        states = self.sampler.states
+                        self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                        guard.at_check(grad, self._figures)
+                        if max_residual is None:
+                            max_residual = self.monitor.max_residual(len(states))
+                    figures = self._figures
+                    mismatch, residual = figures["mismatch"], figures["residual"]
+                    if plateau is not None and residual == residual and plateau.update(residual):
+                        self.optimizer.lr_scale *= decay_on_plateau
+                        logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
+                                    residual, self.optimizer.lr_scale)
+                    record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm, change_rate=info.change_rate,
+                                  time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
+                                  values=[np.nan if v is None else v for v in values])
+                    for key, value in record.items():
+                        history[key].append(value)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", dtheta=f"{step_norm:.2g}",
+                                        updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
+                    if callback is not None:
+                        try:
+                            callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
+                        except StopIteration:
+                            text = "stopped by callback"
+                            break
+                    drift = stability.add(self.theta) if stability is not None else None
+                    if drift is not None:
+                        residual_max = figures["residual_max"]
+                        at_noise = residual != residual or (residual <= mismatch_tol and residual_max <= max_residual)
+                        if at_noise and drift <= tol:
+                            converged = True
+                            text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
+                    if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
+                        self._elapsed = time.perf_counter() - start
+                        self.save_checkpoint()
+                    elif recoverable and self.step_count % (self.checkpoint_every or 100) == 0:
+                        self._elapsed = time.perf_counter() - start
+                        self._recovery_point = checkpoint.snapshot(self)  # in memory only
+                    if converged:
                         break
-                drift = stability.add(self.theta) if stability is not None else None
-                if drift is not None:
-                    residual_max = figures["residual_max"]
-                    at_noise = residual != residual or (residual <= mismatch_tol and residual_max <= max_residual)
-                    if at_noise and drift <= tol:
-                        converged = True
-                        text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
-                if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
-                    self._elapsed = time.perf_counter() - start
-                    self.save_checkpoint()
-                if converged:
-                    break
-                if interrupt.requested:
-                    text = "interrupted"
-                    break
+                    if interrupt.requested:
+                        text = "interrupted"
+                        break
+                except ShardLostError as lost:
+                    # every shard, θ and the optimizer back to the last checkpoint, and replay
+                    guard = self._roll_back(lost, max_theta)
+                    history = self.history
+                    plateau = self._plateau if decay_on_plateau is not None else None
+                    stability = self._stability if tol > 0 else None
+                    if bar is not None:
+                        bar.n = self.step_count - self._call["start"]
             self._elapsed = time.perf_counter() - start
             if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
                 self.save_checkpoint()
@@ -593,6 +635,23 @@ class Trainer:
             history={k: np.array(v[first:]) for k, v in history.items()}, states=self.sampler.states,
             sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
         )
+
+    def _roll_back(self, lost: ShardLostError, max_theta: float) -> Safeguards:
+        """After a lost shard: put the trainer back to its last checkpoint (kept in memory), or
+        re-raise when there is none to go back to; returns the safeguards for the replay."""
+        point = self._recovery_point
+        if point is None or getattr(self.sampler, "recovery", None) != "rollback":
+            raise lost
+        for attempt in range(3):  # a worker lost again while restoring: try once more
+            try:
+                checkpoint.apply(self, point, "in memory")
+                break
+            except ShardLostError:
+                if attempt == 2:
+                    raise
+        logger.warning("fit: %s; rolled back to step %d and continuing (the result is unchanged)", lost,
+                       self.step_count)
+        return Safeguards(self, max_theta)
 
     def _interrupted_message(self) -> str:
         where = f"interrupted by Ctrl-C after step {self.step_count}"

@@ -23,10 +23,11 @@ from samplers.gibbs import Gibbs
 from samplers.mh import MetropolisHastings
 from samplers.block_gibbs import BlockGibbs
 from samplers.swendsen_wang import SwendsenWang
+from samplers.sharded import ShardedChains
 
 __all__ = [
     "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "BlockGibbs", "SwendsenWang",
-    "diagnostics", "create", "available", "register", "get", "refresh", "single_site_matrix",
+    "ShardedChains", "diagnostics", "create", "available", "register", "get", "refresh", "single_site_matrix",
 ]
 
 _REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
@@ -34,6 +35,7 @@ _REGISTRY.register(Gibbs)
 _REGISTRY.register(MetropolisHastings)
 _REGISTRY.register(BlockGibbs)
 _REGISTRY.register(SwendsenWang)
+_REGISTRY.register(ShardedChains)
 
 register = _REGISTRY.register
 available = _REGISTRY.available

@@ -23,7 +23,7 @@ from factorgraph._validation import check_int, check_scope, check_scope_table, c
 from samplers import _core
 from samplers._protocol import ChainStats
 
-__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES"]
+__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES", "default_block_size", "batches_fit"]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
@@ -36,6 +36,18 @@ Kernel = Callable[[int, int, int], int]
 
 def _no_sweep(first_sweep: int, step: int, threads: int) -> int:
     return 0
+
+
+def default_block_size(n_chains: int, n_features: int) -> int:
+    """The default chains per block: DEFAULT_BLOCK, raised where the running sums of all
+    blocks would exceed MAX_SUMS_BYTES. It depends on the chain and feature counts only."""
+    return max(DEFAULT_BLOCK, -(-n_chains * n_features * 8 // MAX_SUMS_BYTES))
+
+
+def batches_fit(n_full_blocks: int, n_sweeps: int, n_features: int) -> bool:
+    """Whether the per-sweep means of ``n_full_blocks`` blocks over ``n_sweeps`` averaged
+    sweeps are recorded (they take at most BATCH_BYTES; at least two sweeps are needed)."""
+    return n_sweeps >= 2 and n_full_blocks * n_sweeps * n_features * 8 <= BATCH_BYTES
 
 
 class BlockChains:
@@ -73,7 +85,7 @@ class BlockChains:
         self.n_threads = n_threads
         effective_n_threads(n_threads)  # validate now, not at the first run
         if block_size is None:
-            block_size = max(DEFAULT_BLOCK, -(-self.n_chains * graph.n_features * 8 // MAX_SUMS_BYTES))
+            block_size = default_block_size(self.n_chains, graph.n_features)
         # one block can hold every chain; a larger block changes nothing
         self.block_size = max(min(check_int("block_size", block_size, owner, minimum=1), self.n_chains), 1)
         self.refresh_every = check_int("refresh_every", refresh_every, owner, minimum=1)
@@ -96,6 +108,7 @@ class BlockChains:
         _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         self._sweep = 0
         self._mean: np.ndarray | None = None
+        self._accumulated: np.ndarray | None = None  # per-block sums over the averaged sweeps
         self._batches: np.ndarray | None = None
         self._averaged = 1
         self._refresh()
@@ -120,7 +133,9 @@ class BlockChains:
         changes = 0
         # an interrupted run leaves no average behind: stats() then reads the running sums
         self._mean, self._batches, self._averaged = None, None, 1
-        accumulated = np.zeros(self.graph.n_features) if self.average_sweeps and n_sweeps else None
+        # summed per block, then over blocks in block order: the same bits however the chains
+        # are split over processes (samplers.ShardedChains), as well as for any thread count
+        accumulated = np.zeros_like(self._sums) if self.average_sweeps and n_sweeps else None
         batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
         done = 0
         track = self.sums == "incremental"
@@ -144,14 +159,15 @@ class BlockChains:
                 if stale or (track and self._sweep % self.refresh_every == 0):
                     self._refresh(threads)
                 if accumulated is not None:
-                    accumulated += self._total()
+                    accumulated += self._sums
                 if batches is not None:
                     batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
         except BaseException:
             if not track:  # the kernel left the sums alone: bring them back in line with the states
                 self._refresh(threads)
             raise
-        self._mean = accumulated / (n_sweeps * self.n_chains) if accumulated is not None else None
+        self._accumulated = accumulated
+        self._mean = accumulated.sum(axis=0) / (n_sweeps * self.n_chains) if accumulated is not None else None
         self._batches = batches
         self._averaged = n_sweeps if accumulated is not None else 1
         return changes
@@ -161,7 +177,7 @@ class BlockChains:
         monitor measure the correlation between the averaged sweeps; None when they would take
         more than BATCH_BYTES (the monitor then falls back to a conservative error)."""
         n_full = self.n_chains // self.block_size  # equal-sized batches only
-        if n_sweeps < 2 or n_full * n_sweeps * self.graph.n_features * 8 > BATCH_BYTES:
+        if not batches_fit(n_full, n_sweeps, self.graph.n_features):
             return None
         return np.empty((n_full, n_sweeps, self.graph.n_features))
 
@@ -177,6 +193,20 @@ class BlockChains:
         return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
                           n_averaged=self._averaged, batch_means=self._batches,
                           batch_size=self.block_size if self._batches is not None else None)
+
+    def block_stats(self, batches: bool = True) -> dict[str, Any]:
+        """The raw per-block figures behind :meth:`stats`, for a sampler that adds the blocks of
+        several shards in global block order (:class:`~samplers.ShardedChains`).
+
+        Returns a dict of copies: ``block_sums`` (n_blocks, n_features), the running sums now;
+        ``accumulated`` (the same shape, or None), their sum over the sweeps of the last run
+        when averaging; ``batches`` (the per-sweep means of the full blocks, or None; left
+        out unless ``batches``); ``n_averaged``; ``sweep``.
+        """
+        copy = lambda a: None if a is None else a.copy()  # noqa: E731
+        return {"block_sums": self._sums.copy(), "accumulated": copy(self._accumulated),
+                "batches": copy(self._batches) if batches else None, "n_averaged": self._averaged,
+                "sweep": self._sweep}
 
     def _scope_joint(self, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
         """The scope's ids and each chain's joint-state index on it, read straight from the
@@ -200,11 +230,17 @@ class BlockChains:
         One compiled pass over blocks of chains and their factors, each block summed in its own
         row and the rows added in block order: the same bits for any thread count.
         """
+        return self.weighted_block_sums(scope, table, n_threads).sum(axis=0)
+
+    def weighted_block_sums(self, scope: Any, table: Any, n_threads: int | None = None) -> np.ndarray:
+        """:meth:`weighted_sums` before the blocks are added: one row per block of chains,
+        shape (n_blocks, n_features); :class:`~samplers.ShardedChains` adds the rows of all
+        shards in global block order."""
         owner = f"{type(self).__name__}.weighted_sums"
         ids, joint = self._scope_joint(scope, owner)
         weights = check_scope_table(self.graph, ids, table, owner)[joint]
-        return _core.weighted_sums(self.graph._view, self._x, weights, self.n_chains, self.block_size,
-                                   self._threads(n_threads))
+        return _core.weighted_block_sums(self.graph._view, self._x, weights, self.n_chains, self.block_size,
+                                         self._threads(n_threads))
 
     @property
     def states(self) -> np.ndarray:
@@ -258,5 +294,6 @@ class BlockChains:
         self.first_chain = check_int("first_chain", state["first_chain"], owner)
         self._sums = sums.copy()
         self._mean = None
+        self._accumulated = None
         self._batches = None
         self._averaged = 1

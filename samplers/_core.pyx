@@ -101,19 +101,20 @@ cdef void weighted_block_pass(GraphView g, const int32_t* x, const double* weigh
             block_sums[b, theta] = block_sums[b, theta] + ((a0 + a1) + (a2 + a3))
 
 
-def weighted_sums(GraphView g, const int32_t[::1] x, const double[::1] weights, int64_t n_chains,
-                  int64_t block_size, int n_threads):
-    """Σ_c weights[c] f(x^c) over the chains, shape (n_features,), in one pass over the states.
+def weighted_block_sums(GraphView g, const int32_t[::1] x, const double[::1] weights, int64_t n_chains,
+                        int64_t block_size, int n_threads):
+    """Σ_c weights[c] f(x^c) over each block of ``block_size`` chains, shape (n_blocks, n_features),
+    in one pass over the states.
 
-    Each block of ``block_size`` chains has its own row of sums, added in block order: the
-    result is the same bits for any thread count. No (chains x features) matrix is formed.
+    Each block has its own row of sums; adding the rows in block order gives the same bits for
+    any thread count. No (chains x features) matrix is formed.
     """
     cdef int64_t n_blocks = max((n_chains + block_size - 1) // block_size, 1)
     sums = np.zeros((n_blocks, g.n_features))
     cdef double[:, ::1] view = sums
     with nogil:
         weighted_block_pass(g, &x[0], &weights[0], view, n_chains, block_size, n_threads)
-    return sums.sum(axis=0)
+    return sums
 
 
 def init_states(GraphView g, int32_t[::1] x, const uint32_t[::1] key, int64_t n_chains,

@@ -185,6 +185,8 @@ def test_small_random_graphs_build_or_raise_a_library_error_and_behave(spec):
         return
     pi = p.ravel()
     for name in samplers.available():
+        if name == "sharded":  # runs another sampler's kernel on a cluster (tests/samplers/test_sharded.py)
+            continue
         try:
             sampler = samplers.create(name, compiled, 1, seed=0)
             matrix = sampler.transition_matrix(theta)

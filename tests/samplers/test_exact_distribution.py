@@ -14,6 +14,8 @@ entry points (the plugin of tests/plugins included) and samplers added later all
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.filterwarnings("ignore::factorgraph.ShardingOverheadWarning")
+
 import factorgraph as fg
 import samplers
 
@@ -36,7 +38,12 @@ def _setting(name):
 
 
 def _create(name, compiled, n_chains, seed):
-    return samplers.create(name, compiled, n_chains, seed=seed, **_setting(name)["options"])
+    options = _setting(name)["options"]
+    if name == "sharded":  # Gibbs chains split over the two worker processes of a local cluster
+        from tests._cluster import shared_client
+
+        options = {"inner": "gibbs", "client": shared_client(), "n_shards": 2 if n_chains >= 128 else 1}
+    return samplers.create(name, compiled, n_chains, seed=seed, **options)
 
 
 def _transition_matrix(name, compiled, theta):

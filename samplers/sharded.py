@@ -1,0 +1,646 @@
+"""Persistent chains sharded over a Dask cluster, behind the ordinary sampler contract.
+
+:class:`ShardedChains` splits the global chain range into contiguous shards of whole blocks of
+chains. Each shard is a Dask actor (:class:`_Shard`) that holds an ordinary sampler (Gibbs, MH,
+...) built with ``first_chain`` set to the shard's first global chain, so the counter-based
+generator draws the same numbers for a chain wherever it lives. One call per shard advances
+the chains and returns the shard's per-block sums; the driver concatenates the blocks in global
+block order and adds them exactly as the single-process sampler adds its own. The results are
+therefore the same bits for any number of shards, workers and threads.
+
+Dask is an optional dependency: ``pip install "factorgraph-maxent[distributed]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from factorgraph._errors import (
+    ClusterError, MissingDependencyError, ModelSpecError, PluginError, ShardingOverheadWarning, ShardLostError,
+    ShardReseededWarning,
+)
+from factorgraph._validation import check_int, check_theta, message
+from samplers._chains import batches_fit, default_block_size
+from samplers._protocol import ChainStats, Sampler, SweepInfo
+
+__all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
+
+logger = logging.getLogger("factorgraph")
+
+RECOVERY_POLICIES = ("rollback", "reseed")
+#: Warn when communication takes more than this share of a step (median of recent steps).
+OVERHEAD_WARNING = 0.2
+_OVERHEAD_STEPS = 10  # steps measured before the overhead is judged
+_STANDARD_KEYS = ("sampler", "states", "sweep", "key", "first_chain", "block_sums")
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise MissingDependencyError(
+            "ShardedChains needs Dask's distributed scheduler, which is not installed. Install it with "
+            "pip install \"factorgraph-maxent[distributed]\" (or pip install \"dask[distributed]\")."
+        ) from None
+    return distributed
+
+
+def _lost_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions by which Dask reports an actor whose worker is gone."""
+    distributed = _distributed()
+    errors: list[type[BaseException]] = [OSError, distributed.comm.CommClosedError]
+    for name in ("KilledWorker", "FutureCancelledError"):
+        cls = getattr(distributed, name, None) or getattr(distributed.client, name, None)
+        if isinstance(cls, type):
+            errors.append(cls)
+    from concurrent.futures import CancelledError
+
+    errors.append(CancelledError)
+    return tuple(errors)
+
+
+def _worker_version() -> str:
+    import factorgraph
+
+    return factorgraph.__version__
+
+
+def _block_rows(states: np.ndarray, graph: Any, block_size: int) -> np.ndarray:
+    """Per-block feature sums of ``states`` (n_chains, n_variables), one row per block."""
+    n_blocks = max(-(-len(states) // block_size), 1)
+    rows = np.zeros((n_blocks, graph.n_features))
+    for b in range(-(-len(states) // block_size)):
+        rows[b] = graph.feature_sums(states[b * block_size:(b + 1) * block_size])
+    return rows
+
+
+class _Shard:
+    """One contiguous range of chains, living on a worker as a Dask actor.
+
+    It builds the inner sampler with ``first_chain`` (its place in the global chain range) and
+    the global block size, so its chains and block sums are exactly those of the same chains in
+    a single-process run.
+    """
+
+    def __init__(self, graph: Any, inner: str, n_chains: int, seed: Any, first_chain: int, block_size: int,
+                 n_threads: int | None, options: dict[str, Any], state: dict[str, Any] | None = None,
+                 reseed: tuple[np.ndarray, int] | None = None) -> None:
+        import samplers
+
+        if n_threads is None:  # the worker's own thread count, not every core of the machine
+            from distributed import get_worker
+
+            n_threads = int(get_worker().state.nthreads)
+        self.sampler = samplers.create(inner, graph, n_chains, seed=seed, first_chain=first_chain,
+                                       block_size=block_size, n_threads=n_threads, **options)
+        if state is not None:
+            self.sampler.set_state(state)
+        elif reseed is not None:  # a lost shard restarted from saved states at the current sweep
+            states, sweep = reseed
+            saved = self.sampler.get_state()
+            saved.update(states=states, sweep=sweep, block_sums=_block_rows(states, graph, block_size))
+            self.sampler.set_state(saved)
+
+    def where(self) -> tuple[str, int]:
+        """The worker's address and process id."""
+        from distributed import get_worker
+
+        return get_worker().address, os.getpid()
+
+    def run(self, theta: np.ndarray, n_sweeps: int, batches: bool) -> dict[str, Any]:
+        start = time.perf_counter()
+        info = self.sampler.run(theta, n_sweeps)
+        seconds = time.perf_counter() - start
+        return {"info": info, "seconds": seconds, **self.sampler.block_stats(batches)}
+
+    def block_stats(self) -> dict[str, Any]:
+        return self.sampler.block_stats(False)
+
+    def states(self) -> np.ndarray:
+        return self.sampler.states
+
+    def get_state(self) -> dict[str, Any]:
+        return self.sampler.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.sampler.set_state(state)
+
+    def marginal_counts(self, scope: Any) -> np.ndarray:
+        return self.sampler.marginal_counts(scope)
+
+    def weighted_block_sums(self, scope: Any, table: Any) -> np.ndarray:
+        return self.sampler.weighted_block_sums(scope, table)
+
+
+class ShardedChains(Sampler):
+    """Persistent chains split over the workers of a Dask cluster; the same bits as one process.
+
+    A sampler like any other: the training loop, the objectives and checkpoints see the
+    ordinary contract. The global chain range is cut into ``n_shards`` contiguous shards of
+    whole blocks of chains, one Dask actor per shard, each pinned to a worker and holding its
+    chain states there. The compiled graph is sent to every worker once. Each ``run`` is one
+    call per shard: θ goes out, and each shard sends back its per-block feature sums (and,
+    when averaging, their sums over the sweeps), which the driver adds in global block order.
+    Because the generator is keyed by the global chain index, states, sums, statistics and so
+    a whole training run are bit-identical to the inner sampler in one process, for any
+    number of shards and threads.
+
+    Parameters
+    ----------
+    graph : CompiledGraph, optional
+        Leave out (with ``n_chains``) to describe the sharding for a :class:`~factorgraph.Trainer`,
+        which builds it on its own graph: ``Trainer(g, ..., sampler=ShardedChains(inner="gibbs",
+        client=client), n_chains=4096)``.
+    n_chains : int, optional
+    seed : int, SeedSequence or None
+        As for the inner sampler: the same seed gives the same chains as the inner sampler.
+    inner : str, default "gibbs"
+        A registered sampler built on the chain-block machinery (``gibbs``, ``mh``,
+        ``block-gibbs``, ``swendsen-wang``): one that takes ``first_chain`` and ``block_size``
+        and reports ``block_stats``.
+    client : distributed.Client, optional
+        The cluster; by default the current Dask client (``distributed.get_client()``).
+    n_shards : int, optional
+        Default: one per worker. At most the number of blocks of chains.
+    recovery : {"rollback", "reseed"}, default "rollback"
+        What happens when a worker is lost during a call. ``"rollback"`` (exact): the lost
+        shards are recreated on live workers and :class:`~factorgraph.ShardLostError` is
+        raised; the :class:`~factorgraph.Trainer` then puts every shard, θ and the optimizer
+        back to its last checkpoint and carries on, so the run ends with the uninterrupted
+        run's bits. ``"reseed"`` (cheap): only the lost shards are recreated, from the chain
+        states of the last :meth:`get_state` (a checkpoint) at the current sweep, the call is
+        repeated for them and the run goes on with the current θ, with a
+        :class:`~factorgraph.ShardReseededWarning`: statistically sound for persistent chains,
+        but no longer bit-reproducible. No policy ever continues with fewer chains.
+    n_threads : int, optional
+        Threads per shard; by default the worker's ``nthreads``.
+    block_size : int, optional
+        Chains per block, as for the inner sampler; by default the inner sampler's default for
+        the *global* chain count, so that the blocks are those of a single-process run.
+    wait : float, default 60.0
+        Seconds to wait for a live worker when recreating a lost shard.
+    **options
+        Passed to every shard's inner sampler (``average_sweeps``, ``refresh_every``, ...).
+
+    Raises
+    ------
+    ClusterError
+        When the cluster has no worker, or a worker runs another version of the library.
+    MissingDependencyError
+        When Dask's distributed scheduler is not installed.
+
+    Notes
+    -----
+    A step costs the inner sampler's sweeps on the largest shard plus one round trip of θ and
+    of the shard's block sums (n_blocks × n_features float64). Dask actors take a few
+    milliseconds per round trip at 10^4 features and tens of milliseconds at 10^6; sharding
+    pays off when a step sweeps for much longer. A :class:`~factorgraph.ShardingOverheadWarning`
+    says when communication takes more than 20% of the steps; :attr:`overhead` gives the
+    share. See docs/distributed.rst.
+
+    Examples
+    --------
+    >>> import numpy as np, factorgraph as fg, samplers
+    >>> from distributed import Client, LocalCluster
+    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    >>> client = Client(cluster)
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(3, values=[-1, 1])
+    >>> _ = g.add_features(fg.features.Product([(0, 1), (1, 2)]))
+    >>> cg = g.compile()
+    >>> sharded = samplers.ShardedChains(cg, 256, seed=1, inner="gibbs", client=client, n_shards=2)
+    >>> local = samplers.create("gibbs", cg, 256, seed=1)
+    >>> _ = sharded.run(np.array([0.5, -0.5]), 20); _ = local.run(np.array([0.5, -0.5]), 20)
+    >>> bool(np.array_equal(sharded.states, local.states))
+    True
+    >>> bool(np.array_equal(sharded.stats().mean, local.stats().mean))
+    True
+    >>> sharded.close(); client.close(); cluster.close()
+    """
+
+    name = "sharded"
+
+    def __init__(
+        self,
+        graph: Any = None,
+        n_chains: int | None = None,
+        *,
+        seed: int | np.random.SeedSequence | None = None,
+        inner: str = "gibbs",
+        client: Any = None,
+        n_shards: int | None = None,
+        recovery: str = "rollback",
+        n_threads: int | None = None,
+        block_size: int | None = None,
+        wait: float = 60.0,
+        **options: Any,
+    ) -> None:
+        owner = "ShardedChains"
+        if recovery not in RECOVERY_POLICIES:
+            raise ModelSpecError(message("recovery", owner, f"one of {RECOVERY_POLICIES}", recovery))
+        self.inner, self.recovery, self.options = inner, recovery, dict(options)
+        self._settings = dict(inner=inner, client=client, n_shards=n_shards, recovery=recovery,
+                              block_size=block_size, wait=wait, **options)
+        self.bound = graph is not None
+        if not self.bound:
+            if n_chains is not None or seed is not None:
+                raise ModelSpecError(f"{owner} got n_chains or seed without a graph; give the graph too, or let "
+                                     "the Trainer build it (Trainer(..., sampler=ShardedChains(...), n_chains=...)).")
+            self.n_threads = n_threads
+            return
+        if n_chains is None:
+            raise ModelSpecError(message("n_chains", owner, "an int >= 1", None))
+        if seed is None:  # one entropy for every shard, so that they draw from one generator
+            seed = np.random.SeedSequence()
+        super().__init__(graph, n_chains, seed=seed)
+        self._seed = seed
+        self.wait = float(wait)
+        self.n_threads = None if n_threads is None else check_int("n_threads", n_threads, owner, minimum=1)
+        self._check_inner(inner)
+        distributed = _distributed()
+        if client is None:
+            try:
+                client = distributed.get_client()
+            except ValueError:
+                raise ModelSpecError(f"{owner} needs a Dask client: pass client=distributed.Client(...), or create "
+                                     "one first (it becomes the default).") from None
+        self.client = client
+        self._lost = _lost_errors()
+        workers = self._check_workers()
+        self.block_size = check_int("block_size", block_size, owner, minimum=1) if block_size is not None \
+            else default_block_size(self.n_chains, graph.n_features)
+        self.block_size = min(self.block_size, self.n_chains)
+        n_blocks = -(-self.n_chains // self.block_size)
+        n_shards = len(workers) if n_shards is None else check_int("n_shards", n_shards, owner, minimum=1)
+        if n_shards > n_blocks:
+            raise ModelSpecError(
+                f"{owner}: {n_shards} shards for {n_blocks} block(s) of {self.block_size} chains; a shard holds "
+                f"whole blocks. Use at most {n_blocks} shards, more chains, or a smaller block_size.")
+        # contiguous runs of whole blocks, as even as possible
+        edges = np.linspace(0, n_blocks, n_shards + 1).round().astype(np.int64)
+        self._blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        self._chains = [(a * self.block_size, min(b * self.block_size, self.n_chains)) for a, b in self._blocks]
+        self._graph_future = client.scatter(graph, broadcast=True, hash=False)
+        self._actors: list[Any] = [None] * n_shards
+        self._workers: list[str] = [""] * n_shards
+        for i in range(n_shards):
+            self._actors[i], self._workers[i] = self._create(i, workers[i % len(workers)])
+        self._sweep = 0
+        self._blocks_now: list[dict[str, Any]] | None = None  # the latest per-shard block figures
+        self._batches_wanted = False
+        self._saved: dict[str, Any] | None = None  # the latest get_state, for recovery="reseed"
+        self._restore_needed = False
+        self._overheads: list[float] = []
+        self._warned = False
+
+    # -- construction --------------------------------------------------------------------------
+
+    def bind(self, graph: Any, n_chains: int, seed: Any = None, n_threads: int | None = None,
+             **options: Any) -> ShardedChains:
+        """This description built on ``graph`` with ``n_chains`` chains (what the Trainer calls)."""
+        if self.bound:
+            raise ModelSpecError("ShardedChains.bind: this sampler is already built on a graph.")
+        settings = {**self._settings, **options}
+        return ShardedChains(graph, n_chains, seed=seed, n_threads=self.n_threads if n_threads is None else n_threads,
+                             **settings)
+
+    def config(self) -> dict[str, Any]:
+        """How to rebuild these chains on one machine: the inner sampler's name, the chain count
+        and options, so checkpoints look exactly like single-process ones."""
+        options = dict(self.options)
+        if self._settings.get("block_size") is not None:
+            options["block_size"] = self._settings["block_size"]
+        return {"name": self.inner, "n_chains": self.n_chains, "options": options}
+
+    @staticmethod
+    def _check_inner(inner: str) -> None:
+        import inspect
+
+        import samplers
+
+        cls = samplers.get(inner)
+        if cls is ShardedChains:
+            raise ModelSpecError("ShardedChains cannot wrap itself; name the sampler to shard, e.g. inner='gibbs'.")
+        parameters = inspect.signature(cls).parameters
+        lacking = [p for p in ("first_chain", "block_size") if p not in parameters]
+        lacking += [m for m in ("block_stats", "weighted_block_sums") if not callable(getattr(cls, m, None))]
+        if lacking:
+            raise PluginError(
+                f"ShardedChains cannot shard the sampler {inner!r}: it lacks {lacking}. A shardable sampler takes "
+                "first_chain= (its chains' global indices) and block_size=, and reports per-block sums; samplers "
+                "built on samplers._chains.BlockChains (gibbs, mh, block-gibbs, swendsen-wang) do.")
+
+    def _check_workers(self) -> list[str]:
+        """The workers' addresses, after checking that each runs this library's version."""
+        import factorgraph
+
+        try:
+            versions = self.client.run(_worker_version)
+        except self._lost as exc:
+            raise ClusterError(f"ShardedChains cannot reach the cluster's workers: {exc}") from exc
+        if not versions:
+            raise ClusterError("ShardedChains: the Dask cluster has no worker; start some "
+                               "(e.g. LocalCluster(n_workers=2)) before building the sampler.")
+        other = {addr: v for addr, v in versions.items() if v != factorgraph.__version__}
+        if other:
+            raise ClusterError(
+                f"ShardedChains refuses workers that run another factorgraph-maxent version than this process "
+                f"({factorgraph.__version__}): {other}. Install the same version on every worker.")
+        return sorted(versions)
+
+    def _create(self, i: int, worker: str, reseed: tuple[np.ndarray, int] | None = None) -> tuple[Any, str]:
+        """Build shard ``i``'s actor on ``worker`` (from ``reseed``'s states and sweep when given);
+        returns the actor and the worker it really lives on."""
+        c0, c1 = self._chains[i]
+        future = self.client.submit(
+            _Shard, self._graph_future, self.inner, c1 - c0, self._seed, c0, self.block_size, self.n_threads,
+            self.options, None, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
+        with self.client.as_current():  # the actor binds to the client current as it is unpacked
+            actor = future.result(timeout=self.wait)
+        address, _ = actor.where().result(timeout=self.wait)
+        return actor, address
+
+    # -- calls to every shard ---------------------------------------------------------------------
+
+    def _call(self, method: str, *args: Any, shards: Sequence[int] | None = None) -> list[Any]:
+        """Call ``method`` on every shard (or on ``shards``) at once; the results in shard order.
+
+        A lost worker is handled by the recovery policy: the lost shards are recreated, and
+        then either ShardLostError is raised (rollback) or the call is repeated on them (reseed).
+        """
+        if self._restore_needed and method not in ("set_state", "where"):
+            raise ClusterError(
+                "ShardedChains: shards were recreated after a worker was lost and hold no valid chains yet; "
+                "call set_state with a saved state (the Trainer does so from its last checkpoint).")
+        shards = list(range(len(self._actors))) if shards is None else list(shards)
+        futures = {}
+        lost = []
+        for i in shards:
+            try:
+                futures[i] = getattr(self._actors[i], method)(*args)
+            except self._lost:
+                lost.append(i)
+        results: dict[int, Any] = {}
+        for i, future in futures.items():
+            try:
+                results[i] = future.result()
+            except self._lost:
+                lost.append(i)
+        if lost:
+            self._recover(sorted(lost), method)
+            if self.recovery == "reseed":
+                results.update(zip(sorted(lost), self._call(method, *args, shards=sorted(lost))))
+        return [results[i] for i in shards]
+
+    def _live_worker(self, avoid: set[str]) -> str:
+        """A live worker, preferring those that hold the fewest shards; waits for one if needed."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            alive = [w for w in self.client.scheduler_info(n_workers=-1)["workers"] if w not in avoid]
+            if alive:
+                load = {w: self._workers.count(w) for w in alive}
+                return min(sorted(alive), key=load.__getitem__)
+            if time.monotonic() > deadline:
+                raise ClusterError(f"ShardedChains: no live worker to recreate lost shards on within {self.wait:g} s.")
+            time.sleep(0.1)
+
+    def _recover(self, lost: list[int], method: str) -> None:
+        avoid = {self._workers[i] for i in lost}
+        where = ", ".join(f"shard {i} (chains {self._chains[i][0]}..{self._chains[i][1] - 1} on {self._workers[i]})"
+                          for i in lost)
+        for i in lost:
+            worker = self._live_worker(avoid)
+            if self.recovery == "reseed":
+                self._actors[i], self._workers[i] = self._create(i, worker, reseed=self._reseed_state(i))
+            else:
+                self._actors[i], self._workers[i] = self._create(i, worker)
+        self._blocks_now = None
+        if self.recovery == "reseed":
+            warnings.warn(
+                f"ShardedChains: lost {where} during {method}; recreated on live workers from "
+                f"{'the chain states of the last checkpoint' if self._saved is not None else 'fresh initial states'} "
+                f"at sweep {self._sweep}. The run goes on but is no longer bit-reproducible "
+                "(recovery='rollback' keeps it exact).", ShardReseededWarning, stacklevel=4)
+            return
+        self._restore_needed = True
+        raise ShardLostError(
+            f"ShardedChains: lost {where} during {method}. The shards were recreated on live workers; restore "
+            "every shard from a saved state with set_state (the Trainer rolls back to its last checkpoint).",
+            shards=tuple(lost))
+
+    def _reseed_state(self, i: int) -> tuple[np.ndarray, int] | None:
+        if self._saved is None:
+            return None
+        c0, c1 = self._chains[i]
+        # the sweep the other shards stand at before the failed call, so the counters stay in step
+        return np.asarray(self._saved["states"])[c0:c1], self._sweep
+
+    # -- the sampler contract -----------------------------------------------------------------------
+
+    def run(self, theta: Any, n_sweeps: int) -> SweepInfo:
+        """Advance every shard's chains by ``n_sweeps`` sweeps at ``theta`` (one call per shard)."""
+        owner = "ShardedChains.run"
+        theta = check_theta(theta, self.graph.n_features, owner)
+        n_sweeps = check_int("n_sweeps", n_sweeps, owner, minimum=0)
+        self._batches_wanted = bool(self.options.get("average_sweeps")) and batches_fit(
+            self.n_chains // self.block_size, n_sweeps, self.graph.n_features)
+        start = time.perf_counter()
+        self._blocks_now = None  # an interrupted call leaves no stale figures behind
+        results = self._call("run", theta, n_sweeps, self._batches_wanted)
+        wall = time.perf_counter() - start
+        self._blocks_now = results
+        self._sweep = int(results[0]["sweep"])
+        self._note_overhead(wall, max(r["seconds"] for r in results))
+        infos = [r["info"] for r in results]
+        extra = _combine_extra([i.extra for i in infos])
+        return SweepInfo(n_sweeps, sum(i.n_updates for i in infos), sum(i.n_changes for i in infos), extra)
+
+    def _note_overhead(self, wall: float, compute: float) -> None:
+        if wall <= 0:
+            return
+        self._overheads = (self._overheads + [max(0.0, wall - compute) / wall])[-50:]
+        share = self.overhead
+        if not self._warned and len(self._overheads) >= _OVERHEAD_STEPS and share > OVERHEAD_WARNING:
+            self._warned = True
+            warnings.warn(
+                f"ShardedChains: communication takes {share:.0%} of each step (over {OVERHEAD_WARNING:.0%}): the model "
+                f"is too small to shard ({self.graph.n_variables} variables x {self.n_chains} chains, {wall * 1e3:.1f} "
+                "ms a step). Use one machine's threads instead, or more sweeps per step.",
+                ShardingOverheadWarning, stacklevel=3)
+
+    @property
+    def overhead(self) -> float:
+        """The median share of recent runs' wall time spent outside the shards' sweeps
+        (communication and scheduling); NaN before the first run."""
+        return float(np.median(self._overheads)) if self._overheads else float("nan")
+
+    def _figures(self) -> list[dict[str, Any]]:
+        if self._blocks_now is None:
+            self._blocks_now = self._call("block_stats")
+        return self._blocks_now
+
+    def stats(self) -> ChainStats:
+        """Feature means over all chains, from the shards' block sums added in global block order."""
+        parts = self._figures()
+        n_averaged = int(parts[0]["n_averaged"])
+        if parts[0]["accumulated"] is None:
+            total = np.concatenate([p["block_sums"] for p in parts]).sum(axis=0)
+            return ChainStats(mean=total / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
+        accumulated = np.concatenate([p["accumulated"] for p in parts]).sum(axis=0)
+        batches = None
+        if self._batches_wanted and all(p.get("batches") is not None for p in parts):
+            batches = np.concatenate([p["batches"] for p in parts])
+        return ChainStats(mean=accumulated / (n_averaged * self.n_chains), n_chains=self.n_chains, sweep=self._sweep,
+                          n_averaged=n_averaged, batch_means=batches,
+                          batch_size=self.block_size if batches is not None else None)
+
+    @property
+    def states(self) -> np.ndarray:
+        """The chains' states gathered from every shard, shape (n_chains, n_variables)."""
+        return np.concatenate(self._call("states"))
+
+    @property
+    def sweep(self) -> int:
+        """Sweeps done so far."""
+        return self._sweep
+
+    @property
+    def workers(self) -> list[str]:
+        """The address of the worker holding each shard."""
+        return list(self._workers)
+
+    @property
+    def shard_chains(self) -> list[tuple[int, int]]:
+        """Each shard's global chain range, as (first, past the last)."""
+        return list(self._chains)
+
+    def marginal_counts(self, scope: Any) -> np.ndarray:
+        """How many chains are in each joint state of ``scope`` now (exact integer sums)."""
+        return np.sum(self._call("marginal_counts", scope), axis=0)
+
+    def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
+        """Σ_c table[x_S^c] f(x^c) over all chains: the shards' block rows added in block order."""
+        return np.concatenate(self._call("weighted_block_sums", scope, table)).sum(axis=0)
+
+    def get_state(self) -> dict[str, Any]:
+        """The shards' states joined in chain order: the inner sampler's own state format, so a
+        checkpoint written with any number of shards resumes with any other, or in one process.
+
+        Integer arrays that the inner sampler keeps beyond the chains (MH's acceptance counts)
+        are added over the shards."""
+        parts = self._call("get_state")
+        sweeps = {int(p["sweep"]) for p in parts}
+        if len(sweeps) != 1:
+            raise ClusterError(f"ShardedChains: the shards stand at different sweeps {sorted(sweeps)}; the state is "
+                               "inconsistent. Restore them from a checkpoint with set_state.")
+        state = {key: value for key, value in parts[0].items() if key not in _STANDARD_KEYS}
+        for key in state:
+            values = [p[key] for p in parts]
+            if _is_counter(values[0]):
+                state[key] = np.sum(values, axis=0)
+            elif not all(_equal(values[0], v) for v in values[1:]):
+                raise ClusterError(f"ShardedChains: the shards disagree on {key!r}; it cannot be joined.")
+        state.update(sampler=self.inner, states=np.concatenate([p["states"] for p in parts]), sweep=sweeps.pop(),
+                     key=self.key.copy(), first_chain=int(parts[0]["first_chain"]),
+                     block_sums=np.concatenate([p["block_sums"] for p in parts]))
+        self._saved = state
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`get_state` (or from the inner sampler's ``get_state`` in
+        one process): split it over the shards. Continuing gives the uninterrupted run's bits."""
+        from factorgraph._errors import DataError
+
+        owner = "ShardedChains.set_state"
+        if not isinstance(state, dict) or set(_STANDARD_KEYS) - set(state):
+            raise DataError(f"{owner} needs a dict from get_state with keys {sorted(_STANDARD_KEYS)}.")
+        if state["sampler"] != self.inner:
+            raise DataError(f"{owner} got the state of a {state['sampler']!r} sampler, not of {self.inner!r}.")
+        states = np.asarray(state["states"])
+        sums = np.asarray(state["block_sums"])
+        n_blocks = -(-self.n_chains // self.block_size)
+        if states.shape != (self.n_chains, self.graph.n_variables):
+            raise DataError(message("states", owner, f"shape {(self.n_chains, self.graph.n_variables)}", states.shape))
+        if sums.shape != (n_blocks, self.graph.n_features):
+            raise DataError(message("block_sums", owner, f"shape {(n_blocks, self.graph.n_features)} (blocks of "
+                                    f"{self.block_size} chains)", sums.shape))
+        base = int(state["first_chain"])
+        extras = {key: value for key, value in state.items() if key not in _STANDARD_KEYS}
+        pieces = []
+        for i, ((c0, c1), (b0, b1)) in enumerate(zip(self._chains, self._blocks)):
+            piece = {key: (value if i == 0 or not _is_counter(value) else np.zeros_like(value))
+                     for key, value in extras.items()}  # counters: the first shard holds the totals
+            piece.update(sampler=self.inner, states=states[c0:c1], sweep=state["sweep"], key=state["key"],
+                         first_chain=base + c0, block_sums=sums[b0:b1])
+            pieces.append(piece)
+        self._restore_needed = False
+        self._blocks_now = None
+        futures = [actor.set_state(piece) for actor, piece in zip(self._actors, pieces)]
+        try:
+            for future in futures:
+                future.result()
+        except self._lost:
+            # try again on recreated shards: a loss while restoring loses nothing
+            self._recover_quietly()
+            return self.set_state(state)
+        self.key = np.asarray(state["key"]).astype(np.uint32)
+        self._sweep = int(state["sweep"])
+        self._saved = dict(state)
+
+    def _recover_quietly(self) -> None:
+        """Recreate every shard whose worker is gone (used while restoring, where nothing is lost)."""
+        alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+        dead = [i for i, w in enumerate(self._workers) if w not in alive]
+        avoid = {self._workers[i] for i in dead}
+        for i in dead:
+            self._actors[i], self._workers[i] = self._create(i, self._live_worker(avoid))
+
+    def transition_matrix(self, theta: Any) -> np.ndarray:
+        """The inner sampler's exact one-sweep matrix: the shards run its kernel unchanged.
+
+        Raises
+        ------
+        AttributeError
+            When the inner sampler reports no transition matrix.
+        """
+        import samplers
+
+        local = samplers.create(self.inner, self.graph, 1, seed=0, **self.options)
+        return local.transition_matrix(theta)
+
+    def close(self) -> None:
+        """Release the shards' actors (their chains are gone afterwards)."""
+        self._actors = [None] * len(self._actors)
+        self._blocks_now = None
+
+    def __repr__(self) -> str:
+        if not self.bound:
+            return f"<ShardedChains of {self.inner!r} (not built on a graph yet)>"
+        return (f"<ShardedChains of {self.inner!r}: {self.n_chains} chains in {len(self._actors)} shards on "
+                f"{len(set(self._workers))} worker(s), {self.graph!r}>")
+
+
+def _is_counter(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind in "ui"
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
+
+
+def _combine_extra(extras: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join the shards' ``SweepInfo.extra``: counts are added; other figures are listed per shard."""
+    if not extras or not extras[0]:
+        return {}
+    joined: dict[str, Any] = {}
+    for key in extras[0]:
+        values = [e.get(key) for e in extras]
+        joined[key] = np.sum(values, axis=0) if all(_is_counter(v) for v in values) else values
+    return joined
