@@ -73,11 +73,35 @@ def _resume_command(args: argparse.Namespace) -> str:
     words += ["--steps", str(args.steps)] if args.steps is not None else []
     words += ["-o", args.out] if args.out else []
     words += ["--plot", args.plot] if args.plot else []
+    words += ["--scheduler", args.scheduler] if getattr(args, "scheduler", None) else []
     return " ".join(shlex.quote(w) for w in words)
+
+
+CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler of --scheduler
+
+
+def _connect(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``, for --scheduler."""
+    from factorgraph._errors import ClusterError
+    from samplers.sharded import _distributed
+
+    distributed = _distributed()
+    try:
+        return distributed.Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"--scheduler: cannot reach a Dask scheduler at {address!r} ({exc}). Start one "
+                           "(dask scheduler; dask worker ADDRESS) or check the address.") from exc
 
 
 def run_fit(args: argparse.Namespace, out: TextIO) -> int:
     """Train the model of a TOML file on a data file; print a summary."""
+    if getattr(args, "scheduler", None) is None:
+        return _run_fit(args, out, None)
+    with _connect(args.scheduler) as client:
+        return _run_fit(args, out, client)
+
+
+def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
     import factorgraph as fg
 
     spec = _need_spec(args, "fit")
@@ -90,7 +114,7 @@ def run_fit(args: argparse.Namespace, out: TextIO) -> int:
     if args.resume:
         if args.checkpoint_dir is None:
             raise DataError("--resume needs --checkpoint-dir D, the folder the interrupted fit wrote.")
-        trainer = fg.Trainer.resume(args.checkpoint_dir)
+        trainer = fg.Trainer.resume(args.checkpoint_dir, cluster=cluster)
         if _fingerprint(trainer.graph) != _fingerprint(spec.graph):
             raise DataError(f"{args.checkpoint_dir}: the checkpoint was written for another model than "
                             f"{args.model}.")
@@ -110,6 +134,8 @@ def run_fit(args: argparse.Namespace, out: TextIO) -> int:
             trainer_overrides["checkpoint_dir"] = args.checkpoint_dir
             if args.checkpoint_every is not None:
                 trainer_overrides["checkpoint_every"] = args.checkpoint_every
+        if cluster is not None:
+            trainer_overrides["cluster"] = cluster
         trainer = spec.trainer(data, weights, **trainer_overrides)
     logger.info("fitting %s: %d features, %s chains", args.model, spec.graph.n_features,
                 getattr(trainer.sampler, "n_chains", "?"))

@@ -47,6 +47,7 @@ examples:
   factorgraph fit model.toml data.npz --data-key train --weights w.npy -q
   factorgraph fit model.toml data.npy --checkpoint-dir run/ -o fitted.npz
   factorgraph fit model.toml --checkpoint-dir run/ --resume -o fitted.npz
+  factorgraph fit model.toml data.npy --scheduler tcp://10.0.0.5:8786 -o fitted.npz
 """,
     "sample": """\
 MODEL is a fitted .npz (its saved theta is used) or a TOML model file (theta from --theta, or
@@ -153,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--checkpoint-dir", metavar="D", help="write checkpoints to this folder")
     fit.add_argument("--checkpoint-every", metavar="K", type=positive, help="steps between checkpoints")
     fit.add_argument("--resume", action="store_true", help="continue the fit checkpointed in --checkpoint-dir")
+    fit.add_argument("--scheduler", metavar="ADDRESS",
+                     help="shard the chains over the Dask cluster of this scheduler (e.g. tcp://host:8786); "
+                          "the same fit as on one machine. Needs factorgraph-maxent[distributed]")
     settings = fit.add_argument_group("settings (override the model file)")
     settings.add_argument("--steps", type=count, help="most training steps (max_steps)")
     settings.add_argument("--tol", type=_number, help="θ drift tolerance of the convergence test (0: no early stop)")

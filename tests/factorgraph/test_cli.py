@@ -482,3 +482,33 @@ def test_library_modules_do_not_print():
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+# -- fit --scheduler ----------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::factorgraph.ShardingOverheadWarning")
+def test_fit_on_a_dask_scheduler_gives_the_single_machine_theta(files, capsys):
+    pytest.importorskip("distributed")
+    from tests._cluster import shared_client
+
+    folder, data = files
+    out = folder / "sharded.npz"
+    address = shared_client().scheduler.address
+    code, text, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", address,
+                          "-o", out, "-q")
+    assert code == 0, err
+    assert "steps: 25 in" in text
+    np.testing.assert_array_equal(fg.load(out)[1], reference_fit(folder / "model.toml", data).theta)
+
+
+def test_fit_with_an_unreachable_scheduler_names_it(files, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    from factorgraph import _cli_commands
+
+    monkeypatch.setattr(_cli_commands, "CONNECT_TIMEOUT", 0.5)
+    folder, _ = files
+    code, _, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", "tcp://127.0.0.1:9",
+                       "-q")
+    assert code == 1
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in err
