@@ -116,3 +116,12 @@ __all__ = [
     "MEMORY_WARNING_BYTES",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # fg.ShardedChains, without importing samplers (which imports factorgraph) at import time
+    if name == "ShardedChains":
+        from samplers import ShardedChains
+
+        return ShardedChains
+    raise AttributeError(f"module 'factorgraph' has no attribute {name!r}")

@@ -80,8 +80,8 @@ if TYPE_CHECKING:
     from factorgraph.compiled import CompiledGraph
     from factorgraph.training import Trainer
 
-__all__ = ["Checkpoint", "save", "write", "read", "find", "restore", "snapshot", "apply", "validate", "list_checkpoints",
-           "check_empty", "FORMAT", "FORMAT_VERSION", "KEEP"]
+__all__ = ["Checkpoint", "save", "write", "read", "find", "restore", "snapshot", "apply", "validate",
+           "list_checkpoints", "check_empty", "FORMAT", "FORMAT_VERSION", "KEEP"]
 
 FORMAT = "factorgraph-maxent checkpoint"
 FORMAT_VERSION = 1

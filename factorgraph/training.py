@@ -98,7 +98,9 @@ class Trainer:
         (``MomentMatching``, ``ExactMarginal``) give the monitor its mismatch; after each
         optimizer step, every term with ``proximal(theta, step)`` (``L1``) maps θ through it.
     sampler : str or Sampler, default "gibbs"
-        A registered name, or a ready sampler on the same compiled graph.
+        A registered name, or a ready sampler on the same compiled graph, or a
+        :class:`samplers.ShardedChains` description without a graph (built here, with
+        ``n_chains``, ``seed`` and the sampler options).
     n_chains : int, default 256
         Persistent chains (only with a sampler given by name, like ``seed``, ``n_threads`` and
         the sampler options).
@@ -584,8 +586,9 @@ class Trainer:
                         history[key].append(value)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}", dtheta=f"{step_norm:.2g}",
-                                        updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
+                        bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}",
+                                        dtheta=f"{step_norm:.2g}", updates=_rate(info.n_updates * bar.n, record["time"]),
+                                        refresh=False)
                     if callback is not None:
                         try:
                             callback({"step": self.step_count, "theta": self.theta, "values": values, **record})

@@ -90,8 +90,8 @@ class _Shard:
     """
 
     def __init__(self, graph: Any, inner: str, n_chains: int, seed: Any, first_chain: int, block_size: int,
-                 n_threads: int | None, options: dict[str, Any], state: dict[str, Any] | None = None,
-                 reseed: tuple[np.ndarray, int] | None = None) -> None:
+                 n_threads: int | None, options: dict[str, Any],
+                 reseed: tuple[np.ndarray | None, int] | None = None) -> None:
         import samplers
 
         if n_threads is None:  # the worker's own thread count, not every core of the machine
@@ -100,10 +100,9 @@ class _Shard:
             n_threads = int(get_worker().state.nthreads)
         self.sampler = samplers.create(inner, graph, n_chains, seed=seed, first_chain=first_chain,
                                        block_size=block_size, n_threads=n_threads, **options)
-        if state is not None:
-            self.sampler.set_state(state)
-        elif reseed is not None:  # a lost shard restarted from saved states at the current sweep
+        if reseed is not None:  # a lost shard restarted from saved states at the current sweep
             states, sweep = reseed
+            states = self.sampler.states if states is None else states  # nothing saved: its initial states
             saved = self.sampler.get_state()
             saved.update(states=states, sweep=sweep, block_sums=_block_rows(states, graph, block_size))
             self.sampler.set_state(saved)
@@ -355,13 +354,13 @@ class ShardedChains(Sampler):
                 f"({factorgraph.__version__}): {other}. Install the same version on every worker.")
         return sorted(versions)
 
-    def _create(self, i: int, worker: str, reseed: tuple[np.ndarray, int] | None = None) -> tuple[Any, str]:
+    def _create(self, i: int, worker: str, reseed: tuple[np.ndarray | None, int] | None = None) -> tuple[Any, str]:
         """Build shard ``i``'s actor on ``worker`` (from ``reseed``'s states and sweep when given);
         returns the actor and the worker it really lives on."""
         c0, c1 = self._chains[i]
         future = self.client.submit(
             _Shard, self._graph_future, self.inner, c1 - c0, self._seed, c0, self.block_size, self.n_threads,
-            self.options, None, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
+            self.options, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
         with self.client.as_current():  # the actor binds to the client current as it is unpacked
             actor = future.result(timeout=self.wait)
         address, _ = actor.where().result(timeout=self.wait)
@@ -379,6 +378,8 @@ class ShardedChains(Sampler):
             raise ClusterError(
                 "ShardedChains: shards were recreated after a worker was lost and hold no valid chains yet; "
                 "call set_state with a saved state (the Trainer does so from its last checkpoint).")
+        if any(actor is None for actor in self._actors):
+            raise ClusterError("ShardedChains: the sampler was closed; its chains are gone. Build a new one.")
         shards = list(range(len(self._actors))) if shards is None else list(shards)
         futures = {}
         lost = []
@@ -435,9 +436,9 @@ class ShardedChains(Sampler):
             "every shard from a saved state with set_state (the Trainer rolls back to its last checkpoint).",
             shards=tuple(lost))
 
-    def _reseed_state(self, i: int) -> tuple[np.ndarray, int] | None:
+    def _reseed_state(self, i: int) -> tuple[np.ndarray | None, int]:
         if self._saved is None:
-            return None
+            return None, self._sweep
         c0, c1 = self._chains[i]
         # the sweep the other shards stand at before the failed call, so the counters stay in step
         return np.asarray(self._saved["states"])[c0:c1], self._sweep
