@@ -1,12 +1,12 @@
 """ShardedChains on a local Dask cluster against the single-process Gibbs sampler.
 
-1. Per-step overhead, K = 10^4 and 10^6 features (random 4-regular binary graphs with fields
-   and couplings), 64 chains, 2 worker processes of 1 thread, 1 sweep a step. A step is
+1. Per-step overhead, K = 10^4 and 10^6 features (random binary graphs in which each variable
+   has about 4 neighbours, with fields and couplings), 64 chains, 2 worker processes of 1 thread, 1 sweep a step. A step is
    ``run`` plus ``stats`` (what the trainer asks of a sampler each step). Printed: the step time
    of one process with 2 threads and of 2 shards, the communication per step (the step's wall
    time less its slowest shard's sweeping) and its share of the step.
-2. Scaling: updates per second of a 512 x 512 periodic Ising model (about 262,000 variables,
-   524,000 features), 128 chains, 4 sweeps a step, on 1 and on 2 worker processes of 1
+2. Scaling: updates per second of a 512 x 512 periodic Ising model at J = 0.44 (about 262,000
+   variables, 524,000 features), 128 chains, 4 sweeps a step, on 1 and on 2 worker processes of 1
    thread each, against one process with 1 and 2 threads.
 
 Run:  python benchmarks/bench_sharded.py [--steps N]
@@ -23,6 +23,7 @@ import numpy as np
 
 import factorgraph as fg
 import samplers
+from bench_gibbs import ising  # the periodic lattice of the Gibbs benchmark (this folder)
 
 
 def regular(n_features: int, seed: int = 0):
@@ -40,15 +41,6 @@ def regular(n_features: int, seed: int = 0):
     g.add_features(fg.features.Product(edges))
     theta = np.concatenate([rng.normal(0, 0.1, n), rng.normal(0, 0.3, len(edges))])
     return g.compile(), theta
-
-
-def ising(side: int = 512):
-    g = fg.FactorGraph()
-    s = g.add_variables(side * side, values=[-1, 1]).reshape(side, side)
-    right = np.stack([s.ravel(), np.roll(s, -1, axis=1).ravel()], axis=1)
-    down = np.stack([s.ravel(), np.roll(s, -1, axis=0).ravel()], axis=1)
-    g.add_features(fg.features.Product(np.concatenate([right, down])))
-    return g.compile(), np.full(2 * side * side, 0.3)
 
 
 def step_times(sampler, theta, steps: int, sweeps: int) -> np.ndarray:
@@ -73,7 +65,8 @@ def cluster(n_workers: int):
 
 def overhead(steps: int) -> None:
     print("1. per-step overhead: 64 chains, 1 sweep a step, 2 workers x 1 thread against 1 process x 2 threads")
-    print(f"{'features':>10} {'local ms':>9} {'sharded ms':>11} {'comm ms':>8} {'share':>6}  (median of {steps} steps)")
+    print(f"{'features':>10} {'local ms':>9} {'sharded ms':>11} {'comm ms':>8} {'share':>6} {'local M/s':>10} "
+          f"{'sharded M/s':>12}  (median of {steps} steps)")
     local_cluster, client = cluster(2)
     try:
         for k in (10_000, 1_000_000):
@@ -83,8 +76,9 @@ def overhead(steps: int) -> None:
             t_local = np.median(step_times(local, theta, steps, 1))
             t_sharded = np.median(step_times(sharded, theta, steps, 1))
             share = sharded.overhead
+            updates = 64 * compiled.n_variables / 1e6  # a sweep of every chain
             print(f"{compiled.n_features:>10,} {t_local * 1e3:>9.2f} {t_sharded * 1e3:>11.2f} "
-                  f"{share * t_sharded * 1e3:>8.2f} {share:>6.0%}")
+                  f"{share * t_sharded * 1e3:>8.2f} {share:>6.0%} {updates / t_local:>10.1f} {updates / t_sharded:>12.1f}")
             assert np.array_equal(local.stats().mean, sharded.stats().mean)  # the same bits
             sharded.close()
     finally:
@@ -93,7 +87,7 @@ def overhead(steps: int) -> None:
 
 
 def scaling(steps: int) -> None:
-    compiled, theta = ising()
+    compiled, theta = ising(512)
     n_chains, sweeps = 128, 4
     updates = n_chains * compiled.n_variables * sweeps
     print(f"\n2. scaling: 512 x 512 Ising ({compiled.n_variables:,} variables, {compiled.n_features:,} features), "
