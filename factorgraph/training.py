@@ -549,81 +549,87 @@ class Trainer:
         try:
             interrupt.install()
             end = self.step_count + max_steps
-            while self.step_count < end:
+            while True:  # until the steps, the last checkpoint and the final states are through
                 try:
-                    info = self.sampler.run(self.theta, self.sweeps_per_step)
-                    guard.after_run(info)
-                    stats = self._statistics()
-                    grad, values = self._gradient(stats, self.theta)
-                    with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
-                        new_theta = self.optimizer.step(self.theta, grad)
-                        for term in self._proximal:
-                            new_theta = term.proximal(new_theta, self.optimizer.step_size)
-                    new_theta[~self._trainable] = self.theta[~self._trainable]
-                    guard.after_step(new_theta)
-                    step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
-                    theta_at_stats, self.theta = self.theta, new_theta
-                    self.step_count += 1
-                    self._check_theta(stats, max_theta)
-                    if self.average is not None:
-                        self.average.update(self.theta)
-                    if self.step_count % check_every == 0 or not self._checked:
-                        states = self.sampler.states
-                        self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
-                        guard.at_check(grad, self._figures)
-                        if max_residual is None:
-                            max_residual = self.monitor.max_residual(len(states))
-                    figures = self._figures
-                    mismatch, residual = figures["mismatch"], figures["residual"]
-                    if plateau is not None and residual == residual and plateau.update(residual):
-                        self.optimizer.lr_scale *= decay_on_plateau
-                        logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
-                                    residual, self.optimizer.lr_scale)
-                    record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm, change_rate=info.change_rate,
-                                  time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
-                                  values=[np.nan if v is None else v for v in values])
-                    for key, value in record.items():
-                        history[key].append(value)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}",
-                                        dtheta=f"{step_norm:.2g}", updates=_rate(info.n_updates * bar.n, record["time"]),
-                                        refresh=False)
-                    if callback is not None:
-                        try:
-                            callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
-                        except StopIteration:
-                            text = "stopped by callback"
+                    while self.step_count < end:
+                        info = self.sampler.run(self.theta, self.sweeps_per_step)
+                        guard.after_run(info)
+                        stats = self._statistics()
+                        grad, values = self._gradient(stats, self.theta)
+                        with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
+                            new_theta = self.optimizer.step(self.theta, grad)
+                            for term in self._proximal:
+                                new_theta = term.proximal(new_theta, self.optimizer.step_size)
+                        new_theta[~self._trainable] = self.theta[~self._trainable]
+                        guard.after_step(new_theta)
+                        step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
+                        theta_at_stats, self.theta = self.theta, new_theta
+                        self.step_count += 1
+                        self._check_theta(stats, max_theta)
+                        if self.average is not None:
+                            self.average.update(self.theta)
+                        if self.step_count % check_every == 0 or not self._checked:
+                            states = self.sampler.states
+                            self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+                            guard.at_check(grad, self._figures)
+                            if max_residual is None:
+                                max_residual = self.monitor.max_residual(len(states))
+                        figures = self._figures
+                        mismatch, residual = figures["mismatch"], figures["residual"]
+                        if plateau is not None and residual == residual and plateau.update(residual):
+                            self.optimizer.lr_scale *= decay_on_plateau
+                            logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
+                                        residual, self.optimizer.lr_scale)
+                        record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm,
+                                      change_rate=info.change_rate,
+                                      time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
+                                      values=[np.nan if v is None else v for v in values])
+                        for key, value in record.items():
+                            history[key].append(value)
+                        if bar is not None:
+                            bar.update(1)
+                            bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}",
+                                            dtheta=f"{step_norm:.2g}",
+                                            updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
+                        if callback is not None:
+                            try:
+                                callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
+                            except StopIteration:
+                                text = "stopped by callback"
+                                break
+                        drift = stability.add(self.theta) if stability is not None else None
+                        if drift is not None:
+                            residual_max = figures["residual_max"]
+                            at_noise = residual != residual or (
+                                residual <= mismatch_tol and residual_max <= max_residual)
+                            if at_noise and drift <= tol:
+                                converged = True
+                                text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
+                        if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
+                            self._elapsed = time.perf_counter() - start
+                            self.save_checkpoint()
+                        elif recoverable and self.step_count % (self.checkpoint_every or 100) == 0:
+                            self._elapsed = time.perf_counter() - start
+                            self._recovery_point = checkpoint.snapshot(self)  # in memory only
+                        if converged:
                             break
-                    drift = stability.add(self.theta) if stability is not None else None
-                    if drift is not None:
-                        residual_max = figures["residual_max"]
-                        at_noise = residual != residual or (residual <= mismatch_tol and residual_max <= max_residual)
-                        if at_noise and drift <= tol:
-                            converged = True
-                            text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
-                    if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
-                        self._elapsed = time.perf_counter() - start
+                        if interrupt.requested:
+                            text = "interrupted"
+                            break
+                    self._elapsed = time.perf_counter() - start
+                    if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
                         self.save_checkpoint()
-                    elif recoverable and self.step_count % (self.checkpoint_every or 100) == 0:
-                        self._elapsed = time.perf_counter() - start
-                        self._recovery_point = checkpoint.snapshot(self)  # in memory only
-                    if converged:
-                        break
-                    if interrupt.requested:
-                        text = "interrupted"
-                        break
+                    states, sampler_state = self.sampler.states, self.sampler.get_state()
+                    break
                 except ShardLostError as lost:
                     # every shard, θ and the optimizer back to the last checkpoint, and replay
                     guard = self._roll_back(lost, max_theta)
                     history = self.history
                     plateau = self._plateau if decay_on_plateau is not None else None
                     stability = self._stability if tol > 0 else None
+                    converged, text = False, "reached max_steps"
                     if bar is not None:
                         bar.n = self.step_count - self._call["start"]
-            self._elapsed = time.perf_counter() - start
-            if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
-                self.save_checkpoint()
         finally:
             interrupt.restore()
             if bar is not None:
@@ -635,8 +641,8 @@ class Trainer:
         theta = self.average.mean.copy() if self.average is not None and self.average.count else self.theta.copy()
         return FitResult(
             theta=theta, converged=converged, message=text, n_steps=n_steps,
-            history={k: np.array(v[first:]) for k, v in history.items()}, states=self.sampler.states,
-            sampler_state=self.sampler.get_state(), optimizer_state=self.optimizer.get_state(),
+            history={k: np.array(v[first:]) for k, v in history.items()}, states=states,
+            sampler_state=sampler_state, optimizer_state=self.optimizer.get_state(),
         )
 
     def _roll_back(self, lost: ShardLostError, max_theta: float) -> Safeguards:

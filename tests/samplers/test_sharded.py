@@ -116,20 +116,26 @@ def _kill_during(trainer, at_step, shard=1):
     return callback, done
 
 
-@pytest.mark.parametrize("on_disk", [False, True])
-def test_a_worker_killed_mid_training_rolls_back_to_the_uninterrupted_result(model, tmp_path, on_disk, caplog):
+@pytest.mark.parametrize("on_disk, at_step, every, restored",
+                         [(False, 13, 5, 10), (True, 13, 5, 10), (False, 30, 5, 25), (False, 30, 7, 28)])
+def test_a_worker_killed_mid_training_rolls_back_to_the_uninterrupted_result(model, tmp_path, on_disk, at_step,
+                                                                               every, restored, caplog):
+    """Killed after step 13, the loss shows in step 14. Killed after the last step, it shows as
+    that step's checkpoint is taken (every 5 steps), or as the final states are gathered (every
+    7); either way the trainer replays from its last checkpoint."""
     cg, target, _ = model
     expected = _fit(_trainer(cg, target), 30)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     try:
         with distributed.Client(cluster, set_as_default=False) as client:
             options = {"checkpoint_dir": tmp_path / "ckpt"} if on_disk else {}
-            trainer = _trainer(cg, target, cluster=client, checkpoint_every=5, **options)
-            callback, killed = _kill_during(trainer, at_step=13)
+            trainer = _trainer(cg, target, cluster=client, checkpoint_every=every, **options)
+            callback, killed = _kill_during(trainer, at_step=at_step)
             with caplog.at_level("WARNING", logger="factorgraph"):
                 result = _fit(trainer, 30, callback=callback)
             assert killed, "the worker was not killed"
-            assert "rolled back to step 10" in caplog.text
+            assert f"rolled back to step {restored}" in caplog.text
+            assert len(trainer.sampler.workers) == 2 and trainer.sampler.n_chains == 300
             assert np.array_equal(result.theta, expected.theta)
             for key in ("mismatch", "grad_norm", "step_norm"):
                 assert np.array_equal(result.history[key], expected.history[key]), key
