@@ -13,11 +13,10 @@ Dask is an optional dependency: ``pip install "factorgraph-maxent[distributed]"`
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,6 @@ from samplers._chains import batches_fit, default_block_size
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 
 __all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
-
-logger = logging.getLogger("factorgraph")
 
 RECOVERY_POLICIES = ("rollback", "reseed")
 #: Warn when communication takes more than this share of a step (median of recent steps).
