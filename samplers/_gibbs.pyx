@@ -179,7 +179,7 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
                               uint64_t sweep, double* energy, double* u, int32_t* previous) noexcept nogil:
     """Multi-state update from the per-run tables (samplers/_kernel.h), factor by factor across
     the block's chains so that each factor's table stays in cache. ``energy`` holds
-    (c1 - c0) * n_states[v] doubles, ``previous`` two ints per chain of the block."""
+    (c1 - c0) * (n_states[v] + 3) doubles, ``previous`` two ints per chain of the block."""
     cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
@@ -306,7 +306,8 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
-    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 2) * bs
+    # energy rows are padded to whole 4-wide vectors (samplers/_kernel.h)
+    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 3 + 2) * bs
     cdef int threads = max(n_threads, 1)
     if not track:
         # the sums are not touched, so the work may be cut finer than the blocks (each chain's

@@ -101,10 +101,35 @@ def _binary_model():
     return g, rng.normal(0, 0.6, g.n_features)
 
 
-@pytest.mark.parametrize("model", [*MODELS, "binary"])
+def _dense_potts_model():
+    """Every pair of 14 variables coupled (degree 13 plus a field: more than one group of tables
+    for the vector table path), with 3, 7, 21 and 33 states (row widths of 1, 2, 6 and beyond
+    the vector path's 32 states, which falls back to the portable loop)."""
+    g = fg.FactorGraph()
+    v = np.concatenate([g.add_variables(4, n_states=q) for q in (3, 7, 21)] + [g.add_variables(2, n_states=33)])
+    i, j = np.triu_indices(len(v), k=1)
+    g.add_features(fg.features.Potential(v))
+    g.add_features(fg.features.Potential(np.stack([v[i], v[j]], axis=1)))
+    return g, np.random.default_rng(8).normal(0, 0.7, g.n_features)
+
+
+EXTRA_MODELS = {"binary": _binary_model, "dense_potts": _dense_potts_model}
+
+
+def test_compiled_sampler_equals_the_python_reference_on_a_dense_potts_model():
+    cg = _dense_potts_model()[0].compile()
+    theta = _dense_potts_model()[1]
+    fast = samplers.create("gibbs", cg, 9, seed=5, block_size=4, first_chain=2)
+    slow = samplers.create("loopback", cg, 9, seed=5, first_chain=2)
+    fast.run(theta, 6)
+    slow.run(theta, 6)
+    np.testing.assert_array_equal(fast.states, slow.states)
+
+
+@pytest.mark.parametrize("model", [*MODELS, *EXTRA_MODELS])
 @pytest.mark.parametrize(("n_chains", "block_size"), [(13, 13), (29, 8), (64, 32)])
 def test_vector_and_portable_kernels_give_the_same_bits(model, n_chains, block_size):
-    g, theta = _binary_model() if model == "binary" else MODELS[model]()
+    g, theta = EXTRA_MODELS[model]() if model in EXTRA_MODELS else MODELS[model]()
     cg = g.compile()
     runs = []
     for simd in (True, False):
