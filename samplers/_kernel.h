@@ -362,8 +362,8 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
 /* fg_exp_neg on four lanes: the same operations, so the same bits. */
 FG_AVX2 static inline __m256d fg_exp_neg4(__m256d x)
 {
-    const __m256d shifter = _mm256_set1_pd(6755399441055744.0), floor = _mm256_set1_pd(-708.0);
-    x = _mm256_blendv_pd(x, floor, _mm256_cmp_pd(x, floor, _CMP_LT_OQ));
+    const __m256d shifter = _mm256_set1_pd(6755399441055744.0);
+    x = _mm256_max_pd(x, _mm256_set1_pd(-708.0)); /* x < -708 ? -708 : x, for x not NaN */
     __m256d t = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634), shifter);
     __m256d n = _mm256_sub_pd(t, shifter);
     __m256d minus_n = _mm256_xor_pd(n, _mm256_set1_pd(-0.0));
@@ -424,7 +424,7 @@ FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv,
     for (g = 0; g < G; g++) {
         /* fg_logistic_draw: u (1 + z) < bound with z = e^-|d|, bound 1 for d >= 0, else z */
         __m256d negative = _mm256_cmp_pd(field[g], zero, _CMP_LT_OQ);
-        __m256d z = fg_exp_neg4(_mm256_blendv_pd(_mm256_xor_pd(field[g], sign), field[g], negative));
+        __m256d z = fg_exp_neg4(_mm256_or_pd(field[g], sign)); /* -|d| */
         __m256d bound = _mm256_blendv_pd(one, z, negative);
         __m256d accept = _mm256_cmp_pd(_mm256_mul_pd(_mm256_loadu_pd(u + c + 4 * g), _mm256_add_pd(one, z)),
                                        bound, _CMP_LT_OQ);
@@ -441,8 +441,10 @@ FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv,
         if (!scaled[e])
             continue;
         __m256d a = acc[e];
-        for (g = 0; g < G; g++) /* lane l takes the chains c = l mod 4, in chain order */
-            a = _mm256_add_pd(a, _mm256_mul_pd(step[g], fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g)));
+        /* lane l takes the chains c = l mod 4, in chain order; step is -1, 0 or 1, so
+         * step * value is exact and the fused multiply-add rounds as the add alone does */
+        for (g = 0; g < G; g++)
+            a = _mm256_fmadd_pd(step[g], fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g), a);
         acc[e] = a;
     }
     return changed;
