@@ -25,6 +25,8 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
+from samplers._core import thread_counts
+
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor, chain_joint
 from samplers cimport _rng
@@ -230,11 +232,11 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
     energy_arr = np.zeros((threads, nk + bs + blocks.max_vars))  # energies, uniforms, partial sums
     ints_arr = np.zeros((threads, 3 * nf), dtype=np.int64)
     digits_arr = np.zeros((threads, blocks.max_vars), dtype=np.int32)
-    changes_arr = np.zeros(threads, dtype=np.int64)
+    changes_arr = thread_counts(threads, (1,))
     cdef double[:, ::1] energy = energy_arr
     cdef int64_t[:, ::1] ints = ints_arr
     cdef int32_t[:, ::1] digits = digits_arr
-    cdef int64_t[::1] changes = changes_arr
+    cdef int64_t[:, :] changes = changes_arr  # strided: the threads' rows are apart
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
     cdef int tid
     if n_chain_blocks >= 2 * threads:
@@ -244,7 +246,7 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
             c1 = min(c0 + block_size, n_chains)
             for t in range(n_sweeps):
                 for i in range(n_blocks):  # blocks are listed colour by colour
-                    changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
+                    changes[tid, 0] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
                                                 first_chain, c0, c1, i, first_sweep + t, &energy[tid, 0],
                                                 &energy[tid, nk], &energy[tid, nk + bs], &ints[tid, 0],
                                                 &ints[tid, nf], &ints[tid, 2 * nf], &digits[tid, 0])
@@ -261,7 +263,7 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
                         b = item % n_chain_blocks
                         c0 = b * block_size
                         c1 = min(c0 + block_size, n_chains)
-                        changes[tid] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0],
+                        changes[tid, 0] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0],
                                                     n_chains, first_chain, c0, c1, lo + item // n_chain_blocks,
                                                     first_sweep + t, &energy[tid, 0], &energy[tid, nk],
                                                     &energy[tid, nk + bs], &ints[tid, 0], &ints[tid, nf],

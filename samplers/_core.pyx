@@ -22,6 +22,17 @@ def allow_simd(bint allowed):
     _rng.fg_simd_allowed = allowed
 
 
+def thread_counts(int threads, tuple shape):
+    """Zeroed int64 counters of shape (threads, *shape) for a sweep's threads to bump.
+
+    Each thread's slice lies at least 64 bytes from the next: counters that two threads write
+    side by side share a cache line, which then moves between their cores at every write.
+    """
+    inner = int(np.prod(shape[1:], dtype=np.int64))
+    pad = -(-8 // max(inner, 1))  # rows of the first axis that span 64 bytes
+    return np.zeros((threads, shape[0] + pad, *shape[1:]), dtype=np.int64)[:, : shape[0]]
+
+
 cdef void block_sums_pass(GraphView g, const int32_t* x, double[:, ::1] block_sums, int64_t n_chains,
                           int64_t block_size, int n_threads) noexcept nogil:
     """Add each block's Σ_{c in block} f(x^c) to its row.

@@ -14,6 +14,8 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
+from samplers._core import thread_counts
+
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers cimport _rng
 from samplers._core cimport chain_joint, commit_changes
@@ -318,10 +320,10 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
     scratch_arr = np.zeros((threads, width))
     ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
-    changes_arr = np.zeros(threads, dtype=np.int64)
+    changes_arr = thread_counts(threads, (1,))
     cdef double[:, ::1] scratch = scratch_arr
     cdef int32_t[:, ::1] ints = ints_arr
-    cdef int64_t[::1] changes = changes_arr
+    cdef int64_t[:, :] changes = changes_arr  # strided: the threads' rows are apart
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
     cdef int tid
     cdef int n_colors = g.color_ptr.shape[0] - 1
@@ -334,7 +336,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
             c1 = min(c0 + unit, n_chains)
             for t in range(n_sweeps):
                 for i in range(g.n_variables):  # color_vars lists the variables colour by colour
-                    changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
+                    changes[tid, 0] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
                                                 &key[0], n_chains,
                                                 first_chain, c0, c1, g.color_vars[i], first_sweep + t,
                                                 &scratch[tid, 0], bs, width, &ints[tid, 0])
@@ -351,7 +353,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
                         b = item % n_blocks
                         c0 = b * unit
                         c1 = min(c0 + unit, n_chains)
-                        changes[tid] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
+                        changes[tid, 0] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
                                                     &key[0],
                                                     n_chains, first_chain, c0, c1,
                                                     g.color_vars[lo + item // n_blocks], first_sweep + t,

@@ -18,6 +18,8 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
+from samplers._core import thread_counts
+
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport chain_joint, commit_changes
 from samplers cimport _rng
@@ -217,10 +219,10 @@ def sweep(GraphView g, Moves moves, int32_t[::1] x, const double[::1] theta, dou
         return 0
     scratch_arr = np.zeros((threads, 3 * bs))
     ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
-    per_thread_arr = np.zeros((threads, n_colors, N_COUNTS), dtype=np.int64)
+    per_thread_arr = thread_counts(threads, (n_colors, N_COUNTS))
     cdef double[:, ::1] scratch = scratch_arr
     cdef int32_t[:, ::1] ints = ints_arr
-    cdef int64_t[:, :, ::1] per_thread = per_thread_arr
+    cdef int64_t[:, :, :] per_thread = per_thread_arr  # strided: the threads' slices are apart
     cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
     cdef int32_t v
     cdef int tid

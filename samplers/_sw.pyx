@@ -26,6 +26,8 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
+from samplers._core import thread_counts
+
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor
 from samplers._rng cimport fg_categorical_draws, fg_philox4x32_10
@@ -215,11 +217,11 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     ints_arr = np.zeros((threads, 4, n), dtype=np.int32)
     start_arr = np.zeros((threads, n + 1), dtype=np.int64)
     energy_arr = np.zeros((threads, k_max))
-    per_thread_arr = np.zeros((threads, N_COUNTS), dtype=np.int64)
+    per_thread_arr = thread_counts(threads, (N_COUNTS,))
     cdef int32_t[:, :, ::1] ints = ints_arr
     cdef int64_t[:, ::1] start = start_arr
     cdef double[:, ::1] energy = energy_arr
-    cdef int64_t[:, ::1] per_thread = per_thread_arr
+    cdef int64_t[:, :] per_thread = per_thread_arr  # strided: the threads' rows are apart
     for b in prange(n_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
         tid = threadid()
         for t in range(n_sweeps):
