@@ -15,6 +15,7 @@ import samplers
 from factorgraph._openmp import have_openmp
 from samplers import _random
 from samplers import _chains
+from samplers import _core
 
 from ._checks import assert_batch_means_of_sweep_average, assert_sweep_average_matches_states, state_index
 from ._models import MODELS
@@ -184,7 +185,8 @@ def _big_model():
 
 @pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
 @pytest.mark.parametrize("sums", ["incremental", "recompute"])
-@pytest.mark.parametrize("block_size", [16, 48])  # 6 blocks: whole blocks per thread; 2: colours shared out
+# 6 blocks: whole blocks per thread; 2: colours shared out; 1: the refresh shares out the factors too
+@pytest.mark.parametrize("block_size", [16, 48, 96])
 def test_states_and_sums_are_identical_for_one_and_two_threads(block_size, sums):
     cg, theta = _big_model()
     runs = []
@@ -194,6 +196,26 @@ def test_states_and_sums_are_identical_for_one_and_two_threads(block_size, sums)
         runs.append(sampler.get_state())
     np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
     np.testing.assert_array_equal(runs[0]["block_sums"], runs[1]["block_sums"])
+
+
+@pytest.mark.parametrize("model", [*MODELS, *EXTRA_MODELS, "big"])
+def test_exact_sums_by_factor_equal_the_sums_by_block(model):
+    """Every feature is owned by one factor (factor_layout), so the refresh may clear and add
+    factor by factor, over threads: the same bits as clearing everything and adding by block."""
+    if model == "big":
+        cg, _ = _big_model()
+    else:
+        cg = (EXTRA_MODELS[model]() if model in EXTRA_MODELS else MODELS[model]())[0].compile()
+    assert _core.factor_layout(cg._view) == (True, True)
+    sampler = samplers.create("gibbs", cg, 37, seed=2, block_size=37)
+    x = sampler._x
+    for n_blocks, block in ((1, 37), (3, 13)):
+        reference = np.full((n_blocks, cg.n_features), np.nan)
+        _core.recompute_sums(cg._view, x, reference, 37, block, 1, False)
+        for threads in (1, 2):
+            by_factor = np.full((n_blocks, cg.n_features), np.nan)  # every entry must be written
+            _core.recompute_sums(cg._view, x, by_factor, 37, block, threads, True)
+            np.testing.assert_array_equal(by_factor, reference)
 
 
 def test_chains_do_not_depend_on_how_many_there_are():
