@@ -5,7 +5,9 @@ Models, each with 64 chains, run with 1 and 2 threads:
   * a random 4-regular graph of 10,000 binary variables with random couplings and fields;
   * a 21-state Potts model on 200 variables with fields and a Potential on every pair
     (about 8.8 million parameters);
-and training steps per second of the pairwise model fitted to the bundled digits.
+and training steps per second of the pairwise model fitted to the bundled digits. Each rate is
+the best of five timed runs of about 0.4 s, each with its per-run costs (the tables for θ, the
+exact sums); on a shared machine the worst runs measure the neighbours, not the kernel.
 
 Run:  python benchmarks/bench_gibbs.py
 """
