@@ -46,6 +46,7 @@ cdef class PairTables:
     cdef const int8_t[::1] untracked
     cdef const int64_t[::1] feature
     cdef const int8_t[::1] indexed
+    cdef const int8_t[::1] identity
     cdef const int32_t[::1] k_other
     cdef double[::1] dtab
     cdef double[::1] vtab
@@ -89,6 +90,22 @@ cdef class PairTables:
                     oth[e] = g.factor_vars[p]
                     k_u = g.n_states[oth[e]]
                 total += k_u * g.n_states[v]
+        # an indexed factor whose map is the identity (a Potential) reads θ straight, no map
+        identity_factor = np.zeros(g.n_factors, dtype=np.int8)
+        cdef int8_t[::1] ident_f = identity_factor
+        cdef int64_t j, size
+        for f in range(g.n_factors):
+            if g.factor_form[f] == 0 or g.factor_ptr[f + 1] - g.factor_ptr[f] > 2:
+                continue
+            size = 1
+            for p in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
+                size *= g.n_states[g.factor_vars[p]]
+            ident_f[f] = 1
+            for j in range(size):
+                if g.maps[g.factor_table[f] + j] != j:
+                    ident_f[f] = 0
+                    break
+        self.identity = identity_factor[var_factors]
         form = np.asarray(g.factor_form)[var_factors]
         self.scaled = (form == 0).astype(np.int8)
         self.untracked = np.zeros(nnz, dtype=np.int8)  # for sweeps that leave the sums alone
@@ -114,9 +131,10 @@ cdef class PairTables:
         cdef const int8_t[::1] md = self.mode
         cdef const int32_t[::1] oth = self.other
         cdef const int64_t[::1] off = self.offset
+        cdef const int8_t[::1] ident = self.identity
         cdef double[::1] dt = self.dtab, vt = self.vtab
         cdef Py_ssize_t v, e, f, n = g.n_variables
-        cdef int64_t s, a, k_u, k_v, stride_v, stride_u
+        cdef int64_t s, a, k_u, k_v, stride_v, stride_u, base
         for v in prange(n, nogil=True, num_threads=max(n_threads, 1), schedule="dynamic"):
             if md[v] == 0:
                 continue
@@ -130,8 +148,13 @@ cdef class PairTables:
                     k_u = g.n_states[oth[e]]
                     stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
                 for a in range(k_u):
-                    for s in range(k_v):
-                        dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
+                    if ident[e]:  # factor_energy's value without the map: θ[first + j]
+                        base = g.factor_theta[f] + a * stride_u
+                        for s in range(k_v):
+                            dt[off[e] + a * k_v + s] = theta[base + s * stride_v]
+                    else:
+                        for s in range(k_v):
+                            dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
                     if k_v == 2:  # the binary path reads both from one cache line
                         vt[off[e] + a * 2 + 1] = dt[off[e] + a * 2 + 1] - dt[off[e] + a * 2]
                         if g.factor_form[f] == 0:
