@@ -106,8 +106,8 @@ class BlockChains:
             self._x = np.zeros(graph.n_variables * self.n_chains, dtype=np.int32)
             self._sums = np.zeros((n_blocks, graph.n_features))
         _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
-        # every feature owned by one factor: the refresh may share a block's factors between threads
-        self._by_factor = all(_core.factor_layout(graph._view))
+        # every feature owned by one factor: the refresh may clear and add factor by factor
+        self._owned = _core.owned_widths(graph._view)
         self._sweep = 0
         self._mean: np.ndarray | None = None
         self._accumulated: np.ndarray | None = None  # per-block sums over the averaged sweeps
@@ -123,7 +123,7 @@ class BlockChains:
             self._sums[:] = 0.0
             return
         _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
-                              self._threads(n_threads), self._by_factor)
+                              self._threads(n_threads), self._owned)
 
     def _total(self) -> np.ndarray:
         return self._sums.sum(axis=0)  # fixed block order: the same bits for any thread count

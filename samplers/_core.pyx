@@ -34,17 +34,17 @@ def thread_counts(int threads, tuple shape):
     return np.zeros((threads, shape[0] + pad, *shape[1:]), dtype=np.int64)[:, : shape[0]]
 
 
-def factor_layout(GraphView g):
-    """Whether each feature is written by exactly one factor.
+def owned_widths(GraphView g):
+    """How many features each factor owns, when every feature is owned by exactly one factor;
+    else None.
 
-    Returns (exclusive, covering): no feature belongs to two factors, and every feature
-    belongs to one. A scaled factor owns its feature; an indexed one the features its table
-    maps to, at most 1 + its largest map entry from its first. When both hold, the exact sums
-    can be set factor by factor, in parallel, with the same bits (see ``recompute_sums``).
+    A scaled factor owns its feature; an indexed one the features its table maps to, from its
+    first up to its largest map entry. When every feature has one owner, the exact sums can be
+    set factor by factor, in parallel, with the same bits (see ``recompute_sums``).
     """
     cdef int64_t f, e, j, size, top
     cdef int64_t n = g.n_factors
-    start = np.asarray(g.factor_theta, dtype=np.int64).copy()
+    start = np.asarray(g.factor_theta, dtype=np.int64)
     width = np.ones(n, dtype=np.int64)
     cdef int64_t[::1] w = width
     for f in range(n):
@@ -58,59 +58,48 @@ def factor_layout(GraphView g):
             top = max(top, g.maps[g.factor_table[f] + j])
         w[f] = top + 1
     order = np.argsort(start, kind="stable")
-    start, stop = start[order], (start + width)[order]
-    exclusive = bool(np.all(stop[:-1] <= start[1:]))
-    covering = exclusive and int(width.sum()) == g.n_features
-    return exclusive, covering
+    stop = (start + width)[order]
+    exclusive = bool(np.all(stop[: n - 1] <= start[order][1:]))
+    return width if exclusive and int(width.sum()) == g.n_features else None
 
 
 cdef void block_sums_pass(GraphView g, const int32_t* x, double[:, ::1] block_sums, int64_t n_chains,
-                          int64_t block_size, int n_threads, bint by_factor) noexcept nogil:
+                          int64_t block_size, int n_threads, const int64_t* widths) noexcept nogil:
     """Set each block's row to Σ_{c in block} f(x^c).
 
     Every feature's sum is added chain by chain in a fixed order, so the rows (and their sum
-    in block order) are the same bits for any thread count. Threads take blocks; with
-    ``by_factor`` (every feature owned by exactly one factor: ``factor_layout``) and fewer blocks than
-    threads they share out each block's factors instead, and each factor clears its own
-    features just before adding to them, while they are in cache.
+    in block order) are the same bits for any thread count. Threads take blocks. Given the
+    features each factor owns (``owned_widths``), each factor clears its own features just
+    before adding to them, while they are in cache, and with fewer blocks than threads the
+    threads share out each block's factors instead.
     """
-    cdef int64_t n_blocks = block_sums.shape[0], b, c, f, k, width
-    if by_factor and n_blocks < n_threads:
+    cdef int64_t n_blocks = block_sums.shape[0], b, c, f
+    if widths != NULL and n_blocks < n_threads:
         for b in range(n_blocks):
             for f in prange(g.n_factors, num_threads=n_threads, schedule="dynamic", chunksize=64):
-                clear_factor(g, &block_sums[b, 0], f)
+                memset(&block_sums[b, g.factor_theta[f]], 0, widths[f] * sizeof(double))
                 for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
                     add_factor(g, &block_sums[b, 0], f, chain_joint(g, x, n_chains, c, f), 1.0)
         return
     for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
         for f in range(g.n_factors):  # factor-major: a factor's features stay in cache across chains
-            if by_factor:
-                clear_factor(g, &block_sums[b, 0], f)
+            if widths != NULL:
+                memset(&block_sums[b, g.factor_theta[f]], 0, widths[f] * sizeof(double))
             for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
                 add_factor(g, &block_sums[b, 0], f, chain_joint(g, x, n_chains, c, f), 1.0)
 
 
-cdef inline void clear_factor(GraphView g, double* sums, int64_t f) noexcept nogil:
-    """Zero the features of factor f (they are its own: ``factor_layout``)."""
-    cdef int64_t e, j, size = 1, top = 0
-    if g.factor_form[f] == 0:
-        sums[g.factor_theta[f]] = 0.0
-        return
-    for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
-        size *= g.n_states[g.factor_vars[e]]
-    for j in range(size):
-        top = max(top, g.maps[g.factor_table[f] + j] + 1)
-    memset(sums + g.factor_theta[f], 0, top * sizeof(double))
-
-
 def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums, int64_t n_chains,
-                   int64_t block_size, int n_threads, bint by_factor=False):
-    """Set each block's feature sums exactly from the chain states; ``by_factor`` when every
-    feature is owned by one factor (``factor_layout``), which lets the threads share a block."""
-    if not by_factor:
+                   int64_t block_size, int n_threads, const int64_t[::1] widths=None):
+    """Set each block's feature sums exactly from the chain states; ``widths`` from
+    ``owned_widths`` (when not None) lets the threads share a block."""
+    cdef const int64_t* owned = NULL
+    if widths is not None and widths.shape[0] > 0:
+        owned = &widths[0]
+    else:
         block_sums[:, :] = 0.0
     with nogil:
-        block_sums_pass(g, &x[0], block_sums, n_chains, block_size, n_threads, by_factor)
+        block_sums_pass(g, &x[0], block_sums, n_chains, block_size, n_threads, owned)
     return None
 
 

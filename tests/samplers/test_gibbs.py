@@ -200,21 +200,22 @@ def test_states_and_sums_are_identical_for_one_and_two_threads(block_size, sums)
 
 @pytest.mark.parametrize("model", [*MODELS, *EXTRA_MODELS, "big"])
 def test_exact_sums_by_factor_equal_the_sums_by_block(model):
-    """Every feature is owned by one factor (factor_layout), so the refresh may clear and add
+    """Every feature is owned by one factor (owned_widths), so the refresh may clear and add
     factor by factor, over threads: the same bits as clearing everything and adding by block."""
     if model == "big":
         cg, _ = _big_model()
     else:
         cg = (EXTRA_MODELS[model]() if model in EXTRA_MODELS else MODELS[model]())[0].compile()
-    assert _core.factor_layout(cg._view) == (True, True)
+    widths = _core.owned_widths(cg._view)
+    assert widths is not None and widths.sum() == cg.n_features
     sampler = samplers.create("gibbs", cg, 37, seed=2, block_size=37)
     x = sampler._x
     for n_blocks, block in ((1, 37), (3, 13)):
         reference = np.full((n_blocks, cg.n_features), np.nan)
-        _core.recompute_sums(cg._view, x, reference, 37, block, 1, False)
+        _core.recompute_sums(cg._view, x, reference, 37, block, 1)
         for threads in (1, 2):
             by_factor = np.full((n_blocks, cg.n_features), np.nan)  # every entry must be written
-            _core.recompute_sums(cg._view, x, by_factor, 37, block, threads, True)
+            _core.recompute_sums(cg._view, x, by_factor, 37, block, threads, widths)
             np.testing.assert_array_equal(by_factor, reference)
 
 
