@@ -121,6 +121,8 @@ FG_INLINE void fg_philox_quads(uint32_t key0, uint32_t key1, uint32_t variable, 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 #define FG_HAVE_AVX2_PATH 1
+/* Philox vectors computed side by side: two hide the multiply latency; four spill registers. */
+#define FG_PHILOX_VECTORS 2
 static int fg_avx2 = -1; /* whether the machine has AVX2 and FMA, looked up once */
 
 static inline int fg_use_avx2(void)
@@ -130,52 +132,72 @@ static inline int fg_use_avx2(void)
     return fg_avx2 && fg_simd_allowed;
 }
 
+/* V <= FG_PHILOX_VECTORS vectors of fg_philox_quads_avx2 (4 quads each, from quad) side by side: a round's
+ * multiply takes several cycles, and V independent vectors keep the pipes busy meanwhile. */
+__attribute__((target("avx2"))) FG_INLINE void fg_philox_vectors_avx2(const int V, const __m256i *k0,
+                                                                      const __m256i *k1, uint32_t variable,
+                                                                      uint32_t quad, uint32_t sweep_lo,
+                                                                      uint32_t sweep_hi, double *out)
+{
+    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
+    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000ll);
+    const __m256d two52 = _mm256_set1_pd(0x1p52), scale = _mm256_set1_pd(0x1p-32);
+    __m256i c0[FG_PHILOX_VECTORS], c1[FG_PHILOX_VECTORS], c2[FG_PHILOX_VECTORS], c3[FG_PHILOX_VECTORS];
+    int v, r;
+    for (v = 0; v < V; v++) {
+        uint32_t q = quad + 4 * (uint32_t)v;
+        c0[v] = _mm256_set1_epi64x(variable);
+        c2[v] = _mm256_set1_epi64x(sweep_lo);
+        c3[v] = _mm256_set1_epi64x(sweep_hi);
+        c1[v] = _mm256_set_epi64x(q + 3, q + 2, q + 1, q);
+    }
+    for (r = 0; r < 10; r++)
+        for (v = 0; v < V; v++) {
+            __m256i p0 = _mm256_mul_epu32(m0, c0[v]), p1 = _mm256_mul_epu32(m1, c2[v]);
+            c0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[v]), k0[r]);
+            c2[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[v]), k1[r]);
+            c1[v] = p1;
+            c3[v] = p0;
+        }
+    for (v = 0; v < V; v++) {
+        /* each word as a double: 2^52 + word has the word as its low mantissa bits; times 2^-32 */
+#define FG_WORD_UNIT(c) _mm256_mul_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256( \
+        _mm256_and_si256(c, lo32), two52_bits)), two52), scale)
+        __m256d w0 = FG_WORD_UNIT(c0[v]), w1 = FG_WORD_UNIT(c1[v]), w2 = FG_WORD_UNIT(c2[v]);
+        __m256d w3 = FG_WORD_UNIT(c3[v]);
+#undef FG_WORD_UNIT
+        /* transpose: lane j of word w belongs to chain 4 (quad + j) + w */
+        __m256d t0 = _mm256_unpacklo_pd(w0, w1), t1 = _mm256_unpackhi_pd(w0, w1);
+        __m256d t2 = _mm256_unpacklo_pd(w2, w3), t3 = _mm256_unpackhi_pd(w2, w3);
+        double *o = out + 16 * v;
+        _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm256_storeu_pd(o + 4, _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm256_storeu_pd(o + 8, _mm256_permute2f128_pd(t0, t2, 0x31));
+        _mm256_storeu_pd(o + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
+}
+
 /* fg_philox_quads with AVX2: four calls side by side, one per 64-bit lane. The multiplier reads
  * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
 __attribute__((target("avx2"))) static void fg_philox_quads_avx2(uint32_t key0, uint32_t key1, uint32_t variable,
                                                                  uint32_t quad0, uint32_t sweep_lo,
                                                                  uint32_t sweep_hi, int m, double *out)
 {
-    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
-    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
-    const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000ll);
-    const __m256d two52 = _mm256_set1_pd(0x1p52), scale = _mm256_set1_pd(0x1p-32);
     __m256i k0[10], k1[10];
     uint32_t a = key0, b = key1;
+    int i = 0;
     for (int r = 0; r < 10; r++, a += 0x9E3779B9u, b += 0xBB67AE85u) {
         k0[r] = _mm256_set1_epi64x(a);
         k1[r] = _mm256_set1_epi64x(b);
     }
-    for (int i = 0; i + 4 <= m; i += 4) {
-        __m256i c0 = _mm256_set1_epi64x(variable), c2 = _mm256_set1_epi64x(sweep_lo);
-        __m256i c3 = _mm256_set1_epi64x(sweep_hi);
-        __m256i c1 = _mm256_set_epi64x(quad0 + (uint32_t)i + 3, quad0 + (uint32_t)i + 2,
-                                       quad0 + (uint32_t)i + 1, quad0 + (uint32_t)i);
-        for (int r = 0; r < 10; r++) {
-            __m256i p0 = _mm256_mul_epu32(m0, c0), p1 = _mm256_mul_epu32(m1, c2);
-            __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), k0[r]);
-            __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), k1[r]);
-            c1 = p1;
-            c3 = p0;
-            c0 = n0;
-            c2 = n2;
-        }
-        /* each word as a double: 2^52 + word has the word as its low mantissa bits; times 2^-32 */
-#define FG_WORD_UNIT(c) _mm256_mul_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256( \
-        _mm256_and_si256(c, lo32), two52_bits)), two52), scale)
-        __m256d w0 = FG_WORD_UNIT(c0), w1 = FG_WORD_UNIT(c1), w2 = FG_WORD_UNIT(c2), w3 = FG_WORD_UNIT(c3);
-#undef FG_WORD_UNIT
-        /* transpose: lane j of word w belongs to chain 4 (i + j) + w */
-        __m256d t0 = _mm256_unpacklo_pd(w0, w1), t1 = _mm256_unpackhi_pd(w0, w1);
-        __m256d t2 = _mm256_unpacklo_pd(w2, w3), t3 = _mm256_unpackhi_pd(w2, w3);
-        _mm256_storeu_pd(out + 4 * i, _mm256_permute2f128_pd(t0, t2, 0x20));
-        _mm256_storeu_pd(out + 4 * i + 4, _mm256_permute2f128_pd(t1, t3, 0x20));
-        _mm256_storeu_pd(out + 4 * i + 8, _mm256_permute2f128_pd(t0, t2, 0x31));
-        _mm256_storeu_pd(out + 4 * i + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
-    }
-    int done = m & ~3;
-    if (done < m)
-        fg_philox_quads(key0, key1, variable, quad0 + (uint32_t)done, sweep_lo, sweep_hi, m - done, out + 4 * done);
+    for (; i + 4 * FG_PHILOX_VECTORS <= m; i += 4 * FG_PHILOX_VECTORS)
+        fg_philox_vectors_avx2(FG_PHILOX_VECTORS, k0, k1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi,
+                               out + 4 * i);
+    for (; i + 4 <= m; i += 4)
+        fg_philox_vectors_avx2(1, k0, k1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi, out + 4 * i);
+    if (i < m)
+        fg_philox_quads(key0, key1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi, m - i, out + 4 * i);
 }
 #endif
 
