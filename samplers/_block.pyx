@@ -309,6 +309,6 @@ def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const i
     return parent_arr
 
 
-def allow_simd(bint allowed):
+def allow_simd(int level):
     """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = allowed
+    _rng.fg_simd_allowed = level

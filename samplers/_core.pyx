@@ -18,9 +18,9 @@ from samplers cimport _rng
 from samplers._rng cimport fg_uniforms
 
 
-def allow_simd(bint allowed):
+def allow_simd(int level):
     """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = allowed
+    _rng.fg_simd_allowed = level
 
 
 def thread_counts(int threads, tuple shape):

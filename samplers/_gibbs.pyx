@@ -384,6 +384,6 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     return int(changes_arr.sum())
 
 
-def allow_simd(bint allowed):
+def allow_simd(int level):
     """Let the kernels use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = allowed
+    _rng.fg_simd_allowed = level

@@ -90,8 +90,9 @@ FG_INLINE double fg_unit(uint32_t word) { return (double)word * 0x1p-32; }
 
 #define FG_QUADS 16
 
-/* Tests turn this off to check that the vector code gives the portable code's bits. */
-static int fg_simd_allowed = 1;
+/* The widest vector code allowed: 0 portable only, 1 up to AVX2, 2 up to AVX-512 (the default).
+ * Tests lower it to check that every vector path gives the portable code's bits. */
+static int fg_simd_allowed = 2;
 
 /* Four uniforms per Philox call, for the chain quads quad0 .. quad0 + m - 1 (m <= FG_QUADS):
  * counter (variable, quad, sweep low word, sweep high word * 16 + stream). */
@@ -121,85 +122,51 @@ FG_INLINE void fg_philox_quads(uint32_t key0, uint32_t key1, uint32_t variable, 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 #define FG_HAVE_AVX2_PATH 1
-/* Philox vectors computed side by side: two hide the multiply latency; four spill registers. */
-#define FG_PHILOX_VECTORS 2
-static int fg_avx2 = -1; /* whether the machine has AVX2 and FMA, looked up once */
+/* The machine's widest vector code on fg_simd_allowed's scale (AVX2 needs FMA too, AVX-512 needs
+ * F and VL), looked up once; one store, so a thread sees either -1 or the answer. */
+static int fg_cpu_widest = -1;
 
-static inline int fg_use_avx2(void)
+static inline int fg_cpu_level(void)
 {
-    if (fg_avx2 < 0)
-        fg_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return fg_avx2 && fg_simd_allowed;
+    if (fg_cpu_widest < 0) {
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        fg_cpu_widest = avx2 + (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"));
+    }
+    return fg_cpu_widest;
 }
 
-/* V <= FG_PHILOX_VECTORS vectors of fg_philox_quads_avx2 (4 quads each, from quad) side by side: a round's
- * multiply takes several cycles, and V independent vectors keep the pipes busy meanwhile. */
-__attribute__((target("avx2"))) FG_INLINE void fg_philox_vectors_avx2(const int V, const __m256i *k0,
-                                                                      const __m256i *k1, uint32_t variable,
-                                                                      uint32_t quad, uint32_t sweep_lo,
-                                                                      uint32_t sweep_hi, double *out)
-{
-    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
-    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
-    const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000ll);
-    const __m256d two52 = _mm256_set1_pd(0x1p52), scale = _mm256_set1_pd(0x1p-32);
-    __m256i c0[FG_PHILOX_VECTORS], c1[FG_PHILOX_VECTORS], c2[FG_PHILOX_VECTORS], c3[FG_PHILOX_VECTORS];
-    int v, r;
-    for (v = 0; v < V; v++) {
-        uint32_t q = quad + 4 * (uint32_t)v;
-        c0[v] = _mm256_set1_epi64x(variable);
-        c2[v] = _mm256_set1_epi64x(sweep_lo);
-        c3[v] = _mm256_set1_epi64x(sweep_hi);
-        c1[v] = _mm256_set_epi64x(q + 3, q + 2, q + 1, q);
-    }
-    for (r = 0; r < 10; r++)
-        for (v = 0; v < V; v++) {
-            __m256i p0 = _mm256_mul_epu32(m0, c0[v]), p1 = _mm256_mul_epu32(m1, c2[v]);
-            c0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[v]), k0[r]);
-            c2[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[v]), k1[r]);
-            c1[v] = p1;
-            c3[v] = p0;
-        }
-    for (v = 0; v < V; v++) {
-        /* each word as a double: 2^52 + word has the word as its low mantissa bits; times 2^-32 */
-#define FG_WORD_UNIT(c) _mm256_mul_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256( \
-        _mm256_and_si256(c, lo32), two52_bits)), two52), scale)
-        __m256d w0 = FG_WORD_UNIT(c0[v]), w1 = FG_WORD_UNIT(c1[v]), w2 = FG_WORD_UNIT(c2[v]);
-        __m256d w3 = FG_WORD_UNIT(c3[v]);
-#undef FG_WORD_UNIT
-        /* transpose: lane j of word w belongs to chain 4 (quad + j) + w */
-        __m256d t0 = _mm256_unpacklo_pd(w0, w1), t1 = _mm256_unpackhi_pd(w0, w1);
-        __m256d t2 = _mm256_unpacklo_pd(w2, w3), t3 = _mm256_unpackhi_pd(w2, w3);
-        double *o = out + 16 * v;
-        _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
-        _mm256_storeu_pd(o + 4, _mm256_permute2f128_pd(t1, t3, 0x20));
-        _mm256_storeu_pd(o + 8, _mm256_permute2f128_pd(t0, t2, 0x31));
-        _mm256_storeu_pd(o + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
-    }
-}
+static inline int fg_use_avx2(void) { return fg_simd_allowed >= 1 && fg_cpu_level() >= 1; }
+static inline int fg_use_avx512(void) { return fg_simd_allowed >= 2 && fg_cpu_level() >= 2; }
 
-/* fg_philox_quads with AVX2: four calls side by side, one per 64-bit lane. The multiplier reads
- * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
-__attribute__((target("avx2"))) static void fg_philox_quads_avx2(uint32_t key0, uint32_t key1, uint32_t variable,
-                                                                 uint32_t quad0, uint32_t sweep_lo,
-                                                                 uint32_t sweep_hi, int m, double *out)
-{
-    __m256i k0[10], k1[10];
-    uint32_t a = key0, b = key1;
-    int i = 0;
-    for (int r = 0; r < 10; r++, a += 0x9E3779B9u, b += 0xBB67AE85u) {
-        k0[r] = _mm256_set1_epi64x(a);
-        k1[r] = _mm256_set1_epi64x(b);
-    }
-    for (; i + 4 * FG_PHILOX_VECTORS <= m; i += 4 * FG_PHILOX_VECTORS)
-        fg_philox_vectors_avx2(FG_PHILOX_VECTORS, k0, k1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi,
-                               out + 4 * i);
-    for (; i + 4 <= m; i += 4)
-        fg_philox_vectors_avx2(1, k0, k1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi, out + 4 * i);
-    if (i < m)
-        fg_philox_quads(key0, key1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi, m - i, out + 4 * i);
-}
+/* AVX2: two vectors side by side hide the multiply latency; four spill the 16 registers. */
+#define FG_PX_TARGET "avx2"
+#define FG_PX_VECTORS 2
+#define FG_PX_VECTORS_FN fg_philox_vectors_avx2
+#define FG_PX_QUADS_FN fg_philox_quads_avx2
+#define FG_PX_XOR3(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)
+#define FG_PX_OR_AND(c, mask, bits) _mm256_or_si256(_mm256_and_si256(c, mask), bits)
+#include "_philox_simd.h"
+
+/* AVX-512VL on 256-bit vectors: 32 registers hold four vectors, and one three-input logic
+ * instruction does each double xor and each and-or (0x96: a ^ b ^ c; 0xEA: (a & b) | c). */
+#define FG_PX_TARGET "avx2,avx512f,avx512vl"
+#define FG_PX_VECTORS 4
+#define FG_PX_VECTORS_FN fg_philox_vectors_avx512
+#define FG_PX_QUADS_FN fg_philox_quads_avx512
+#define FG_PX_XOR3(a, b, c) _mm256_ternarylogic_epi64(a, b, c, 0x96)
+#define FG_PX_OR_AND(c, mask, bits) _mm256_ternarylogic_epi64(c, mask, bits, 0xEA)
+#include "_philox_simd.h"
 #endif
+
+/* The widest vector code this build can run on this machine, on fg_simd_allowed's scale. */
+static int __attribute__((unused)) fg_simd_machine(void)
+{
+#ifdef FG_HAVE_AVX2_PATH
+    return fg_cpu_level();
+#else
+    return 0;
+#endif
+}
 
 /* The uniforms of global chains first .. first + n - 1 for one (variable, sweep, stream):
  * chain c takes word c % 4 of the call for quad c / 4, so a chain's number depends on nothing
@@ -212,13 +179,15 @@ static void __attribute__((unused)) fg_uniforms(const uint32_t *key, uint32_t va
     uint32_t sweep_lo = (uint32_t)sweep, sweep_hi = ((uint32_t)(sweep >> 32) << 4) | stream;
     int64_t quad = first >> 2, end = (first + n + 3) >> 2, skip = first & 3, done = 0;
 #ifdef FG_HAVE_AVX2_PATH
-    int avx2 = fg_use_avx2();
+    int avx2 = fg_use_avx2(), avx512 = fg_use_avx512();
 #endif
     while (quad < end) {
         int m = end - quad < FG_QUADS ? (int)(end - quad) : FG_QUADS;
         double *dst = skip == 0 && 4 * m <= n - done ? out + done : buf; /* whole quads go straight out */
 #ifdef FG_HAVE_AVX2_PATH
-        if (avx2)
+        if (avx512)
+            fg_philox_quads_avx512(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
+        else if (avx2)
             fg_philox_quads_avx2(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
         else
 #endif

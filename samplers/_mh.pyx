@@ -269,6 +269,6 @@ def _py_propose(Moves moves, int32_t v, int32_t k, int32_t old, double u):
     return propose(moves, v, k, old, u)
 
 
-def allow_simd(bint allowed):
+def allow_simd(int level):
     """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = allowed
+    _rng.fg_simd_allowed = level

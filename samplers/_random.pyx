@@ -47,12 +47,24 @@ def exp_neg(x):
     return out.reshape(np.shape(x))
 
 
-def allow_simd(bint allowed):
-    """Let the generator and every sampler kernel use the machine's vector code (the default)
-    or only the portable code; both give the same bits, which the tests check. Each compiled
-    module holds its own copy of the switch (the kernels are a header), so all are set."""
+SIMD_LEVELS = ("portable", "avx2", "avx512")
+
+
+def simd_available():
+    """The levels of ``SIMD_LEVELS`` this build can run on this machine, narrowest first."""
+    return SIMD_LEVELS[: _rng.fg_simd_machine() + 1]
+
+
+def allow_simd(widest="avx512"):
+    """Let the generator and every sampler kernel use vector code up to ``widest`` (one of
+    ``SIMD_LEVELS``; the default allows all the machine has) or, with ``"portable"``, only the
+    portable code. Every path gives the same bits, which the tests check. Each compiled module
+    holds its own copy of the switch (the kernels are a header), so all are set."""
     from samplers import _block, _core, _gibbs, _mh
 
-    _rng.fg_simd_allowed = allowed
+    if widest not in SIMD_LEVELS:
+        raise ValueError(f"widest must be one of {SIMD_LEVELS}, not {widest!r}")
+    level = SIMD_LEVELS.index(widest)
+    _rng.fg_simd_allowed = level
     for module in (_core, _gibbs, _mh, _block):
-        module.allow_simd(allowed)
+        module.allow_simd(level)

@@ -13,6 +13,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 cdef extern from "_kernel.h" nogil:
     int fg_simd_allowed
+    int fg_simd_machine()
     double fg_exp_neg(double x)
     void fg_philox4x32_10(const uint32_t* counter, const uint32_t* key, uint32_t* out)
     void fg_uniforms(const uint32_t* key, uint32_t variable, uint64_t sweep, uint32_t stream,

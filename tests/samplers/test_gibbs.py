@@ -46,16 +46,37 @@ def test_uniforms_are_the_documented_philox_words():
         assert u[i] == int(words[chain % 4]) / 2.0**32
 
 
-@pytest.mark.parametrize(("first", "n"), [(0, 64), (5, 37), (2**31 + 3, 9), (7, 1)])
-def test_vector_and_portable_philox_give_the_same_uniforms(first, n):
-    key = np.array([0xDEADBEEF, 12345], dtype=np.uint32)
-    fast = _random.uniforms(key, 17, first, n, 2**33 + 9)
-    _random.allow_simd(False)
+def _require(widest):
+    if widest not in _random.simd_available():
+        pytest.skip(f"this machine has no {widest} (it has {_random.simd_available()})")
+
+
+VECTOR_LEVELS = _random.SIMD_LEVELS[1:]
+
+
+def _with_simd(widest, make):
+    """make() with vector code up to ``widest``, then the default restored."""
+    _random.allow_simd(widest)
     try:
-        portable = _random.uniforms(key, 17, first, n, 2**33 + 9)
+        return make()
     finally:
-        _random.allow_simd(True)
+        _random.allow_simd()
+
+
+@pytest.mark.parametrize("widest", VECTOR_LEVELS)
+@pytest.mark.parametrize(("first", "n"), [(0, 64), (5, 37), (2**31 + 3, 9), (7, 1), (3, 200)])
+def test_vector_and_portable_philox_give_the_same_uniforms(widest, first, n):
+    _require(widest)
+    key = np.array([0xDEADBEEF, 12345], dtype=np.uint32)
+    fast = _with_simd(widest, lambda: _random.uniforms(key, 17, first, n, 2**33 + 9))
+    portable = _with_simd("portable", lambda: _random.uniforms(key, 17, first, n, 2**33 + 9))
     np.testing.assert_array_equal(fast, portable)
+
+
+def test_allow_simd_names_the_levels():
+    with pytest.raises(ValueError, match="portable"):
+        _random.allow_simd("sse")
+    assert _random.simd_available()[0] == "portable"
 
 
 def test_exp_is_within_one_ulp_and_exact_at_zero():
@@ -132,17 +153,17 @@ def test_compiled_sampler_equals_the_python_reference_on_a_dense_potts_model():
 def test_vector_and_portable_kernels_give_the_same_bits(model, n_chains, block_size):
     g, theta = EXTRA_MODELS[model]() if model in EXTRA_MODELS else MODELS[model]()
     cg = g.compile()
-    runs = []
-    for simd in (True, False):
-        _random.allow_simd(simd)
-        try:
-            sampler = samplers.create("gibbs", cg, n_chains, seed=4, block_size=block_size, first_chain=3)
-            sampler.run(theta, 25)
-            runs.append(sampler.get_state())
-        finally:
-            _random.allow_simd(True)
-    np.testing.assert_array_equal(runs[0]["states"], runs[1]["states"])
-    np.testing.assert_array_equal(runs[0]["block_sums"], runs[1]["block_sums"])
+
+    def run():
+        sampler = samplers.create("gibbs", cg, n_chains, seed=4, block_size=block_size, first_chain=3)
+        sampler.run(theta, 25)
+        return sampler.get_state()
+
+    portable = _with_simd("portable", run)
+    for widest in _random.simd_available()[1:]:
+        vector = _with_simd(widest, run)
+        np.testing.assert_array_equal(vector["states"], portable["states"], err_msg=widest)
+        np.testing.assert_array_equal(vector["block_sums"], portable["block_sums"], err_msg=widest)
 
 
 @pytest.mark.parametrize("model", MODELS)
