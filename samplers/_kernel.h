@@ -310,9 +310,11 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
                 d[c] += row[2 * xu[c] + 1];
         }
     }
+    double moved = 0.0; /* the sum of new - old over the chains: an integer, exact */
     for (c = 0; c < nb; c++) {
         int32_t old = xv[c], new = fg_logistic_draw(d[c], u[c]);
         flip[c] = (double)(new - old);
+        moved += flip[c];
         xv[c] = new;
         changed += new != old;
     }
@@ -323,25 +325,25 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
             continue;
         const double *row = vtab + offset[e];
         const int32_t *xu = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
-        /* four fixed partial sums (vector lanes): the same bits on every machine */
-        double acc[4] = {0.0, 0.0, 0.0, 0.0}, f0 = row[0];
-        int64_t l, full = nb & ~(int64_t)3;
-        if (k_other[e] == 1) {
-            for (c = 0; c < full; c += 4)
-                for (l = 0; l < 4; l++)
-                    acc[l] += flip[c + l] * f0;
-        } else if (k_other[e] == 2) {
-            double f1 = row[2];
-            for (c = 0; c < full; c += 4)
-                for (l = 0; l < 4; l++)
-                    acc[l] += flip[c + l] * (xu[c + l] ? f1 : f0);
-        } else {
-            for (c = 0; c < full; c += 4)
-                for (l = 0; l < 4; l++)
-                    acc[l] += flip[c + l] * row[2 * xu[c + l]];
+        if (k_other[e] <= 2) {
+            /* a feature change per state of the other variable (one when unary): the sum is
+             * the changes times the numbers of moves made with the other in each state,
+             * integers counted exactly, so every path and order gives these bits */
+            double moved1 = 0.0;
+            if (k_other[e] == 2)
+                for (c = 0; c < nb; c++)
+                    moved1 += xu[c] ? flip[c] : 0.0;
+            sums[feature[e]] += k_other[e] == 1 ? row[0] * moved : row[0] * (moved - moved1) + row[2] * moved1;
+            continue;
         }
+        /* four fixed partial sums (vector lanes): the same bits on every machine */
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        int64_t l, full = nb & ~(int64_t)3;
+        for (c = 0; c < full; c += 4)
+            for (l = 0; l < 4; l++)
+                acc[l] += flip[c + l] * row[2 * xu[c + l]];
         for (c = full; c < nb; c++)
-            acc[0] += flip[c] * (k_other[e] == 1 ? f0 : row[2 * xu[c]]);
+            acc[0] += flip[c] * row[2 * xu[c]];
         sums[feature[e]] += (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
     return changed;
@@ -397,14 +399,19 @@ FG_AVX2 static inline __m256d fg_row_values(int kind, const double *row, int col
 }
 
 /* Field, draw, new state and scaled-sum terms for the 4 G chains from c: G independent vectors
- * side by side, so the long dependency chain of e^x of one vector overlaps the others'. */
+ * side by side, so the long dependency chain of e^x of one vector overlaps the others'. The
+ * moves are counted in moves (all chains) and counts[e] (chains whose other variable of a
+ * binary entry e is in state 1), eight int32 lanes each; multi-state entries sum in acc[e]. */
 FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv, int64_t degree,
                                             const double *const *rows, const int32_t *const *xus, const int *kinds,
-                                            const int8_t *scaled, const double *u, double *flip, __m256d *acc)
+                                            const int8_t *scaled, const double *u, double *flip, __m256d *acc,
+                                            __m256i *counts, __m256i *moves)
 {
     const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
     const __m256i low_words = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
     __m256d field[4], step[4];
+    __m128i moved[4];
+    __m256i pairs[2];
     int64_t e, changed = 0;
     int g;
     for (g = 0; g < G; g++)
@@ -422,15 +429,33 @@ FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv,
         /* the masks' low words are -1 where the draw is 1 */
         __m128i drawn = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(accept), low_words));
         drawn = _mm_sub_epi32(_mm_setzero_si128(), drawn);
-        __m128i moved = _mm_sub_epi32(drawn, _mm_loadu_si128((const __m128i *)(xv + c + 4 * g)));
+        moved[g] = _mm_sub_epi32(drawn, _mm_loadu_si128((const __m128i *)(xv + c + 4 * g)));
         _mm_storeu_si128((__m128i *)(xv + c + 4 * g), drawn);
-        step[g] = _mm256_cvtepi32_pd(moved);
+        step[g] = _mm256_cvtepi32_pd(moved[g]);
         _mm256_storeu_pd(flip + c + 4 * g, step[g]);
-        changed += 4 - __builtin_popcount(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(moved, _mm_setzero_si128()))));
+        changed += 4 - __builtin_popcount(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(moved[g], _mm_setzero_si128()))));
     }
+    /* the moves of 8 chains to a vector (4 when G is 1: the upper lanes 0) */
+    for (g = 0; 2 * g < G; g++)
+        pairs[g] = G == 1 ? _mm256_zextsi128_si256(moved[0])
+                          : _mm256_inserti128_si256(_mm256_castsi128_si256(moved[2 * g]), moved[2 * g + 1], 1);
+    for (g = 0; 2 * g < G; g++)
+        *moves = _mm256_add_epi32(*moves, pairs[g]);
     for (e = 0; e < degree; e++) {
-        if (!scaled[e])
+        if (!scaled[e] || kinds[e] == FG_UNARY)
             continue;
+        if (kinds[e] == FG_BINARY_OTHER) {
+            /* the move where the other is in state 1, else 0: sign(x_u, move) = x_u * move */
+            __m256i n = counts[e];
+            for (g = 0; 2 * g < G; g++) {
+                const int32_t *xu = xus[e] + c + 8 * g;
+                __m256i states = G == 1 ? _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)xu))
+                                        : _mm256_loadu_si256((const __m256i *)xu);
+                n = _mm256_add_epi32(n, _mm256_sign_epi32(states, pairs[g]));
+            }
+            counts[e] = n;
+            continue;
+        }
         __m256d a = acc[e];
         /* lane l takes the chains c = l mod 4, in chain order; step is -1, 0 or 1, so
          * step * value is exact and the fused multiply-add rounds as the add alone does */
@@ -441,11 +466,20 @@ FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv,
     return changed;
 }
 
+/* The sum of the eight int32 lanes. */
+FG_AVX2 static inline int64_t fg_lane_total(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
 /* fg_binary_update_portable in AVX2 registers: field, draw, new state and scaled sums in one
  * pass over the chains, with no buffer between the steps. Every value is computed by the same
- * operations in the same order (sums: lane l takes the chains c = l mod 4 of the full quads,
- * the rest go to lane 0), so the bits are the portable path's. Needs degree <=
- * FG_MAX_FAST_DEGREE. */
+ * operations in the same order (moves counted exactly; multi-state sums: lane l takes the
+ * chains c = l mod 4 of the full quads, the rest go to lane 0), so the bits are the portable
+ * path's. Needs degree <= FG_MAX_FAST_DEGREE. */
 FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
                                              int64_t degree, const int32_t *other, const int32_t *k_other,
                                              const double *vtab, const int64_t *offset, const int8_t *scaled,
@@ -455,19 +489,21 @@ FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int3
     const int32_t *xus[FG_MAX_FAST_DEGREE];
     int kinds[FG_MAX_FAST_DEGREE];
     __m256d acc[FG_MAX_FAST_DEGREE];
+    __m256i counts[FG_MAX_FAST_DEGREE], moves = _mm256_setzero_si256();
     int64_t c = 0, e, changed = 0;
     for (e = 0; e < degree; e++) {
         rows[e] = vtab + offset[e];
         xus[e] = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
         kinds[e] = k_other[e] == 1 ? FG_UNARY : k_other[e] == 2 ? FG_BINARY_OTHER : FG_MULTI_OTHER;
         acc[e] = _mm256_setzero_pd();
+        counts[e] = _mm256_setzero_si256();
     }
     for (; c + 16 <= nb; c += 16)
-        changed += fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc);
+        changed += fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves);
     for (; c + 4 <= nb; c += 4)
-        changed += fg_binary_vectors(1, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc);
+        changed += fg_binary_vectors(1, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves);
     /* the last nb mod 4 chains, as the portable path does them */
-    int64_t full = c;
+    int64_t full = c, moved = fg_lane_total(moves);
     for (; c < nb; c++) {
         double field = 0.0;
         for (e = 0; e < degree; e++)
@@ -476,16 +512,28 @@ FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int3
         flip[c] = (double)(new - old);
         xv[c] = new;
         changed += new != old;
+        moved += new - old;
     }
     if (changed == 0)
         return 0;
     for (e = 0; e < degree; e++) {
         if (!scaled[e])
             continue;
+        if (kinds[e] == FG_UNARY) {
+            sums[feature[e]] += rows[e][0] * (double)moved;
+            continue;
+        }
+        if (kinds[e] == FG_BINARY_OTHER) {
+            int64_t moved1 = fg_lane_total(counts[e]);
+            for (c = full; c < nb; c++)
+                moved1 += xus[e][c] ? (int64_t)flip[c] : 0;
+            sums[feature[e]] += rows[e][0] * (double)(moved - moved1) + rows[e][2] * (double)moved1;
+            continue;
+        }
         double lane[4];
         _mm256_storeu_pd(lane, acc[e]);
         for (c = full; c < nb; c++)
-            lane[0] += flip[c] * rows[e][kinds[e] == FG_UNARY ? 0 : 2 * xus[e][c]];
+            lane[0] += flip[c] * rows[e][2 * xus[e][c]];
         sums[feature[e]] += (lane[0] + lane[1]) + (lane[2] + lane[3]);
     }
     return changed;
