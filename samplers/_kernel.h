@@ -135,11 +135,15 @@ static inline int fg_cpu_level(void)
     return fg_cpu_widest;
 }
 
+/* The instruction sets of the vector paths, as fg_cpu_level checks them. */
+#define FG_AVX2 __attribute__((target("avx2,fma")))
+#define FG_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
+
 static inline int fg_use_avx2(void) { return fg_simd_allowed >= 1 && fg_cpu_level() >= 1; }
 static inline int fg_use_avx512(void) { return fg_simd_allowed >= 2 && fg_cpu_level() >= 2; }
 
 /* AVX2: two vectors side by side hide the multiply latency; four spill the 16 registers. */
-#define FG_PX_TARGET "avx2"
+#define FG_PX_ATTRIBUTE FG_AVX2
 #define FG_PX_VECTORS 2
 #define FG_PX_VECTORS_FN fg_philox_vectors_avx2
 #define FG_PX_QUADS_FN fg_philox_quads_avx2
@@ -149,7 +153,7 @@ static inline int fg_use_avx512(void) { return fg_simd_allowed >= 2 && fg_cpu_le
 
 /* AVX-512VL on 256-bit vectors: 32 registers hold four vectors, and one three-input logic
  * instruction does each double xor and each and-or (0x96: a ^ b ^ c; 0xEA: (a & b) | c). */
-#define FG_PX_TARGET "avx2,avx512f,avx512vl"
+#define FG_PX_ATTRIBUTE FG_AVX512
 #define FG_PX_VECTORS 4
 #define FG_PX_VECTORS_FN fg_philox_vectors_avx512
 #define FG_PX_QUADS_FN fg_philox_quads_avx512
@@ -350,37 +354,19 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
 }
 
 #ifdef FG_HAVE_AVX2_PATH
-#define FG_AVX2 __attribute__((target("avx2,fma")))
+/* fg_exp_neg on four lanes */
+#define FG_EX_ATTRIBUTE FG_AVX2
+#define FG_EX_NAME fg_exp_neg4
+#define FG_EX_PD __m256d
+#define FG_EX_SI __m256i
+#define FG_EX(op) _mm256_##op
+#define FG_EX_TO_SI(v) _mm256_castpd_si256(v)
+#define FG_EX_TO_PD(v) _mm256_castsi256_pd(v)
+#define FG_EX_SET1_SI(n) _mm256_set1_epi64x(n)
+#define FG_EX_NEG(v) _mm256_xor_pd(v, _mm256_set1_pd(-0.0))
+#include "_exp_simd.h"
 
-/* fg_exp_neg on four lanes: the same operations, so the same bits. */
-FG_AVX2 static inline __m256d fg_exp_neg4(__m256d x)
-{
-    const __m256d shifter = _mm256_set1_pd(6755399441055744.0);
-    x = _mm256_max_pd(x, _mm256_set1_pd(-708.0)); /* x < -708 ? -708 : x, for x not NaN */
-    __m256d t = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634), shifter);
-    __m256d n = _mm256_sub_pd(t, shifter);
-    __m256d minus_n = _mm256_xor_pd(n, _mm256_set1_pd(-0.0));
-    __m256d r = _mm256_fmadd_pd(minus_n, _mm256_set1_pd(1.90821492927058770002e-10),
-                                _mm256_fmadd_pd(minus_n, _mm256_set1_pd(6.93147180369123816490e-01), x));
-#define FG_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
-#define FG_C(x) _mm256_set1_pd(x)
-    __m256d r2 = _mm256_mul_pd(r, r), r4 = _mm256_mul_pd(r2, r2), r8 = _mm256_mul_pd(r4, r4);
-    __m256d b01 = FG_FMA(r, FG_C(1.0 / 6.0), FG_C(0.5)), b23 = FG_FMA(r, FG_C(1.0 / 120.0), FG_C(1.0 / 24.0));
-    __m256d b45 = FG_FMA(r, FG_C(1.0 / 5040.0), FG_C(1.0 / 720.0));
-    __m256d b67 = FG_FMA(r, FG_C(1.0 / 362880.0), FG_C(1.0 / 40320.0));
-    __m256d b89 = FG_FMA(r, FG_C(1.0 / 39916800.0), FG_C(1.0 / 3628800.0));
-    __m256d b1011 = FG_FMA(r, FG_C(1.0 / 6227020800.0), FG_C(1.0 / 479001600.0));
-    __m256d b03 = FG_FMA(r2, b23, b01), b47 = FG_FMA(r2, b67, b45), b811 = FG_FMA(r2, b1011, b89);
-    __m256d p = FG_FMA(r8, b811, FG_FMA(r4, b47, b03));
-    p = FG_FMA(FG_FMA(p, r, FG_C(1.0)), r, FG_C(1.0));
-#undef FG_FMA
-#undef FG_C
-    __m256i k = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(shifter));
-    __m256i two_k = _mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52);
-    return _mm256_mul_pd(p, _mm256_castsi256_pd(two_k));
-}
-
-/* Per (variable, factor) entry of the AVX2 binary path: how the other variable enters. */
+/* Per (variable, factor) entry of the vector binary paths: how the other variable enters. */
 enum { FG_UNARY = 0, FG_BINARY_OTHER = 1, FG_MULTI_OTHER = 2 };
 #define FG_MAX_FAST_DEGREE 64
 
@@ -475,69 +461,95 @@ FG_AVX2 static inline int64_t fg_lane_total(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* fg_binary_update_portable in AVX2 registers: field, draw, new state and scaled sums in one
- * pass over the chains, with no buffer between the steps. Every value is computed by the same
- * operations in the same order (moves counted exactly; multi-state sums: lane l takes the
- * chains c = l mod 4 of the full quads, the rest go to lane 0), so the bits are the portable
- * path's. Needs degree <= FG_MAX_FAST_DEGREE. */
-FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
-                                             int64_t degree, const int32_t *other, const int32_t *k_other,
-                                             const double *vtab, const int64_t *offset, const int8_t *scaled,
-                                             const int64_t *feature, double *sums, const double *u, double *flip)
+/* fg_exp_neg on eight lanes */
+#define FG_EX_ATTRIBUTE FG_AVX512
+#define FG_EX_NAME fg_exp_neg8
+#define FG_EX_PD __m512d
+#define FG_EX_SI __m512i
+#define FG_EX(op) _mm512_##op
+#define FG_EX_TO_SI(v) _mm512_castpd_si512(v)
+#define FG_EX_TO_PD(v) _mm512_castsi512_pd(v)
+#define FG_EX_SET1_SI(n) _mm512_set1_epi64(n)
+#define FG_EX_NEG(v) _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(v), _mm512_set1_epi64(INT64_MIN)))
+#include "_exp_simd.h"
+
+/* fg_binary_vectors(4, ...) with eight chains a vector: masks for the selects and the draws. */
+FG_AVX512 FG_INLINE int64_t fg_binary_vectors512(int64_t c, int32_t *xv, int64_t degree,
+                                                 const double *const *rows, const int32_t *const *xus,
+                                                 const int *kinds, const int8_t *scaled, const double *u,
+                                                 double *flip, __m256d *acc, __m256i *counts, __m256i *moves)
 {
-    const double *rows[FG_MAX_FAST_DEGREE];
-    const int32_t *xus[FG_MAX_FAST_DEGREE];
-    int kinds[FG_MAX_FAST_DEGREE];
-    __m256d acc[FG_MAX_FAST_DEGREE];
-    __m256i counts[FG_MAX_FAST_DEGREE], moves = _mm256_setzero_si256();
-    int64_t c = 0, e, changed = 0;
+    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
+    const __m256i ones = _mm256_set1_epi32(1);
+    __m512d field[2];
+    __m256i moved[2];
+    int64_t e, changed = 0;
+    int g;
+    field[0] = field[1] = zero;
     for (e = 0; e < degree; e++) {
-        rows[e] = vtab + offset[e];
-        xus[e] = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
-        kinds[e] = k_other[e] == 1 ? FG_UNARY : k_other[e] == 2 ? FG_BINARY_OTHER : FG_MULTI_OTHER;
-        acc[e] = _mm256_setzero_pd();
-        counts[e] = _mm256_setzero_si256();
-    }
-    for (; c + 16 <= nb; c += 16)
-        changed += fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves);
-    for (; c + 4 <= nb; c += 4)
-        changed += fg_binary_vectors(1, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves);
-    /* the last nb mod 4 chains, as the portable path does them */
-    int64_t full = c, moved = fg_lane_total(moves);
-    for (; c < nb; c++) {
-        double field = 0.0;
-        for (e = 0; e < degree; e++)
-            field += kinds[e] == FG_UNARY ? rows[e][1] : rows[e][2 * xus[e][c] + 1];
-        int32_t old = xv[c], new = fg_logistic_draw(field, u[c]);
-        flip[c] = (double)(new - old);
-        xv[c] = new;
-        changed += new != old;
-        moved += new - old;
-    }
-    if (changed == 0)
-        return 0;
-    for (e = 0; e < degree; e++) {
-        if (!scaled[e])
-            continue;
+        const double *row = rows[e];
         if (kinds[e] == FG_UNARY) {
-            sums[feature[e]] += rows[e][0] * (double)moved;
-            continue;
+            __m512d r = _mm512_set1_pd(row[1]);
+            for (g = 0; g < 2; g++)
+                field[g] = _mm512_add_pd(field[g], r);
+        } else if (kinds[e] == FG_BINARY_OTHER) {
+            __m512d r0 = _mm512_set1_pd(row[1]), r1 = _mm512_set1_pd(row[3]);
+            for (g = 0; g < 2; g++) {
+                __m256i states = _mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g));
+                __mmask8 set = _mm256_test_epi32_mask(states, states);
+                field[g] = _mm512_add_pd(field[g], _mm512_mask_blend_pd(set, r0, r1));
+            }
+        } else {
+            for (g = 0; g < 2; g++) {
+                __m256i states = _mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g));
+                field[g] = _mm512_add_pd(field[g], _mm512_i32gather_pd(_mm256_add_epi32(states, states), row + 1, 8));
+            }
         }
+    }
+    for (g = 0; g < 2; g++) {
+        __mmask8 negative = _mm512_cmp_pd_mask(field[g], zero, _CMP_LT_OQ);
+        __m512d z = fg_exp_neg8(_mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(field[g]), sign)));
+        __m512d bound = _mm512_mask_blend_pd(negative, one, z);
+        __mmask8 accept = _mm512_cmp_pd_mask(_mm512_mul_pd(_mm512_loadu_pd(u + c + 8 * g), _mm512_add_pd(one, z)),
+                                             bound, _CMP_LT_OQ);
+        __m256i drawn = _mm256_maskz_mov_epi32(accept, ones);
+        moved[g] = _mm256_sub_epi32(drawn, _mm256_loadu_si256((const __m256i *)(xv + c + 8 * g)));
+        _mm256_storeu_si256((__m256i *)(xv + c + 8 * g), drawn);
+        _mm512_storeu_pd(flip + c + 8 * g, _mm512_cvtepi32_pd(moved[g]));
+        changed += __builtin_popcount(_mm256_test_epi32_mask(moved[g], moved[g]));
+        *moves = _mm256_add_epi32(*moves, moved[g]);
+    }
+    for (e = 0; e < degree; e++) {
+        if (!scaled[e] || kinds[e] == FG_UNARY)
+            continue;
         if (kinds[e] == FG_BINARY_OTHER) {
-            int64_t moved1 = fg_lane_total(counts[e]);
-            for (c = full; c < nb; c++)
-                moved1 += xus[e][c] ? (int64_t)flip[c] : 0;
-            sums[feature[e]] += rows[e][0] * (double)(moved - moved1) + rows[e][2] * (double)moved1;
+            __m256i n = counts[e];
+            for (g = 0; g < 2; g++)
+                n = _mm256_add_epi32(n, _mm256_sign_epi32(_mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g)),
+                                                          moved[g]));
+            counts[e] = n;
             continue;
         }
-        double lane[4];
-        _mm256_storeu_pd(lane, acc[e]);
-        for (c = full; c < nb; c++)
-            lane[0] += flip[c] * rows[e][2 * xus[e][c]];
-        sums[feature[e]] += (lane[0] + lane[1]) + (lane[2] + lane[3]);
+        __m256d a = acc[e];
+        for (g = 0; g < 4; g++)
+            a = _mm256_fmadd_pd(_mm256_loadu_pd(flip + c + 4 * g), fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g), a);
+        acc[e] = a;
     }
     return changed;
 }
+
+/* AVX2: four vectors of four chains side by side. */
+#define FG_BX_ATTRIBUTE FG_AVX2
+#define FG_BX_UPDATE fg_binary_update_avx2
+#define FG_BX_GROUP(c) fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves)
+#include "_binary_simd.h"
+
+/* AVX-512: two vectors of eight chains, with masks. */
+#define FG_BX_ATTRIBUTE FG_AVX512
+#define FG_BX_UPDATE fg_binary_update_avx512
+#define FG_BX_GROUP(c) fg_binary_vectors512(c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves)
+#include "_binary_simd.h"
 
 /* The energies of rows (the sums of fg_tabulated_draws) for NV-vector rows of k states: the
  * tables in groups of FG_TABLE_GROUP, each group's rows added to a chain's row held in
@@ -666,8 +678,8 @@ static void __attribute__((unused)) fg_tabulated_draws(int64_t nb, int32_t k, in
 #define fg_tabulated_draws fg_tabulated_draws_portable
 #endif
 
-/* The binary fast path (see fg_binary_update_portable): in AVX2 registers where the machine
- * has them, the same bits either way. */
+/* The binary fast path (see fg_binary_update_portable): in AVX-512 or AVX2 registers where
+ * the machine has them, the same bits every way. */
 static int64_t __attribute__((unused)) fg_binary_update(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
                                                         int64_t degree, const int32_t *other, const int32_t *k_other,
                                                         const double *vtab, const int64_t *offset, const int8_t *scaled,
@@ -675,6 +687,9 @@ static int64_t __attribute__((unused)) fg_binary_update(int64_t nb, int32_t *xv,
                                                         double *d, double *flip)
 {
 #ifdef FG_HAVE_AVX2_PATH
+    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx512())
+        return fg_binary_update_avx512(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
+                                       sums, u, flip);
     if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx2())
         return fg_binary_update_avx2(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
                                      sums, u, flip);

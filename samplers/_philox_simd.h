@@ -1,6 +1,6 @@
 /* One Philox vector path, written once and compiled once per instruction set (samplers/_kernel.h
  * includes this file for each). The includer defines:
- *   FG_PX_TARGET      the target attribute string
+ *   FG_PX_ATTRIBUTE   the function attribute with its target
  *   FG_PX_VECTORS     how many 4-lane vectors run side by side
  *   FG_PX_VECTORS_FN  FG_PX_QUADS_FN  the names of the two functions made here
  *   FG_PX_XOR3(a, b, c)         a ^ b ^ c on 64-bit lanes
@@ -9,7 +9,7 @@
 
 /* V <= FG_PX_VECTORS vectors of FG_PX_QUADS_FN (4 quads each, from quad) side by side: a round's
  * multiply takes several cycles, and V independent vectors keep the pipes busy meanwhile. */
-__attribute__((target(FG_PX_TARGET))) FG_INLINE void FG_PX_VECTORS_FN(const int V, const __m256i *k0,
+FG_PX_ATTRIBUTE FG_INLINE void FG_PX_VECTORS_FN(const int V, const __m256i *k0,
                                                                      const __m256i *k1, uint32_t variable,
                                                                      uint32_t quad, uint32_t sweep_lo,
                                                                      uint32_t sweep_hi, double *out)
@@ -55,7 +55,7 @@ __attribute__((target(FG_PX_TARGET))) FG_INLINE void FG_PX_VECTORS_FN(const int 
 
 /* fg_philox_quads with vectors: four calls side by side, one per 64-bit lane. The multiplier reads
  * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
-__attribute__((target(FG_PX_TARGET))) static void FG_PX_QUADS_FN(uint32_t key0, uint32_t key1, uint32_t variable,
+FG_PX_ATTRIBUTE static void FG_PX_QUADS_FN(uint32_t key0, uint32_t key1, uint32_t variable,
                                                                 uint32_t quad0, uint32_t sweep_lo,
                                                                 uint32_t sweep_hi, int m, double *out)
 {
@@ -74,7 +74,7 @@ __attribute__((target(FG_PX_TARGET))) static void FG_PX_QUADS_FN(uint32_t key0, 
         fg_philox_quads(key0, key1, variable, quad0 + (uint32_t)i, sweep_lo, sweep_hi, m - i, out + 4 * i);
 }
 
-#undef FG_PX_TARGET
+#undef FG_PX_ATTRIBUTE
 #undef FG_PX_VECTORS
 #undef FG_PX_VECTORS_FN
 #undef FG_PX_QUADS_FN

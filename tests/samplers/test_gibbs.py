@@ -149,7 +149,7 @@ def test_compiled_sampler_equals_the_python_reference_on_a_dense_potts_model():
 
 
 @pytest.mark.parametrize("model", [*MODELS, *EXTRA_MODELS])
-@pytest.mark.parametrize(("n_chains", "block_size"), [(13, 13), (29, 8), (64, 32)])
+@pytest.mark.parametrize(("n_chains", "block_size"), [(13, 13), (29, 8), (64, 32), (45, 45)])
 def test_vector_and_portable_kernels_give_the_same_bits(model, n_chains, block_size):
     g, theta = EXTRA_MODELS[model]() if model in EXTRA_MODELS else MODELS[model]()
     cg = g.compile()
