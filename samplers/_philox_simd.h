@@ -9,10 +9,9 @@
 
 /* V <= FG_PX_VECTORS vectors of FG_PX_QUADS_FN (4 quads each, from quad) side by side: a round's
  * multiply takes several cycles, and V independent vectors keep the pipes busy meanwhile. */
-FG_PX_ATTRIBUTE FG_INLINE void FG_PX_VECTORS_FN(const int V, const __m256i *k0,
-                                                                     const __m256i *k1, uint32_t variable,
-                                                                     uint32_t quad, uint32_t sweep_lo,
-                                                                     uint32_t sweep_hi, double *out)
+FG_PX_ATTRIBUTE FG_INLINE void FG_PX_VECTORS_FN(const int V, const __m256i *k0, const __m256i *k1,
+                                                uint32_t variable, uint32_t quad, uint32_t sweep_lo,
+                                                uint32_t sweep_hi, double *out)
 {
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
     const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
@@ -55,9 +54,8 @@ FG_PX_ATTRIBUTE FG_INLINE void FG_PX_VECTORS_FN(const int V, const __m256i *k0,
 
 /* fg_philox_quads with vectors: four calls side by side, one per 64-bit lane. The multiplier reads
  * only the low 32 bits of each lane, so the high halves may hold anything until the end. */
-FG_PX_ATTRIBUTE static void FG_PX_QUADS_FN(uint32_t key0, uint32_t key1, uint32_t variable,
-                                                                uint32_t quad0, uint32_t sweep_lo,
-                                                                uint32_t sweep_hi, int m, double *out)
+FG_PX_ATTRIBUTE static void FG_PX_QUADS_FN(uint32_t key0, uint32_t key1, uint32_t variable, uint32_t quad0,
+                                           uint32_t sweep_lo, uint32_t sweep_hi, int m, double *out)
 {
     __m256i k0[10], k1[10];
     uint32_t a = key0, b = key1;
