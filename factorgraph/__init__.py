@@ -2,9 +2,10 @@
 
 ``import factorgraph as fg`` gives the model (:class:`FactorGraph`, :mod:`features`), its
 compiled form (:class:`CompiledGraph`), the exact engine (:mod:`exact`), data helpers
-(:func:`moments`), model files (:func:`load` for fitted binary models, :func:`load_spec` for
-text model files), plots (:mod:`plot`, with the optional matplotlib), training checkpoints (:mod:`checkpoint`) and the error tree
-(:class:`FactorGraphError`).
+(:func:`moments`), the quality check of a fitted θ on fresh chains (:func:`assess`), model
+files (:func:`load` for fitted binary models, :func:`load_spec` for text model files), plots
+(:mod:`plot`, with the optional matplotlib), training checkpoints (:mod:`checkpoint`) and the
+error tree (:class:`FactorGraphError`).
 """
 
 from importlib import metadata as _metadata
@@ -45,6 +46,7 @@ from factorgraph._errors import (
     UnreachableTargetError,
 )
 from factorgraph._memory import MEMORY_WARNING_BYTES
+from factorgraph.assessment import Assessment, assess, connected_correlations, pearson_connected
 from factorgraph.compiled import CompiledGraph
 from factorgraph.data import moments
 from factorgraph.graph import FactorGraph, FeatureGroup
@@ -78,6 +80,10 @@ __all__ = [
     "parse_spec",
     "ModelSpec",
     "sample",
+    "assess",
+    "Assessment",
+    "connected_correlations",
+    "pearson_connected",
     "Trainer",
     "FitResult",
     "fit",

@@ -1,4 +1,5 @@
-"""The ``fit``, ``sample`` and ``exact`` commands; the parser and exit codes are in :mod:`factorgraph.cli`."""
+"""The ``fit``, ``check``, ``sample`` and ``exact`` commands; the parser and exit codes are in
+:mod:`factorgraph.cli`."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from factorgraph._cli_files import (check_model_path, check_samples_path, is_bin
                                     read_theta, read_weights, write_samples)
 from factorgraph._errors import DataError, ModelSpecFileError
 
-__all__ = ["run_fit", "run_sample", "run_exact", "INTERRUPTED"]
+__all__ = ["run_fit", "run_check", "run_sample", "run_exact", "INTERRUPTED", "MISMATCH", "NOT_EQUILIBRATED"]
 
 logger = logging.getLogger("factorgraph")
 
 #: The exit code of an interrupted command (128 + SIGINT), as shells report Ctrl-C.
 INTERRUPTED = 130
+#: The exit code of ``check`` when the model does not match its targets within noise.
+MISMATCH = 3
+#: The exit code of ``check`` when the fresh chains did not equilibrate within the budgets.
+NOT_EQUILIBRATED = 4
 
 
 def _progress(args: argparse.Namespace) -> bool | None:
@@ -167,12 +172,23 @@ def _summary(result: Any, elapsed: float, out: TextIO) -> None:
     history = result.history
     last = {k: float(np.asarray(v)[-1]) for k, v in history.items() if k != "values" and len(v)}
     per_step = f", {elapsed / result.n_steps * 1e3:.1f} ms a step" if result.n_steps else ""
-    print(f"converged: {'yes' if result.converged else 'no'} ({result.message})", file=out)
-    print(f"steps: {result.n_steps} in {elapsed:.1f} s{per_step}", file=out)
+    failures = getattr(result, "failures", ())
+    print(f"converged: {'yes' if result.converged else 'no'}"
+          + ("" if failures else f" ({result.message})"), file=out)
+    for reason in failures:  # one line per failed criterion, each saying what to change
+        print(f"  - {reason}", file=out)
+    print(f"steps: {result.n_steps} in {elapsed:.1f} s{per_step}"
+          + (f", {int(last['sweeps'])} sweeps a step at the end" if "sweeps" in last else ""), file=out)
     for key in ("mismatch", "residual"):
         if key in last:
-            print(f"final {key}: rms {last[key]:.3g}, max {last.get(key + '_max', float('nan')):.3g} "
+            print(f"final {key} (training chains): rms {last[key]:.3g}, max {last.get(key + '_max', float('nan')):.3g} "
                   "(standardised; about 1 at the optimum)", file=out)
+    assessment = getattr(result, "assessment", None)
+    if assessment is not None:
+        pearson = "" if assessment.pearson is None else f", Pearson of connected correlations {assessment.pearson:.4g}"
+        print(f"at the returned theta (fresh chains): residual rms {assessment.residual:.3g}, max "
+              f"{assessment.residual_max:.3g}; moments rms z {assessment.rms:.3g}, max {assessment.max:.3g}{pearson}"
+              f"{'' if assessment.equilibrated else ' (NOT equilibrated: not to be trusted)'}", file=out)
 
 
 def _check_plot_path(path: str) -> None:
@@ -201,6 +217,73 @@ def _plot(result: Any, path: str) -> None:
         import matplotlib.pyplot as plt
 
         plt.close(figure)
+
+
+def run_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Assess the TOML model at a θ file against the targets its objectives take from DATA."""
+    import factorgraph as fg
+
+    spec = _need_spec(args, "check")
+    graph = spec.graph.compile()
+    theta = read_theta(args.theta, spec.graph)
+    data, weights = _data(spec, args)
+    terms = spec.objectives_for(data, weights)
+    target = _check_targets(terms, graph, args.model)
+    options = dict(spec.sampler_options)
+    options.pop("average_sweeps", None)  # assess averages the measurement itself
+    threads = args.threads if args.threads is not None else spec.n_threads
+    seed = args.seed if args.seed is not None else spec.seed
+    logger.info("checking %s at %s: %d features, %d fresh chains of '%s'", args.model, args.theta,
+                graph.n_features, args.chains, spec.sampler)
+    found = fg.assess(graph, theta, target, n_chains=args.chains, sampler=spec.sampler, seed=seed, n_threads=threads,
+                      max_sweeps=args.max_sweeps, time_budget=args.time_budget, progress=_progress(args), **options)
+    _report(found, graph, terms, args.worst, out)
+    if not found.equilibrated:
+        return NOT_EQUILIBRATED
+    return 0 if found.ok() else MISMATCH
+
+
+def _check_targets(terms: list[Any], graph: Any, model: str) -> np.ndarray:
+    """One target per feature from the matching terms; every feature needs one."""
+    from factorgraph._validation import describe_feature
+    from objectives.moments import combined_targets
+
+    matched, target = combined_targets(terms, graph.n_features)
+    if not matched.all():
+        missing = np.flatnonzero(~matched)
+        listed = "; ".join(describe_feature(graph, int(k)) for k in missing[:3])
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise DataError(f"{model}: check compares every feature with its target, but no moment-matching objective "
+                        f"gives one for {len(missing)} of {graph.n_features} features: {listed}{more}. Add "
+                        "[[objectives]] name = \"moment-matching\" with a target for every feature (e.g. "
+                        "target = { from = \"data\" }).")
+    return target
+
+
+def _report(found: Any, graph: Any, terms: list[Any], worst: int, out: TextIO) -> None:
+    state = "equilibrated" if found.equilibrated else "NOT equilibrated (the figures below are unreliable)"
+    print(f"chains: {found.n_chains} fresh '{found.sampler}' chains, {state}", file=out)
+    print(f"burn-in: {found.burn_in} sweeps, split R-hat {found.rhat:.4g}, ESS {found.ess:.0f}; measured over "
+          f"{found.n_sweeps} sweeps in {found.seconds:.1f} s in all", file=out)
+    print(f"mismatch: rms z {found.rms:.3g} (bound {found.rms_bound:.3g}), max |z| {found.max:.3g} (bound "
+          f"{found.max_bound:.3g}) over {graph.n_features} features", file=out)
+    if found.pearson is not None:
+        print(f"pearson of connected correlations (target vs model): {found.pearson:.4g}", file=out)
+    if worst and graph.n_features:
+        print("largest |z|:", file=out)
+        for line in found.describe(graph, worst):
+            print(f"  {line}", file=out)
+    others = sorted({type(t).__name__ for t in terms if not hasattr(t, "matched_moments")})
+    if others and not found.ok():
+        print(f"note: the objectives include {', '.join(others)}, whose optimum need not match the targets "
+              "exactly", file=out)
+    if not found.equilibrated:
+        verdict = "the fresh chains did not equilibrate; raise --max-sweeps or --time-budget, or use another sampler"
+    elif found.ok():
+        verdict = "the model matches its targets within noise"
+    else:
+        verdict = "the model does NOT match its targets"
+    print(f"verdict: {verdict}", file=out)
 
 
 def run_sample(args: argparse.Namespace, out: TextIO) -> int:

@@ -9,6 +9,8 @@ The rules, documented in docs/cli.rst:
   ``--data-key``) or ``.csv``: comma-separated numbers, one row per sample; lines starting with
   ``#`` and blank lines are skipped, and a first line with a field that is not a number is a
   header and skipped too.
+* θ (``--theta`` of ``sample``, THETA of ``check``) comes from a fitted ``.npz`` of the same
+  model, a ``.npy`` or ``.csv`` as above, or a ``.txt`` of numbers separated by spaces or lines.
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def read_weights(path: str, n_rows: int) -> np.ndarray:
 
 
 def read_theta(path: str, graph: Any) -> np.ndarray:
-    """θ from a fitted .npz model (same feature layout) or a .npy/.csv vector."""
+    """θ from a fitted .npz model (same feature layout), or a .npy/.csv/.txt vector."""
     if is_binary_model(path):
         import factorgraph as fg
 
@@ -177,11 +179,22 @@ def read_theta(path: str, graph: Any) -> np.ndarray:
         if other.compile().fingerprint() != graph.compile().fingerprint():
             raise DataError(f"{path}: θ belongs to another model (its graph differs from MODEL's).")
         return theta
-    theta = read_array(path, "theta").ravel()
+    text = Path(path).suffix.lower() == ".txt"
+    theta = (_read_txt(path, "theta") if text else read_array(path, "theta")).ravel()
     if len(theta) != graph.n_features or theta.dtype.kind not in "iuf":
         raise DataError(f"{path}: expected {graph.n_features} numbers (θ in feature order); found "
                         f"{theta.size} of dtype {theta.dtype}.")
     return theta.astype(np.float64)
+
+
+def _read_txt(path: str, what: str) -> np.ndarray:
+    """Whitespace-separated numbers (one a line, or several); lines starting with # are skipped."""
+    file = _readable(path, what)
+    try:
+        return np.loadtxt(file, comments="#", ndmin=1).ravel()
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot read the {what} file as numbers separated by spaces or lines: "
+                        f"{exc}") from None
 
 
 def check_samples_path(path: str) -> str:

@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from factorgraph.optim import Landing, default_optimizer
+
 __all__ = ["run_info", "memory_estimate"]
 
 # Mirrors samplers/_chains.py: chains per block of running sums, and the caps on the sums and on
@@ -131,14 +133,16 @@ def run_info(args: argparse.Namespace, out: TextIO) -> int:
         write("theta: not saved (the file holds the model only)")
     sweeps, averaged, optimizer = 1, False, None
     if spec is not None:
-        sweeps, optimizer = spec.sweeps_per_step, spec.optimizer
+        # "auto" starts at one sweep; the averaged sweeps' batch buffer is capped however many
+        sweeps, optimizer = spec.sweeps_per_step if spec.sweeps_per_step != "auto" else 1, spec.optimizer
         averaged = bool(spec.sampler_options.get("average_sweeps", False))
         write("objectives: " + ("; ".join(_objective(t) for t in spec.objectives) or "none"))
         options = "".join(f", {k} {v}" for k, v in sorted(spec.sampler_options.items()))
         threads = "all cores" if spec.n_threads is None else spec.n_threads
         write(f"sampler: {spec.sampler}, {spec.n_chains} chains, {spec.sweeps_per_step} sweeps a step, "
               f"seed {spec.seed}, threads {threads}{options}")
-        write(f"optimizer: {spec.optimizer!r}")
+        write(f"optimizer: {spec.optimizer!r}" if spec.optimizer is not None else
+              f"optimizer: the default, {default_optimizer()!r} with {Landing()!r}")
         write("fit: " + ", ".join(f"{k} {v}" for k, v in spec.fit_options.items()))
     items = memory_estimate(compiled, n_chains, sweeps, averaged, optimizer)
     total = sum(b for _, b in items)

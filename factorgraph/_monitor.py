@@ -69,8 +69,7 @@ class Monitor:
         self.l1 = sum((np.broadcast_to(t.strength, (graph.n_features,)) for t in objectives if isinstance(t, L1)),
                       np.zeros(graph.n_features))
         n = max(graph.n_features, 1)
-        # the largest of K standard normal z-scores stays below this with overwhelming probability
-        self.max_z = float(np.sqrt(2 * np.log(2 * n)) + 3)
+        self.max_z = max_z_bound(graph.n_features)
         self._tail = scipy.stats.norm.isf(1 / (4 * n))
 
     def max_residual(self, n_chains: int) -> float:
@@ -89,13 +88,7 @@ class Monitor:
         chains' current states. NaN where a figure is undefined (no matching term; no term
         reading the chains).
         """
-        n = len(states)
-        n_averaged = getattr(stats, "n_averaged", 1)
-        # a feature constant over the draws is resolved to its range over the number of draws
-        floor = self.spread / (n * n_averaged)
-        second = self.graph.feature_sums(states, squared=True) / n
-        mean = self.graph.feature_sums(states) / n
-        se = np.sqrt(np.maximum(second - mean**2, 0.0) / _effective_draws(stats, n))
+        se, floor = standard_errors(self.graph, stats, states, spread=self.spread)
         out = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
         if self.matched.any():
             z = np.abs(self.target - stats.mean)[self.matched] / np.maximum(se, floor)[self.matched]
@@ -312,6 +305,44 @@ class Plateau:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`."""
         self.patience, self._best, self._since = int(state["patience"]), float(state["best"]), int(state["since"])
+
+
+def max_z_bound(n_features: int) -> float:
+    """The bound sqrt(2 ln 2K) + 3 that the largest of K standard normal |z| stays below with
+    overwhelming probability (K counted as at least 1)."""
+    n = max(int(n_features), 1)
+    return float(np.sqrt(2 * np.log(2 * n)) + 3)
+
+
+def standard_errors(graph: Any, stats: Any, states: np.ndarray, spread: np.ndarray | None = None,
+                    variance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The Monte Carlo standard error of ``stats.mean`` per feature, and its floor.
+
+    se_k = sqrt(σ²_k / ESS_k): σ²_k is the variance of feature k over the chains' current
+    ``states`` (shape (n_chains, n_variables)), or ``variance[k]`` where that is given and not
+    NaN; ESS_k comes from :func:`_effective_draws` (the chains are independent; averaged
+    sweeps are credited by their measured correlation). The floor, the feature's range
+    (``spread``, default from :meth:`CompiledGraph.feature_bounds`) over the number of draws,
+    resolves a feature that is constant over the draws: divide by ``np.maximum(se, floor)``.
+
+    Returns
+    -------
+    se, floor : ndarray of shape (n_features,)
+    """
+    n = len(states)
+    if spread is None:
+        low, high = graph.feature_bounds()
+        spread = np.maximum(high - low, np.finfo(float).tiny)
+    n_averaged = getattr(stats, "n_averaged", 1)
+    # a feature constant over the draws is resolved to its range over the number of draws
+    floor = spread / (n * n_averaged)
+    second = graph.feature_sums(states, squared=True) / n
+    mean = graph.feature_sums(states) / n
+    sigma2 = np.maximum(second - mean**2, 0.0)
+    if variance is not None:
+        sigma2 = np.where(np.isnan(variance), sigma2, variance)
+    se = np.sqrt(sigma2 / _effective_draws(stats, n))
+    return se, floor
 
 
 def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:

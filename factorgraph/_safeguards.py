@@ -64,7 +64,7 @@ class Safeguards:
             "theta": t.theta.copy(),
             "optimizer": t.optimizer.get_state(),
             "sampler": t.sampler.get_state(),
-            "average": t.average.get_state() if t.average is not None else None,
+            "schedule": t.schedule_state(),
         }
 
     def restore(self) -> int:
@@ -73,8 +73,7 @@ class Safeguards:
         t.theta = good["theta"].copy()
         t.optimizer.set_state(good["optimizer"])
         t.sampler.set_state(good["sampler"])
-        if t.average is not None:
-            t.average.set_state(good["average"])
+        t.set_schedule_state(good["schedule"])
         t.step_count = good["step"]
         return good["step"]
 

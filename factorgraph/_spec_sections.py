@@ -259,7 +259,8 @@ def read_sampler(src: Source, table: Mapping, compiled: Any) -> dict[str, Any]:
     out = {
         "sampler": src.choice(table, "name", path, samplers.available(), default="gibbs"),
         "n_chains": src.integer(table, "n_chains", path, default=256, minimum=1),
-        "sweeps_per_step": src.integer(table, "sweeps_per_step", path, default=1, minimum=1),
+        "sweeps_per_step": ("auto" if table.get("sweeps_per_step", "auto") == "auto"
+                            else src.integer(table, "sweeps_per_step", path, minimum=1)),
         "seed": src.integer(table, "seed", path, default=None, minimum=0),
         "n_threads": src.integer(table, "n_threads", path, default=None),
     }

@@ -548,19 +548,25 @@ def snapshot(trainer: Trainer) -> dict[str, Any]:
         "theta": trainer.theta,
         "trainer": {
             "sweeps_per_step": trainer.sweeps_per_step,
-            "average_from": None if trainer.average is None else trainer.average.start,
+            "max_sweeps_per_step": trainer.relaxation.max_sweeps,
+            "relax_within": trainer.relaxation.horizon,
+            "landing": None if trainer.landing is None else trainer.landing.config(),
+            "average_from": trainer.average_from,
             "n_threads": trainer.n_threads,
             "checkpoint_every": trainer.checkpoint_every,
         },
         "sampler": {**_sampler_config(trainer), "state": sampler_state},
         "optimizer": {"config": optimizer_config, "state": trainer.optimizer.get_state()},
-        "average": None if trainer.average is None else trainer.average.get_state(),
+        "schedule": trainer.schedule_state(),
         "objectives": terms,
         "monitor": {
             "stability": None if trainer._stability is None else trainer._stability.get_state(),
             "plateau": None if trainer._plateau is None else trainer._plateau.get_state(),
             "figures": trainer._figures,
             "checked": trainer._checked,
+            "drift": trainer._drift,
+            "failed": list(trainer._failed),
+            "next_assessment": trainer._next_assessment,
         },
         "fit": {"call": trainer._call, "elapsed": trainer._elapsed},
         "history": history,
@@ -620,7 +626,7 @@ def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = 
     """Rebuild a trainer from a checkpoint; see :meth:`Trainer.resume`."""
     import objectives
     import samplers
-    from factorgraph.optim import Optimizer
+    from factorgraph.optim import Landing, Optimizer
     from factorgraph.training import Trainer
 
     path = os.fspath(path)
@@ -645,6 +651,8 @@ def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = 
             found.graph, terms, sampler=sampler["name"], n_chains=sampler["n_chains"],
             sweeps_per_step=settings["sweeps_per_step"], optimizer=optimizer, seed=0, theta0=meta["theta"],
             average_from=settings["average_from"],
+            landing=None if settings.get("landing") is None else Landing(**settings["landing"]),
+            max_sweeps_per_step=settings.get("max_sweeps_per_step", 64), relax_within=settings.get("relax_within", 50),
             n_threads=settings["n_threads"] if n_threads is None else n_threads, cluster=cluster,
             **sampler["options"],
         )
@@ -687,7 +695,9 @@ def apply(trainer: Trainer, meta: dict[str, Any], where: str = "in memory") -> N
             f"Checkpoint {where}: the sampler {name!r} did not take the saved generator key and sweep "
             "counter, so the run could not continue its random stream; refusing to reseed silently."
         )
-    if trainer.average is not None:
+    if "schedule" in meta:
+        trainer.set_schedule_state(meta["schedule"])
+    elif trainer.average is not None:  # a checkpoint from before landings and relaxation checks
         trainer.average.set_state(copy.deepcopy(meta["average"]))
     trainer.step_count = int(meta["step"])
     n_terms = len(trainer.objectives)
@@ -703,5 +713,8 @@ def apply(trainer: Trainer, meta: dict[str, Any], where: str = "in memory") -> N
         trainer._plateau.set_state(copy.deepcopy(monitor["plateau"]))
     trainer._figures = {k: float(v) for k, v in monitor["figures"].items()}
     trainer._checked = bool(monitor["checked"])
+    trainer._drift = float(monitor.get("drift", np.inf))
+    trainer._failed = list(monitor.get("failed", []))
+    trainer._next_assessment = int(monitor.get("next_assessment", 0))
     trainer._call = copy.deepcopy(meta["fit"]["call"])
     trainer._elapsed = float(meta["fit"]["elapsed"])

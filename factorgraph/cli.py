@@ -1,9 +1,10 @@
 """The ``factorgraph`` command (also ``python -m factorgraph``).
 
-Subcommands: ``demo`` (the main job on the bundled digits), ``fit``, ``sample``, ``exact``,
-``info`` and ``kinds``. :func:`main` returns the exit code: 0 on success, 1 for a library error
-(one line on standard error, ``factorgraph: error: ...``; ``--debug`` shows the traceback), 2
-for a usage error, 130 when interrupted (Ctrl-C). Results go to standard output; progress bars
+Subcommands: ``demo`` (the main job on the bundled digits), ``fit``, ``check``, ``sample``,
+``exact``, ``info`` and ``kinds``. :func:`main` returns the exit code: 0 on success, 1 for a
+library error (one line on standard error, ``factorgraph: error: ...``; ``--debug`` shows the
+traceback), 2 for a usage error, 3 and 4 for a ``check`` that finds a mismatch or chains that
+did not equilibrate, 130 when interrupted (Ctrl-C). Results go to standard output; progress bars
 and log messages (the ``logging`` logger ``"factorgraph"``, configured here and nowhere in the
 library) go to standard error. See docs/cli.rst.
 """
@@ -24,10 +25,12 @@ examples:
   factorgraph demo                                   fit the bundled digits (the README's first command)
   factorgraph info model.toml                        sizes, feature groups, colours, memory estimate
   factorgraph fit model.toml data.npy -o fitted.npz  train with persistent chains; save model and theta
+  factorgraph check model.toml fitted.npz data.npy   does the model at theta match the data? (fresh chains)
   factorgraph sample fitted.npz -n 1000 -o draws.npy draw from the fitted model
   factorgraph exact small.toml data.csv              solve a small model exactly
 
-exit codes: 0 success, 1 error (bad file, data or model), 2 usage error, 130 interrupted
+exit codes: 0 success, 1 error (bad file, data or model), 2 usage error, 3 check: the model does not
+match its targets, 4 check: the fresh chains did not equilibrate, 130 interrupted
 """,
     "demo": """\
 examples:
@@ -49,9 +52,26 @@ examples:
   factorgraph fit model.toml --checkpoint-dir run/ --resume -o fitted.npz
   factorgraph fit model.toml data.npy --scheduler tcp://10.0.0.5:8786 -o fitted.npz
 """,
+    "check": """\
+Runs fresh chains at THETA until independent chains agree (split R-hat <= 1.01 with enough
+effective draws or, with 64 chains or more, the chains no longer remembering their starts),
+then compares their feature means with the targets the model file's
+objectives take from DATA (as fit computes them), in units of the Monte Carlo standard error.
+THETA is a fitted .npz of the same model (what fit -o writes), or a .npy, .csv or .txt of
+n_features numbers. Prints the rms and largest |z|, the Pearson correlation of connected
+two-site correlations, the burn-in, the worst features and a verdict.
+
+exit codes: 0 the model matches its targets within noise, 3 it does not (rms z above 1.5 or a
+|z| above sqrt(2 ln 2K) + 3), 4 the chains did not equilibrate within --max-sweeps or
+--time-budget (the figures are unreliable), 1 error
+
+examples:
+  factorgraph check model.toml fitted.npz data.npy
+  factorgraph check model.toml theta.npy data.csv --chains 1000 --seed 1 --time-budget 600
+""",
     "sample": """\
 MODEL is a fitted .npz (its saved theta is used) or a TOML model file (theta from --theta, or
-else the file's starting theta). --theta takes a fitted .npz of the same model, or a .npy or
+else the file's starting theta). --theta takes a fitted .npz of the same model, or a .npy, .txt or
 .csv of n_features numbers. Samples are state indices; -o writes them as .npy or .csv (by the
 file name); without -o the mean value of each variable is printed.
 
@@ -99,6 +119,13 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
 
 
+def _positive_number(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+    return value
+
+
 def _common() -> argparse.ArgumentParser:
     """-v, -q and --debug, accepted after the subcommand too (without overriding ones before it)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -120,7 +147,7 @@ def _sub(commands: Any, name: str, help: str, common: argparse.ArgumentParser) -
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``factorgraph`` command."""
     from factorgraph import __version__
-    from factorgraph._cli_commands import run_exact, run_fit, run_sample
+    from factorgraph._cli_commands import run_check, run_exact, run_fit, run_sample
     from factorgraph._cli_demo import run_demo, run_kinds
     from factorgraph._cli_info import run_info
 
@@ -166,11 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--threads", type=int, help="sampler threads (default: all cores)")
     fit.set_defaults(run=run_fit)
 
+    check = _sub(commands, "check", "measure how well the model at a fitted theta matches its targets, on "
+                 "fresh chains", common)
+    check.add_argument("model", metavar="MODEL", help="TOML model file")
+    check.add_argument("theta", metavar="THETA", help="theta: a fitted .npz of the model, or .npy/.csv/.txt numbers")
+    check.add_argument("data", metavar="DATA", nargs="?", help="data file, when targets come from data")
+    check.add_argument("--weights", metavar="FILE", help="sample weights, one per data row")
+    check.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    check.add_argument("--chains", type=positive, default=256, help="fresh chains (default 256)")
+    check.add_argument("--seed", type=count, help="seeds the chains (default: the model file's seed)")
+    check.add_argument("--threads", type=int, help="sampler threads (default: the model file's, else all cores)")
+    check.add_argument("--max-sweeps", type=_integer(16), default=20_000,
+                       help="most burn-in sweeps (default 20000)")
+    check.add_argument("--time-budget", type=_positive_number, metavar="SECONDS",
+                       help="wall-clock seconds for burn-in and measurement")
+    check.add_argument("--worst", type=count, default=5, help="features with the largest |z| to list (default 5)")
+    check.set_defaults(run=run_check)
+
     sample = _sub(commands, "sample", "draw samples from a model", common)
     sample.add_argument("model", metavar="MODEL", help="fitted .npz model, or TOML model file")
     sample.add_argument("-n", type=positive, required=True, metavar="N", help="number of samples")
     sample.add_argument("-o", "--out", metavar="FILE", help="write the samples to FILE (.npy or .csv)")
-    sample.add_argument("--theta", metavar="FILE", help="theta from a fitted .npz, or a .npy/.csv vector")
+    sample.add_argument("--theta", metavar="FILE", help="theta from a fitted .npz, or a .npy/.csv/.txt vector")
     sample.add_argument("--burn-in", type=count, default=1000, help="sweeps before the first sample (default 1000)")
     sample.add_argument("--thin", type=positive, default=10, help="sweeps between samples of a chain (default 10)")
     sample.add_argument("--chains", type=positive, help="chains run side by side (default min(N, 256))")
@@ -229,7 +273,8 @@ def _configure_logging(verbose: int, quiet: bool) -> tuple[logging.Logger, loggi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0, 1 error, 2 usage, 130 interrupted).
+    """Run the command line; return the exit code (0, 1 error, 2 usage, 3 and 4 from ``check``,
+    130 interrupted).
 
     Parameters
     ----------

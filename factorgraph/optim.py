@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from factorgraph._errors import ModelSpecError, NumericalError
+from factorgraph._landing import Landing
 from factorgraph._validation import as_finite_array, check_int, message
 
 __all__ = ["Schedule", "constant", "inverse_time", "exponential", "cosine", "warmup",
-           "Optimizer", "SGD", "Adam", "PolyakAverage"]
+           "Optimizer", "SGD", "Adam", "PolyakAverage", "Landing", "default_optimizer"]
 
 State = dict[str, "np.ndarray | int | float"]
 
@@ -535,6 +536,18 @@ class Adam(Optimizer):
 _OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adam": Adam}
 
 
+def default_optimizer() -> Adam:
+    """The optimizer of every fit that names none (``fg.fit``, :class:`~factorgraph.Trainer`,
+    model files without ``[optimizer]``): ``Adam(lr=0.05, beta1=0.0)``, a fast start that the
+    trainer's :class:`Landing` turns into a decaying rate with iterate averaging at the noise
+    floor.
+
+    Without momentum: persistent chains lag a few steps behind θ, and momentum on a lagging
+    gradient overshoots and oscillates (measured on frustrated and glassy models; see
+    docs/training.rst)."""
+    return Adam(lr=0.05, beta1=0.0)
+
+
 class PolyakAverage:
     """Running mean of the iterates passed to :meth:`update`, from the ``start``-th on (0-based).
 
@@ -542,6 +555,17 @@ class PolyakAverage:
     ----------
     start : int, default 0
         Number of first iterates to leave out (burn-in).
+    weighting : {"uniform", "linear"}, default "uniform"
+        "uniform": the plain mean. "linear": the n-th averaged iterate weighs n, so the early,
+        noisier iterates of a decaying step fade out (polynomial-decay averaging).
+
+    Attributes
+    ----------
+    stderr : ndarray or None
+        A standard error of :attr:`mean`, from batch means of the averaged iterates: their
+        spread divided by the square root of the number of batches (at least 8 equal batches;
+        the early, noisier ones make it conservative). None with fewer than 8 batches' worth
+        of iterates, or when 16 copies of θ would take more than SPREAD_BYTES.
 
     Examples
     --------
@@ -550,10 +574,21 @@ class PolyakAverage:
     ...     avg.update(np.array(theta))
     >>> avg.mean, avg.count
     (array([1.5]), 2)
+    >>> linear = PolyakAverage(weighting="linear")
+    >>> for theta in ([1.0], [2.0], [4.0]):
+    ...     linear.update(np.array(theta))
+    >>> linear.mean  # (1·1 + 2·2 + 3·4) / 6
+    array([2.83333333])
     """
 
-    def __init__(self, start: int = 0) -> None:
+    SPREAD_BYTES = 128 * 2**20
+    _SLOTS = 16  # batch slots for the standard error; full, they merge pairwise into 8
+
+    def __init__(self, start: int = 0, weighting: str = "uniform") -> None:
         self.start = check_int("start", start, "optim.PolyakAverage", minimum=0)
+        if weighting not in ("uniform", "linear"):
+            raise ModelSpecError(message("weighting", "optim.PolyakAverage", "'uniform' or 'linear'", weighting))
+        self.weighting = weighting
         self.reset()
 
     @property
@@ -571,6 +606,14 @@ class PolyakAverage:
         """A copy of the average, or None while no iterate has been averaged."""
         return None if self._mean is None else self._mean.copy()
 
+    @property
+    def stderr(self) -> np.ndarray | None:
+        full = self._filled // self._batch_size if self._batches is not None else 0
+        if full < self._SLOTS // 2:
+            return None
+        means = self._batches[:full] / self._batch_size
+        return np.sqrt(means.var(axis=0, ddof=1) / full)
+
     def update(self, theta: np.ndarray) -> None:
         """Add one iterate (after each optimizer step); it must be finite."""
         owner = "optim.PolyakAverage.update"
@@ -580,28 +623,59 @@ class PolyakAverage:
         if self._t >= self.start:
             if self._mean is None:
                 self._mean = theta.copy()
+                if self._SLOTS * theta.nbytes <= self.SPREAD_BYTES:
+                    self._batches = np.zeros((self._SLOTS,) + theta.shape)
             else:
                 step = theta - self._mean
-                step /= self.count + 1
+                n = self.count + 1  # this iterate's place among the averaged ones
+                step *= 2.0 / (n + 1) if self.weighting == "linear" else 1.0 / n
                 self._mean += step
+            if self._batches is not None:
+                self._add_to_batch(theta)
         self._t += 1
 
+    def _add_to_batch(self, theta: np.ndarray) -> None:
+        if self._filled == self._SLOTS * self._batch_size:  # full: merge pairs, batches twice as long
+            merged = self._batches[0::2] + self._batches[1::2]
+            self._batches[: self._SLOTS // 2] = merged
+            self._batches[self._SLOTS // 2:] = 0.0
+            self._batch_size *= 2
+        self._batches[self._filled // self._batch_size] += theta
+        self._filled += 1
+
     def get_state(self) -> State:
-        """Return copies of ``t`` (iterates seen) and ``mean`` (absent while none is averaged)."""
-        return {"t": self._t} if self._mean is None else {"t": self._t, "mean": self._mean.copy()}
+        """Return copies of ``t`` (iterates seen), ``mean`` (absent while none is averaged) and the
+        batch sums behind :attr:`stderr`."""
+        if self._mean is None:
+            return {"t": self._t}
+        state: State = {"t": self._t, "mean": self._mean.copy()}
+        if self._batches is not None:
+            state.update(batches=self._batches.copy(), batch_size=self._batch_size, filled=self._filled)
+        return state
 
     def set_state(self, state: Mapping[str, np.ndarray | int | float]) -> None:
-        """Restore a state from :meth:`get_state` (the array is copied)."""
+        """Restore a state from :meth:`get_state` (the arrays are copied)."""
         owner = "optim.PolyakAverage.set_state"
+        spread = {}
+        if isinstance(state, Mapping):
+            spread = {k: state[k] for k in ("batches", "batch_size", "filled") if k in state}
+            state = {k: v for k, v in state.items() if k not in spread}
         t, arrays = _read_state(state, owner, ("mean",))
         if (t > self.start) != ("mean" in arrays):
             raise ModelSpecError(message("state", owner, f"a 'mean' exactly when t > start={self.start}",
                                          f"t={t} and {'a' if arrays else 'no'} mean"))
         self._t, self._mean = t, arrays.get("mean")
+        batches = spread.get("batches")
+        self._batches = None if batches is None else np.array(
+            as_finite_array("state['batches']", batches, owner, error=ModelSpecError))
+        self._batch_size, self._filled = int(spread.get("batch_size", 1)), int(spread.get("filled", 0))
 
     def reset(self) -> None:
         """Forget all iterates."""
         self._t, self._mean = 0, None
+        self._batches: np.ndarray | None = None
+        self._batch_size, self._filled = 1, 0
 
     def __repr__(self) -> str:
-        return f"PolyakAverage(start={self.start})"
+        weighting = "" if self.weighting == "uniform" else f", weighting={self.weighting!r}"
+        return f"PolyakAverage(start={self.start}{weighting})"

@@ -40,6 +40,8 @@ _SERIES = {
     "grad_norm": ("θ change", "gradient norm"),
     "change_rate": ("Sampler", "change rate"),
     "lr_scale": ("Sampler", "learning-rate factor"),
+    "sweeps": ("Chains", "sweeps per step"),
+    "tau": ("Chains", "sweeps to forget their states"),
 }
 # panel titles in drawing order, their y labels and whether a log scale suits them
 _PANELS = {
@@ -47,6 +49,7 @@ _PANELS = {
     "Objective terms": ("value in L(θ)", False),
     "θ change": ("size", True),
     "Sampler": ("fraction / factor", False),
+    "Chains": ("sweeps", True),
     "Other": ("value", False),
 }
 _NOT_PLOTTED = {"time", "values"}
@@ -117,6 +120,8 @@ def convergence(
       each term's contribution to L(θ) (a penalty enters as a negative number).
     * **θ change** (log scale): the largest ``|Δθ|`` of each step and the gradient norm.
     * **Sampler**: the fraction of updates that changed a state, and the learning-rate factor.
+    * **Chains** (log scale): the sweeps per step, and the sweeps the chains last needed to
+      forget their states (see :class:`~factorgraph.Trainer`'s ``sweeps_per_step``).
     * **Other**: any other per-step series of the history, under its key.
 
     Parameters
@@ -146,7 +151,7 @@ def convergence(
     >>> result = fg.Trainer(g, terms, n_chains=64, seed=0).fit(max_steps=40, progress=False)
     >>> fig = fg.plot.convergence(result, labels=["moments", "L2"])
     >>> [ax.get_title() for ax in fig.axes]
-    ['Mismatch and residual', 'Objective terms', 'θ change', 'Sampler']
+    ['Mismatch and residual', 'Objective terms', 'θ change', 'Sampler', 'Chains']
     """
     plt = _pyplot()
     history = result.history if hasattr(result, "history") else result

@@ -93,12 +93,17 @@ class ModelSpec:
         The registered sampler name.
     sampler_options : dict
         Keyword arguments for the sampler (``[sampler.options]``).
-    n_chains, sweeps_per_step : int
+    n_chains : int
+    sweeps_per_step : int or "auto"
+        "auto" (the default) lets the trainer raise the sweeps while the chains lag.
     seed : int or None
         Seeds the sampler: the same seed gives the same θ trajectory.
     n_threads : int or None
-    optimizer : Optimizer
+    optimizer : Optimizer or None
         A template: each :meth:`trainer` gets its own copy, so fits never share optimizer state.
+        None (a file without ``[optimizer]``): the library's default, the same as
+        :class:`~factorgraph.Trainer`'s (:func:`~factorgraph.optim.default_optimizer` with a
+        :class:`~factorgraph.optim.Landing`).
     average_from : int or None
         Polyak-average the iterates from this step on (see :class:`~factorgraph.Trainer`).
     theta0 : ndarray of shape (n_features,) or None
@@ -115,7 +120,7 @@ class ModelSpec:
     sampler: str = "gibbs"
     sampler_options: dict[str, Any] = field(default_factory=dict)
     n_chains: int = 256
-    sweeps_per_step: int = 1
+    sweeps_per_step: int | str = "auto"
     seed: int | None = None
     n_threads: int | None = None
     optimizer: Any = None
@@ -248,7 +253,7 @@ class ModelSpec:
         names = [getattr(t, "__class__").__name__ if not isinstance(t, DataTarget) else "MomentMatching(from data)"
                  for t in self.objectives]
         return (f"<ModelSpec {self.source}: {self.graph!r}, objectives {names}, sampler '{self.sampler}' "
-                f"({self.n_chains} chains), {type(self.optimizer).__name__}>")
+                f"({self.n_chains} chains), {type(self.optimizer).__name__ if self.optimizer else 'default optimizer'}>")
 
 
 def load_spec(path: str | os.PathLike) -> ModelSpec:
@@ -376,7 +381,8 @@ def _build_spec(src: Source, document: object) -> ModelSpec:
     compiled = _compile(src, graph)
     sections.check_objectives(src, terms, compiled)
     sampler = sections.read_sampler(src, src.table(document.get("sampler", {}), "sampler"), compiled)
-    optimizer = sections.read_optimizer(src, src.table(document.get("optimizer", {}), "optimizer"))
+    optimizer = (sections.read_optimizer(src, src.table(document["optimizer"], "optimizer"))
+                 if "optimizer" in document else None)
     fit_options, trainer = sections.read_fit(src, src.table(document.get("fit", {}), "fit"), graph.n_features)
     return ModelSpec(graph=graph, objectives=tuple(terms), optimizer=optimizer, fit_options=fit_options,
                      description=description, source=src.name, **sampler, **trainer)

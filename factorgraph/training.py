@@ -5,11 +5,12 @@ One loop serves every sampler and every objective; it knows only their protocols
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import numbers
 import os
 import signal
-import dataclasses
 import threading
 import time
 import uuid
@@ -23,16 +24,20 @@ from factorgraph import checkpoint
 from factorgraph._errors import (
     DataError, ModelSpecError, NumericalError, PluginError, ShardLostError, UnreachableTargetError,
 )
+from factorgraph._landing import Landing
 from factorgraph._monitor import Monitor, Plateau, StabilityWindow
+from factorgraph._relaxation import Relaxation
 from factorgraph._progress import rate as _rate
 from factorgraph._safeguards import Safeguards, check_trainer_memory
+from factorgraph._start import independent_site_theta
 from factorgraph._validation import check_int, check_targets, check_theta, message
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
 logger = logging.getLogger("factorgraph")
 
-_HISTORY = ("mismatch", "mismatch_max", "residual", "residual_max", "grad_norm", "step_norm", "change_rate", "time", "lr_scale", "values")
+_HISTORY = ("mismatch", "mismatch_max", "residual", "residual_max", "grad_norm", "step_norm", "change_rate", "time",
+            "lr_scale", "sweeps", "tau", "values")
 
 
 def _norm(x: np.ndarray) -> float:
@@ -50,8 +55,11 @@ class FitResult:
     theta : ndarray of shape (n_features,)
         The fitted parameters (the Polyak average of the iterates when averaging is on).
     converged : bool
-        True when the monitor's criteria were met before ``max_steps``.
+        True when every convergence criterion held before ``max_steps`` (see
+        :meth:`Trainer.fit`), the last of them the model at ``theta`` measured on fresh chains.
     message : str
+        How the fit ended; when not converged, the criteria that failed, by how much, and what
+        to change.
     n_steps : int
         Steps taken in this call.
     history : dict of str to ndarray
@@ -61,13 +69,26 @@ class FitResult:
         the whole objective's standardised ascent direction, about 1 at the optimum of any mix
         of objectives; see :meth:`Trainer.fit`), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
         updates that changed a state), ``time`` (seconds of fitting since the trainer's first step, over all calls and resumes), ``lr_scale`` (the
-        optimizer's learning-rate factor, lowered on plateaus) and ``values`` (shape
+        optimizer's learning-rate factor, lowered on plateaus and after the landing),
+        ``sweeps`` (the sweeps run in the step), ``tau`` (the sweeps the chains last needed
+        to forget their states; NaN before the first such observation) and ``values`` (shape
         (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
         has none).
     states : ndarray of shape (n_chains, n_variables)
         The chains' final states.
     sampler_state, optimizer_state : dict
         For continuing exactly where this call stopped.
+    assessment : Assessment or None
+        The model at ``theta`` measured on fresh chains run to equilibrium
+        (:func:`factorgraph.assess`): the quality figures of the fit. None when the fit was
+        called with ``assess=False`` or ended before any step.
+    theta_stderr : ndarray of shape (n_features,) or None
+        A standard error of ``theta`` from batch means of the averaged iterates (see
+        :class:`~factorgraph.optim.PolyakAverage`); None without averaging or with too few
+        averaged steps.
+    failures : tuple of str
+        When the fit reached ``max_steps`` unconverged: each criterion that failed, by how
+        much, and what to change (the same text as ``message``). Empty otherwise.
     """
 
     theta: np.ndarray
@@ -78,6 +99,9 @@ class FitResult:
     states: np.ndarray
     sampler_state: dict[str, Any] = field(repr=False)
     optimizer_state: dict[str, Any] = field(repr=False)
+    assessment: Any = field(default=None, repr=False)
+    theta_stderr: np.ndarray | None = field(default=None, repr=False)
+    failures: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         last = {k: float(v[-1]) for k, v in self.history.items() if len(v) and np.ndim(v) == 1}
@@ -104,17 +128,24 @@ class Trainer:
     n_chains : int, default 256
         Persistent chains (only with a sampler given by name, like ``seed``, ``n_threads`` and
         the sampler options).
-    sweeps_per_step : int, default 1
-        Sweeps of every chain between two parameter updates.
+    sweeps_per_step : int or "auto", default "auto"
+        Sweeps of every chain between two parameter updates. "auto" starts at 1 and doubles
+        them (up to ``max_sweeps_per_step``) whenever the chains do not forget their states
+        within ``relax_within`` steps; an int keeps them fixed (the relaxation is still
+        measured, and a fit whose chains never relax is not converged).
     optimizer : Optimizer, optional
-        From :mod:`factorgraph.optim`; default ``Adam(lr=0.02)``.
+        From :mod:`factorgraph.optim`; default :func:`~factorgraph.optim.default_optimizer`
+        (``Adam(lr=0.05, beta1=0.0)``) with a :class:`~factorgraph.optim.Landing`.
     seed : int, SeedSequence or None
         Seeds the sampler. The same seed gives the same θ trajectory bit for bit, for any
         thread count.
     theta0 : array_like of shape (n_features,), optional
-        Starting θ (default: the graph's ``theta_init``); fixed features stay at these values.
+        Starting θ; fixed features stay at these values. Default: the graph's ``theta_init``,
+        with the unary features (a ``Potential`` or a two-state ``Product`` of one variable)
+        whose ``theta_init`` is zero set to the independent-site solution of their targets.
     average_from : int or None, default None
         Polyak-average the iterates from this step on and report the average as ``theta``.
+        None: average from the step where the fit lands (see ``landing``), if it does.
     n_threads : int, optional
         Sampler threads (None: every usable core).
     checkpoint_dir : str or path-like, optional
@@ -132,11 +163,28 @@ class Trainer:
         optimizer back to the last checkpoint (on disk or in memory) and the fit replays from
         there, to the same result. For more control pass
         ``sampler=samplers.ShardedChains(inner=..., client=..., n_shards=..., recovery=...)``.
+    landing : Landing, None or "auto", default "auto"
+        When to stop the fast start: from then on the learning rate decays about as 1/t and
+        the iterates are averaged (weighted linearly; the average is the reported ``theta``).
+        "auto" is ``Landing()`` with the default optimizer and None (no landing: the
+        optimizer's own schedule) with an optimizer given here.
+    max_sweeps_per_step : int, default 64
+        The most sweeps per step that ``sweeps_per_step="auto"`` may reach.
+    relax_within : int, default 50
+        Steps within which the chains must forget their states (compared with their own states
+        that many steps earlier and with each other; see docs/training.rst).
     **sampler_options
         Passed to the sampler.
 
     Attributes
     ----------
+    landing : Landing or None
+        ``landing.step`` is the step at which the fit landed (None before).
+    relaxation : Relaxation
+        The chains' relaxation check: ``sweeps`` (sweeps per step now), ``tau`` (the sweeps the
+        chains last needed to forget their states) and ``relaxed``.
+    average : PolyakAverage or None
+        The iterate average (from ``average_from``, or from the landing).
     history : dict of str to list
         Every step's figures over all :meth:`fit` calls (the keys of ``FitResult.history``);
         each result holds its own call's share.
@@ -162,7 +210,7 @@ class Trainer:
         objectives: Sequence[Any],
         sampler: Any = "gibbs",
         n_chains: int | None = None,
-        sweeps_per_step: int = 1,
+        sweeps_per_step: int | str = "auto",
         optimizer: Any = None,
         seed: int | np.random.SeedSequence | None = None,
         theta0: Any = None,
@@ -171,6 +219,9 @@ class Trainer:
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         cluster: Any = None,
+        landing: Any = "auto",
+        max_sweeps_per_step: int = 64,
+        relax_within: int = 50,
         **sampler_options: Any,
     ) -> None:
         import samplers
@@ -193,7 +244,13 @@ class Trainer:
         self.needs = Needs()
         for term in self.objectives:
             self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
-        self.sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
+        if sweeps_per_step != "auto":
+            sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
+        self.sweeps_per_step = sweeps_per_step
+        self.relaxation = Relaxation(
+            1 if sweeps_per_step == "auto" else sweeps_per_step, adapt=sweeps_per_step == "auto",
+            max_sweeps=check_int("max_sweeps_per_step", max_sweeps_per_step, owner, minimum=1),
+            horizon=check_int("relax_within", relax_within, owner, minimum=1))
         self.n_threads = n_threads
         self._sampler_config: dict[str, Any] | None = None
         if cluster is not None and not isinstance(sampler, str):
@@ -232,16 +289,24 @@ class Trainer:
                 "samplers.Sampler (its defaults read `states`) or implement them; see docs/samplers.rst."
             )
         self.sampler = sampler
-        self.optimizer = optimizer if optimizer is not None else optim.Adam(lr=0.02)
+        if landing == "auto":
+            landing = Landing() if optimizer is None else None
+        if landing is not None and not isinstance(landing, Landing):
+            raise ModelSpecError(message("landing", owner, "an optim.Landing, None or 'auto'", landing))
+        self.landing = landing
+        self.optimizer = optimizer if optimizer is not None else optim.default_optimizer()
         self.theta = (self.graph.theta_init.copy() if theta0 is None
                       else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy())
         self._trainable = self.graph.trainable
         self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self._gradient(st, th)[0])
         self._matched, self._target = self.monitor.matched, self.monitor.target
+        if theta0 is None:
+            self.theta = independent_site_theta(self.graph, self.theta, self._target, self._matched)
         self._check_reachable(self.monitor.low, self.monitor.high)
         check_consistent_marginals(self.objectives)
         check_indicator_sums(self.graph, self._matched, self._target)
         check_trainer_memory(self)
+        self.average_from = average_from
         self.average = None if average_from is None else optim.PolyakAverage(
             start=check_int("average_from", average_from, owner, minimum=0))
         self.step_count = 0
@@ -274,6 +339,10 @@ class Trainer:
         self._plateau: Plateau | None = None
         self._figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
         self._checked = False
+        self._drift = np.inf
+        self._failed: list[str] = []
+        self._assessment: Any = None
+        self._next_assessment = 0
 
     def save_checkpoint(self, directory: str | os.PathLike | None = None) -> str:
         """Write a checkpoint of the whole trainer now; returns its folder.
@@ -356,18 +425,19 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------------
 
-    def _statistics(self) -> Any:
-        """The sampler's statistics, with the marginal counts and weighted sums the objectives
-        declared (and nothing they did not)."""
-        stats = self.sampler.stats()
+    def _statistics(self, sampler: Any = None) -> Any:
+        """The statistics of ``sampler`` (default: the training chains), with the marginal counts
+        and weighted sums the objectives declared (and nothing they did not)."""
+        sampler = self.sampler if sampler is None else sampler
+        stats = sampler.stats()
         if self.needs.mean and getattr(stats, "mean", None) is None:
-            raise ModelSpecError(f"The sampler {self.sampler!r} gives no feature means, which the objectives need.")
+            raise ModelSpecError(f"The sampler {sampler!r} gives no feature means, which the objectives need.")
         if not (self.needs.marginals or self.needs.weighted):
             return stats
         return dataclasses.replace(
             stats,
-            marginal_counts={scope: self.sampler.marginal_counts(scope) for scope in self.needs.marginals},
-            weighted_sums=self.sampler.weighted_sums if self.needs.weighted else None,
+            marginal_counts={scope: sampler.marginal_counts(scope) for scope in self.needs.marginals},
+            weighted_sums=sampler.weighted_sums if self.needs.weighted else None,
         )
 
     def _gradient(self, stats: Any, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
@@ -446,7 +516,7 @@ class Trainer:
 
     def fit(
         self,
-        max_steps: int = 1000,
+        max_steps: int = 10_000,
         tol: float = 1e-3,
         callback: Callable[[dict[str, Any]], Any] | None = None,
         progress: bool | None = None,
@@ -456,6 +526,8 @@ class Trainer:
         max_theta: float = 30.0,
         decay_on_plateau: float | None = None,
         patience: int = 100,
+        assess: bool = True,
+        assess_budget: float = 60.0,
     ) -> FitResult:
         """Run up to ``max_steps`` steps; stop early once converged.
 
@@ -474,12 +546,25 @@ class Trainer:
         their targets) while the residual falls to it; the residual's noise then comes from a
         jackknife over 16 groups of chains (see docs/training.rst).
 
-        Converged means: the residual has an RMS of at most ``mismatch_tol`` and a maximum of at
-        most sqrt(2 ln 2K) + 3 (K features; wider for the jackknife's Student-t tails), and θ is
-        stable — its mean over a window of ``window`` steps moved by at most ``tol`` (max abs)
-        against the mean of the window before (checked at the end of each window). When no term
-        reads the chains (penalties only), θ stability alone decides. ``tol=0.0`` turns the
-        convergence stop off.
+        Converged means, checked at the end of each window of ``window`` steps:
+
+        * the residual has an RMS of at most ``mismatch_tol`` and a maximum of at most
+          sqrt(2 ln 2K) + 3 (K features; wider for the jackknife's Student-t tails);
+        * the reported θ (the average of the iterates, once averaging has begun) is stable: its
+          mean over the window moved by at most ``tol`` (max abs) against the window before;
+        * with a landing, the fit has landed (its rate decays and θ is averaged);
+        * the chains have been seen to forget their states within ``relax_within`` steps at the
+          current sweeps per step (see ``Trainer(sweeps_per_step=...)``);
+        * with ``assess`` (the default), fresh chains started at the reported θ and run to
+          equilibrium (:func:`factorgraph.assessment.equilibrate`, within ``assess_budget``
+          seconds) give a residual within the same bounds. This check runs when the others
+          first hold, then again after as many steps as the call had taken, and so on; the
+          last one's :class:`~factorgraph.Assessment` is ``FitResult.assessment``. A fit that
+          reaches ``max_steps`` is assessed once at its end.
+
+        When no term reads the chains (penalties only), θ stability alone decides.
+        ``tol=0.0`` turns the convergence stop off. When the fit does not converge, its
+        message names each criterion that failed, by how much, and what to change.
 
         Divergence stops the fit with an error that names the offending features: targets outside
         their features' range or on its edge (a binary mean of exactly 0 or 1) are refused before
@@ -552,7 +637,8 @@ class Trainer:
             while True:  # until the steps, the last checkpoint and the final states are through
                 try:
                     while self.step_count < end:
-                        info = self.sampler.run(self.theta, self.sweeps_per_step)
+                        sweeps = self.relaxation.sweeps
+                        info = self.sampler.run(self.theta, sweeps)
                         guard.after_run(info)
                         stats = self._statistics()
                         grad, values = self._gradient(stats, self.theta)
@@ -568,7 +654,8 @@ class Trainer:
                         self._check_theta(stats, max_theta)
                         if self.average is not None:
                             self.average.update(self.theta)
-                        if self.step_count % check_every == 0 or not self._checked:
+                        at_check = self.step_count % check_every == 0 or not self._checked
+                        if at_check:
                             states = self.sampler.states
                             self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
                             guard.at_check(grad, self._figures)
@@ -580,9 +667,12 @@ class Trainer:
                             self.optimizer.lr_scale *= decay_on_plateau
                             logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
                                         residual, self.optimizer.lr_scale)
+                        self._land(residual)
+                        self.relaxation.after_step(lambda: self.sampler.states, at_check)
                         record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm,
                                       change_rate=info.change_rate,
                                       time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
+                                      sweeps=sweeps, tau=self.relaxation.tau,
                                       values=[np.nan if v is None else v for v in values])
                         for key, value in record.items():
                             history[key].append(value)
@@ -597,14 +687,19 @@ class Trainer:
                             except StopIteration:
                                 text = "stopped by callback"
                                 break
-                        drift = stability.add(self.theta) if stability is not None else None
+                        # the θ that would be returned: with averaging, the average
+                        drift = stability.add(self._reported_theta()) if stability is not None else None
                         if drift is not None:
-                            residual_max = figures["residual_max"]
-                            at_noise = residual != residual or (
-                                residual <= mismatch_tol and residual_max <= max_residual)
-                            if at_noise and drift <= tol:
+                            self._drift = drift
+                            failed = self._criteria(mismatch_tol, max_residual, tol)
+                            if not failed and assess:  # between fresh-chain checks, the last one stands
+                                failed = (self._assess_at_result(mismatch_tol, assess_budget)
+                                          if self.step_count >= self._next_assessment
+                                          else list(self._assessment.failures))
+                            if not failed:
                                 converged = True
-                                text = f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
+                                text = (f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
+                                        + (f"; {self._assessment.message}" if self._assessment is not None else ""))
                         if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
                             self._elapsed = time.perf_counter() - start
                             self.save_checkpoint()
@@ -637,13 +732,116 @@ class Trainer:
         if text == "interrupted":
             text = self._interrupted_message()
         n_steps = len(history["time"]) - first
+        if not converged and assess and n_steps and text == "reached max_steps":
+            self._assess_at_result(mismatch_tol, assess_budget)
+        failures: tuple[str, ...] = ()
+        if text == "reached max_steps":
+            text, failures = self._not_converged_message(n_steps, tol)
         logger.info("fit: %s after %d steps", text, n_steps)
-        theta = self.average.mean.copy() if self.average is not None and self.average.count else self.theta.copy()
         return FitResult(
-            theta=theta, converged=converged, message=text, n_steps=n_steps,
+            theta=self.result_theta(), converged=converged, message=text, n_steps=n_steps,
             history={k: np.array(v[first:]) for k, v in history.items()}, states=states,
             sampler_state=sampler_state, optimizer_state=self.optimizer.get_state(),
+            assessment=self._assessment if assess else None,
+            theta_stderr=None if self.average is None else self.average.stderr, failures=failures,
         )
+
+    def schedule_state(self) -> dict[str, Any]:
+        """Copies of the step-by-step state beside θ, the optimizer and the chains: the
+        averaging, the landing and the chains' relaxation (for rollbacks and checkpoints)."""
+        average = self.average
+        return copy.deepcopy({
+            "average": None if average is None else {"start": average.start, "weighting": average.weighting,
+                                                     "state": average.get_state()},
+            "landing": None if self.landing is None else self.landing.get_state(),
+            "relaxation": self.relaxation.get_state(),
+        })
+
+    def set_schedule_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`schedule_state`."""
+        from factorgraph.optim import PolyakAverage
+
+        state = copy.deepcopy(state)
+        average = state["average"]
+        self.average = None
+        if average is not None:
+            self.average = PolyakAverage(start=average["start"], weighting=average["weighting"])
+            self.average.set_state(average["state"])
+        if self.landing is not None and state["landing"] is not None:
+            self.landing.set_state(state["landing"])
+        self.relaxation.set_state(state["relaxation"])
+
+    def result_theta(self) -> np.ndarray:
+        """The θ a fit reports now: the average of the iterates when averaging has begun, else
+        the current iterate (a copy)."""
+        return self._reported_theta().copy()
+
+    def _reported_theta(self) -> np.ndarray:
+        # the averager's own array (read only here): no copy per step
+        if self.average is not None and self.average.count:
+            return self.average._mean
+        return self.theta
+
+    # -- the parts of a fit: landing, the convergence criteria, the assessment at the result ---
+
+    def _land(self, residual: float) -> None:
+        """Let the landing see this step's residual; from the step it lands on, average the
+        iterates (unless ``average_from`` was given) and decay the learning rate."""
+        landing = self.landing
+        if landing is None:
+            return
+        # a residual from chains not yet seen to relax says little about the gradient
+        if self.relaxation.relaxed and landing.observe(self.step_count, residual):
+            logger.info("fit: landed at step %d (residual %.3g): the rate decays and θ is averaged from here",
+                        self.step_count, residual)
+            if self.average is None:
+                from factorgraph.optim import PolyakAverage
+
+                self.average = PolyakAverage(weighting="linear")
+        if landing.step is not None and self.step_count > landing.step:
+            self.optimizer.lr_scale *= landing.factor(self.step_count) / landing.factor(self.step_count - 1)
+
+    def _criteria(self, mismatch_tol: float, max_residual: float | None, tol: float) -> list[str]:
+        """The training-side convergence criteria that fail now, each with what to change."""
+        figures, failed = self._figures, []
+        residual, residual_max = figures["residual"], figures["residual_max"]
+        bound = np.inf if max_residual is None else max_residual
+        if residual == residual and (residual > mismatch_tol or residual_max > bound):
+            failed.append(f"the standardised residual (RMS {residual:.3g}, max {residual_max:.3g}) is above the "
+                          f"noise (RMS <= {mismatch_tol:g}, max <= {bound:.3g}): run more steps, or use more chains")
+        if self._drift > tol:
+            failed.append(f"θ still drifts {self._drift:.2g} per window (tol {tol:g}): run more steps")
+        if self.landing is not None and self.landing.step is None:
+            failed.append("the fit has not landed (its residual is neither at the noise floor nor on a plateau): "
+                          "run more steps")
+        relax = self.relaxation
+        if not relax.relaxed:
+            more = ("the trainer is raising the sweeps per step" if relax.adapt and relax.sweeps < relax.max_sweeps
+                    else "raise sweeps_per_step (or max_sweeps_per_step), or use a faster-mixing sampler")
+            failed.append(f"the chains have not been seen to forget their states within {relax.horizon} steps at "
+                          f"{relax.sweeps} sweeps a step: {more}")
+        self._failed = failed
+        return failed
+
+    def _assess_at_result(self, mismatch_tol: float, budget: float) -> list[str]:
+        """Measure the model at the θ the fit would return on fresh chains run to equilibrium;
+        returns the criteria it fails (empty when it matches within the noise)."""
+        from factorgraph._fit_check import assess_result
+
+        theta = self.result_theta()
+        self._assessment = assess_result(self, theta, mismatch_tol=mismatch_tol, time_budget=budget)
+        # the next check after as many steps as this call has taken: each costs a burn-in
+        self._next_assessment = self.step_count + max(self.step_count - self._call.get("start", 0), 1)
+        failed = list(self._assessment.failures)
+        self._failed = self._failed + failed  # after the training-side criteria last found failing
+        return failed
+
+    def _not_converged_message(self, n_steps: int, tol: float) -> tuple[str, tuple[str, ...]]:
+        if tol == 0:
+            return "reached max_steps (the convergence test is off: tol=0)", ()
+        failed = tuple(self._failed) or ("too few steps for the convergence test (it needs two windows of θ): "
+                                         "run more steps",)
+        return f"not converged after {n_steps} steps: " + "; ".join(failed), failed
 
     def _roll_back(self, lost: ShardLostError, max_theta: float) -> Safeguards:
         """After a lost shard: put the trainer back to its last checkpoint (kept in memory), or
@@ -716,10 +914,11 @@ def fit(
     weights: Any = None,
     l2: float = 0.0,
     l1: float = 0.0,
-    max_steps: int = 1000,
+    max_steps: int = 10_000,
     tol: float = 1e-3,
     callback: Callable[[dict[str, Any]], Any] | None = None,
     progress: bool | None = None,
+    assess: bool = True,
     **options: Any,
 ) -> FitResult:
     """Fit a maximum-entropy model to data (or to target moments) with persistent chains.
@@ -737,20 +936,18 @@ def fit(
         Strength of an L2 penalty on θ.
     l1 : float, default 0.0
         Strength of an L1 penalty on θ (a proximal step: small θ become exactly 0).
-    max_steps, tol, callback, progress
+    max_steps, tol, callback, progress, assess
         As in :meth:`Trainer.fit`.
     **options
-        Passed to :class:`Trainer` (sampler, n_chains, sweeps_per_step, optimizer, seed, ...).
-        Unless given, the optimizer is Adam with a decaying rate,
-        ``Adam(lr=inverse_time(0.05, 300, 0.6))``, and θ is averaged over the second half of the
-        steps (``average_from=max_steps // 2``): persistent chains follow a moving θ, and the
-        average of the iterates is the better estimate.
+        Passed to :class:`Trainer` (sampler, n_chains, sweeps_per_step, optimizer, seed, ...),
+        whose defaults are this function's: the default optimizer with a landing (a fast start,
+        then a decaying rate and averaged iterates once the gradient is at its noise floor),
+        sweeps per step raised while the chains lag, and the result checked on fresh chains.
 
     Returns
     -------
     FitResult
     """
-    from factorgraph import optim
     from factorgraph.data import moments
     from objectives import L1, L2, MomentMatching
 
@@ -768,7 +965,5 @@ def fit(
         terms.append(L2(l2))
     if np.any(np.asarray(l1) != 0):
         terms.append(L1(l1))
-    options.setdefault("optimizer", optim.Adam(lr=optim.inverse_time(0.05, 300, 0.6)))
-    options.setdefault("average_from", max_steps // 2 if isinstance(max_steps, int) and max_steps > 0 else None)
     trainer = Trainer(compiled, terms, **options)
-    return trainer.fit(max_steps=max_steps, tol=tol, callback=callback, progress=progress)
+    return trainer.fit(max_steps=max_steps, tol=tol, callback=callback, progress=progress, assess=assess)

@@ -386,3 +386,30 @@ def test_ctrl_c_without_a_checkpoint_folder_says_so():
 
     result = trainer.fit(max_steps=10, callback=press_ctrl_c, **FIT)
     assert result.n_steps == 2 and "nothing was saved" in result.message
+
+
+def test_a_default_trainer_resumes_exactly_across_its_landing_and_sweeps_changes(tmp_path):
+    """The landing, the averaging it starts and the relaxation check (with its reference
+    states and raised sweeps) are part of the checkpoint: resume equals the uninterrupted run."""
+    from tests.factorgraph._hard_models import spin_glass
+
+    g, terms, _ = spin_glass()
+    options = dict(n_chains=64, seed=3, n_threads=1, relax_within=5)
+    fit = dict(max_steps=60, tol=0.0, progress=False, assess=False)
+    reference = fg.Trainer(g, terms, **options)
+    reference.fit(**{**fit, "max_steps": 120})
+    assert reference.landing.step is not None and reference.landing.step < 60 and reference.average is not None
+    assert reference.history["sweeps"][0] < reference.history["sweeps"][-1]
+    first = fg.Trainer(g, terms, checkpoint_dir=tmp_path / "run", **options)
+    first.fit(**fit)
+    resumed = fg.Trainer.resume(tmp_path / "run", n_threads=1)
+    resumed.fit(**fit)
+    np.testing.assert_array_equal(resumed.theta, reference.theta)
+    np.testing.assert_array_equal(resumed.result_theta(), reference.result_theta())
+    assert resumed.landing.get_state() == reference.landing.get_state()
+    a, b = resumed.relaxation.get_state(), reference.relaxation.get_state()
+    np.testing.assert_array_equal(a.pop("reference"), b.pop("reference"))
+    assert a == b
+    np.testing.assert_array_equal(resumed.average.stderr, reference.average.stderr)
+    for key in ("sweeps", "tau", "lr_scale", "mismatch"):
+        np.testing.assert_array_equal(resumed.history[key], reference.history[key], err_msg=key)

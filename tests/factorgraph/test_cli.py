@@ -82,7 +82,9 @@ def test_fit_saves_the_fitted_theta(files, capsys, name):
     out = folder / "fitted.npz"
     code, text, err = run(capsys, "fit", folder / "model.toml", folder / name, "-o", out, "-q")
     assert code == 0, err
-    assert "converged: no (reached max_steps)" in text and "steps: 25 in" in text and "final mismatch: rms" in text
+    assert "converged: no (reached max_steps (the convergence test is off: tol=0))" in text
+    assert "steps: 25 in" in text and "final mismatch (training chains): rms" in text
+    assert "at the returned theta (fresh chains): residual rms" in text
     assert f"saved: {out}" in text and err == ""
     graph, theta = fg.load(out)
     assert graph.n_features == 7
@@ -250,7 +252,7 @@ def test_info_reports_sizes_groups_colours_and_memory(files, capsys):
         ["fields", "Product", "4", "1", "4", "yes"], ["couplings", "Product", "3", "2", "3", "yes"]]
     assert "colours: 2 (class sizes 2 to 2)" in text
     assert "MomentMatching (target from data, pseudocount 0.05)" in text
-    assert "sampler: gibbs, 100 chains, 1 sweeps a step, seed 3, threads 1" in text
+    assert "sampler: gibbs, 100 chains, auto sweeps a step, seed 3, threads 1" in text
     assert "memory estimate for training with 1000 chains:" in text and "chain states" in text
 
 
@@ -512,3 +514,98 @@ def test_fit_with_an_unreachable_scheduler_names_it(files, capsys, monkeypatch):
                        "-q")
     assert code == 1
     assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in err
+
+
+# -- check ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exact_theta(files):
+    """The model file's exact fit to the data, as a fitted .npz (what fit -o writes)."""
+    folder, data = files
+    spec = fg.load_spec(folder / "model.toml")
+    theta = fg.exact.fit(spec.graph, objectives=spec.objectives_for(data)).theta
+    spec.graph.save(folder / "exact.npz", theta=theta)
+    return theta
+
+
+def test_check_passes_the_exact_fit_and_reports_what_assess_finds(files, exact_theta, capsys):
+    folder, data = files
+    code, text, err = run(capsys, "check", folder / "model.toml", folder / "exact.npz", folder / "data.npy", "-q")
+    assert code == 0, text + err
+    spec = fg.load_spec(folder / "model.toml")
+    expected = fg.assess(spec.graph, exact_theta, spec.objectives_for(data)[0].target, seed=3, n_threads=1,
+                         progress=False)
+    assert expected.ok() and expected.equilibrated
+    assert f"mismatch: rms z {expected.rms:.3g} (bound {expected.rms_bound:.3g}), max |z| {expected.max:.3g}" in text
+    assert f"burn-in: {expected.burn_in} sweeps, split R-hat {expected.rhat:.4g}" in text
+    assert f"pearson of connected correlations (target vs model): {expected.pearson:.4g}" in text
+    assert "chains: 256 fresh 'gibbs' chains, equilibrated" in text
+    assert text.count("\n  feature ") == 5
+    assert all(f"\n  {line}\n" in text for line in expected.describe(spec.graph, 5))  # the same bits
+    assert text.rstrip().endswith("verdict: the model matches its targets within noise") and err == ""
+
+
+def test_check_exits_3_when_the_model_does_not_match(files, capsys):
+    folder, _ = files
+    np.save(folder / "zero.npy", np.zeros(7))  # no coupling, while the data couple spins 0 and 1 strongly
+    code, text, _ = run(capsys, "check", folder / "model.toml", folder / "zero.npy", folder / "data.npy", "-q",
+                        "--worst", "1")
+    assert code == 3 and "verdict: the model does NOT match its targets" in text
+    assert text.count("\n  feature ") == 1 and "feature 4 (group 'couplings', scope (0, 1)): z +" in text
+
+
+def test_check_exits_4_when_the_chains_do_not_equilibrate(files, exact_theta, capsys):
+    folder, _ = files
+    # one round of 16 sweeps holds 8 draws per chain: never the 10 independent draws the test needs
+    code, text, _ = run(capsys, "check", folder / "model.toml", folder / "exact.npz", folder / "data.npy", "-q",
+                        "--max-sweeps", "16", "--chains", "32")
+    assert code == 4 and "chains: 32 fresh 'gibbs' chains, NOT equilibrated" in text
+    assert "verdict: the fresh chains did not equilibrate; raise --max-sweeps or --time-budget" in text
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".txt"])
+def test_check_reads_theta_as_numbers(files, exact_theta, capsys, suffix):
+    folder, _ = files
+    path = folder / f"theta{suffix}"
+    if suffix == ".npy":
+        np.save(path, exact_theta)
+    else:
+        np.savetxt(path, exact_theta, delimiter=",", fmt="%.17g")
+    common = (folder / "model.toml", path, folder / "data.npy", "-q", "--chains", "64", "--seed", "5")
+    code, text, _ = run(capsys, "check", *common)
+    reference = run(capsys, "check", folder / "model.toml", folder / "exact.npz", *common[2:])
+    assert code == reference[0] == 0 and text.split("in all")[1] == reference[1].split("in all")[1]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["{f}/theta.npy", "{f}/data.npy"], "theta.npy: expected 7 numbers"),
+    (["{f}/exact.npz"], "the model's targets come from data; pass a DATA file (factorgraph check"),
+    (["{f}/exact.npz", "{f}/data.npy", "--chains", "1"], "'n_chains' argument of assess must be an int >= 2"),
+    (["{f}/nan.txt", "{f}/data.npy"], "'theta' argument of assess must be finite"),
+])
+def test_check_errors_exit_1(files, exact_theta, capsys, argv, needle):
+    folder, _ = files
+    np.save(folder / "theta.npy", np.zeros(5))
+    (folder / "nan.txt").write_text("0\n0\nnan\n0\n0\n0\n0\n")
+    code, text, err = run(capsys, "check", folder / "model.toml", *[a.format(f=folder) for a in argv], "-q")
+    assert code == 1 and text == "" and err.startswith("factorgraph: error: ") and needle in err, err
+
+
+def test_check_needs_a_target_for_every_feature(files, capsys):
+    folder, _ = files
+    penalty = MODEL.replace('name = "moment-matching"\ntarget = { from = "data", pseudocount = 0.05 }',
+                            'name = "l2"\nstrength = 0.1')
+    (folder / "penalty.toml").write_text(penalty)
+    np.save(folder / "theta.npy", np.zeros(7))
+    code, _, err = run(capsys, "check", folder / "penalty.toml", folder / "theta.npy", "-q")
+    assert code == 1 and "no moment-matching objective gives one for 7 of 7 features" in err
+    assert "feature 0 (group 'fields', scope (0,))" in err
+
+
+def test_check_help_documents_its_exit_codes(capsys):
+    code, text, _ = run(capsys, "check", "--help")
+    assert code == 0 and "  factorgraph check model.toml fitted.npz data.npy" in text
+    assert "0 the model matches its targets within noise, 3 it does not" in text and "4 the chains did not" in text
+    code, text, _ = run(capsys, "--help")
+    assert "3 check: the model does not" in text and "4 check: the fresh chains did not equilibrate" in text

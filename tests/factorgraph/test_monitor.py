@@ -92,4 +92,4 @@ def test_history_records_each_objectives_value_and_the_message_says_why():
     result = fg.Trainer(g, terms, n_chains=32, seed=0).fit(max_steps=15, tol=0.0, progress=False)
     values = result.history["values"]
     assert values.shape == (15, 3) and np.isnan(values[:, 0]).all() and np.all(values[:, 1:] <= 0)
-    assert result.message == "reached max_steps" and not result.converged
+    assert result.message == "reached max_steps (the convergence test is off: tol=0)" and not result.converged

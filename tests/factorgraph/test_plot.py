@@ -76,7 +76,8 @@ def test_convergence_draws_the_history_of_a_fit(fitted, tmp_path):
     history = result.history
     fig = fg.plot.convergence(result, labels=["moments", "L2"])
     save_png(fig, tmp_path, "convergence")
-    assert [ax.get_title() for ax in fig.axes] == ["Mismatch and residual", "Objective terms", "θ change", "Sampler"]
+    assert [ax.get_title() for ax in fig.axes] == ["Mismatch and residual", "Objective terms", "θ change", "Sampler",
+                                                   "Chains"]
     steps = np.arange(1, result.n_steps + 1)
 
     mismatch = lines_by_label(panel(fig, "Mismatch and residual"))
