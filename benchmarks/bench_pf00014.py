@@ -76,7 +76,7 @@ def train(g: fg.FactorGraph, target: np.ndarray, args: argparse.Namespace) -> tu
             copies.append((", ".join(x for x in labels if x), step, seconds, trainer.result_theta(),
                            int(info["sweeps"])))
         paused += time.perf_counter() - began
-        if step >= max(STEP_MARKS) and seconds >= args.seconds and step >= args.steps:
+        if seconds >= args.seconds and step >= args.steps:
             raise StopIteration
 
     result = trainer.fit(max_steps=10**7, callback=watch, progress=False, assess=False)

@@ -60,7 +60,7 @@ __all__ = ["assess", "Assessment", "equilibrate", "Equilibrium", "summarise", "r
            "pearson_connected"]
 
 FIRST_ROUND = 16  # sweeps in all at the first check; each round doubles them
-MAX_DRAWS = 256  # draws per chain recorded in one round; longer rounds are thinned
+MAX_DRAWS = 64  # draws per chain recorded in one round; longer rounds are thinned (each draw costs a run)
 MIN_DRAWS_PER_TAU = 10  # each chain's window must hold this many independent draws of every statistic
 MIN_ESS = 100  # and all chains together at least this many
 MANY_CHAINS = 64  # from this many chains on, the chains forgetting their start may stand in for R-hat
@@ -306,8 +306,15 @@ class _Run:
         self.start = time.perf_counter()
 
     def go(self) -> Equilibrium:
+        # the burn-in's statistics are never read: averaging them (for huge models a pass over
+        # the states each sweep) would only slow it down; the states are the same either way
+        averaging = getattr(self.chains, "average_sweeps", None)
         try:
+            if averaging:
+                self.chains.average_sweeps = False
             verdict, reason = self._burn_in()
+            if averaging:
+                self.chains.average_sweeps = True
             burn_in = self.done
             n_sweeps = self._measure(verdict.tau)
         finally:
