@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph._monitor import group_standard_errors
 from factorgraph.assessment import Assessment, equilibrate, rms_z_bound, summarise
 
 __all__ = ["assess_result"]
@@ -34,7 +35,8 @@ def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_
     stats = trainer._statistics(found.sampler)
     states = found.sampler.states
     grad, _ = trainer._gradient(stats, theta)
-    figures = trainer.monitor.check(stats, states, grad, theta)
+    # the larger of the two standard errors: the closed form, and the groups' spread
+    figures = trainer.monitor.check(stats, states, grad, theta, min_se=group_standard_errors(stats))
     residual, residual_max = figures["residual"], figures["residual_max"]
     bound = trainer.monitor.max_residual(len(states))
     # with few features the RMS of exact-match z-scores often passes 1.5: widen to its χ² bound

@@ -81,14 +81,18 @@ class Monitor:
         return float((self.max_z - 3) * scipy.stats.t.isf(1 / (4 * max(self.graph.n_features, 1)), dof)
                      / self._tail + 3)
 
-    def check(self, stats: Any, states: np.ndarray, grad: np.ndarray, theta: np.ndarray) -> dict[str, float]:
+    def check(self, stats: Any, states: np.ndarray, grad: np.ndarray, theta: np.ndarray,
+              min_se: np.ndarray | None = None) -> dict[str, float]:
         """The figures at one step: ``mismatch``, ``mismatch_max``, ``residual``, ``residual_max``.
 
         ``stats`` and ``grad`` are the step's statistics and ascent direction, ``states`` the
         chains' current states. NaN where a figure is undefined (no matching term; no term
-        reading the chains).
+        reading the chains). ``min_se`` (optional, per feature) raises the closed-form standard
+        error to at least that (see :func:`group_standard_errors`).
         """
         se, floor = standard_errors(self.graph, stats, states, spread=self.spread)
+        if min_se is not None:
+            se = np.maximum(se, min_se)
         out = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
         if self.matched.any():
             z = np.abs(self.target - stats.mean)[self.matched] / np.maximum(se, floor)[self.matched]
@@ -343,6 +347,22 @@ def standard_errors(graph: Any, stats: Any, states: np.ndarray, spread: np.ndarr
         sigma2 = np.where(np.isnan(variance), sigma2, variance)
     se = np.sqrt(sigma2 / _effective_draws(stats, n))
     return se, floor
+
+
+def group_standard_errors(stats: Any) -> np.ndarray | None:
+    """The standard error of an averaged ``stats.mean`` from the spread of its independent
+    groups of chains: each group's mean over the averaged sweeps (from ``batch_means``) is an
+    independent estimate, whatever the correlation between sweeps. None without batch means
+    of at least MIN_BATCHES groups.
+
+    A check that does not rely on estimating that correlation: for slow, small-amplitude modes
+    (glassy models) the autocorrelation sum of :func:`_effective_draws` can come out short.
+    """
+    batches = getattr(stats, "batch_means", None)
+    if batches is None or len(batches) < MIN_BATCHES or getattr(stats, "n_averaged", 1) <= 1:
+        return None
+    means = batches.mean(axis=1)
+    return np.sqrt(means.var(axis=0, ddof=1) / len(means))
 
 
 def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:

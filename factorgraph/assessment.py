@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse
 
 from factorgraph._errors import DiagnosticsError, ModelSpecError
-from factorgraph._monitor import max_z_bound, standard_errors
+from factorgraph._monitor import group_standard_errors, max_z_bound, standard_errors
 from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_targets, check_theta, describe_feature, message
 
@@ -773,6 +773,9 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
     # the running sums round (1e-9 relative at most): a constant feature equal to its target is z = 0
     rounding = ROUNDING * np.maximum(1.0, np.abs(mean))
     stderr = np.maximum(np.maximum(se, floor), rounding)
+    spread = group_standard_errors(stats)  # independent groups of chains: no correlation time needed
+    if spread is not None:
+        stderr = np.maximum(stderr, spread)
     difference = target - mean
     with np.errstate(over="ignore"):
         z = np.where((np.abs(difference) <= rounding) | ~compared, 0.0, difference / stderr)
