@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -104,6 +105,21 @@ def test_a_sharded_description_is_built_on_the_trainers_graph(model, client):
     assert np.array_equal(_fit(trainer).theta, _fit(_trainer(cg, target)).theta)
 
 
+def _kill(pid, timeout=10.0):
+    """SIGKILL a worker process and wait until it is dead (gone, or a zombie not yet reaped), so
+    that the next call cannot still reach it."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.01)
+
+
 def _kill_during(trainer, at_step, shard=1):
     """A callback that kills the worker process of ``shard`` once, after step ``at_step``."""
     done = []
@@ -111,7 +127,7 @@ def _kill_during(trainer, at_step, shard=1):
     def callback(info):
         if info["step"] == at_step and not done:
             _, pid = trainer.sampler._actors[shard].where().result()
-            os.kill(pid, signal.SIGKILL)
+            _kill(pid)
             done.append(pid)
     return callback, done
 
@@ -191,7 +207,7 @@ def test_reseed_keeps_every_chain_and_says_the_run_is_no_longer_reproducible(mod
             saved = sampler.get_state()
             sampler.run(theta, 5)
             _, pid = sampler._actors[1].where().result()
-            os.kill(pid, signal.SIGKILL)
+            _kill(pid)
             with pytest.warns(fg.ShardReseededWarning, match="no longer bit-reproducible"):
                 sampler.run(theta, 3)
             assert sampler.sweep == 13 and sampler.stats().n_chains == 256
@@ -226,7 +242,7 @@ def test_rollback_without_a_saved_state_refuses_to_go_on(model):
             sampler.run(theta, 2)
             saved = sampler.get_state()
             _, pid = sampler._actors[0].where().result()
-            os.kill(pid, signal.SIGKILL)
+            _kill(pid)
             with pytest.raises(fg.ShardLostError, match="lost shard 0") as lost:
                 sampler.run(theta, 1)
             assert lost.value.shards == (0,)
