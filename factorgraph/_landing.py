@@ -24,7 +24,9 @@ class Landing:
     ----------
     threshold : float, default 1.5
         Land once the RMS standardised residual (``FitResult.history["residual"]``) is at most
-        this: the gradient is at the noise floor of its chain estimate.
+        this and its maximum within the monitor's bound: the gradient is at the noise floor of
+        its chain estimate. (The maximum matters for models with very many features, most of
+        them rare states at the noise floor from the start, whose RMS says little.)
     patience : int, default 200
         Also land when the residual has not fallen 1% below its best for this many steps (a
         constant step's noise band can hold it above ``threshold``).
@@ -42,9 +44,9 @@ class Landing:
     Examples
     --------
     >>> landing = Landing(threshold=1.5, decay_steps=10)
-    >>> landing.observe(5, 3.0), landing.observe(6, 1.2), landing.step
-    (False, True, 6)
-    >>> landing.factor(26)
+    >>> landing.observe(5, 3.0), landing.observe(6, 1.2, 9.0, 6.0), landing.observe(7, 1.2), landing.step
+    (False, False, True, 7)
+    >>> landing.factor(27)
     0.3333333333333333
     """
 
@@ -61,8 +63,10 @@ class Landing:
         self._best = math.inf
         self._since_best = 0
 
-    def observe(self, step: int, residual: float) -> bool:
-        """Take the residual after ``step``; returns True at the step where the fit lands.
+    def observe(self, step: int, residual: float, residual_max: float = math.nan,
+                max_bound: float = math.inf) -> bool:
+        """Take the residual after ``step`` (its RMS, and its maximum with the bound that
+        maximum should stay under); returns True at the step where the fit lands.
 
         A NaN residual (no term reads the chains) lands at once.
         """
@@ -72,7 +76,8 @@ class Landing:
             self._best, self._since_best = residual, 0
         else:
             self._since_best += 1
-        if residual != residual or residual <= self.threshold or self._since_best >= self.patience:
+        at_floor = residual <= self.threshold and not residual_max > max_bound
+        if residual != residual or at_floor or self._since_best >= self.patience:
             self.step = step
             return True
         return False

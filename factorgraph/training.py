@@ -667,7 +667,7 @@ class Trainer:
                             self.optimizer.lr_scale *= decay_on_plateau
                             logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
                                         residual, self.optimizer.lr_scale)
-                        self._land(residual)
+                        self._land(residual, figures["residual_max"], max_residual)
                         self.relaxation.after_step(lambda: self.sampler.states, at_check)
                         record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm,
                                       change_rate=info.change_rate,
@@ -784,14 +784,15 @@ class Trainer:
 
     # -- the parts of a fit: landing, the convergence criteria, the assessment at the result ---
 
-    def _land(self, residual: float) -> None:
+    def _land(self, residual: float, residual_max: float, max_residual: float | None) -> None:
         """Let the landing see this step's residual; from the step it lands on, average the
         iterates (unless ``average_from`` was given) and decay the learning rate."""
         landing = self.landing
         if landing is None:
             return
         # a residual from chains not yet seen to relax says little about the gradient
-        if self.relaxation.relaxed and landing.observe(self.step_count, residual):
+        bound = np.inf if max_residual is None else max_residual
+        if self.relaxation.relaxed and landing.observe(self.step_count, residual, residual_max, bound):
             logger.info("fit: landed at step %d (residual %.3g): the rate decays and θ is averaged from here",
                         self.step_count, residual)
             if self.average is None:
