@@ -18,7 +18,8 @@ def independent_site_theta(graph: Any, theta: np.ndarray, target: np.ndarray, ma
     A variable qualifies when exactly one factor of arity 1 covers it, that factor's features
     are all trainable, matched to targets and zero in ``theta``, and it is either a one-hot map
     (a unary ``Potential`` or indicator: θ_a = log f_a − log f_reference) or a scaled table of
-    a two-state variable (a unary ``Product``: the log-odds divided by the values' difference).
+    a two-state variable with symmetric values, such as spins ±1 (a unary ``Product``: the
+    log-odds divided by the values' difference).
     Other features are left as they are.
     """
     theta = theta.copy()
@@ -41,7 +42,9 @@ def independent_site_theta(graph: Any, theta: np.ndarray, target: np.ndarray, ma
             theta[ids] = _one_hot(target[ids], sizes, int(np.sum(local < 0)))
         elif n_states == 2:
             table = graph.tables[graph.factor_table[f]: graph.factor_table[f] + 2]
-            if table[1] != table[0]:
+            # symmetric values (spins ±1) only: from this start, the fit of the bundled digits
+            # (0/1 pixels, all pairs) ended far from its targets (see docs/training.rst)
+            if table[1] != table[0] and table[1] == -table[0]:
                 p1 = np.clip((target[ids[0]] - table[0]) / (table[1] - table[0]), _FLOOR, 1 - _FLOOR)
                 theta[ids[0]] = np.log(p1 / (1 - p1)) / (table[1] - table[0])
     return theta

@@ -141,7 +141,7 @@ class Trainer:
         thread count.
     theta0 : array_like of shape (n_features,), optional
         Starting θ; fixed features stay at these values. Default: the graph's ``theta_init``,
-        with the unary features (a ``Potential`` or a two-state ``Product`` of one variable)
+        with the unary features (a ``Potential``, or a ``Product`` of one spin with values ±1)
         whose ``theta_init`` is zero set to the independent-site solution of their targets.
     average_from : int or None, default None
         Polyak-average the iterates from this step on and report the average as ``theta``.
