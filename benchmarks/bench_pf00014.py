@@ -16,14 +16,23 @@ Prints, per pseudocount: seconds per step, the sweeps per step the trainer chose
 fresh-chain Pearson after 100, 300 and 1000 steps and after 60 and 120 s, and the training time
 at which it first reached 0.95.
 
+With ``--cli STEPS`` the same fit runs through the command line instead: the model is written
+as a TOML file (``model_file``), the alignment and weights as .npy files, and
+``factorgraph fit MODEL DATA --weights W --steps STEPS -o OUT`` runs with the chains, threads
+and seed chosen; its own summary is printed (it ends with the fresh-chain check at the returned
+θ), then the returned θ is assessed here as above.
+
 Run:  python benchmarks/bench_pf00014.py [--seconds 120] [--steps 1000] [--chains 1000]
-      [--threads 2] [--every 10] [--pseudocount 0.01 ...] [--assess-chains 1000]
+      [--threads 2] [--every 10] [--pseudocount 0.01 ...] [--assess-chains 1000] [--cli STEPS]
 """
 
 from __future__ import annotations
 
 import argparse
 import pathlib
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -49,6 +58,48 @@ def model(n: int, q: int) -> fg.FactorGraph:
     g.add_features(fg.features.Potential(v), name="fields")
     g.add_features(fg.features.Potential(np.stack([i, j], axis=1)), name="couplings")
     return g
+
+
+def model_file(n: int, q: int, pseudocount: float) -> str:
+    """The model of :func:`model` as a TOML model file, targets from data with ``pseudocount``."""
+    return f"""format = "factorgraph-model"
+version = 1
+
+[[variables]]
+n = {n}
+n_states = {q}
+
+[[features]]
+kind = "Potential"
+name = "fields"
+scopes = {{ range = [0, {n}] }}
+
+[[features]]
+kind = "Potential"
+name = "couplings"
+scopes = {{ all_pairs = [0, {n}] }}
+
+[[objectives]]
+name = "moment-matching"
+target = {{ from = "data", pseudocount = {pseudocount!r} }}
+"""
+
+
+def fit_on_the_command_line(g: fg.FactorGraph, data: np.ndarray, weights: np.ndarray, pseudocount: float,
+                            args: argparse.Namespace, folder: pathlib.Path) -> np.ndarray:
+    """``factorgraph fit`` with the library's defaults; prints its summary, returns its θ."""
+    (folder / "model.toml").write_text(model_file(data.shape[1], 21, pseudocount))
+    np.save(folder / "data.npy", data)
+    np.save(folder / "weights.npy", weights)
+    command = [sys.executable, "-m", "factorgraph", "fit", str(folder / "model.toml"), str(folder / "data.npy"),
+               "--weights", str(folder / "weights.npy"), "--steps", str(args.cli), "--chains", str(args.chains),
+               "--threads", str(args.threads), "--seed", "0", "-q", "-o", str(folder / "fit.npz")]
+    print("$ factorgraph " + " ".join(command[3:]).replace(str(folder) + "/", ""), flush=True)
+    subprocess.run(command, check=True)
+    fitted, theta = fg.load(folder / "fit.npz")
+    if fitted.compile().fingerprint() != g.compile().fingerprint():
+        raise SystemExit("the model file does not build the benchmark's model")
+    return theta
 
 
 def train(g: fg.FactorGraph, target: np.ndarray, args: argparse.Namespace) -> tuple[list, fg.FitResult, float, int]:
@@ -95,6 +146,8 @@ def main() -> None:
                         help="pseudocounts to run (default: 0.01 and 1/M_eff)")
     parser.add_argument("--assess-chains", type=int, default=1000)
     parser.add_argument("--assess-budget", type=float, default=60.0, help="seconds per assessment at most")
+    parser.add_argument("--cli", type=int, default=None, metavar="STEPS",
+                        help="fit through `factorgraph fit --steps STEPS` instead")
     args = parser.parse_args()
 
     data, weights = load()
@@ -105,6 +158,15 @@ def main() -> None:
           f"{g.n_features:,} parameters; {args.chains} chains, {args.threads} threads, library defaults")
     for pseudocount in args.pseudocount or (0.01, 1.0 / m_eff):
         target = fg.moments(g, data, weights=weights, pseudocount=pseudocount)
+        if args.cli is not None:
+            print(f"\npseudocount {pseudocount:.4g}, through the command line:")
+            with tempfile.TemporaryDirectory() as folder:
+                theta = fit_on_the_command_line(g, data, weights, pseudocount, args, pathlib.Path(folder))
+            a = fg.assess(g, theta, target, n_chains=args.assess_chains, seed=1, n_threads=args.threads,
+                          time_budget=args.assess_budget, progress=False)
+            print(f"  assessed here: fresh-chain Pearson {a.pearson:.4f}, rms z {a.rms:.3g}"
+                  + ("" if a.equilibrated else "  (fresh chains not equilibrated)"), flush=True)
+            continue
         copies, result, seconds, landed = train(g, target, args)
         sweeps = result.history["sweeps"]
         print(f"\npseudocount {pseudocount:.4g}: {result.n_steps} steps in {seconds:.1f} s "

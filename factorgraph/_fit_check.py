@@ -35,7 +35,8 @@ def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_
     stats = trainer._statistics(found.sampler)
     states = found.sampler.states
     grad, _ = trainer._gradient(stats, theta)
-    # the larger of the two standard errors: the closed form, and the groups' spread
+    # the larger of the two standard errors: the closed form (two-valued features' variance at
+    # the fresh mean or the target, as in fg.assess), and the groups' spread
     figures = trainer.monitor.check(stats, states, grad, theta, min_se=group_standard_errors(stats))
     residual, residual_max = figures["residual"], figures["residual_max"]
     bound = trainer.monitor.max_residual(len(states))

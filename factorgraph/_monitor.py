@@ -68,6 +68,7 @@ class Monitor:
         # L1 strengths per feature, summed over the L1 terms (the exact engine does the same)
         self.l1 = sum((np.broadcast_to(t.strength, (graph.n_features,)) for t in objectives if isinstance(t, L1)),
                       np.zeros(graph.n_features))
+        self.two_valued = TwoValued(graph)  # closed-form variances where a feature takes two values
         n = max(graph.n_features, 1)
         self.max_z = max_z_bound(graph.n_features)
         self._tail = scipy.stats.norm.isf(1 / (4 * n))
@@ -82,15 +83,19 @@ class Monitor:
                      / self._tail + 3)
 
     def check(self, stats: Any, states: np.ndarray, grad: np.ndarray, theta: np.ndarray,
-              min_se: np.ndarray | None = None) -> dict[str, float]:
+              min_se: np.ndarray | None = None, variance: np.ndarray | None = None) -> dict[str, float]:
         """The figures at one step: ``mismatch``, ``mismatch_max``, ``residual``, ``residual_max``.
 
         ``stats`` and ``grad`` are the step's statistics and ascent direction, ``states`` the
         chains' current states. NaN where a figure is undefined (no matching term; no term
         reading the chains). ``min_se`` (optional, per feature) raises the closed-form standard
-        error to at least that (see :func:`group_standard_errors`).
+        error to at least that (see :func:`group_standard_errors`). A two-valued feature's
+        variance is its closed form, the larger at the chains' mean and at the target
+        (:class:`TwoValued`); ``variance`` (NaN where unknown) replaces that.
         """
-        se, floor = standard_errors(self.graph, stats, states, spread=self.spread)
+        if variance is None:
+            variance = self.two_valued.variance(stats.mean, self.target)
+        se, floor = standard_errors(self.graph, stats, states, spread=self.spread, variance=variance)
         if min_se is not None:
             se = np.maximum(se, min_se)
         out = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
@@ -316,6 +321,46 @@ def max_z_bound(n_features: int) -> float:
     overwhelming probability (K counted as at least 1)."""
     n = max(int(n_features), 1)
     return float(np.sqrt(2 * np.log(2 * n)) + 3)
+
+
+class TwoValued:
+    """The features that take only two values, lo and hi (one factor owns the feature and its
+    table has at most two distinct entries; one-hot features are 0/1), whose variance has a
+    closed form.
+
+    Attributes
+    ----------
+    low, high : ndarray of shape (n_features,)
+        The two values; NaN for the other features.
+    """
+
+    def __init__(self, compiled: Any) -> None:
+        n = compiled.n_features
+        low, high = np.full(n, np.nan), np.full(n, np.nan)
+        owners = np.zeros(n, dtype=np.int64)
+        for table, factors in compiled.distinct_tables(0):
+            ids = compiled.factor_theta[factors]
+            np.add.at(owners, ids, 1)
+            values = np.unique(table)
+            if len(values) <= 2:
+                low[ids], high[ids] = values[0], values[-1]
+        for table, factors in compiled.distinct_tables(1):
+            local = np.unique(table[table >= 0])
+            ids = (compiled.factor_theta[factors][:, None] + local[None, :]).ravel()
+            np.add.at(owners, ids, 1)
+            low[ids], high[ids] = 0.0, 1.0
+        two = (owners == 1) & ~np.isnan(low)
+        self.low, self.high = np.where(two, low, np.nan), np.where(two, high, np.nan)
+
+    def variance(self, mean: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """σ² of each two-valued feature, (m − lo)(hi − m), the larger of it at ``mean`` and at
+        ``target``: a rare state that the draws happen to miss is not resolved to the floor of
+        one draw (nor over-flagged when the draws see it more often than the target). NaN
+        for the other features."""
+        at_mean = (mean - self.low) * (self.high - mean)
+        at_target = (target - self.low) * (self.high - target)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isnan(self.low), np.nan, np.maximum(np.maximum(at_mean, at_target), 0.0))
 
 
 def standard_errors(graph: Any, stats: Any, states: np.ndarray, spread: np.ndarray | None = None,

@@ -26,7 +26,7 @@ __all__ = ["DataTarget", "add_variables", "add_features", "read_objectives", "re
 #: The feature kinds a model file may use, by the class name that ``FeatureGroup.kind`` reports.
 FEATURE_KINDS = {cls.__name__: cls for cls in (F.Product, F.Indicator, F.Bin, F.Polynomial, F.Threshold,
                                                F.Table, F.Potential, F.Histogram)}
-OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
+OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD, "groupadam": optim.GroupAdam}
 SCHEDULES = {"constant": optim.constant, "inverse_time": optim.inverse_time, "exponential": optim.exponential,
              "cosine": optim.cosine, "warmup": optim.warmup}
 _VECTOR_PARAMS = ("power", "threshold", "strength", "theta_init", "theta0")
@@ -288,11 +288,11 @@ def _takes_any_keyword(cls: Any) -> bool:
 
 
 def read_optimizer(src: Source, table: Mapping) -> optim.Optimizer:
-    """``[optimizer]``: name ("adam" or "sgd"), lr (a number or a schedule table) and its options."""
+    """``[optimizer]``: name ("adam", "sgd" or "groupadam"), lr (a number or a schedule table) and its options."""
     path = "optimizer"
     name = src.choice(table, "name", path, OPTIMIZERS, default="adam")
     cls = OPTIMIZERS[name]
-    params = _parameters(cls)
+    params = _parameters(cls, skip=("self", "groups"))  # GroupAdam's groups: the model's own
     src.check_keys(table, path, ("name",) + tuple(params), what=f"in [optimizer] for '{name}'")
     values = {p: table[p] for p in params if p in table}
     if "lr" in values:

@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse
 
 from factorgraph._errors import DiagnosticsError, ModelSpecError
-from factorgraph._monitor import group_standard_errors, max_z_bound, standard_errors
+from factorgraph._monitor import TwoValued, group_standard_errors, max_z_bound, standard_errors
 from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_targets, check_theta, describe_feature, message
 
@@ -769,7 +769,7 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
     stats = found.sampler.stats()
     mean = np.array(stats.mean, dtype=np.float64)
     se, floor = standard_errors(compiled, stats, found.sampler.states,
-                                variance=_two_valued_variance(compiled, mean, target))
+                                variance=TwoValued(compiled).variance(mean, target))
     # the running sums round (1e-9 relative at most): a constant feature equal to its target is z = 0
     rounding = ROUNDING * np.maximum(1.0, np.abs(mean))
     stderr = np.maximum(np.maximum(se, floor), rounding)
@@ -796,30 +796,6 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
                       rhat=found.rhat, ess=found.ess, burn_in=found.burn_in, n_sweeps=found.n_sweeps,
                       n_chains=found.sampler.n_chains, equilibrated=found.equilibrated, seconds=found.seconds,
                       message=text, max_bound=max_z_bound(compiled.n_features), sampler=name)
-
-
-def _two_valued_variance(compiled: Any, mean: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """σ² of every feature that takes only two values, lo and hi (one factor owns it and its
-    table has at most two distinct entries; one-hot features are 0/1): (m − lo)(hi − m), the
-    larger of it at the fresh mean and at the target. NaN for the other features."""
-    n = compiled.n_features
-    low, high = np.full(n, np.nan), np.full(n, np.nan)
-    owners = np.zeros(n, dtype=np.int64)
-    for table, factors in compiled.distinct_tables(0):
-        ids = compiled.factor_theta[factors]
-        np.add.at(owners, ids, 1)
-        values = np.unique(table)
-        if len(values) <= 2:
-            low[ids], high[ids] = values[0], values[-1]
-    for table, factors in compiled.distinct_tables(1):
-        local = np.unique(table[table >= 0])
-        ids = (compiled.factor_theta[factors][:, None] + local[None, :]).ravel()
-        np.add.at(owners, ids, 1)
-        low[ids], high[ids] = 0.0, 1.0
-    two = (owners == 1) & ~np.isnan(low)
-    at_mean = (mean - low) * (high - mean)
-    at_target = (target - low) * (high - target)
-    return np.where(two, np.maximum(np.maximum(at_mean, at_target), 0.0), np.nan)
 
 
 # -- connected correlations ---------------------------------------------------------------------

@@ -63,6 +63,12 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _actor_gone(exc: RuntimeError) -> bool:
+    """Whether Dask's RuntimeError says a call could not start because the actor's worker died
+    (its actor handle raises it on attribute access, before any future exists)."""
+    return "Worker holding Actor was lost" in str(exc)
+
+
 def _worker_version() -> str:
     import factorgraph
 
@@ -385,6 +391,10 @@ class ShardedChains(Sampler):
                 futures[i] = getattr(self._actors[i], method)(*args)
             except self._lost:
                 lost.append(i)
+            except RuntimeError as exc:
+                if not _actor_gone(exc):
+                    raise
+                lost.append(i)
         results: dict[int, Any] = {}
         for i, future in futures.items():
             try:
@@ -580,11 +590,13 @@ class ShardedChains(Sampler):
             pieces.append(piece)
         self._restore_needed = False
         self._blocks_now = None
-        futures = [actor.set_state(piece) for actor, piece in zip(self._actors, pieces)]
         try:
+            futures = [actor.set_state(piece) for actor, piece in zip(self._actors, pieces)]
             for future in futures:
                 future.result()
-        except self._lost:
+        except (*self._lost, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not isinstance(exc, self._lost) and not _actor_gone(exc):
+                raise
             # try again on recreated shards: a loss while restoring loses nothing
             self._recover_quietly()
             return self.set_state(state)

@@ -62,7 +62,10 @@ def test_same_defaults_everywhere(tmp_path):
     g, terms, _ = HARD_MODELS[4]()
     target = terms[0].target
     trainer = fg.Trainer(g, terms, n_chains=64, seed=0)
-    assert trainer.optimizer.config() == fg.optim.default_optimizer().config()
+    default = fg.optim.default_optimizer()
+    default.bind(trainer.graph)
+    assert trainer.optimizer.config() == default.config()
+    assert trainer.optimizer.groups == [int(b) for b in trainer.graph.group_theta]
     assert trainer.landing is not None and trainer.landing.config() == fg.optim.Landing().config()
     assert trainer.sweeps_per_step == "auto"
     a = fg.fit(g, target=target, n_chains=64, seed=0, max_steps=30, tol=0.0, progress=False, assess=False)
@@ -83,7 +86,9 @@ def test_same_defaults_everywhere(tmp_path):
     """)
     assert spec.optimizer is None and spec.sweeps_per_step == "auto"
     built = spec.trainer(np.random.default_rng(0).integers(0, 2, size=(50, 8)))
-    assert built.optimizer.config() == fg.optim.default_optimizer().config() and built.landing is not None
+    default = fg.optim.default_optimizer()
+    default.bind(built.graph)
+    assert built.optimizer.config() == default.config() and built.landing is not None
 
 
 def test_lagging_chains_get_more_sweeps_and_block_convergence():
@@ -164,3 +169,41 @@ def test_independent_site_start():
     np.testing.assert_allclose(fg.exact.expectations(g, independent)[:9], target[:9], atol=1e-12)
     given = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=8, seed=0, theta0=np.zeros(10))
     assert not given.theta.any()
+
+
+def test_a_fit_that_runs_out_of_steps_is_converged_when_its_last_checks_agree(monkeypatch):
+    """The fresh-chain check runs when the training side first holds; after a failed one the
+    next waits a quarter of the steps taken. A fit whose steps run out in that gap is assessed
+    at its end, and converged when that check agrees and the training side held at the last
+    window."""
+    import dataclasses
+
+    from factorgraph import _fit_check
+
+    g, terms, _ = HARD_MODELS[4]()
+    plain = fg.Trainer(g, terms, n_chains=256, seed=3).fit(progress=False)
+    first = plain.n_steps  # the training side first held here, and the check agreed
+    assert plain.converged and first >= 400
+    real, calls = _fit_check.assess_result, []
+
+    def first_fails(trainer, theta, **kwargs):
+        found = real(trainer, theta, **kwargs)
+        calls.append(trainer.step_count)
+        return found if len(calls) > 1 else dataclasses.replace(found, failures=("an injected failure",))
+
+    monkeypatch.setattr(_fit_check, "assess_result", first_fails)
+    # where in the gap before the retry (at 5/4 of the steps) the training side holds
+    held_after, trainer = {}, fg.Trainer(g, terms, n_chains=256, seed=3)
+    trainer.fit(max_steps=first * 5 // 4 - 1, progress=False, assess=True,
+                callback=lambda info: held_after.__setitem__(info["step"] - 1, trainer._training_failed == []))
+    ends = [step for step, held in held_after.items() if held and first < step]
+    assert ends and calls[0] == first
+    calls.clear()
+    result = fg.Trainer(g, terms, n_chains=256, seed=3).fit(max_steps=ends[-1], progress=False)
+    assert calls == [first, ends[-1]]
+    assert result.converged and result.message.startswith("converged at max_steps"), result.message
+    calls.clear()
+    monkeypatch.setattr(_fit_check, "assess_result", lambda trainer, theta, **kw: (
+        calls.append(trainer.step_count), dataclasses.replace(real(trainer, theta, **kw), failures=("injected",)))[1])
+    result = fg.Trainer(g, terms, n_chains=256, seed=3).fit(max_steps=ends[-1], progress=False)
+    assert calls == [first, ends[-1]] and not result.converged and result.failures == ("injected",)

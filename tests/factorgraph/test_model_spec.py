@@ -358,3 +358,16 @@ def test_a_spec_without_objectives_loads_but_does_not_train():
     assert spec.graph.n_variables == 2 and spec.objectives == ()
     with pytest.raises(fg.ModelSpecFileError, match=r"<string>: objectives: the file has no \[\[objectives\]\]"):
         spec.trainer()
+
+
+def test_groupadam_takes_the_model_feature_groups(tmp_path):
+    """[optimizer] name = "groupadam" is bound to the model's groups; groups are not a file key."""
+    _write_model(tmp_path, MODEL.replace('name = "sgd"\nmomentum = 0.5', 'name = "groupadam"\nbeta2 = 0.99'))
+    spec = fg.load_spec(tmp_path / "model.toml")
+    assert isinstance(spec.optimizer, fg.optim.GroupAdam) and spec.optimizer.groups is None
+    trainer = spec.trainer(np.random.default_rng(0).integers(0, 2, size=(40, 8)))
+    assert trainer.optimizer.groups == [int(b) for b in trainer.graph.group_theta]
+    assert trainer.optimizer.beta2 == 0.99 and spec.optimizer.groups is None  # the trainer's own copy
+    _write_model(tmp_path, MODEL.replace('name = "sgd"\nmomentum = 0.5', 'name = "groupadam"\ngroups = [0, 6]'))
+    with pytest.raises(fg.ModelSpecFileError, match=r"optimizer\.groups: unknown key"):
+        fg.load_spec(tmp_path / "model.toml")

@@ -70,6 +70,23 @@ def ref_adam(lr, b1, b2, eps, steps):
     return np.array(columns).T
 
 
+def ref_group_adam(lr, groups, b1, b2, eps, steps):
+    """GroupAdam by hand: Adam's moments per coordinate, one denominator per group (its largest)."""
+    x, m, v, path = list(THETA0), [0.0] * 4, [0.0] * 4, []
+    for t in range(1, steps + 1):
+        g = [a * (c - xi) for a, c, xi in zip(A, C, x)]
+        m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g)]
+        v = [b2 * vi + (1 - b2) * (gi * gi) for vi, gi in zip(v, g)]
+        for lo, hi in zip(groups[:-1], groups[1:]):
+            if lo == hi:  # an empty group
+                continue
+            scale = math.sqrt(max(v[lo:hi]) / (1 - b2**t)) + eps
+            for k in range(lo, hi):
+                x[k] = x[k] + lr / scale * (m[k] / (1 - b1**t))
+        path.append(list(x))
+    return np.array(path)
+
+
 def close(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-15)
 
@@ -101,8 +118,42 @@ def test_adam_matches_hand_computation(lr, b1, b2, eps):
     close(run(optim.Adam(lr=lr, beta1=b1, beta2=b2, eps=eps), 10), ref_adam(lr, b1, b2, eps, 10))
 
 
+@pytest.mark.parametrize("groups, b1, b2, eps", [([0, 2, 3, 4], 0.0, 0.999, 1e-8), ([0, 4], 0.5, 0.8, 0.1),
+                                                 ([0, 0, 1, 1, 4], 0.0, 0.0, 1e-8)])
+def test_group_adam_matches_hand_computation(groups, b1, b2, eps):
+    opt = optim.GroupAdam(lr=0.05, groups=groups, beta1=b1, beta2=b2, eps=eps)
+    close(run(opt, 10), ref_group_adam(0.05, groups, b1, b2, eps, 10))
+
+
+def test_group_adam_steps_follow_the_gradient_within_a_group():
+    """Within a group the step is proportional to the gradient (no per-feature noise
+    amplification); the group's largest gradient moves by lr; unbound, one group."""
+    grad = np.array([2.0, -0.02, 0.5, 0.01])
+    step = optim.GroupAdam(lr=0.1, groups=[0, 3, 4]).step(np.zeros(4), grad)
+    np.testing.assert_allclose(step, [0.1, -0.001, 0.025, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(optim.GroupAdam(lr=0.1).step(np.zeros(4), grad), 0.1 * grad / 2.0)
+
+
+def test_group_adam_binds_to_the_graph_groups_once():
+    import factorgraph as fg
+    g = fg.FactorGraph()
+    g.add_variables(3, values=[-1, 1])
+    g.add_features(fg.features.Product([0, 1, 2]))
+    g.add_features(fg.features.Product([(0, 1), (1, 2)]))
+    opt = optim.GroupAdam()
+    opt.bind(g.compile())
+    assert opt.groups == [0, 3, 5]
+    opt.bind(type("Other", (), {"group_theta": np.array([0, 5])})())  # given groups stay
+    assert opt.groups == [0, 3, 5]
+    assert optim.Optimizer.from_config(opt.config()).groups == [0, 3, 5]
+    with pytest.raises(ModelSpecError, match="groups"):
+        opt.step(np.zeros(4), np.ones(4))
+    assert optim.GroupAdam(groups=[0]).step(np.zeros(0), np.zeros(0)).shape == (0,)  # no features
+
+
 def test_ascent_converges_to_the_maximum():
-    for opt in (optim.SGD(lr=0.5), optim.SGD(lr=0.1, momentum=0.9, nesterov=True), optim.Adam(lr=optim.cosine(0.5, 3000))):
+    for opt in (optim.SGD(lr=0.5), optim.SGD(lr=0.1, momentum=0.9, nesterov=True), optim.Adam(lr=optim.cosine(0.5, 3000)),
+                optim.GroupAdam(lr=optim.cosine(0.5, 3000), groups=[0, 1, 2, 3, 4])):
         np.testing.assert_allclose(run(opt, 3000)[-1], C, atol=1e-6)
 
 
@@ -119,7 +170,8 @@ def test_adam_never_moves_entries_whose_gradient_is_always_zero():
 
 
 @pytest.mark.parametrize("make", [lambda: optim.SGD(0.1), lambda: optim.SGD(0.1, momentum=0.5),
-                                  lambda: optim.SGD(0.1, 0.5, nesterov=True), lambda: optim.Adam(0.1)])
+                                  lambda: optim.SGD(0.1, 0.5, nesterov=True), lambda: optim.Adam(0.1),
+                                  lambda: optim.GroupAdam(0.1, groups=[0, 2, 4])])
 def test_step_leaves_its_inputs_alone(make):
     theta, grad = np.array(THETA0), quad_grad(np.array(THETA0))
     theta_copy, grad_copy = theta.copy(), grad.copy()
@@ -152,6 +204,7 @@ MAKERS = [
     lambda: optim.SGD(lr=optim.exponential(0.2, 0.5, 3), momentum=0.6, nesterov=True),
     lambda: optim.Adam(lr=0.05),
     lambda: optim.Adam(lr=optim.warmup(optim.cosine(0.1, 10), 3), beta1=0.5, beta2=0.9),
+    lambda: optim.GroupAdam(lr=0.05, groups=[0, 1, 4], beta1=0.3),
 ]
 
 
@@ -305,6 +358,9 @@ def test_polyak_refuses_bad_iterates():
     (lambda: optim.Adam(lr=0.0), "lr"), (lambda: optim.Adam(beta1=1.0), "beta1"), (lambda: optim.Adam(beta1=-0.1), "beta1"),
     (lambda: optim.Adam(beta2=1.0), "beta2"), (lambda: optim.Adam(beta2=-1e-3), "beta2"),
     (lambda: optim.Adam(eps=0.0), "eps"), (lambda: optim.Adam(eps=-1e-8), "eps"),
+    (lambda: optim.GroupAdam(groups=[1, 4]), "groups"), (lambda: optim.GroupAdam(groups=[0, 3, 2]), "groups"),
+    (lambda: optim.GroupAdam(groups=[0.0, 4.0]), "groups"), (lambda: optim.GroupAdam(groups=[]), "groups"),
+    (lambda: optim.GroupAdam(groups="all"), "groups"), (lambda: optim.GroupAdam(beta2=1.0), "beta2"),
     (lambda: optim.PolyakAverage(-1), "start"), (lambda: optim.PolyakAverage(1.5), "start"),
 ])
 def test_bad_arguments_raise_model_spec_errors(build, name):
@@ -312,7 +368,7 @@ def test_bad_arguments_raise_model_spec_errors(build, name):
         build()
 
 
-@pytest.mark.parametrize("make", [lambda: optim.SGD(0.1, momentum=0.5), lambda: optim.Adam()])
+@pytest.mark.parametrize("make", [lambda: optim.SGD(0.1, momentum=0.5), lambda: optim.Adam(), lambda: optim.GroupAdam()])
 def test_bad_gradients_are_refused_without_a_step(make):
     opt = make()
     theta = np.zeros(6)
