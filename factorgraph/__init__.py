@@ -8,10 +8,11 @@ files (:func:`load` for fitted binary models, :func:`load_spec` for text model f
 error tree (:class:`FactorGraphError`).
 """
 
-from importlib import metadata as _metadata
+from __future__ import annotations
 
-from factorgraph import checkpoint, coloring, datasets, exact, features, optim, plot, spec
-from factorgraph._config import show_config
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from factorgraph._errors import (
     CheckpointCorruptedError,
     CheckpointError,
@@ -45,21 +46,39 @@ from factorgraph._errors import (
     UnknownGroupError,
     UnreachableTargetError,
 )
-from factorgraph._memory import MEMORY_WARNING_BYTES
-from factorgraph.assessment import Assessment, assess, connected_correlations, pearson_connected
-from factorgraph.compiled import CompiledGraph
-from factorgraph.data import moments
-from factorgraph.graph import FactorGraph, FeatureGroup
-from factorgraph.io import load
-from factorgraph.sampling import sample
-from factorgraph.spec import ModelSpec, load_spec, parse_spec
-from factorgraph.training import FitResult, Trainer, fit
-from factorgraph.variables import Domain
 
-try:
-    __version__ = _metadata.version("factorgraph-maxent")
-except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from factorgraph._memory import MEMORY_WARNING_BYTES
+
+# Everything else loads on first use (PEP 562), so that ``import factorgraph`` (and ``import
+# samplers`` or ``import objectives``, which import parts of it) stays light: scipy, the
+# training loop, Dask and matplotlib load only when something needs them.
+_SUBMODULES = frozenset({
+    "assessment", "checkpoint", "coloring", "compiled", "data", "datasets", "exact", "features", "graph",
+    "io", "optim", "plot", "sampling", "spec", "training", "variables",
+})
+_ATTRIBUTES = {
+    "FactorGraph": "graph", "FeatureGroup": "graph", "CompiledGraph": "compiled", "Domain": "variables",
+    "moments": "data", "load": "io", "sample": "sampling",
+    "ModelSpec": "spec", "load_spec": "spec", "parse_spec": "spec",
+    "Assessment": "assessment", "assess": "assessment", "connected_correlations": "assessment",
+    "pearson_connected": "assessment",
+    "Trainer": "training", "FitResult": "training", "fit": "training",
+    "show_config": "_config",
+}
+
+if TYPE_CHECKING:  # what the lazy attributes are, for type checkers and editors
+    from factorgraph import checkpoint, coloring, datasets, exact, features, optim, plot, spec
+    from factorgraph._config import show_config
+    from factorgraph.assessment import Assessment, assess, connected_correlations, pearson_connected
+    from factorgraph.compiled import CompiledGraph
+    from factorgraph.data import moments
+    from factorgraph.graph import FactorGraph, FeatureGroup
+    from factorgraph.io import load
+    from factorgraph.sampling import sample
+    from factorgraph.spec import ModelSpec, load_spec, parse_spec
+    from factorgraph.training import FitResult, Trainer, fit
+    from factorgraph.variables import Domain
+    from samplers import ShardedChains
 
 __all__ = [
     "FactorGraph",
@@ -124,10 +143,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # fg.ShardedChains, without importing samplers (which imports factorgraph) at import time
-    if name == "ShardedChains":
-        from samplers import ShardedChains
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"factorgraph.{name}")  # the import sets the attribute
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(f"factorgraph.{_ATTRIBUTES[name]}"), name)
+    elif name == "ShardedChains":  # the samplers' sharded wrapper, offered here too
+        from samplers import ShardedChains as value
+    elif name == "__version__":
+        from importlib import metadata
 
-        return ShardedChains
-    raise AttributeError(f"module 'factorgraph' has no attribute {name!r}")
+        try:
+            value = metadata.version("factorgraph-maxent")
+        except metadata.PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
+    else:
+        raise AttributeError(f"module 'factorgraph' has no attribute {name!r}")
+    globals()[name] = value  # found once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
