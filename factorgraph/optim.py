@@ -486,6 +486,17 @@ class SGD(Optimizer):
         return out
 
 
+def _adam_moments(opt: Any, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Advance Adam's moment buffers in place: ``m <- beta1 m + (1 - beta1) g`` and
+    ``v <- beta2 v + (1 - beta2) g**2``; returns them and the step number t (from 1)."""
+    m, v = opt._buffers["m"], opt._buffers["v"]
+    m *= opt.beta1
+    m += (1.0 - opt.beta1) * grad
+    v *= opt.beta2
+    v += (1.0 - opt.beta2) * np.square(grad)
+    return m, v, opt._t + 1
+
+
 class Adam(Optimizer):
     """Adam for ascent, with bias correction.
 
@@ -519,11 +530,7 @@ class Adam(Optimizer):
         self.eps = _real("eps", eps, self._owner, *_POSITIVE)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
-        m, v, t = self._buffers["m"], self._buffers["v"], self._t + 1
-        m *= self.beta1
-        m += (1.0 - self.beta1) * grad
-        v *= self.beta2
-        v += (1.0 - self.beta2) * np.square(grad)
+        m, v, t = _adam_moments(self, grad)
         out = v / (1.0 - self.beta2**t)
         np.sqrt(out, out=out)
         out += self.eps
@@ -605,11 +612,7 @@ class GroupAdam(Optimizer):
             self.groups = self._check_groups(graph.group_theta)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
-        m, v, t = self._buffers["m"], self._buffers["v"], self._t + 1
-        m *= self.beta1
-        m += (1.0 - self.beta1) * grad
-        v *= self.beta2
-        v += (1.0 - self.beta2) * np.square(grad)
+        m, v, t = _adam_moments(self, grad)
         bounds = np.array([0, len(theta)] if self.groups is None else self.groups)
         if bounds[-1] != len(theta):
             raise ModelSpecError(message("theta", f"{self._owner}.step", f"{bounds[-1]} entries (the groups' end)",

@@ -58,8 +58,8 @@ class MarginalPrior(Objective):
       Σ_s q_S(s) (1 − p_S(s))^C max|E[f | s] − E[f]|: negligible once C p_S(s) ≫ 1 wherever
       q_S(s) > 0.
     * value: the plug-in Σ q log(q / p̃) with the zero counts smoothed by the pseudo-count
-      α = ``PSEUDOCOUNT`` = 1/2, p̃(s) = max(n(s), α) / (C + α |U|). It is biased by O(|S|/C)
-      (|S| joint states) and only reported, never differentiated.
+      α = ``PSEUDOCOUNT`` = 1/2, ``p̃(s) = max(n(s), α) / (C + α |U|)``. It is biased by O(#S / C)
+      (#S joint states) and only reported, never differentiated.
 
     The L2 prior needs no smoothing; its plug-in value Σ (p̂ − q)² is biased upwards by
     Σ_s p_S(s)(1 − p_S(s)) / C. Its gradient weights chain c by r = p̂ − q with chain c's own

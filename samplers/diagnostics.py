@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import fft, special, stats
+from scipy import fft, special
 
 from factorgraph._errors import DiagnosticsError
 
@@ -345,8 +345,26 @@ def _rhat(y: np.ndarray) -> np.ndarray:
 def _normal_scores(y: np.ndarray) -> np.ndarray:
     """Rank-normalise over all chains and draws (Blom's offsets, as Vehtari et al. 2021)."""
     flat = y.reshape(-1, y.shape[2])
-    ranks = stats.rankdata(flat, axis=0)
+    ranks = _average_ranks(flat)
     return special.ndtri((ranks - 0.375) / (flat.shape[0] + 0.25)).reshape(y.shape)
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks (from 1) of each column of ``x``, ties given the mean of their ranks (as
+    ``scipy.stats.rankdata``, whose module costs a second to import)."""
+    n = x.shape[0]
+    order = np.argsort(x, axis=0, kind="stable")
+    ordered = np.take_along_axis(x, order, axis=0)
+    place = np.broadcast_to(np.arange(n)[:, None], x.shape)
+    starts = np.ones(x.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]  # where a run of equal values begins
+    ends = np.ones(x.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, place, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, place, n - 1)[::-1], axis=0)[::-1]
+    ranks = np.empty(x.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
+    return ranks
 
 
 def split_rhat(x: Any, rank_normalize: bool = False) -> Any:

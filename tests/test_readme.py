@@ -26,4 +26,6 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_python_examples_run(capsys):
     for block in _blocks("python"):
         exec(compile(block, "README.md", "exec"), {})
-    assert "True" in capsys.readouterr().out
+    # each printed line is a row of checks the README promises: every one must be True
+    printed = capsys.readouterr().out.split()
+    assert printed and all(word == "True" for word in printed), printed

@@ -178,3 +178,16 @@ def test_acceptance_rates_weight_runs_by_their_sweeps():
     infos = [samplers.SweepInfo(1, 10, 3, {"acceptance_rate": 0.5}),
              samplers.SweepInfo(3, 30, 9, {"acceptance_rate": 0.1})]
     assert diagnostics.acceptance_rates(infos) == pytest.approx(0.2, rel=1e-15)
+
+
+def test_average_ranks_match_scipy_with_ties():
+    """The rank normalisation's ranks equal scipy.stats.rankdata's (ties averaged), without
+    importing scipy.stats at run time."""
+    import scipy.stats
+
+    from samplers.diagnostics import _average_ranks
+
+    rng = np.random.default_rng(0)
+    for x in (rng.integers(0, 4, size=(50, 7)).astype(float), rng.normal(size=(33, 3)), np.zeros((5, 2)),
+              np.array([[1.0, -np.inf], [1.0, 2.0], [0.0, -np.inf]])):
+        np.testing.assert_array_equal(_average_ranks(x), scipy.stats.rankdata(x, axis=0))
