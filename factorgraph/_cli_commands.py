@@ -14,6 +14,7 @@ import numpy as np
 from factorgraph._cli_files import (check_model_path, check_samples_path, is_binary_model, read_data, read_model,
                                     read_theta, read_weights, write_samples)
 from factorgraph._errors import DataError, ModelSpecFileError
+from factorgraph.compiled import as_compiled
 
 __all__ = ["run_fit", "run_check", "run_sample", "run_exact", "INTERRUPTED", "MISMATCH", "NOT_EQUILIBRATED"]
 
@@ -67,7 +68,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def _fingerprint(graph: Any) -> str:
-    return (graph if hasattr(graph, "factor_ptr") else graph.compile()).fingerprint()
+    return as_compiled(graph).fingerprint()
 
 
 def _resume_command(args: argparse.Namespace) -> str:

@@ -55,6 +55,7 @@ from factorgraph._errors import DiagnosticsError, ModelSpecError
 from factorgraph._monitor import TwoValued, group_standard_errors, max_z_bound, standard_errors
 from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_targets, check_theta, describe_feature, message
+from factorgraph.compiled import as_compiled
 
 __all__ = ["assess", "Assessment", "equilibrate", "Equilibrium", "summarise", "rms_z_bound", "connected_correlations",
            "pearson_connected"]
@@ -213,7 +214,7 @@ def equilibrate(
     >>> eq.equilibrated, eq.sampler.stats().n_averaged == eq.n_sweeps
     (True, True)
     """
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta = check_theta(theta, compiled.n_features, "equilibrate")
     return _equilibrate(compiled, theta, sampler, n_chains, seed, n_threads, max_sweeps, time_budget, measure_sweeps,
                         rhat_tol, progress, options, "equilibrate")
@@ -259,9 +260,6 @@ class _Settings:
 def _is_real(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
-
-def _compiled(graph: Any) -> Any:
-    return graph if hasattr(graph, "factor_ptr") else graph.compile()
 
 
 def _create(name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any],
@@ -619,7 +617,7 @@ class Assessment:
         -------
         list of str
         """
-        compiled = _compiled(graph)
+        compiled = as_compiled(graph)
         return [f"{describe_feature(compiled, int(k))}: z {self.z[k]:+.3g} (target {self.target[k]:.6g}, "
                 f"model {self.mean[k]:.6g} ± {self.stderr[k]:.2g})" for k in self.worst(n)]
 
@@ -735,7 +733,7 @@ def assess(
     False
     """
     owner = "assess"
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta = check_theta(theta, compiled.n_features, owner)
     target = check_targets(compiled, target, owner)
     found = _equilibrate(compiled, theta, sampler, n_chains, seed, n_threads, max_sweeps, time_budget, measure_sweeps,
@@ -763,7 +761,7 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
     -------
     Assessment
     """
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     compared = np.ones(compiled.n_features, dtype=bool) if compared is None else np.asarray(compared, dtype=bool)
     target = np.array(check_targets(compiled, target, "summarise"), dtype=np.float64)  # a copy: frozen below
     stats = found.sampler.stats()
@@ -982,7 +980,7 @@ def connected_correlations(graph: Any, means: Any) -> np.ndarray | None:
     >>> fg.connected_correlations(g, [0.5, 0.2, 0.3]).round(12).tolist()      # 0.3 − 0.5 · 0.2
     [0.2]
     """
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     means = check_theta(means, compiled.n_features, "connected_correlations", name="means")
     pairs = _PairStructure.of(compiled)
     return None if pairs is None else pairs.connected(means)
@@ -1014,7 +1012,7 @@ def pearson_connected(graph: Any, a: Any, b: Any) -> float | None:
     >>> round(fg.pearson_connected(g, m, m), 12)
     1.0
     """
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     owner = "pearson_connected"
     a = check_theta(a, compiled.n_features, owner, name="a")
     b = check_theta(b, compiled.n_features, owner, name="b")

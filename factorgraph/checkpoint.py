@@ -75,6 +75,7 @@ from factorgraph._errors import (
     CheckpointWarning,
     FactorGraphError,
 )
+from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
     from factorgraph.compiled import CompiledGraph
@@ -632,7 +633,7 @@ def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = 
     path = os.fspath(path)
     fingerprint = None
     if graph is not None:
-        fingerprint = (graph if hasattr(graph, "factor_ptr") else graph.compile()).fingerprint()
+        fingerprint = as_compiled(graph).fingerprint()
     found = find(path, fingerprint)
     meta, where = found.meta, repr(found.path)
     try:

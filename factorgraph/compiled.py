@@ -17,7 +17,7 @@ from factorgraph.coloring import color, validate_coloring
 if TYPE_CHECKING:
     from factorgraph.graph import FactorGraph
 
-__all__ = ["CompiledGraph", "build_compiled"]
+__all__ = ["CompiledGraph", "build_compiled", "as_compiled"]
 
 _FORMS = {"scaled": 0, "indexed": 1}
 
@@ -307,6 +307,12 @@ _DTYPES = {
     "color_ptr": np.int64, "color_vars": np.int32, "trainable": np.bool_, "theta_init": np.float64,
     "group_theta": np.int64, "group_factors": np.int64,
 }
+
+
+def as_compiled(graph: Any) -> CompiledGraph:
+    """``graph`` if it is already compiled (a :class:`CompiledGraph`, or anything with its flat
+    arrays), else ``graph.compile()``: what functions that accept either form call first."""
+    return graph if hasattr(graph, "factor_ptr") else graph.compile()
 
 
 def _check_arrays(cg: CompiledGraph) -> None:

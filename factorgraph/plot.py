@@ -19,6 +19,7 @@ import numpy as np
 from factorgraph import exact
 from factorgraph._errors import DataError, MissingDependencyError, ModelSpecError, ModelTooLargeError, UnknownGroupError
 from factorgraph._validation import check_scope, check_scope_table, check_states, check_theta, message
+from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -67,9 +68,6 @@ def _pyplot() -> Any:
         ) from exc
     return plt
 
-
-def _compiled(graph: Any) -> CompiledGraph:
-    return graph if hasattr(graph, "factor_ptr") else graph.compile()
 
 
 def _theta_and_states(graph: CompiledGraph, theta: Any, states: Any, owner: str) -> tuple[np.ndarray, Any]:
@@ -283,7 +281,7 @@ def moments(
     """
     owner = "plot.moments"
     plt = _pyplot()
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta, states = _theta_and_states(compiled, theta, states, owner)
     target = np.asarray(target, dtype=np.float64)
     if target.shape != (compiled.n_features,):
@@ -387,7 +385,7 @@ def marginals(
     """
     owner = "plot.marginals"
     plt = _pyplot()
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta, states = _theta_and_states(compiled, theta, states, owner)
     if isinstance(scopes, (int, np.integer)) or not len(scopes):
         raise ModelSpecError(message("scopes", owner, "a non-empty sequence of scopes", scopes, "E.g. [0, (0, 1)]."))
@@ -520,7 +518,7 @@ def coupling_matrix(graph: FactorGraph | CompiledGraph, theta: FitResult | Any,
            [ 0.5,  nan, -0.2],
            [ nan, -0.2,  nan]])
     """
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta, _ = _theta_and_states(compiled, theta, None, "plot.coupling_matrix")
     _, scopes, ids = _pairwise_group(compiled, group)
     variables, local = np.unique(scopes, return_inverse=True)
@@ -594,7 +592,7 @@ def couplings(
     plt = _pyplot()
     if layout not in ("matrix", "graph"):
         raise ModelSpecError(message("layout", owner, "'matrix' or 'graph'", layout))
-    compiled = _compiled(graph)
+    compiled = as_compiled(graph)
     theta, _ = _theta_and_states(compiled, theta, None, owner)
     name, scopes, ids = _pairwise_group(compiled, group)
     import matplotlib

@@ -9,6 +9,7 @@ import numpy as np
 
 from factorgraph._progress import progress_bar, rate
 from factorgraph._validation import check_int, check_theta
+from factorgraph.compiled import as_compiled
 
 
 def sample(
@@ -66,7 +67,7 @@ def sample(
     """
     import samplers
 
-    compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
+    compiled = as_compiled(graph)
     owner = "sample"
     theta = check_theta(theta, compiled.n_features, owner)
     n_samples = check_int("n_samples", n_samples, owner, minimum=1)

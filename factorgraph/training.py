@@ -31,6 +31,7 @@ from factorgraph._progress import rate as _rate
 from factorgraph._safeguards import Safeguards, check_trainer_memory
 from factorgraph._start import independent_site_theta
 from factorgraph._validation import check_int, check_targets, check_theta, message
+from factorgraph.compiled import as_compiled
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
@@ -231,7 +232,7 @@ class Trainer:
         from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
         owner = "Trainer"
-        self.graph = graph if hasattr(graph, "factor_ptr") else graph.compile()
+        self.graph = as_compiled(graph)
         self.objectives = list(objectives)
         if not self.objectives:
             raise ModelSpecError(message("objectives", owner, "at least one objective", objectives,
@@ -973,7 +974,7 @@ def fit(
         raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
     if target is not None and weights is not None:
         raise DataError("fit got weights= with target=; weights apply to data= only.")
-    compiled = graph if hasattr(graph, "factor_ptr") else graph.compile()
+    compiled = as_compiled(graph)
     if target is None:
         target = moments(compiled, data, weights)
     else:
