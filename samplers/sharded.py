@@ -361,11 +361,20 @@ class ShardedChains(Sampler):
         """Build shard ``i``'s actor on ``worker`` (from ``reseed``'s states and sweep when given);
         returns the actor and the worker it really lives on."""
         c0, c1 = self._chains[i]
-        future = self.client.submit(
-            _Shard, self._graph_future, self.inner, c1 - c0, self._seed, c0, self.block_size, self.n_threads,
-            self.options, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
-        with self.client.as_current():  # the actor binds to the client current as it is unpacked
-            actor = future.result(timeout=self.wait)
+        for attempt in range(3):
+            future = self.client.submit(
+                _Shard, self._graph_future, self.inner, c1 - c0, self._seed, c0, self.block_size, self.n_threads,
+                self.options, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
+            try:
+                with self.client.as_current():  # the actor binds to the client current as it is unpacked
+                    actor = future.result(timeout=self.wait)
+                break
+            except self._lost:
+                # the scattered graph went down with the lost worker before its copies were
+                # registered elsewhere ("lost dependencies"): scatter it again and retry
+                if attempt == 2:
+                    raise
+                self._graph_future = self.client.scatter(self.graph, broadcast=True, hash=False)
         address, _ = actor.where().result(timeout=self.wait)
         return actor, address
 
