@@ -612,11 +612,11 @@ class GroupAdam(Optimizer):
             self.groups = self._check_groups(graph.group_theta)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
-        m, v, t = _adam_moments(self, grad)
         bounds = np.array([0, len(theta)] if self.groups is None else self.groups)
-        if bounds[-1] != len(theta):
+        if bounds[-1] != len(theta):  # before the buffers move: a refused step changes nothing
             raise ModelSpecError(message("theta", f"{self._owner}.step", f"{bounds[-1]} entries (the groups' end)",
                                          f"{len(theta)} entries", "Pass groups that cover the vector."))
+        m, v, t = _adam_moments(self, grad)
         starts, sizes = bounds[:-1][np.diff(bounds) > 0], np.diff(bounds)[np.diff(bounds) > 0]
         if not len(starts):  # no features
             self._step_size = np.zeros(0)

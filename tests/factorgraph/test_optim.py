@@ -148,6 +148,8 @@ def test_group_adam_binds_to_the_graph_groups_once():
     assert optim.Optimizer.from_config(opt.config()).groups == [0, 3, 5]
     with pytest.raises(ModelSpecError, match="groups"):
         opt.step(np.zeros(4), np.ones(4))
+    state = opt.get_state()  # the refused step changed nothing (the buffers stay at zero)
+    assert opt.t == 0 and not state["m"].any() and not state["v"].any()
     assert optim.GroupAdam(groups=[0]).step(np.zeros(0), np.zeros(0)).shape == (0,)  # no features
 
 
