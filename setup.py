@@ -22,6 +22,7 @@ EXTENSIONS = [
     "factorgraph._openmp",
     "samplers._random",
     "samplers._core",
+    "samplers._driver",
     "samplers._gibbs",
     "samplers._mh",
     "samplers._block",

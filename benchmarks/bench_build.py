@@ -40,8 +40,13 @@ def case_a() -> dict:
     t1 = time.perf_counter()
     compiled = g.compile()
     t2 = time.perf_counter()
-    return {"n_features": g.n_features, "n_colors": compiled.n_colors, "build": t1 - t0, "compile": t2 - t1,
-            "compiled_mib": compiled.nbytes / 2**20}
+    return {
+        "n_features": g.n_features,
+        "n_colors": compiled.n_colors,
+        "build": t1 - t0,
+        "compile": t2 - t1,
+        "compiled_mib": compiled.nbytes / 2**20,
+    }
 
 
 def case_b() -> dict:
@@ -56,12 +61,19 @@ def case_b() -> dict:
     t1 = time.perf_counter()
     compiled = g.compile()
     t2 = time.perf_counter()
-    return {"n_features": g.n_features, "n_colors": compiled.n_colors, "build": t1 - t0, "compile": t2 - t1,
-            "compiled_mib": compiled.nbytes / 2**20}
+    return {
+        "n_features": g.n_features,
+        "n_colors": compiled.n_colors,
+        "build": t1 - t0,
+        "compile": t2 - t1,
+        "compiled_mib": compiled.nbytes / 2**20,
+    }
 
 
-CASES = {"a": ("100k binary variables, 1M pair + 100k unary Product features", case_a),
-         "b": ("21-state Potts on 200 variables, fields + 19,900 Potential pairs", case_b)}
+CASES = {
+    "a": ("100k binary variables, 1M pair + 100k unary Product features", case_a),
+    "b": ("21-state Potts on 200 variables, fields + 19,900 Potential pairs", case_b),
+}
 
 
 def _child(name: str) -> None:
@@ -72,18 +84,29 @@ def _child(name: str) -> None:
 
 def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    baseline = subprocess.run([sys.executable, "-c", "import factorgraph, resource; "
-                               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
-                              capture_output=True, text=True, env=env, check=True)
+    baseline = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import factorgraph, resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     print(f"peak memory of a bare 'import factorgraph': {float(baseline.stdout):.0f} MiB")
     for name, (title, _) in CASES.items():
-        out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True,
-                             env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", name], capture_output=True, text=True, env=env, check=True
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"({name}) {title}")
         print(f"    features {r['n_features']:,}, colours {r['n_colors']}, compiled arrays {r['compiled_mib']:.1f} MiB")
-        print(f"    build {r['build']:.2f} s   compile {r['compile']:.2f} s   peak memory {r['peak_mib']:.0f} MiB"
-              f"   (targets: < 10 s each, < 2048 MiB)")
+        print(
+            f"    build {r['build']:.2f} s   compile {r['compile']:.2f} s   peak memory {r['peak_mib']:.0f} MiB"
+            f"   (targets: < 10 s each, < 2048 MiB)"
+        )
 
 
 if __name__ == "__main__":

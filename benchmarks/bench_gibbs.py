@@ -56,8 +56,16 @@ def potts(n: int = 200, q: int = 21):
     return g.compile(), rng.normal(0, 0.05, g.n_features)
 
 
-def throughput(compiled, theta, threads: int, n_chains: int = 64, seconds: float = 2.0, sampler: str = "gibbs",
-               rounds: int = 5, **options) -> float:
+def throughput(
+    compiled,
+    theta,
+    threads: int,
+    n_chains: int = 64,
+    seconds: float = 2.0,
+    sampler: str = "gibbs",
+    rounds: int = 5,
+    **options,
+) -> float:
     """Single-site updates per second (all chains together) of a registered sampler: the best of
     ``rounds`` timed ``run`` calls of about ``seconds / rounds`` each, every one with its per-run
     costs (tables, sums). The best, because on a shared machine noise only ever slows a run."""
@@ -94,13 +102,17 @@ def main() -> None:
     for name, build in (("ising", ising), ("regular", regular), ("potts", potts)):
         compiled, theta = build()
         rates = {t: throughput(compiled, theta, t) for t in (1, 2)}
-        print(f"{name:>8}: {compiled.n_variables} variables, {compiled.n_features:,} features, 64 chains: "
-              f"{rates[1] / 1e6:8.1f} M/s (1 thread) {rates[2] / 1e6:8.1f} M/s (2 threads), "
-              f"speed-up {rates[2] / rates[1]:.2f}, target {TARGETS[name] / 1e6:.0f} M/s "
-              f"({rates[2] / TARGETS[name]:.2f} of it)")
+        print(
+            f"{name:>8}: {compiled.n_variables} variables, {compiled.n_features:,} features, 64 chains: "
+            f"{rates[1] / 1e6:8.1f} M/s (1 thread) {rates[2] / 1e6:8.1f} M/s (2 threads), "
+            f"speed-up {rates[2] / rates[1]:.2f}, target {TARGETS[name] / 1e6:.0f} M/s "
+            f"({rates[2] / TARGETS[name]:.2f} of it)"
+        )
     for t in (1, 2):
-        print(f"digits training (64 spins, 2,080 features, 1,000 chains, 1 sweep a step), {t} thread(s): "
-              f"{training_steps_per_second(t):.1f} steps/s")
+        print(
+            f"digits training (64 spins, 2,080 features, 1,000 chains, 1 sweep a step), {t} thread(s): "
+            f"{training_steps_per_second(t):.1f} steps/s"
+        )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,17 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--long", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run ten times the steps (slow on the spin glass)")
+    parser.add_argument(
+        "--long",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run ten times the steps (slow on the spin glass)",
+    )
     args = parser.parse_args()
     common = dict(n_chains=args.chains, seed=args.seed, n_threads=args.threads)
-    print(f"{'model':28s} {'steps':>6s} {'s':>6s} {'KL':>9s} conv sweeps {'KL x10':>9s} | "
-          f"{'old KL':>9s} {'old x10':>9s}")
+    print(
+        f"{'model':28s} {'steps':>6s} {'s':>6s} {'KL':>9s} conv sweeps {'KL x10':>9s} | {'old KL':>9s} {'old x10':>9s}"
+    )
     for make in HARD_MODELS:
         g, terms, exact = make()
         start = time.perf_counter()
@@ -45,19 +50,23 @@ def main() -> None:
         seconds = time.perf_counter() - start
         steps = result.n_steps
         kl = kl_to_exact(g, exact.theta, result.theta)
-        old = fg.Trainer(g, terms, optimizer=fg.optim.Adam(lr=0.02), sweeps_per_step=1, theta0=g.theta_init(),
-                         **common).fit(max_steps=steps, tol=0.0, progress=False, assess=False)
+        old = fg.Trainer(
+            g, terms, optimizer=fg.optim.Adam(lr=0.02), sweeps_per_step=1, theta0=g.theta_init(), **common
+        ).fit(max_steps=steps, tol=0.0, progress=False, assess=False)
         kl_old = kl_to_exact(g, exact.theta, old.theta)
         long = old_long = float("nan")
         if args.long:
             longer = fg.Trainer(g, terms, **common).fit(max_steps=10 * steps, tol=0.0, progress=False, assess=False)
             long = kl_to_exact(g, exact.theta, longer.theta)
-            old_longer = fg.Trainer(g, terms, optimizer=fg.optim.Adam(lr=0.02), sweeps_per_step=1,
-                                    theta0=g.theta_init(), **common).fit(max_steps=10 * steps, tol=0.0,
-                                                                         progress=False, assess=False)
+            old_longer = fg.Trainer(
+                g, terms, optimizer=fg.optim.Adam(lr=0.02), sweeps_per_step=1, theta0=g.theta_init(), **common
+            ).fit(max_steps=10 * steps, tol=0.0, progress=False, assess=False)
             old_long = kl_to_exact(g, exact.theta, old_longer.theta)
-        print(f"{make.__name__:28s} {steps:6d} {seconds:6.1f} {kl:9.2e} {'yes ' if result.converged else 'no  '}"
-              f"{int(result.history['sweeps'][-1]):6d} {long:9.2e} | {kl_old:9.2e} {old_long:9.2e}", flush=True)
+        print(
+            f"{make.__name__:28s} {steps:6d} {seconds:6.1f} {kl:9.2e} {'yes ' if result.converged else 'no  '}"
+            f"{int(result.history['sweeps'][-1]):6d} {long:9.2e} | {kl_old:9.2e} {old_long:9.2e}",
+            flush=True,
+        )
         if not result.converged:
             print(f"    {result.message}")
 

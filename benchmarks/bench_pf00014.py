@@ -85,15 +85,39 @@ target = {{ from = "data", pseudocount = {pseudocount!r} }}
 """
 
 
-def fit_on_the_command_line(g: fg.FactorGraph, data: np.ndarray, weights: np.ndarray, pseudocount: float,
-                            args: argparse.Namespace, folder: pathlib.Path) -> np.ndarray:
+def fit_on_the_command_line(
+    g: fg.FactorGraph,
+    data: np.ndarray,
+    weights: np.ndarray,
+    pseudocount: float,
+    args: argparse.Namespace,
+    folder: pathlib.Path,
+) -> np.ndarray:
     """``factorgraph fit`` with the library's defaults; prints its summary, returns its θ."""
     (folder / "model.toml").write_text(model_file(data.shape[1], 21, pseudocount))
     np.save(folder / "data.npy", data)
     np.save(folder / "weights.npy", weights)
-    command = [sys.executable, "-m", "factorgraph", "fit", str(folder / "model.toml"), str(folder / "data.npy"),
-               "--weights", str(folder / "weights.npy"), "--steps", str(args.cli), "--chains", str(args.chains),
-               "--threads", str(args.threads), "--seed", "0", "-q", "-o", str(folder / "fit.npz")]
+    command = [
+        sys.executable,
+        "-m",
+        "factorgraph",
+        "fit",
+        str(folder / "model.toml"),
+        str(folder / "data.npy"),
+        "--weights",
+        str(folder / "weights.npy"),
+        "--steps",
+        str(args.cli),
+        "--chains",
+        str(args.chains),
+        "--threads",
+        str(args.threads),
+        "--seed",
+        "0",
+        "-q",
+        "-o",
+        str(folder / "fit.npz"),
+    ]
     print("$ factorgraph " + " ".join(command[3:]).replace(str(folder) + "/", ""), flush=True)
     subprocess.run(command, check=True)
     fitted, theta = fg.load(folder / "fit.npz")
@@ -106,8 +130,7 @@ def train(g: fg.FactorGraph, target: np.ndarray, args: argparse.Namespace) -> tu
     """Fit with the defaults, copying the returned θ at the step and time marks and every
     ``args.every`` seconds; returns the copies (label, step, training seconds, θ, sweeps),
     the result, the training seconds and the step at which the fit landed (-1: never)."""
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=args.chains, seed=0,
-                         n_threads=args.threads)
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=args.chains, seed=0, n_threads=args.threads)
     copies: list[tuple[str, int, float, np.ndarray, int]] = []
     time_marks = list(TIME_MARKS)
     next_copy = args.every
@@ -124,8 +147,9 @@ def train(g: fg.FactorGraph, target: np.ndarray, args: argparse.Namespace) -> tu
             labels.append("")
             next_copy += args.every
         if labels:
-            copies.append((", ".join(x for x in labels if x), step, seconds, trainer.result_theta(),
-                           int(info["sweeps"])))
+            copies.append(
+                (", ".join(x for x in labels if x), step, seconds, trainer.result_theta(), int(info["sweeps"]))
+            )
         paused += time.perf_counter() - began
         if seconds >= args.seconds and step >= args.steps:
             raise StopIteration
@@ -142,47 +166,77 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--every", type=float, default=10.0, help="copy θ every this many seconds of training")
-    parser.add_argument("--pseudocount", type=float, nargs="*", default=None,
-                        help="pseudocounts to run (default: 0.01 and 1/M_eff)")
+    parser.add_argument(
+        "--pseudocount", type=float, nargs="*", default=None, help="pseudocounts to run (default: 0.01 and 1/M_eff)"
+    )
     parser.add_argument("--assess-chains", type=int, default=1000)
     parser.add_argument("--assess-budget", type=float, default=60.0, help="seconds per assessment at most")
-    parser.add_argument("--cli", type=int, default=None, metavar="STEPS",
-                        help="fit through `factorgraph fit --steps STEPS` instead")
+    parser.add_argument(
+        "--cli", type=int, default=None, metavar="STEPS", help="fit through `factorgraph fit --steps STEPS` instead"
+    )
     args = parser.parse_args()
 
     data, weights = load()
     n, q = data.shape[1], 21
     m_eff = float(weights.sum())
     g = model(n, q)
-    print(f"PF00014: {len(data)} sequences (M_eff = {m_eff:.0f}), {n} positions, q = {q}, "
-          f"{g.n_features:,} parameters; {args.chains} chains, {args.threads} threads, library defaults")
+    print(
+        f"PF00014: {len(data)} sequences (M_eff = {m_eff:.0f}), {n} positions, q = {q}, "
+        f"{g.n_features:,} parameters; {args.chains} chains, {args.threads} threads, library defaults"
+    )
     for pseudocount in args.pseudocount or (0.01, 1.0 / m_eff):
         target = fg.moments(g, data, weights=weights, pseudocount=pseudocount)
         if args.cli is not None:
             print(f"\npseudocount {pseudocount:.4g}, through the command line:")
             with tempfile.TemporaryDirectory() as folder:
                 theta = fit_on_the_command_line(g, data, weights, pseudocount, args, pathlib.Path(folder))
-            a = fg.assess(g, theta, target, n_chains=args.assess_chains, seed=1, n_threads=args.threads,
-                          time_budget=args.assess_budget, progress=False)
-            print(f"  assessed here: fresh-chain Pearson {a.pearson:.4f}, rms z {a.rms:.3g}"
-                  + ("" if a.equilibrated else "  (fresh chains not equilibrated)"), flush=True)
+            a = fg.assess(
+                g,
+                theta,
+                target,
+                n_chains=args.assess_chains,
+                seed=1,
+                n_threads=args.threads,
+                time_budget=args.assess_budget,
+                progress=False,
+            )
+            print(
+                f"  assessed here: fresh-chain Pearson {a.pearson:.4f}, rms z {a.rms:.3g}"
+                + ("" if a.equilibrated else "  (fresh chains not equilibrated)"),
+                flush=True,
+            )
             continue
         copies, result, seconds, landed = train(g, target, args)
         sweeps = result.history["sweeps"]
-        print(f"\npseudocount {pseudocount:.4g}: {result.n_steps} steps in {seconds:.1f} s "
-              f"({seconds / result.n_steps:.3f} s per step); sweeps per step from {int(sweeps[0])} to "
-              f"{int(sweeps[-1])}; landed at step {landed}")
+        print(
+            f"\npseudocount {pseudocount:.4g}: {result.n_steps} steps in {seconds:.1f} s "
+            f"({seconds / result.n_steps:.3f} s per step); sweeps per step from {int(sweeps[0])} to "
+            f"{int(sweeps[-1])}; landed at step {landed}"
+        )
         reached = None
         for label, step, at, theta, used in copies:
-            a = fg.assess(g, theta, target, n_chains=args.assess_chains, seed=1, n_threads=args.threads,
-                          time_budget=args.assess_budget, progress=False)
+            a = fg.assess(
+                g,
+                theta,
+                target,
+                n_chains=args.assess_chains,
+                seed=1,
+                n_threads=args.threads,
+                time_budget=args.assess_budget,
+                progress=False,
+            )
             flag = "" if a.equilibrated else "  (fresh chains not equilibrated)"
-            print(f"  step {step:6d}  {at:7.1f} s  {used:3d} sweeps/step  fresh-chain Pearson {a.pearson:.4f}  "
-                  f"rms z {a.rms:.3g}  {label}{flag}", flush=True)
+            print(
+                f"  step {step:6d}  {at:7.1f} s  {used:3d} sweeps/step  fresh-chain Pearson {a.pearson:.4f}  "
+                f"rms z {a.rms:.3g}  {label}{flag}",
+                flush=True,
+            )
             if reached is None and a.pearson >= 0.95:
                 reached = (step, at)
-        print("  reached 0.95 on fresh chains: " + (f"step {reached[0]}, {reached[1]:.1f} s of training"
-                                                     if reached else "no"))
+        print(
+            "  reached 0.95 on fresh chains: "
+            + (f"step {reached[0]}, {reached[1]:.1f} s of training" if reached else "no")
+        )
 
 
 if __name__ == "__main__":

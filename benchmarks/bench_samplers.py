@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-import samplers
 from bench_gibbs import ising, potts, regular, throughput
+
+import samplers
 
 MODELS = {"ising": ising, "regular": regular, "potts": potts}
 BUILT_IN = ("gibbs", "mh", "block-gibbs", "swendsen-wang")

@@ -1,7 +1,8 @@
 """ShardedChains on a local Dask cluster against the single-process Gibbs sampler.
 
 1. Per-step overhead, K = 10^4 and 10^6 features (random binary graphs in which each variable
-   has about 4 neighbours, with fields and couplings), 64 chains, 2 worker processes of 1 thread, 1 sweep a step. A step is
+   has about 4 neighbours, with fields and couplings), 64 chains, 2 worker processes of 1 thread,
+   1 sweep a step. A step is
    ``run`` plus ``stats`` (what the trainer asks of a sampler each step). Printed: the step time
    of one process with 2 threads and of 2 shards, the communication per step (the step's wall
    time less its slowest shard's sweeping) and its share of the step.
@@ -20,10 +21,10 @@ import time
 import warnings
 
 import numpy as np
+from bench_gibbs import ising  # the periodic lattice of the Gibbs benchmark (this folder)
 
 import factorgraph as fg
 import samplers
-from bench_gibbs import ising  # the periodic lattice of the Gibbs benchmark (this folder)
 
 
 def regular(n_features: int, seed: int = 0):
@@ -65,8 +66,10 @@ def cluster(n_workers: int):
 
 def overhead(steps: int) -> None:
     print("1. per-step overhead: 64 chains, 1 sweep a step, 2 workers x 1 thread against 1 process x 2 threads")
-    print(f"{'features':>10} {'local ms':>9} {'sharded ms':>11} {'comm ms':>8} {'share':>6} {'local M/s':>10} "
-          f"{'sharded M/s':>12}  (median of {steps} steps)")
+    print(
+        f"{'features':>10} {'local ms':>9} {'sharded ms':>11} {'comm ms':>8} {'share':>6} {'local M/s':>10} "
+        f"{'sharded M/s':>12}  (median of {steps} steps)"
+    )
     local_cluster, client = cluster(2)
     try:
         for k in (10_000, 1_000_000):
@@ -77,8 +80,10 @@ def overhead(steps: int) -> None:
             t_sharded = np.median(step_times(sharded, theta, steps, 1))
             share = sharded.overhead
             updates = 64 * compiled.n_variables / 1e6  # a sweep of every chain
-            print(f"{compiled.n_features:>10,} {t_local * 1e3:>9.2f} {t_sharded * 1e3:>11.2f} "
-                  f"{share * t_sharded * 1e3:>8.2f} {share:>6.0%} {updates / t_local:>10.1f} {updates / t_sharded:>12.1f}")
+            print(
+                f"{compiled.n_features:>10,} {t_local * 1e3:>9.2f} {t_sharded * 1e3:>11.2f} "
+                f"{share * t_sharded * 1e3:>8.2f} {share:>6.0%} {updates / t_local:>10.1f} {updates / t_sharded:>12.1f}"
+            )
             assert np.array_equal(local.stats().mean, sharded.stats().mean)  # the same bits
             sharded.close()
     finally:
@@ -90,8 +95,10 @@ def scaling(steps: int) -> None:
     compiled, theta = ising(512)
     n_chains, sweeps = 128, 4
     updates = n_chains * compiled.n_variables * sweeps
-    print(f"\n2. scaling: 512 x 512 Ising ({compiled.n_variables:,} variables, {compiled.n_features:,} features), "
-          f"{n_chains} chains, {sweeps} sweeps a step")
+    print(
+        f"\n2. scaling: 512 x 512 Ising ({compiled.n_variables:,} variables, {compiled.n_features:,} features), "
+        f"{n_chains} chains, {sweeps} sweeps a step"
+    )
     print(f"{'':>26} {'M updates/s':>12} {'s/step':>7}")
     rates = {}
     for threads in (1, 2):

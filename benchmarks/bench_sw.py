@@ -47,9 +47,9 @@ def measure(name: str, cg, theta, start: np.ndarray, n_sweeps: int, threads: int
     state = sampler.get_state()
     state["states"] = start
     size = sampler.block_size
-    state["block_sums"] = np.array([cg.feature_sums(start[i:i + size]) for i in range(0, N_CHAINS, size)])
+    state["block_sums"] = np.array([cg.feature_sums(start[i : i + size]) for i in range(0, N_CHAINS, size)])
     sampler.set_state(state)
-    values = cg.values[cg.value_offset[0]:cg.value_offset[0] + 2]  # the spin of state 0 and of state 1
+    values = cg.values[cg.value_offset[0] : cg.value_offset[0] + 2]  # the spin of state 0 and of state 1
     draws = np.empty((N_CHAINS, n_sweeps))
     seconds = 0.0
     for t in range(n_sweeps):
@@ -78,8 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     cg, theta = ising()
     start = equilibrated(cg, theta, args.threads)
-    print(f"64 x 64 periodic Ising, beta = {BETA}, {N_CHAINS} chains, {args.threads} thread(s); "
-          "statistic |magnetisation| per site after each sweep")
+    print(
+        f"64 x 64 periodic Ising, beta = {BETA}, {N_CHAINS} chains, {args.threads} thread(s); "
+        "statistic |magnetisation| per site after each sweep"
+    )
     print(f"{'sampler':>14} {'sweeps':>7} {'tau (sweeps)':>13} {'sweeps/s':>9} {'ESS/s':>9}")
     results = {}
     for name, n_sweeps in (("swendsen-wang", args.sw_sweeps), ("gibbs", args.gibbs_sweeps), ("mh", args.mh_sweeps)):
@@ -87,8 +89,10 @@ def main() -> None:
         print(f"{name:>14} {n_sweeps:>7} {r['tau']:>13.1f} {r['sweeps_per_s']:>9.1f} {r['ess_per_s']:>9.1f}")
     sw = results["swendsen-wang"]
     for name in ("gibbs", "mh"):
-        print(f"tau({name}) / tau(swendsen-wang) = {results[name]['tau'] / sw['tau']:.1f}; "
-              f"ESS/s(swendsen-wang) / ESS/s({name}) = {sw['ess_per_s'] / results[name]['ess_per_s']:.2f}")
+        print(
+            f"tau({name}) / tau(swendsen-wang) = {results[name]['tau'] / sw['tau']:.1f}; "
+            f"ESS/s(swendsen-wang) / ESS/s({name}) = {sw['ess_per_s'] / results[name]['ess_per_s']:.2f}"
+        )
 
 
 if __name__ == "__main__":

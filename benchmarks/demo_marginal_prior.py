@@ -71,28 +71,44 @@ def main() -> None:
     g, data, target = build(args.pseudocount)
     pairs = strongest_neighbour_pairs(data, 3)
     single = data.mean(axis=0)
-    priors = [objectives.MarginalPrior((a, b), np.outer([1 - single[a], single[a]], [1 - single[b], single[b]]),
-                                       kind="kl", strength=args.strength) for a, b in pairs]
+    priors = [
+        objectives.MarginalPrior(
+            (a, b), np.outer([1 - single[a], single[a]], [1 - single[b], single[b]]), kind="kl", strength=args.strength
+        )
+        for a, b in pairs
+    ]
     print(f"data: {data.shape[0]} digit images, {data.shape[1]} pixels; model: {g.n_features} features")
-    print(f"prior: KL(q_S || p_S), strength {args.strength:g}, on pixel pairs {pairs}, "
-          "q_S = product of the pixels' data marginals (independence)")
+    print(
+        f"prior: KL(q_S || p_S), strength {args.strength:g}, on pixel pairs {pairs}, "
+        "q_S = product of the pixels' data marginals (independence)"
+    )
 
     fits = {}
     for name, terms in (("plain", []), ("prior", priors)):
-        trainer = fg.Trainer(g, [objectives.MomentMatching(target), *terms], n_chains=args.chains,
-                             seed=args.seed, n_threads=args.threads, optimizer=fg.optim.Adam(lr=0.02),
-                             average_from=args.average_from)
+        trainer = fg.Trainer(
+            g,
+            [objectives.MomentMatching(target), *terms],
+            n_chains=args.chains,
+            seed=args.seed,
+            n_threads=args.threads,
+            optimizer=fg.optim.Adam(lr=0.02),
+            average_from=args.average_from,
+        )
         start = time.perf_counter()
-        result = trainer.fit(max_steps=args.steps, tol=0.01, window=50, decay_on_plateau=0.5, patience=args.patience,
-                             progress=False)
+        result = trainer.fit(
+            max_steps=args.steps, tol=0.01, window=50, decay_on_plateau=0.5, patience=args.patience, progress=False
+        )
         elapsed = time.perf_counter() - start
         # fresh chains need thousands of sweeps on this model: after 300 the pair correlations
         # are still visibly low (the moment RMS error is twice that after 3000)
-        draws = fg.sample(g, result.theta, 20_000, n_chains=1000, burn_in=3000, thin=20, seed=args.seed + 7,
-                          n_threads=args.threads)
+        draws = fg.sample(
+            g, result.theta, 20_000, n_chains=1000, burn_in=3000, thin=20, seed=args.seed + 7, n_threads=args.threads
+        )
         fits[name] = (result, elapsed, draws)
-        print(f"{name:>5} fit: {result.message} after {result.n_steps} steps, {elapsed:.1f} s; "
-              f"residual {result.history['residual'][-1]:.2f}, moment mismatch {result.history['mismatch'][-1]:.2f}")
+        print(
+            f"{name:>5} fit: {result.message} after {result.n_steps} steps, {elapsed:.1f} s; "
+            f"residual {result.history['residual'][-1]:.2f}, moment mismatch {result.history['mismatch'][-1]:.2f}"
+        )
 
     print("\npair      p(0,0) p(0,1) p(1,0) p(1,1)   KL(q||p)")
     for pair, prior in zip(pairs, priors):
@@ -102,8 +118,10 @@ def main() -> None:
         print(f"{pair}")
         for label, p in rows:
             print(f"  {label:<9} " + " ".join(f"{v:6.3f}" for v in p.ravel()) + f"   {kl(prior.target, p):.4f}")
-    total = {name: sum(kl(prior.target, pair_marginal(draws, pair)) for pair, prior in zip(pairs, priors))
-             for name, (_, _, draws) in fits.items()}
+    total = {
+        name: sum(kl(prior.target, pair_marginal(draws, pair)) for pair, prior in zip(pairs, priors))
+        for name, (_, _, draws) in fits.items()
+    }
     print(f"\ntotal penalty sum_S KL(q_S || p_S): plain {total['plain']:.4f} -> prior {total['prior']:.4f}")
 
 

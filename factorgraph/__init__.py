@@ -46,34 +46,74 @@ from factorgraph._errors import (
     UnknownGroupError,
     UnreachableTargetError,
 )
-
 from factorgraph._memory import MEMORY_WARNING_BYTES
 
 # Everything else loads on first use (PEP 562), so that ``import factorgraph`` (and ``import
 # samplers`` or ``import objectives``, which import parts of it) stays light: scipy, the
 # training loop, Dask and matplotlib load only when something needs them.
-_SUBMODULES = frozenset({
-    "assessment", "checkpoint", "coloring", "compiled", "data", "datasets", "exact", "features", "graph",
-    "io", "optim", "plot", "sampling", "spec", "training", "variables",
-})
+_SUBMODULES = frozenset(
+    {
+        "assessment",
+        "checkpoint",
+        "coloring",
+        "compiled",
+        "contracts",
+        "data",
+        "datasets",
+        "enumeration",
+        "exact",
+        "features",
+        "graph",
+        "io",
+        "optim",
+        "plot",
+        "sampling",
+        "spec",
+        "testing",
+        "training",
+        "variables",
+    }
+)
 _ATTRIBUTES = {
-    "FactorGraph": "graph", "FeatureGroup": "graph", "CompiledGraph": "compiled", "Domain": "variables",
-    "moments": "data", "load": "io", "sample": "sampling",
-    "ModelSpec": "spec", "load_spec": "spec", "parse_spec": "spec",
-    "Assessment": "assessment", "assess": "assessment", "connected_correlations": "assessment",
+    "FactorGraph": "graph",
+    "FeatureGroup": "graph",
+    "CompiledGraph": "compiled",
+    "Domain": "variables",
+    "moments": "data",
+    "load": "graph",
+    "sample": "sampling",
+    "ModelSpec": "spec",
+    "load_spec": "spec",
+    "parse_spec": "spec",
+    "Assessment": "assessment",
+    "assess": "assessment",
+    "connected_correlations": "assessment",
     "pearson_connected": "assessment",
-    "Trainer": "training", "FitResult": "training", "fit": "training",
+    "Trainer": "training",
+    "FitResult": "training",
+    "fit": "training",
     "show_config": "_config",
 }
 
 if TYPE_CHECKING:  # what the lazy attributes are, for type checkers and editors
-    from factorgraph import checkpoint, coloring, datasets, exact, features, optim, plot, spec
+    from factorgraph import (
+        checkpoint,
+        coloring,
+        contracts,
+        datasets,
+        enumeration,
+        exact,
+        features,
+        optim,
+        plot,
+        spec,
+        testing,
+    )
     from factorgraph._config import show_config
     from factorgraph.assessment import Assessment, assess, connected_correlations, pearson_connected
     from factorgraph.compiled import CompiledGraph
     from factorgraph.data import moments
-    from factorgraph.graph import FactorGraph, FeatureGroup
-    from factorgraph.io import load
+    from factorgraph.graph import FactorGraph, FeatureGroup, load
     from factorgraph.sampling import sample
     from factorgraph.spec import ModelSpec, load_spec, parse_spec
     from factorgraph.training import FitResult, Trainer, fit
@@ -81,6 +121,7 @@ if TYPE_CHECKING:  # what the lazy attributes are, for type checkers and editors
     from samplers import ShardedChains
 
 __all__ = [
+    "ShardedChains",
     "FactorGraph",
     "FeatureGroup",
     "CompiledGraph",
@@ -88,6 +129,9 @@ __all__ = [
     "features",
     "coloring",
     "checkpoint",
+    "contracts",
+    "enumeration",
+    "testing",
     "datasets",
     "optim",
     "plot",
@@ -151,12 +195,7 @@ def __getattr__(name: str) -> Any:
     elif name == "ShardedChains":  # the samplers' sharded wrapper, offered here too
         from samplers import ShardedChains as value
     elif name == "__version__":
-        from importlib import metadata
-
-        try:
-            value = metadata.version("factorgraph-maxent")
-        except metadata.PackageNotFoundError:  # a source tree that was never installed
-            value = "0+unknown"
+        from factorgraph._version import __version__ as value
     else:
         raise AttributeError(f"module 'factorgraph' has no attribute {name!r}")
     globals()[name] = value  # found once

@@ -11,8 +11,16 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from factorgraph._cli_files import (check_model_path, check_samples_path, is_binary_model, read_data, read_model,
-                                    read_theta, read_weights, write_samples)
+from factorgraph._cli_files import (
+    check_model_path,
+    check_samples_path,
+    is_binary_model,
+    read_data,
+    read_model,
+    read_theta,
+    read_weights,
+    write_samples,
+)
 from factorgraph._errors import DataError, ModelSpecFileError
 from factorgraph.compiled import as_compiled
 
@@ -36,7 +44,8 @@ def _need_spec(args: argparse.Namespace, command: str) -> Any:
     if is_binary_model(args.model):
         raise ModelSpecFileError(
             f"{args.model}: '{command}' needs a TOML model file (objectives and settings); a fitted .npz "
-            "model holds the graph and θ only. 'info' and 'sample' take a fitted model.")
+            "model holds the graph and θ only. 'info' and 'sample' take a fitted model."
+        )
     spec, _, _ = read_model(args.model)
     return spec
 
@@ -47,12 +56,16 @@ def _data(spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
         if args.weights is not None:
             raise DataError("--weights needs a DATA file.")
         if spec.needs_data:
-            raise DataError(f"{args.model}: the model's targets come from data; pass a DATA file "
-                            f"(factorgraph {args.command} {args.model} DATA).")
+            raise DataError(
+                f"{args.model}: the model's targets come from data; pass a DATA file "
+                f"(factorgraph {args.command} {args.model} DATA)."
+            )
         return None, None
     if not spec.needs_data:
-        raise DataError(f"{args.model}: the model takes no data (its objectives' targets are in the file); "
-                        f"drop {args.data}, or write target = {{ from = \"data\" }} in [[objectives]].")
+        raise DataError(
+            f"{args.model}: the model takes no data (its objectives' targets are in the file); "
+            f'drop {args.data}, or write target = {{ from = "data" }} in [[objectives]].'
+        )
     data = read_data(args.data, np.asarray(spec.graph.n_states), args.data_key)
     weights = read_weights(args.weights, len(data)) if args.weights is not None else None
     logger.info("data: %d rows of %d variables from %s", data.shape[0], data.shape[1], args.data)
@@ -61,8 +74,16 @@ def _data(spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(Trainer overrides, fit-option overrides) from the command-line flags."""
-    trainer = {k: v for k, v in (("n_chains", args.chains), ("sweeps_per_step", args.sweeps),
-                                 ("seed", args.seed), ("n_threads", args.threads)) if v is not None}
+    trainer = {
+        k: v
+        for k, v in (
+            ("n_chains", args.chains),
+            ("sweeps_per_step", args.sweeps),
+            ("seed", args.seed),
+            ("n_threads", args.threads),
+        )
+        if v is not None
+    }
     fit = {k: v for k, v in (("max_steps", args.steps), ("tol", args.tol)) if v is not None}
     return trainer, fit
 
@@ -95,8 +116,10 @@ def _connect(address: str) -> Any:
     try:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise ClusterError(f"--scheduler: cannot reach a Dask scheduler at {address!r} ({exc}). Start one "
-                           "(dask scheduler; dask worker ADDRESS) or check the address.") from exc
+        raise ClusterError(
+            f"--scheduler: cannot reach a Dask scheduler at {address!r} ({exc}). Start one "
+            "(dask scheduler; dask worker ADDRESS) or check the address."
+        ) from exc
 
 
 def run_fit(args: argparse.Namespace, out: TextIO) -> int:
@@ -122,8 +145,7 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
             raise DataError("--resume needs --checkpoint-dir D, the folder the interrupted fit wrote.")
         trainer = fg.Trainer.resume(args.checkpoint_dir, cluster=cluster)
         if _fingerprint(trainer.graph) != _fingerprint(spec.graph):
-            raise DataError(f"{args.checkpoint_dir}: the checkpoint was written for another model than "
-                            f"{args.model}.")
+            raise DataError(f"{args.checkpoint_dir}: the checkpoint was written for another model than {args.model}.")
         # the interrupted call's own arguments, so that the rest of the run is the same bits. It
         # ends after --steps steps in all when given; else it finishes the interrupted call, or
         # continues a finished run up to the model file's max_steps
@@ -132,8 +154,9 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
         if args.steps is not None or left == 0:
             left = max(fit_options["max_steps"] - done, 0)
         fit_options = dict(trainer.resume_args or fit_options, max_steps=left)
-        logger.info("resuming from %s after %d steps; %d steps to go", args.checkpoint_dir, done,
-                    fit_options["max_steps"])
+        logger.info(
+            "resuming from %s after %d steps; %d steps to go", args.checkpoint_dir, done, fit_options["max_steps"]
+        )
     else:
         data, weights = _data(spec, args)
         if args.checkpoint_dir is not None:
@@ -143,8 +166,12 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
         if cluster is not None:
             trainer_overrides["cluster"] = cluster
         trainer = spec.trainer(data, weights, **trainer_overrides)
-    logger.info("fitting %s: %d features, %s chains", args.model, spec.graph.n_features,
-                getattr(trainer.sampler, "n_chains", "?"))
+    logger.info(
+        "fitting %s: %d features, %s chains",
+        args.model,
+        spec.graph.n_features,
+        getattr(trainer.sampler, "n_chains", "?"),
+    )
     start = time.perf_counter()
     try:
         result = trainer.fit(progress=_progress(args), **fit_options)
@@ -155,8 +182,9 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
     _summary(result, elapsed, out)
     if "interrupt" in result.message.lower():
         if args.checkpoint_dir is not None:
-            logger.warning("interrupted; the checkpoint is in %s. Resume with:\n  %s", args.checkpoint_dir,
-                           _resume_command(args))
+            logger.warning(
+                "interrupted; the checkpoint is in %s. Resume with:\n  %s", args.checkpoint_dir, _resume_command(args)
+            )
         else:
             logger.warning("interrupted; nothing saved. Pass --checkpoint-dir D to be able to resume.")
         return INTERRUPTED
@@ -174,22 +202,30 @@ def _summary(result: Any, elapsed: float, out: TextIO) -> None:
     last = {k: float(np.asarray(v)[-1]) for k, v in history.items() if k != "values" and len(v)}
     per_step = f", {elapsed / result.n_steps * 1e3:.1f} ms a step" if result.n_steps else ""
     failures = getattr(result, "failures", ())
-    print(f"converged: {'yes' if result.converged else 'no'}"
-          + ("" if failures else f" ({result.message})"), file=out)
+    print(f"converged: {'yes' if result.converged else 'no'}" + ("" if failures else f" ({result.message})"), file=out)
     for reason in failures:  # one line per failed criterion, each saying what to change
         print(f"  - {reason}", file=out)
-    print(f"steps: {result.n_steps} in {elapsed:.1f} s{per_step}"
-          + (f", {int(last['sweeps'])} sweeps a step at the end" if "sweeps" in last else ""), file=out)
+    print(
+        f"steps: {result.n_steps} in {elapsed:.1f} s{per_step}"
+        + (f", {int(last['sweeps'])} sweeps a step at the end" if "sweeps" in last else ""),
+        file=out,
+    )
     for key in ("mismatch", "residual"):
         if key in last:
-            print(f"final {key} (training chains): rms {last[key]:.3g}, max {last.get(key + '_max', float('nan')):.3g} "
-                  "(standardised; about 1 at the optimum)", file=out)
+            print(
+                f"final {key} (training chains): rms {last[key]:.3g}, max {last.get(key + '_max', float('nan')):.3g} "
+                "(standardised; about 1 at the optimum)",
+                file=out,
+            )
     assessment = getattr(result, "assessment", None)
     if assessment is not None:
         pearson = "" if assessment.pearson is None else f", Pearson of connected correlations {assessment.pearson:.4g}"
-        print(f"at the returned theta (fresh chains): residual rms {assessment.residual:.3g}, max "
-              f"{assessment.residual_max:.3g}; moments rms z {assessment.rms:.3g}, max {assessment.max:.3g}{pearson}"
-              f"{'' if assessment.equilibrated else ' (NOT equilibrated: not to be trusted)'}", file=out)
+        print(
+            f"at the returned theta (fresh chains): residual rms {assessment.residual:.3g}, max "
+            f"{assessment.residual_max:.3g}; moments rms z {assessment.rms:.3g}, max {assessment.max:.3g}{pearson}"
+            f"{'' if assessment.equilibrated else ' (NOT equilibrated: not to be trusted)'}",
+            file=out,
+        )
 
 
 def _check_plot_path(path: str) -> None:
@@ -204,8 +240,10 @@ def _check_plot_path(path: str) -> None:
     kinds = FigureCanvasBase.get_supported_filetypes()
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in kinds:
-        raise DataError(f"{path}: cannot draw a plot as {suffix or '(no extension)'!r}; name the file with one "
-                        f"of {', '.join('.' + k for k in sorted(kinds))}.")
+        raise DataError(
+            f"{path}: cannot draw a plot as {suffix or '(no extension)'!r}; name the file with one "
+            f"of {', '.join('.' + k for k in sorted(kinds))}."
+        )
 
 
 def _plot(result: Any, path: str) -> None:
@@ -234,10 +272,27 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     options.pop("average_sweeps", None)  # assess averages the measurement itself
     threads = args.threads if args.threads is not None else spec.n_threads
     seed = args.seed if args.seed is not None else spec.seed
-    logger.info("checking %s at %s: %d features, %d fresh chains of '%s'", args.model, args.theta,
-                graph.n_features, args.chains, spec.sampler)
-    found = fg.assess(graph, theta, target, n_chains=args.chains, sampler=spec.sampler, seed=seed, n_threads=threads,
-                      max_sweeps=args.max_sweeps, time_budget=args.time_budget, progress=_progress(args), **options)
+    logger.info(
+        "checking %s at %s: %d features, %d fresh chains of '%s'",
+        args.model,
+        args.theta,
+        graph.n_features,
+        args.chains,
+        spec.sampler,
+    )
+    found = fg.assess(
+        graph,
+        theta,
+        target,
+        n_chains=args.chains,
+        sampler=spec.sampler,
+        seed=seed,
+        n_threads=threads,
+        max_sweeps=args.max_sweeps,
+        time_budget=args.time_budget,
+        progress=_progress(args),
+        **options,
+    )
     _report(found, graph, terms, args.worst, out)
     if not found.equilibrated:
         return NOT_EQUILIBRATED
@@ -254,20 +309,28 @@ def _check_targets(terms: list[Any], graph: Any, model: str) -> np.ndarray:
         missing = np.flatnonzero(~matched)
         listed = "; ".join(describe_feature(graph, int(k)) for k in missing[:3])
         more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise DataError(f"{model}: check compares every feature with its target, but no moment-matching objective "
-                        f"gives one for {len(missing)} of {graph.n_features} features: {listed}{more}. Add "
-                        "[[objectives]] name = \"moment-matching\" with a target for every feature (e.g. "
-                        "target = { from = \"data\" }).")
+        raise DataError(
+            f"{model}: check compares every feature with its target, but no moment-matching objective "
+            f"gives one for {len(missing)} of {graph.n_features} features: {listed}{more}. Add "
+            '[[objectives]] name = "moment-matching" with a target for every feature (e.g. '
+            'target = { from = "data" }).'
+        )
     return target
 
 
 def _report(found: Any, graph: Any, terms: list[Any], worst: int, out: TextIO) -> None:
     state = "equilibrated" if found.equilibrated else "NOT equilibrated (the figures below are unreliable)"
     print(f"chains: {found.n_chains} fresh '{found.sampler}' chains, {state}", file=out)
-    print(f"burn-in: {found.burn_in} sweeps, split R-hat {found.rhat:.4g}, ESS {found.ess:.0f}; measured over "
-          f"{found.n_sweeps} sweeps in {found.seconds:.1f} s in all", file=out)
-    print(f"mismatch: rms z {found.rms:.3g} (bound {found.rms_bound:.3g}), max |z| {found.max:.3g} (bound "
-          f"{found.max_bound:.3g}) over {graph.n_features} features", file=out)
+    print(
+        f"burn-in: {found.burn_in} sweeps, split R-hat {found.rhat:.4g}, ESS {found.ess:.0f}; measured over "
+        f"{found.n_sweeps} sweeps in {found.seconds:.1f} s in all",
+        file=out,
+    )
+    print(
+        f"mismatch: rms z {found.rms:.3g} (bound {found.rms_bound:.3g}), max |z| {found.max:.3g} (bound "
+        f"{found.max_bound:.3g}) over {graph.n_features} features",
+        file=out,
+    )
     if found.pearson is not None:
         print(f"pearson of connected correlations (target vs model): {found.pearson:.4g}", file=out)
     if worst and graph.n_features:
@@ -276,8 +339,10 @@ def _report(found: Any, graph: Any, terms: list[Any], worst: int, out: TextIO) -
             print(f"  {line}", file=out)
     others = sorted({type(t).__name__ for t in terms if not hasattr(t, "matched_moments")})
     if others and not found.ok():
-        print(f"note: the objectives include {', '.join(others)}, whose optimum need not match the targets "
-              "exactly", file=out)
+        print(
+            f"note: the objectives include {', '.join(others)}, whose optimum need not match the targets exactly",
+            file=out,
+        )
     if not found.equilibrated:
         verdict = "the fresh chains did not equilibrate; raise --max-sweeps or --time-budget, or use another sampler"
     elif found.ok():
@@ -312,8 +377,18 @@ def run_sample(args: argparse.Namespace, out: TextIO) -> int:
         options["n_threads"] = args.threads
     seed = args.seed if args.seed is not None else (spec.seed if spec is not None else None)
     start = time.perf_counter()
-    samples = fg.sample(graph, theta, args.n, sampler=sampler, n_chains=args.chains, burn_in=args.burn_in,
-                        thin=args.thin, seed=seed, progress=_progress(args), **options)
+    samples = fg.sample(
+        graph,
+        theta,
+        args.n,
+        sampler=sampler,
+        n_chains=args.chains,
+        burn_in=args.burn_in,
+        thin=args.thin,
+        seed=seed,
+        progress=_progress(args),
+        **options,
+    )
     elapsed = time.perf_counter() - start
     print(f"samples: {samples.shape[0]} of {samples.shape[1]} variables in {elapsed:.1f} s", file=out)
     if args.out:
@@ -328,12 +403,12 @@ def run_sample(args: argparse.Namespace, out: TextIO) -> int:
 
 def run_exact(args: argparse.Namespace, out: TextIO) -> int:
     """Solve a small TOML model exactly; print θ by group and log Z."""
-    from factorgraph import exact
+    from factorgraph import enumeration, exact
 
     spec = _need_spec(args, "exact")
     if args.out:
         check_model_path(args.out)
-    exact._n_joint(spec.graph.compile())  # refuse a model too large to enumerate before reading data
+    enumeration.n_joint_states(spec.graph.compile())  # refuse a model too large to enumerate before reading data
     data, weights = _data(spec, args)
     terms = spec.objectives_for(data, weights)
     if not terms:

@@ -25,8 +25,9 @@ def run_demo(args: argparse.Namespace) -> int:
         """RMS and max |m - E_theta[f]|, E from fresh chains (not the training chains)."""
         # 3000 sweeps of burn-in: a well-fitted pixel model mixes slowly, and 300 sweeps left the
         # fresh chains far from equilibrium (a mismatch of 0.037 that was 0.002 after 3000)
-        draws = fg.sample(g, theta, 20_000, n_chains=2000, burn_in=3000, thin=10, seed=args.seed + 1,
-                          n_threads=args.threads)
+        draws = fg.sample(
+            g, theta, 20_000, n_chains=2000, burn_in=3000, thin=10, seed=args.seed + 1, n_threads=args.threads
+        )
         gap = fg.moments(g, draws) - target
         return float(np.sqrt(np.mean(gap**2))), float(np.abs(gap).max())
 
@@ -34,14 +35,23 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"moment mismatch before: rms {before[0]:.4f}, max {before[1]:.4f} (theta = 0)")
     start = time.perf_counter()
     result = fg.fit(
-        g, target=target, n_chains=args.chains, sweeps_per_step=args.sweeps, max_steps=args.steps, tol=0.0,
-        seed=args.seed, n_threads=args.threads, progress=False if getattr(args, "quiet", False) else None,
+        g,
+        target=target,
+        n_chains=args.chains,
+        sweeps_per_step=args.sweeps,
+        max_steps=args.steps,
+        tol=0.0,
+        seed=args.seed,
+        n_threads=args.threads,
+        progress=False if getattr(args, "quiet", False) else None,
         assess=False,  # the demo measures the result on fresh chains itself, below
     )
     elapsed = time.perf_counter() - start
     after = mismatch(result.theta)
-    print(f"moment mismatch after:  rms {after[0]:.4f}, max {after[1]:.4f} "
-          f"({result.n_steps} steps of {args.sweeps} sweeps x {args.chains} chains)")
+    print(
+        f"moment mismatch after:  rms {after[0]:.4f}, max {after[1]:.4f} "
+        f"({result.n_steps} steps of {args.sweeps} sweeps x {args.chains} chains)"
+    )
     print(f"fit time: {elapsed:.1f} s ({elapsed / max(result.n_steps, 1) * 1e3:.1f} ms a step)")
     if args.out:
         g.save(args.out, theta=result.theta)
@@ -88,7 +98,10 @@ def run_kinds(args: argparse.Namespace) -> int:
     small = fg.FactorGraph()
     s = small.add_variables(9, values=[-1, 1]).reshape(3, 3)
     small.add_features(F.Product(s.ravel()), name="fields")
-    pairs = np.stack([s.ravel(), np.roll(s, -1, 1).ravel()], 1).tolist() + np.stack([s.ravel(), np.roll(s, -1, 0).ravel()], 1).tolist()
+    pairs = (
+        np.stack([s.ravel(), np.roll(s, -1, 1).ravel()], 1).tolist()
+        + np.stack([s.ravel(), np.roll(s, -1, 0).ravel()], 1).tolist()
+    )
     small.add_features(F.Product(pairs), name="couplings")
     theta_star = rng.normal(0.0, 0.4, small.n_features)
     target = fg.exact.expectations(small, theta_star)

@@ -26,9 +26,16 @@ import numpy as np
 
 from factorgraph._errors import DataError, ModelFileError
 
-__all__ = ["read_model", "read_array", "read_data", "read_weights", "read_theta", "check_model_path",
-           "check_samples_path",
-           "write_samples"]
+__all__ = [
+    "read_model",
+    "read_array",
+    "read_data",
+    "read_weights",
+    "read_theta",
+    "check_model_path",
+    "check_samples_path",
+    "write_samples",
+]
 
 logger = logging.getLogger("factorgraph")
 
@@ -84,8 +91,9 @@ def read_array(path: str, what: str = "data", key: str | None = None) -> np.ndar
             raise DataError(f"{path}: this is a fitted model file, not {what}; pass it as MODEL.")
         if key is None:
             if len(names) != 1:
-                raise DataError(f"{path}: the archive holds {len(names)} arrays {names}; choose one with "
-                                "--data-key NAME.")
+                raise DataError(
+                    f"{path}: the archive holds {len(names)} arrays {names}; choose one with --data-key NAME."
+                )
             key = names[0]
         if key not in names:
             raise DataError(f"{path}: no array named {key!r}; the archive holds {names}.")
@@ -95,8 +103,9 @@ def read_array(path: str, what: str = "data", key: str | None = None) -> np.ndar
 def _read_csv(file: Path, what: str) -> np.ndarray:
     """Comma-separated numbers; a first line with a non-numeric field is a header."""
     text = file.read_text(encoding="utf-8-sig")
-    lines = [(i + 1, line) for i, line in enumerate(text.splitlines())
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip() and not line.lstrip().startswith("#")
+    ]
     if lines and not all(_is_number(field) for field in lines[0][1].split(",")):
         logger.debug("%s: line %d is a header: %s", file, lines[0][0], lines[0][1].strip())
         lines = lines[1:]
@@ -113,8 +122,9 @@ def _read_csv(file: Path, what: str) -> np.ndarray:
             raise DataError(f"{file}: line {number} has {len(fields)} fields; the first row has {width}.") from None
         for column, field in enumerate(fields, 1):
             if not _is_number(field):
-                raise DataError(f"{file}: line {number}, column {column}: expected a number; "
-                                f"found {field.strip()!r}.") from None
+                raise DataError(
+                    f"{file}: line {number}, column {column}: expected a number; found {field.strip()!r}."
+                ) from None
     raise DataError(f"{file}: cannot read the {what} file as comma-separated numbers.")
 
 
@@ -140,20 +150,26 @@ def read_data(path: str, n_states: np.ndarray, key: str | None = None) -> np.nda
     if array.ndim == 1 and n == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != n:
-        raise DataError(f"{path}: expected state indices of shape (N, {n}), one row per sample and one column "
-                        f"per variable of the model; found shape {array.shape}.")
+        raise DataError(
+            f"{path}: expected state indices of shape (N, {n}), one row per sample and one column "
+            f"per variable of the model; found shape {array.shape}."
+        )
     if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.any(array != np.round(array)):
         row, col = np.argwhere(array != np.round(array))[0]
-        raise DataError(f"{path}: row {row + 1}, column {col + 1}: expected an integer state index; found "
-                        f"{array[row, col]:g}. Map raw values to state indices (FactorGraph.encode) first.")
+        raise DataError(
+            f"{path}: row {row + 1}, column {col + 1}: expected an integer state index; found "
+            f"{array[row, col]:g}. Map raw values to state indices (FactorGraph.encode) first."
+        )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         row, col = np.argwhere(~np.isfinite(array))[0]
         raise DataError(f"{path}: row {row + 1}, column {col + 1}: expected a state index; found {array[row, col]}.")
     bad = (array < 0) | (array >= n_states[None, :])
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{path}: row {row + 1}, column {col + 1}: state {array[row, col]:g} is out of range; "
-                        f"that variable has states 0..{n_states[col] - 1}.")
+        raise DataError(
+            f"{path}: row {row + 1}, column {col + 1}: state {array[row, col]:g} is out of range; "
+            f"that variable has states 0..{n_states[col] - 1}."
+        )
     return check_states(array, n_states, "factorgraph fit")
 
 
@@ -163,8 +179,10 @@ def read_weights(path: str, n_rows: int) -> np.ndarray:
     if array.ndim == 2 and 1 in array.shape:
         array = array.ravel()
     if array.ndim != 1 or len(array) != n_rows or array.dtype.kind not in "iuf":
-        raise DataError(f"{path}: expected {n_rows} numbers (one weight per data row); found an array of shape "
-                        f"{array.shape} and dtype {array.dtype}.")
+        raise DataError(
+            f"{path}: expected {n_rows} numbers (one weight per data row); found an array of shape "
+            f"{array.shape} and dtype {array.dtype}."
+        )
     return array.astype(np.float64)
 
 
@@ -182,8 +200,10 @@ def read_theta(path: str, graph: Any) -> np.ndarray:
     text = Path(path).suffix.lower() == ".txt"
     theta = (_read_txt(path, "theta") if text else read_array(path, "theta")).ravel()
     if len(theta) != graph.n_features or theta.dtype.kind not in "iuf":
-        raise DataError(f"{path}: expected {graph.n_features} numbers (θ in feature order); found "
-                        f"{theta.size} of dtype {theta.dtype}.")
+        raise DataError(
+            f"{path}: expected {graph.n_features} numbers (θ in feature order); found "
+            f"{theta.size} of dtype {theta.dtype}."
+        )
     return theta.astype(np.float64)
 
 
@@ -193,16 +213,14 @@ def _read_txt(path: str, what: str) -> np.ndarray:
     try:
         return np.loadtxt(file, comments="#", ndmin=1).ravel()
     except ValueError as exc:
-        raise DataError(f"{path}: cannot read the {what} file as numbers separated by spaces or lines: "
-                        f"{exc}") from None
+        raise DataError(f"{path}: cannot read the {what} file as numbers separated by spaces or lines: {exc}") from None
 
 
 def check_samples_path(path: str) -> str:
     """The output format, ``".npy"`` or ``".csv"``, from the file name (checked before sampling)."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".npy", ".csv"):
-        raise DataError(f"{path}: cannot write samples as {suffix or '(no extension)'!r}; name the file "
-                        ".npy or .csv.")
+        raise DataError(f"{path}: cannot write samples as {suffix or '(no extension)'!r}; name the file .npy or .csv.")
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise DataError(f"{path}: the folder {folder} does not exist.")

@@ -23,8 +23,9 @@ _BATCH_BYTES = 64 * 2**20
 _THETA_ARRAYS = 10
 
 
-def memory_estimate(compiled: Any, n_chains: int, sweeps_per_step: int = 1, average_sweeps: bool = False,
-                    optimizer: Any = None) -> list[tuple[str, int]]:
+def memory_estimate(
+    compiled: Any, n_chains: int, sweeps_per_step: int = 1, average_sweeps: bool = False, optimizer: Any = None
+) -> list[tuple[str, int]]:
     """What training with the Gibbs sampler allocates, in bytes, item by item.
 
     The items: the compiled graph's arrays; θ and the loop's other θ-sized arrays; the
@@ -115,15 +116,19 @@ def run_info(args: argparse.Namespace, out: TextIO) -> int:
     write(f"variables: {compiled.n_variables} ({counts})")
     joint = _joint_states(np.asarray(compiled.n_states))
     fits = float(np.log2(np.asarray(compiled.n_states, float)).sum()) <= np.log2(exact.MAX_STATES)
-    write(f"joint states: {joint} ({'small enough' if fits else 'too many'} for the exact engine, "
-          f"limit {exact.MAX_STATES})")
+    write(
+        f"joint states: {joint} ({'small enough' if fits else 'too many'} for the exact engine, "
+        f"limit {exact.MAX_STATES})"
+    )
     write(f"features: {compiled.n_features} in {len(graph.groups)} groups; factors: {compiled.n_factors}")
     width = max([len("group")] + [len(g.name) for g in graph.groups])
     write(f"  {'group':<{width}}  {'kind':<10} {'scopes':>8} {'arity':>5} {'features':>9}  trainable")
     for grp in graph.groups:
         arity = grp.scopes.shape[1] if grp.scopes.ndim == 2 else 1
-        write(f"  {grp.name:<{width}}  {grp.kind:<10} {len(grp.scopes):>8} {arity:>5} {grp.n_features:>9}  "
-              f"{'yes' if grp.trainable else 'no'}")
+        write(
+            f"  {grp.name:<{width}}  {grp.kind:<10} {len(grp.scopes):>8} {arity:>5} {grp.n_features:>9}  "
+            f"{'yes' if grp.trainable else 'no'}"
+        )
     sizes = np.diff(compiled.color_ptr)
     low, high = (int(sizes.min()), int(sizes.max())) if len(sizes) else (0, 0)
     write(f"colours: {compiled.n_colors} (class sizes {low} to {high})")
@@ -139,10 +144,15 @@ def run_info(args: argparse.Namespace, out: TextIO) -> int:
         write("objectives: " + ("; ".join(_objective(t) for t in spec.objectives) or "none"))
         options = "".join(f", {k} {v}" for k, v in sorted(spec.sampler_options.items()))
         threads = "all cores" if spec.n_threads is None else spec.n_threads
-        write(f"sampler: {spec.sampler}, {spec.n_chains} chains, {spec.sweeps_per_step} sweeps a step, "
-              f"seed {spec.seed}, threads {threads}{options}")
-        write(f"optimizer: {spec.optimizer!r}" if spec.optimizer is not None else
-              f"optimizer: the default, {default_optimizer()!r} with {Landing()!r}")
+        write(
+            f"sampler: {spec.sampler}, {spec.n_chains} chains, {spec.sweeps_per_step} sweeps a step, "
+            f"seed {spec.seed}, threads {threads}{options}"
+        )
+        write(
+            f"optimizer: {spec.optimizer!r}"
+            if spec.optimizer is not None
+            else f"optimizer: the default, {default_optimizer()!r} with {Landing()!r}"
+        )
         write("fit: " + ", ".join(f"{k} {v}" for k, v in spec.fit_options.items()))
     items = memory_estimate(compiled, n_chains, sweeps, averaged, optimizer)
     total = sum(b for _, b in items)

@@ -13,11 +13,11 @@ def config() -> dict[str, object]:
     import numpy
     import scipy
 
-    import factorgraph
     from factorgraph._openmp import effective_n_threads, have_openmp
+    from factorgraph._version import __version__
 
     return {
-        "factorgraph-maxent": factorgraph.__version__,
+        "factorgraph-maxent": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": numpy.__version__,

@@ -149,8 +149,7 @@ class TrainingDivergedError(NumericalError):
         A learning rate ten times smaller than the one in force.
     """
 
-    def __init__(self, text: str, step: int = -1, restored_step: int = -1,
-                 suggested_lr: float = float("nan")) -> None:
+    def __init__(self, text: str, step: int = -1, restored_step: int = -1, suggested_lr: float = float("nan")) -> None:
         super().__init__(text)
         self.step = int(step)
         self.restored_step = int(restored_step)

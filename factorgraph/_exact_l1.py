@@ -15,7 +15,6 @@ from collections.abc import Callable
 import numpy as np
 import scipy.optimize
 
-
 __all__ = ["minimize_l1", "l1_residual"]
 
 Smooth = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -63,7 +62,11 @@ def minimize_l1(
 
     start = np.concatenate([np.maximum(x0, 0.0), np.maximum(-x0, 0.0)])
     found = scipy.optimize.minimize(
-        split, start, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * n),
+        split,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, None)] * (2 * n),
         options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
     )
     return found.x[:n] - found.x[n:], int(found.nit)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph._errors import CheckpointError
 from factorgraph._monitor import group_standard_errors
 from factorgraph.assessment import Assessment, equilibrate, rms_z_bound, summarise
 
@@ -30,11 +31,20 @@ def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_
     change; empty when it passes) filled in.
     """
     name, n_chains, options = _sampler_settings(trainer)
-    found = equilibrate(trainer.graph, theta, sampler=name, n_chains=max(n_chains, 2), seed=_seed(trainer),
-                        n_threads=trainer.n_threads, time_budget=time_budget, progress=False, **options)
-    stats = trainer._statistics(found.sampler)
+    found = equilibrate(
+        trainer.graph,
+        theta,
+        sampler=name,
+        n_chains=max(n_chains, 2),
+        seed=_seed(trainer),
+        n_threads=trainer.n_threads,
+        time_budget=time_budget,
+        progress=False,
+        **options,
+    )
+    stats = trainer.statistics(found.sampler)
     states = found.sampler.states
-    grad, _ = trainer._gradient(stats, theta)
+    grad, _ = trainer.gradient(stats, theta)
     # the larger of the two standard errors: the closed form (two-valued features' variance at
     # the fresh mean or the target, as in fg.assess), and the groups' spread
     figures = trainer.monitor.check(stats, states, grad, theta, min_se=group_standard_errors(stats))
@@ -44,24 +54,27 @@ def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_
     rms_tol = max(mismatch_tol, rms_z_bound(int(trainer.monitor.matched.sum()) or trainer.graph.n_features))
     failures = []
     if not found.equilibrated:
-        failures.append(f"fresh chains at the returned θ did not equilibrate within the assessment's budget "
-                        f"({found.message}): raise assess_budget, or use a faster-mixing sampler")
+        failures.append(
+            f"fresh chains at the returned θ did not equilibrate within the assessment's budget "
+            f"({found.message}): raise assess_budget, or use a faster-mixing sampler"
+        )
     if residual == residual and (residual > rms_tol or residual_max > bound):
-        failures.append(f"fresh chains at the returned θ do not reach the objective's optimum within the noise: "
-                        f"standardised residual RMS {residual:.3g} (<= {rms_tol:.3g} wanted), max "
-                        f"{residual_max:.3g} (<= {bound:.3g}): run more steps, or use more chains or sweeps")
-    assessment = summarise(trainer.graph, found, trainer.monitor.target, sampler=name,
-                           compared=trainer.monitor.matched)
+        failures.append(
+            f"fresh chains at the returned θ do not reach the objective's optimum within the noise: "
+            f"standardised residual RMS {residual:.3g} (<= {rms_tol:.3g} wanted), max "
+            f"{residual_max:.3g} (<= {bound:.3g}): run more steps, or use more chains or sweeps"
+        )
+    assessment = summarise(trainer.graph, found, trainer.monitor.target, sampler=name, compared=trainer.monitor.matched)
     return dataclasses.replace(assessment, residual=residual, residual_max=residual_max, failures=tuple(failures))
 
 
 def _sampler_settings(trainer: Any) -> tuple[str, int, dict[str, Any]]:
     """The trainer's sampler as a name, chain count and options (the fresh chains choose
     whether to average sweeps themselves)."""
-    config = trainer._sampler_config
-    if config is None:
-        describe = getattr(trainer.sampler, "config", None)
-        config = describe() if describe is not None else {"name": "gibbs", "n_chains": 256, "options": {}}
+    try:
+        config = trainer.sampler_config()
+    except CheckpointError:  # a ready sampler that cannot describe itself: Gibbs chains check it
+        config = {"name": "gibbs", "n_chains": 256, "options": {}}
     options = {k: v for k, v in config.get("options", {}).items() if k not in ("average_sweeps", "n_threads")}
     return config["name"], int(config.get("n_chains", 256)), options
 

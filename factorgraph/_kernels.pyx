@@ -9,7 +9,7 @@ on feature factor_theta[f] + maps[factor_table[f] + joint] when that map entry i
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t
 
 import numpy as np
 

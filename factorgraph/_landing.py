@@ -50,8 +50,9 @@ class Landing:
     0.3333333333333333
     """
 
-    def __init__(self, threshold: float = 1.5, patience: int = 200, decay_steps: float = 300.0,
-                 power: float = 1.0) -> None:
+    def __init__(
+        self, threshold: float = 1.5, patience: int = 200, decay_steps: float = 300.0, power: float = 1.0
+    ) -> None:
         owner = "optim.Landing"
         self.threshold = _positive("threshold", threshold, owner)
         self.patience = check_int("patience", patience, owner, minimum=1)
@@ -63,8 +64,7 @@ class Landing:
         self._best = math.inf
         self._since_best = 0
 
-    def observe(self, step: int, residual: float, residual_max: float = math.nan,
-                max_bound: float = math.inf) -> bool:
+    def observe(self, step: int, residual: float, residual_max: float = math.nan, max_bound: float = math.inf) -> bool:
         """Take the residual after ``step`` (its RMS, and its maximum with the bound that
         maximum should stay under); returns True at the step where the fit lands.
 
@@ -90,8 +90,12 @@ class Landing:
 
     def config(self) -> dict[str, Any]:
         """The settings, for checkpoints and model files."""
-        return {"threshold": self.threshold, "patience": self.patience, "decay_steps": self.decay_steps,
-                "power": self.power}
+        return {
+            "threshold": self.threshold,
+            "patience": self.patience,
+            "decay_steps": self.decay_steps,
+            "power": self.power,
+        }
 
     def get_state(self) -> dict[str, Any]:
         best = None if math.isinf(self._best) else self._best  # JSON has no infinity

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -48,9 +49,10 @@ def trainer_bytes(n_features: int, n_chains: int = 0, n_variables: int = 0) -> i
 
 
 def _threshold() -> int:
-    import factorgraph
-
-    return int(getattr(factorgraph, "MEMORY_WARNING_BYTES", MEMORY_WARNING_BYTES))
+    # users tune the threshold on the package (fg.MEMORY_WARNING_BYTES = ...); read the
+    # setting from the package object, which is loaded whenever this module is
+    package = sys.modules.get("factorgraph")
+    return int(getattr(package, "MEMORY_WARNING_BYTES", MEMORY_WARNING_BYTES))
 
 
 def check_estimate(what: str, nbytes: int, shrink: str, stacklevel: int = 3) -> None:
@@ -64,7 +66,9 @@ def check_estimate(what: str, nbytes: int, shrink: str, stacklevel: int = 3) -> 
         warnings.warn(
             f"{what} will take about {format_bytes(nbytes)}, more than the "
             f"{format_bytes(threshold)} threshold (factorgraph.MEMORY_WARNING_BYTES). {shrink}",
-            MemoryEstimateWarning, stacklevel=stacklevel)
+            MemoryEstimateWarning,
+            stacklevel=stacklevel,
+        )
 
 
 @contextlib.contextmanager
@@ -76,4 +80,5 @@ def allocating(what: str, nbytes: int, shrink: str) -> Iterator[None]:
         raise
     except MemoryError as exc:
         raise OutOfMemoryError(
-            f"Could not allocate {what}: about {format_bytes(nbytes)} were needed. {shrink}", nbytes) from exc
+            f"Could not allocate {what}: about {format_bytes(nbytes)} were needed. {shrink}", nbytes
+        ) from exc

@@ -25,7 +25,9 @@ import numpy as np
 import scipy.stats
 
 from factorgraph._exact_l1 import l1_residual
-from objectives import L1, Needs
+from factorgraph._joint import place_values
+from factorgraph.contracts import MatchingTerm, ProximalTerm
+from objectives import Needs
 from objectives.moments import combined_targets
 
 MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
@@ -63,11 +65,13 @@ class Monitor:
         self.matched = matched & trainable
         self.scopes = sum((t.needs().marginals for t in objectives if hasattr(t, "needs")), ())
         # gradients linear in the chains (matching terms) have a closed-form noise
-        self.linear = all(hasattr(t, "matched_moments") or not _reads_chains(t) for t in objectives)
+        self.linear = all(isinstance(t, MatchingTerm) or not _reads_chains(t) for t in objectives)
         self.reads_chains = any(_reads_chains(t) for t in objectives)
         # L1 strengths per feature, summed over the L1 terms (the exact engine does the same)
-        self.l1 = sum((np.broadcast_to(t.strength, (graph.n_features,)) for t in objectives if isinstance(t, L1)),
-                      np.zeros(graph.n_features))
+        self.l1 = sum(
+            (np.broadcast_to(t.strength, (graph.n_features,)) for t in objectives if isinstance(t, ProximalTerm)),
+            np.zeros(graph.n_features),
+        )
         self.two_valued = TwoValued(graph)  # closed-form variances where a feature takes two values
         n = max(graph.n_features, 1)
         self.max_z = max_z_bound(graph.n_features)
@@ -79,11 +83,19 @@ class Monitor:
         if self.linear:
             return self.max_z
         dof = _groups(n_chains) - 1
-        return float((self.max_z - 3) * scipy.stats.t.isf(1 / (4 * max(self.graph.n_features, 1)), dof)
-                     / self._tail + 3)
+        return float(
+            (self.max_z - 3) * scipy.stats.t.isf(1 / (4 * max(self.graph.n_features, 1)), dof) / self._tail + 3
+        )
 
-    def check(self, stats: Any, states: np.ndarray, grad: np.ndarray, theta: np.ndarray,
-              min_se: np.ndarray | None = None, variance: np.ndarray | None = None) -> dict[str, float]:
+    def check(
+        self,
+        stats: Any,
+        states: np.ndarray,
+        grad: np.ndarray,
+        theta: np.ndarray,
+        min_se: np.ndarray | None = None,
+        variance: np.ndarray | None = None,
+    ) -> dict[str, float]:
         """The figures at one step: ``mismatch``, ``mismatch_max``, ``residual``, ``residual_max``.
 
         ``stats`` and ``grad`` are the step's statistics and ascent direction, ``states`` the
@@ -155,16 +167,20 @@ class Monitor:
         replicates, matching = [], []
         for g, (lo, hi) in enumerate(ranges):
             kept = n - (hi - lo)
-            counts = {scope: (joint_all - joint[g]).reshape(shape) for scope, (shape, joint_all, joint, _, _) in
-                      by_state.items()}
+            counts = {
+                scope: (joint_all - joint[g]).reshape(shape)
+                for scope, (shape, joint_all, joint, _, _) in by_state.items()
+            }
             replicate = ChainStats(
-                mean=(total - sums[g]) / kept, n_chains=kept, sweep=getattr(stats, "sweep", 0), marginal_counts=counts,
+                mean=(total - sums[g]) / kept,
+                n_chains=kept,
+                sweep=getattr(stats, "sweep", 0),
+                marginal_counts=counts,
                 weighted_sums=functools.partial(self._replicate_weighted_sums, by_state, g, states, (lo, hi)),
             )
             replicates.append(self.gradient(replicate, theta))
             matching.append(np.where(self.matched, self.target - replicate.mean, 0.0))
-        replicates = np.array(replicates)
-        return replicates, np.array(matching)
+        return np.array(replicates), np.array(matching)
 
     def _combined_noise(self, linear: np.ndarray, replicates: np.ndarray, matching: np.ndarray) -> np.ndarray:
         """The noise of the whole gradient: the matching part's closed-form MCSE, the other terms'
@@ -191,18 +207,23 @@ class Monitor:
         from factorgraph import _kernels
 
         out = np.zeros((n_rows, self.graph.n_features))
-        _kernels.add_grouped_feature_sums(self.graph._view, np.ascontiguousarray(states, dtype=np.int32),
-                                          np.ascontiguousarray(rows, dtype=np.int64), out)
+        _kernels.add_grouped_feature_sums(
+            self.graph._view,
+            np.ascontiguousarray(states, dtype=np.int32),
+            np.ascontiguousarray(rows, dtype=np.int64),
+            out,
+        )
         return out
 
-    def _by_state(self, states: np.ndarray, scope: tuple[int, ...], kept_all: np.ndarray, group_of: np.ndarray,
-                  n_groups: int) -> tuple[Any, ...]:
+    def _by_state(
+        self, states: np.ndarray, scope: tuple[int, ...], kept_all: np.ndarray, group_of: np.ndarray, n_groups: int
+    ) -> tuple[Any, ...]:
         """For one scope: its shape, the joint-state counts (all chains, and per group), and the
         feature sums per joint state (all chains, and per group) when they fit in memory."""
         ids = np.asarray(scope)
         shape = tuple(self.graph.n_states[ids].tolist())
         size = int(np.prod(shape))
-        places = np.concatenate([np.cumprod(np.asarray(shape[::-1], dtype=np.int64))[::-1][1:], [1]])
+        places = place_values(np.asarray(shape))
         joint = states[:, ids].astype(np.int64) @ places
         counts_all = np.bincount(joint, minlength=size)
         counts = np.zeros((n_groups, size), dtype=np.int64)
@@ -215,15 +236,17 @@ class Monitor:
         every = per_group.sum(axis=0) + self._grouped_sums(states[outside], joint[outside], size)
         return shape, counts_all, counts, every, per_group
 
-    def _replicate_weighted_sums(self, by_state: dict, g: int, states: np.ndarray, left_out: tuple[int, int],
-                                 scope: Any, table: Any) -> np.ndarray:
+    def _replicate_weighted_sums(
+        self, by_state: dict, g: int, states: np.ndarray, left_out: tuple[int, int], scope: Any, table: Any
+    ) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains outside group g."""
         from samplers._protocol import state_weighted_sums
 
         entry = by_state.get(tuple(scope))
         if entry is None or entry[3] is None:
-            return state_weighted_sums(self.graph, np.delete(states, np.s_[left_out[0]:left_out[1]], axis=0),
-                                       scope, table)
+            return state_weighted_sums(
+                self.graph, np.delete(states, np.s_[left_out[0] : left_out[1]], axis=0), scope, table
+            )
         shape, _, _, every, per_group = entry
         values = np.asarray(table, dtype=np.float64)
         if values.shape != shape:
@@ -363,8 +386,9 @@ class TwoValued:
             return np.where(np.isnan(self.low), np.nan, np.maximum(np.maximum(at_mean, at_target), 0.0))
 
 
-def standard_errors(graph: Any, stats: Any, states: np.ndarray, spread: np.ndarray | None = None,
-                    variance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def standard_errors(
+    graph: Any, stats: Any, states: np.ndarray, spread: np.ndarray | None = None, variance: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The Monte Carlo standard error of ``stats.mean`` per feature, and its floor.
 
     se_k = sqrt(σ²_k / ESS_k): σ²_k is the variance of feature k over the chains' current
@@ -468,8 +492,16 @@ class Divergence:
     Each method returns a description of the sign, or None.
     """
 
-    def __init__(self, spread: np.ndarray, trainable: np.ndarray, max_step: float, patience: int = 5,
-                 growth: float = 1.2, step_growth: float = 1.5, noise_floor: float = 10.0) -> None:
+    def __init__(
+        self,
+        spread: np.ndarray,
+        trainable: np.ndarray,
+        max_step: float,
+        patience: int = 5,
+        growth: float = 1.2,
+        step_growth: float = 1.5,
+        noise_floor: float = 10.0,
+    ) -> None:
         self.spread, self.trainable, self.max_step = spread, trainable, max_step
         self.patience, self.growth, self.step_growth, self.noise_floor = patience, growth, step_growth, noise_floor
         self._steps: list[float] = []
@@ -485,15 +517,22 @@ class Divergence:
         jump = moved > self.max_step
         if jump.any():
             ids = np.flatnonzero(jump)
-            return (f"one step changed the log-odds of a feature by up to {moved.max():.3g} (|Δθ| times the "
-                    f"feature's range; more than {self.max_step:g})"), ids
-        self._steps = (self._steps + [float(moved.max(initial=0.0))])[-(self.patience + 1):]
-        if len(self._steps) > self.patience and self._steps[-1] > 1.0 and all(
-                b > self.step_growth * a for a, b in zip(self._steps, self._steps[1:])):
+            return (
+                f"one step changed the log-odds of a feature by up to {moved.max():.3g} (|Δθ| times the "
+                f"feature's range; more than {self.max_step:g})"
+            ), ids
+        self._steps = (self._steps + [float(moved.max(initial=0.0))])[-(self.patience + 1) :]
+        if (
+            len(self._steps) > self.patience
+            and self._steps[-1] > 1.0
+            and all(b > self.step_growth * a for a, b in zip(self._steps, self._steps[1:]))
+        ):
             start, end = self._steps[0], self._steps[-1]
             self._steps = []
-            return (f"the step size grew geometrically over {self.patience} steps, from {start:.3g} to "
-                    f"{end:.3g} (log-odds per step)"), np.flatnonzero(moved >= 0.5 * end)
+            return (
+                f"the step size grew geometrically over {self.patience} steps, from {start:.3g} to "
+                f"{end:.3g} (log-odds per step)"
+            ), np.flatnonzero(moved >= 0.5 * end)
         return None
 
     def at_check(self, grad: np.ndarray, residual: float) -> tuple[str | None, bool]:
@@ -501,13 +540,15 @@ class Divergence:
         state may be kept as the last good one."""
         rms = float(np.sqrt(np.mean(np.square(grad[self.trainable])))) if self.trainable.any() else 0.0
         rising = bool(self._grads) and rms > self.growth * self._grads[-1]
-        self._grads = (self._grads + [rms])[-(self.patience + 1):] if rising or not self._grads else [rms]
+        self._grads = (self._grads + [rms])[-(self.patience + 1) :] if rising or not self._grads else [rms]
         noisy = residual == residual and residual <= self.noise_floor
         if len(self._grads) > self.patience and not noisy:
             start = self._grads[0]
             self._grads = [rms]
-            return (f"the gradient's RMS rose by more than {100 * (self.growth - 1):.0f}% at each of "
-                    f"{self.patience} consecutive checks, from {start:.3g} to {rms:.3g}"), False
+            return (
+                f"the gradient's RMS rose by more than {100 * (self.growth - 1):.0f}% at each of "
+                f"{self.patience} consecutive checks, from {start:.3g} to {rms:.3g}"
+            ), False
         return None, not rising
 
 
@@ -546,9 +587,14 @@ class StuckChains:
         if rate >= self.threshold or not np.any(now != now[:1]):
             return None
         self._warned = True
-        listed = f"{never[:8].tolist()}{' ...' if len(never) > 8 else ''} ({len(never)} in all)" if len(never) else "none"
-        return (f"The '{self.name}' sampler changed a state in {100 * rate:.3g}% of its updates ({changes} of "
-                f"{updates}) over the last {self.window} steps, below {100 * self.threshold:g}%: the chains are "
-                f"stuck in different states they cannot leave, and their statistics no longer follow θ. Variables no chain changed: {listed}. Try "
-                "another sampler (sampler='swendsen-wang' for ±1 pair couplings, or 'block-gibbs' with the "
-                "strongly coupled variables in one block), or weaker couplings (objectives.L2).")
+        listed = (
+            f"{never[:8].tolist()}{' ...' if len(never) > 8 else ''} ({len(never)} in all)" if len(never) else "none"
+        )
+        return (
+            f"The '{self.name}' sampler changed a state in {100 * rate:.3g}% of its updates ({changes} of "
+            f"{updates}) over the last {self.window} steps, below {100 * self.threshold:g}%: the chains are "
+            f"stuck in different states they cannot leave, and their statistics no longer follow θ. "
+            f"Variables no chain changed: {listed}. Try "
+            "another sampler (sampler='swendsen-wang' for ±1 pair couplings, or 'block-gibbs' with the "
+            "strongly coupled variables in one block), or weaker couplings (objectives.L2)."
+        )

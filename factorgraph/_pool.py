@@ -48,9 +48,7 @@ class TablePool:
     def joined(self) -> np.ndarray:
         """All tables as one flat array (cached until the next new table)."""
         if self._joined is None:
-            self._joined = (
-                np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=self.dtype)
-            )
+            self._joined = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=self.dtype)
         return self._joined
 
     @classmethod

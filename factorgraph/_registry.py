@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import re
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from factorgraph._errors import PluginError
@@ -33,10 +35,29 @@ class Registry:
 
     def register(self, cls: type, name: str | None = None) -> type:
         """Add a plugin class (usable as a decorator); its ``name`` attribute is the default."""
-        name = name or getattr(cls, "name", "")
+        name = name or str(getattr(cls, "name", ""))
         self._check(cls, name, origin=cls.__module__)
         self._classes[name] = cls
         return cls
+
+    @contextlib.contextmanager
+    def registered(self, cls: type) -> Iterator[str]:
+        """Register ``cls`` under its ``name`` for the duration of a ``with`` block (unless it
+        already is); yields the name. For checks that need a plugin by name without leaving it
+        registered."""
+        name = getattr(cls, "name", "")
+        if name in self.available() and self.get(name) is cls:
+            yield name
+            return
+        previous = self._classes.get(name)
+        self.register(cls)
+        try:
+            yield name
+        finally:
+            if previous is None:
+                del self._classes[name]
+            else:
+                self._classes[name] = previous
 
     def _check(self, cls: Any, name: str, origin: str) -> None:
         if not _NAME.match(name or ""):

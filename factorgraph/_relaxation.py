@@ -92,8 +92,14 @@ class Relaxation:
         return bool(excess.mean() <= cls.Z * se + 1e-12)
 
     def get_state(self) -> dict[str, Any]:
-        return {"sweeps": self.sweeps, "tau": None if math.isnan(self.tau) else self.tau, "relaxed": self.relaxed,
-                "reference": self._reference, "sweeps_since": self._sweeps_since, "steps_since": self._steps_since}
+        return {
+            "sweeps": self.sweeps,
+            "tau": None if math.isnan(self.tau) else self.tau,
+            "relaxed": self.relaxed,
+            "reference": self._reference,
+            "sweeps_since": self._sweeps_since,
+            "steps_since": self._steps_since,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.sweeps = int(state["sweeps"])

@@ -19,6 +19,7 @@ import numpy as np
 from factorgraph._errors import DegenerateModelWarning, StuckChainsWarning, TrainingDivergedError
 from factorgraph._memory import check_estimate, trainer_bytes
 from factorgraph._monitor import Divergence, StuckChains
+from factorgraph._trainer_setup import describe_features
 
 __all__ = ["Safeguards", "check_trainer_memory"]
 
@@ -30,7 +31,9 @@ def check_trainer_memory(trainer: Any) -> None:
     check_estimate(
         f"Trainer (n_features={graph.n_features}, n_chains={n_chains}, n_variables={graph.n_variables})",
         trainer_bytes(graph.n_features, n_chains, graph.n_variables),
-        "Use fewer features or chains.", stacklevel=4)
+        "Use fewer features or chains.",
+        stacklevel=4,
+    )
 
 
 class Safeguards:
@@ -48,7 +51,7 @@ class Safeguards:
     def __init__(self, trainer: Any, max_theta: float) -> None:
         self.trainer = trainer
         monitor = trainer.monitor
-        self.divergence = Divergence(monitor.spread, trainer._trainable, max_step=max_theta)
+        self.divergence = Divergence(monitor.spread, trainer.graph.trainable, max_step=max_theta)
         name = getattr(trainer.sampler, "name", "") or type(trainer.sampler).__name__
         self.stuck = StuckChains(name, np.asarray(trainer.graph.n_states))
         self._good: dict[str, Any] | None = None
@@ -70,6 +73,7 @@ class Safeguards:
     def restore(self) -> int:
         """Put the trainer back in the last good state; returns its step."""
         t, good = self.trainer, self._good
+        assert good is not None, "keep() runs when the safeguards are made"
         t.theta = good["theta"].copy()
         t.optimizer.set_state(good["optimizer"])
         t.sampler.set_state(good["sampler"])
@@ -80,14 +84,21 @@ class Safeguards:
     def _diverged(self, reason: str, ids: np.ndarray, step: int) -> None:
         t = self.trainer
         lr = float(t.optimizer.lr)
-        where = t._describe(np.asarray(ids, dtype=np.int64)) if len(ids) else "no single feature"
+        where = (
+            describe_features(t.graph, t.monitor.target, np.asarray(ids, dtype=np.int64))
+            if len(ids)
+            else "no single feature"
+        )
         restored = self.restore()
         raise TrainingDivergedError(
             f"Training diverged at step {step}: {reason} ({where}). θ, the optimizer, the chains and "
             f"the average were rolled back to step {restored}, the last good state. The learning rate is "
             f"likely too large: try one ten times smaller, lr={lr / 10:.3g} (the rate in force was {lr:.3g}; "
             "with a schedule, scale it down, e.g. optimizer.lr_scale *= 0.1), then call fit again to continue.",
-            step=step, restored_step=restored, suggested_lr=lr / 10)
+            step=step,
+            restored_step=restored,
+            suggested_lr=lr / 10,
+        )
 
     # -- hooks in the fit loop ---------------------------------------------------------------------
 
@@ -109,7 +120,7 @@ class Safeguards:
         """After the sampler's run: warn once when the chains are stuck."""
         text = self.stuck.update(info, lambda: self.trainer.sampler.states)
         if text is not None:
-            warnings.warn(text, StuckChainsWarning, stacklevel=4)
+            warnings.warn(text, StuckChainsWarning, stacklevel=6)
 
     # -- nothing to fit ----------------------------------------------------------------------------
 
@@ -117,12 +128,27 @@ class Safeguards:
         """The result of a fit with no trainable feature: no step, θ as it is, and a warning."""
         t = self.trainer
         graph = t.graph
-        why = ("the model has no variables" if graph.n_variables == 0 else
-               "the model has no features" if graph.n_features == 0 else "every feature is fixed")
-        warnings.warn(f"Trainer.fit has nothing to fit: {why} (n_variables={graph.n_variables}, "
-                      f"n_features={graph.n_features}, trainable 0). Returning θ unchanged after 0 steps.",
-                      DegenerateModelWarning, stacklevel=3)
+        why = (
+            "the model has no variables"
+            if graph.n_variables == 0
+            else "the model has no features"
+            if graph.n_features == 0
+            else "every feature is fixed"
+        )
+        warnings.warn(
+            f"Trainer.fit has nothing to fit: {why} (n_variables={graph.n_variables}, "
+            f"n_features={graph.n_features}, trainable 0). Returning θ unchanged after 0 steps.",
+            DegenerateModelWarning,
+            stacklevel=3,
+        )
         history = {k: np.zeros((0, len(t.objectives)) if k == "values" else 0) for k in history_keys}
         return result_type(
-            theta=t.theta.copy(), converged=True, message=f"nothing to fit: {why}", n_steps=0, history=history,
-            states=t.sampler.states, sampler_state=t.sampler.get_state(), optimizer_state=t.optimizer.get_state())
+            theta=t.theta.copy(),
+            converged=True,
+            message=f"nothing to fit: {why}",
+            n_steps=0,
+            history=history,
+            states=t.sampler.states,
+            sampler_state=t.sampler.get_state(),
+            optimizer_state=t.optimizer.get_state(),
+        )

@@ -105,14 +105,17 @@ class Source:
 
     # -- tables and keys -----------------------------------------------------------------------
 
-    def check_keys(self, table: Mapping, path: str, allowed: Iterable[str], required: Iterable[str] = (),
-                   what: str = "here") -> None:
+    def check_keys(
+        self, table: Mapping, path: str, allowed: Iterable[str], required: Iterable[str] = (), what: str = "here"
+    ) -> None:
         """Refuse unknown keys (with a suggestion) and missing required ones."""
         allowed = list(allowed)
         for key in table:
             if key not in allowed:
-                raise self.error(join(path, key), f"unknown key.{suggest(key, allowed)} The keys allowed "
-                                 f"{what} are: {', '.join(allowed)}.")
+                raise self.error(
+                    join(path, key),
+                    f"unknown key.{suggest(key, allowed)} The keys allowed {what} are: {', '.join(allowed)}.",
+                )
         for key in required:
             if key not in table:
                 raise self.error(path, f"missing key '{key}' (required {what}).")
@@ -142,29 +145,43 @@ class Source:
             return default
         return table[key]
 
-    def integer(self, table: Mapping, key: str, path: str, default: Any = MISSING,
-                minimum: int | None = None, maximum: int | None = None) -> Any:
+    def integer(
+        self,
+        table: Mapping,
+        key: str,
+        path: str,
+        default: Any = MISSING,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
         """An integer key, optionally bounded."""
         value = self.get(table, key, path, default)
         if key not in table:
             return value
-        bounds = " and ".join(t for t in (minimum is not None and f">= {minimum}",
-                                          maximum is not None and f"<= {maximum}") if t)
+        bounds = " and ".join(
+            t for t in (minimum is not None and f">= {minimum}", maximum is not None and f"<= {maximum}") if t
+        )
         expected = f"an integer {bounds}" if bounds else "an integer"
-        if isinstance(value, bool) or not isinstance(value, int) or (
-            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or ((minimum is not None and value < minimum) or (maximum is not None and value > maximum))
         ):
             raise self.expected(join(path, key), expected, value)
         return value
 
-    def number(self, table: Mapping, key: str, path: str, default: Any = MISSING, check=None,
-               expected: str = "a finite number") -> Any:
+    def number(
+        self, table: Mapping, key: str, path: str, default: Any = MISSING, check=None, expected: str = "a finite number"
+    ) -> Any:
         """A real number key (integers are accepted), finite and passing ``check``."""
         value = self.get(table, key, path, default)
         if key not in table:
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value) or (
-            check is not None and not check(float(value))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not _finite(value)
+            or (check is not None and not check(float(value)))
         ):
             raise self.expected(join(path, key), expected, value)
         return float(value)
@@ -191,8 +208,9 @@ class Source:
 
     # -- arrays --------------------------------------------------------------------------------
 
-    def array(self, value: object, path: str, integer: bool = False, scalar: bool = True,
-              vector: bool = False) -> np.ndarray | int | float:
+    def array(
+        self, value: Any, path: str, integer: bool = False, scalar: bool = True, vector: bool = False
+    ) -> np.ndarray | int | float:
         """An array given inline (nested arrays) or as ``{ file = "x.npy" }``, or a bare number.
 
         ``integer`` asks for int64 values; ``scalar`` allows a bare number (returned as a Python
@@ -205,7 +223,7 @@ class Source:
             return self.inline_array(value, path, integer)
         if scalar and _is_number(value, integer):
             return int(value) if integer else float(value)
-        forms = ("a number, " if scalar else "") + f"an array of {kind} or {{ file = \"name.npy\" }}"
+        forms = ("a number, " if scalar else "") + f'an array of {kind} or {{ file = "name.npy" }}'
         raise self.expected(path, forms, value)
 
     def inline_array(self, value: list, path: str, integer: bool) -> np.ndarray:
@@ -219,14 +237,17 @@ class Source:
                 raise self.error(path, f"arrays are nested more than {MAX_DEPTH} deep.")
             shapes = {self._shape(item, join(path, i), integer, depth + 1) for i, item in enumerate(value)}
             if len(shapes) > 1:
-                raise self.error(path, f"expected a rectangular array; found items of different shapes "
-                                 f"{sorted(shapes, key=len)[:3]} (an item and an array, or rows of different "
-                                 "lengths).")
+                raise self.error(
+                    path,
+                    f"expected a rectangular array; found items of different shapes "
+                    f"{sorted(shapes, key=len)[:3]} (an item and an array, or rows of different "
+                    "lengths).",
+                )
             return (len(value), *(shapes.pop() if shapes else ()))
         if not _is_number(value, integer):
             raise self.expected(path, "an integer" if integer else "a number", value)
         if isinstance(value, int) and abs(value) > MAX_INT:
-            raise self.expected(path, f"an integer of magnitude at most 2**62", value)
+            raise self.expected(path, "an integer of magnitude at most 2**62", value)
         return ()
 
     def file_array(self, table: Mapping, path: str, integer: bool, vector: bool) -> np.ndarray:
@@ -246,11 +267,16 @@ class Source:
             raise self.error(where, f"cannot read '{name}': {exc}") from None
         return self._checked_file_array(array, name, where, integer, vector, suffix == ".csv")
 
-    def _checked_file_array(self, array: np.ndarray, name: str, where: str, integer: bool, vector: bool,
-                            csv: bool) -> np.ndarray:
+    def _checked_file_array(
+        self, array: np.ndarray, name: str, where: str, integer: bool, vector: bool, csv: bool
+    ) -> np.ndarray:
         kinds = "iu" if integer else "iuf"
-        if array.dtype.kind == "f" and integer and csv and np.all(np.isfinite(array)) and np.all(
-            array == np.round(array)
+        if (
+            array.dtype.kind == "f"
+            and integer
+            and csv
+            and np.all(np.isfinite(array))
+            and np.all(array == np.round(array))
         ):
             array = array.astype(np.int64)
         if array.dtype.kind not in kinds:

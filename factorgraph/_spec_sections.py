@@ -20,15 +20,30 @@ from factorgraph._errors import FactorGraphError
 from factorgraph._spec_read import MISSING, Source, join
 from factorgraph.graph import FactorGraph
 
-__all__ = ["DataTarget", "add_variables", "add_features", "read_objectives", "read_sampler",
-           "read_optimizer", "read_fit", "FEATURE_KINDS"]
+__all__ = [
+    "DataTarget",
+    "add_variables",
+    "add_features",
+    "read_objectives",
+    "read_sampler",
+    "read_optimizer",
+    "read_fit",
+    "FEATURE_KINDS",
+]
 
 #: The feature kinds a model file may use, by the class name that ``FeatureGroup.kind`` reports.
-FEATURE_KINDS = {cls.__name__: cls for cls in (F.Product, F.Indicator, F.Bin, F.Polynomial, F.Threshold,
-                                               F.Table, F.Potential, F.Histogram)}
+FEATURE_KINDS = {
+    cls.__name__: cls
+    for cls in (F.Product, F.Indicator, F.Bin, F.Polynomial, F.Threshold, F.Table, F.Potential, F.Histogram)
+}
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD, "groupadam": optim.GroupAdam}
-SCHEDULES = {"constant": optim.constant, "inverse_time": optim.inverse_time, "exponential": optim.exponential,
-             "cosine": optim.cosine, "warmup": optim.warmup}
+SCHEDULES = {
+    "constant": optim.constant,
+    "inverse_time": optim.inverse_time,
+    "exponential": optim.exponential,
+    "cosine": optim.cosine,
+    "warmup": optim.warmup,
+}
 _VECTOR_PARAMS = ("power", "threshold", "strength", "theta_init", "theta0")
 
 
@@ -58,15 +73,16 @@ def _build(src: Source, path: str, build: Any, *args: Any, **kwargs: Any) -> Any
 
 # -- variables -----------------------------------------------------------------------------------
 
+
 def add_variables(src: Source, graph: FactorGraph, table: Mapping, path: str) -> None:
     """``[[variables]]``: n, n_states, values, edges, names, as in ``FactorGraph.add_variables``."""
     src.check_keys(table, path, ("n", "n_states", "values", "edges", "names"), what="in [[variables]]")
     names = _names(src, table, path)
     if "n" not in table and names is None:
-        raise src.error(path, "missing key 'n' (the number of variables; it may be left out when 'names' "
-                              "lists them).")
-    n = src.integer(table, "n", path, default=len(names) if names is not None else MISSING,
-                    minimum=0, maximum=2**31 - 1)
+        raise src.error(path, "missing key 'n' (the number of variables; it may be left out when 'names' lists them).")
+    n = src.integer(
+        table, "n", path, default=len(names) if names is not None else MISSING, minimum=0, maximum=2**31 - 1
+    )
     n_states = src.integer(table, "n_states", path, default=None, minimum=1)
     values = _optional_array(src, table, "values", path, vector=True)
     edges = _optional_array(src, table, "edges", path, vector=True)
@@ -86,27 +102,37 @@ def _names(src: Source, table: Mapping, path: str) -> list[str] | None:
     return names
 
 
-def _optional_array(src: Source, table: Mapping, key: str, path: str, integer: bool = False,
-                    vector: bool = False, scalar: bool = True) -> np.ndarray | None:
+def _optional_array(
+    src: Source, table: Mapping, key: str, path: str, integer: bool = False, vector: bool = False, scalar: bool = True
+) -> np.ndarray | None:
     if key not in table:
         return None
-    return src.array(table[key], join(path, key), integer=integer, vector=vector, scalar=scalar)
+    found = src.array(table[key], join(path, key), integer=integer, vector=vector, scalar=scalar)
+    return np.asarray(found) if not isinstance(found, np.ndarray) else found
 
 
 # -- features ------------------------------------------------------------------------------------
+
 
 def add_features(src: Source, graph: FactorGraph, table: Mapping, path: str) -> None:
     """``[[features]]``: kind, scopes, name, trainable, theta_init and the kind's parameters."""
     kind = src.get(table, "kind", path)
     if kind == "Function":
-        raise src.error(join(path, "kind"), "a Function feature needs Python code, which a model file cannot "
-                        "hold; tabulate it and use kind = \"Table\".")
+        raise src.error(
+            join(path, "kind"),
+            'a Function feature needs Python code, which a model file cannot hold; tabulate it and use kind = "Table".',
+        )
     kind = src.choice(table, "kind", path, FEATURE_KINDS)
     cls = FEATURE_KINDS[kind]
     params = _parameters(cls, skip=("self", "scopes"))
     common = ("kind", "name", "scopes", "trainable", "theta_init")
-    src.check_keys(table, path, common + tuple(params), required=("scopes",) + tuple(
-        p for p, default in params.items() if default is inspect.Parameter.empty), what=f"in a group of kind '{kind}'")
+    src.check_keys(
+        table,
+        path,
+        common + tuple(params),
+        required=("scopes",) + tuple(p for p, default in params.items() if default is inspect.Parameter.empty),
+        what=f"in a group of kind '{kind}'",
+    )
     name = src.string(table, "name", path, default=None)
     trainable = src.boolean(table, "trainable", path, default=True)
     theta_init = _optional_array(src, table, "theta_init", path, vector=True)
@@ -122,8 +148,11 @@ def _parameters(cls: Any, skip: tuple[str, ...] = ("self",)) -> dict[str, Any]:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
         return {}
-    return {name: p.default for name, p in signature.parameters.items()
-            if name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def _feature_param(src: Source, value: object, path: str, name: str) -> Any:
@@ -147,13 +176,16 @@ def read_scopes(src: Source, value: object, path: str, n_variables: int) -> np.n
     """Scopes inline, from a file, or generated: ``{ range = [a, b] }``, ``{ all_pairs = [a, b] }``."""
     if isinstance(value, Mapping) and ("range" in value or "all_pairs" in value):
         return _generated_scopes(src, value, path, n_variables)
-    scopes = src.array(value, path, integer=True, scalar=False)
+    scopes = np.asarray(src.array(value, path, integer=True, scalar=False))
     bad = (scopes < 0) | (scopes >= n_variables)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         origin = f" in '{value['file']}'" if isinstance(value, Mapping) else ""
-        raise src.error(path, f"expected variable ids in 0..{n_variables - 1} (the variables declared in "
-                        f"[[variables]]); found {int(scopes[index])} at index {list(index)}{origin}.")
+        raise src.error(
+            path,
+            f"expected variable ids in 0..{n_variables - 1} (the variables declared in "
+            f"[[variables]]); found {int(scopes[index])} at index {list(index)}{origin}.",
+        )
     return scopes
 
 
@@ -164,11 +196,15 @@ def _generated_scopes(src: Source, table: Mapping, path: str, n_variables: int) 
     key = next(iter(table))
     bounds = table[key]
     where = join(path, key)
-    ok = (isinstance(bounds, list) and len(bounds) == 2 and all(
-        isinstance(b, int) and not isinstance(b, bool) for b in bounds))
+    ok = (
+        isinstance(bounds, list)
+        and len(bounds) == 2
+        and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+    )
     if not ok or not 0 <= bounds[0] < bounds[1] <= n_variables:
-        raise src.expected(where, f"[start, stop] with 0 <= start < stop <= {n_variables} (the number of "
-                                  "variables)", bounds)
+        raise src.expected(
+            where, f"[start, stop] with 0 <= start < stop <= {n_variables} (the number of variables)", bounds
+        )
     ids = np.arange(bounds[0], bounds[1], dtype=np.int64)
     if key == "range":
         return ids
@@ -177,6 +213,7 @@ def _generated_scopes(src: Source, table: Mapping, path: str, n_variables: int) 
 
 
 # -- objectives ----------------------------------------------------------------------------------
+
 
 def read_objectives(src: Source, terms: list[Mapping], graph: FactorGraph) -> list[Any]:
     """``[[objectives]]``: each term built (ExactMarginal added to the graph), or a DataTarget."""
@@ -190,8 +227,9 @@ def read_objectives(src: Source, terms: list[Mapping], graph: FactorGraph) -> li
         params = _parameters(cls)
         extra = ("group",) if name == "exact-marginal" else ()
         required = tuple(p for p, d in params.items() if d is inspect.Parameter.empty)
-        src.check_keys(table, path, ("name",) + tuple(params) + extra, required=required,
-                       what=f"in a '{name}' objective")
+        src.check_keys(
+            table, path, ("name",) + tuple(params) + extra, required=required, what=f"in a '{name}' objective"
+        )
         if name == "moment-matching" and _is_data_target(table.get("target")):
             built.append(_data_target(src, table["target"], join(path, "target")))
             continue
@@ -211,9 +249,10 @@ def _is_data_target(value: object) -> bool:
 def _data_target(src: Source, table: Mapping, path: str) -> DataTarget:
     src.check_keys(table, path, ("from", "pseudocount"), what="in a target from data")
     if table["from"] != "data":
-        raise src.expected(join(path, "from"), "\"data\"", table["from"])
-    alpha = src.number(table, "pseudocount", path, default=0.0, check=lambda x: 0 <= x < 1,
-                       expected="a number in [0, 1)")
+        raise src.expected(join(path, "from"), '"data"', table["from"])
+    alpha = src.number(
+        table, "pseudocount", path, default=0.0, check=lambda x: 0 <= x < 1, expected="a number in [0, 1)"
+    )
     return DataTarget(float(alpha))
 
 
@@ -259,8 +298,11 @@ def read_sampler(src: Source, table: Mapping, compiled: Any) -> dict[str, Any]:
     out = {
         "sampler": src.choice(table, "name", path, samplers.available(), default="gibbs"),
         "n_chains": src.integer(table, "n_chains", path, default=256, minimum=1),
-        "sweeps_per_step": ("auto" if table.get("sweeps_per_step", "auto") == "auto"
-                            else src.integer(table, "sweeps_per_step", path, minimum=1)),
+        "sweeps_per_step": (
+            "auto"
+            if table.get("sweeps_per_step", "auto") == "auto"
+            else src.integer(table, "sweeps_per_step", path, minimum=1)
+        ),
         "seed": src.integer(table, "seed", path, default=None, minimum=0),
         "n_threads": src.integer(table, "n_threads", path, default=None),
     }
@@ -304,7 +346,7 @@ def read_schedule(src: Source, value: object, path: str, depth: int) -> Any:
     """A learning rate: a number, or ``{ name = "cosine", lr = 0.1, total_steps = 1000 }``."""
     if not isinstance(value, Mapping):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise src.expected(path, "a number or a schedule table { name = \"...\", ... }", value)
+            raise src.expected(path, 'a number or a schedule table { name = "...", ... }', value)
         return value
     if depth > 8:
         raise src.error(path, "schedules are nested too deeply.")
@@ -345,10 +387,14 @@ def read_fit(src: Source, table: Mapping, n_features: int) -> tuple[dict[str, An
         options[key] = src.integer(table, key, path, default=defaults[key], minimum=minimum)
     for key, (expected, check) in FIT_NUMBERS.items():
         options[key] = src.number(table, key, path, default=defaults[key], check=check, expected=expected)
-    trainer = {"average_from": src.integer(table, "average_from", path, default=None, minimum=0),
-               "theta0": _optional_array(src, table, "theta0", path, vector=True, scalar=False)}
+    trainer = {
+        "average_from": src.integer(table, "average_from", path, default=None, minimum=0),
+        "theta0": _optional_array(src, table, "theta0", path, vector=True, scalar=False),
+    }
     theta0 = trainer["theta0"]
     if theta0 is not None and theta0.shape != (n_features,):
-        raise src.error(join(path, "theta0"), f"expected {n_features} values, one per feature in θ order; "
-                        f"found shape {theta0.shape}.")
+        raise src.error(
+            join(path, "theta0"),
+            f"expected {n_features} values, one per feature in θ order; found shape {theta0.shape}.",
+        )
     return options, trainer

@@ -31,7 +31,7 @@ def independent_site_theta(graph: Any, theta: np.ndarray, target: np.ndarray, ma
         n_states = int(graph.n_states[v])
         first = int(graph.factor_theta[f])
         if graph.factor_form[f] == 1:
-            local = graph.maps[graph.factor_table[f]: graph.factor_table[f] + n_states]
+            local = graph.maps[graph.factor_table[f] : graph.factor_table[f] + n_states]
             classes, sizes = np.unique(local[local >= 0], return_counts=True)  # a class may hold several states
             ids = first + classes
         else:
@@ -41,7 +41,7 @@ def independent_site_theta(graph: Any, theta: np.ndarray, target: np.ndarray, ma
         if graph.factor_form[f] == 1:
             theta[ids] = _one_hot(target[ids], sizes, int(np.sum(local < 0)))
         elif n_states == 2:
-            table = graph.tables[graph.factor_table[f]: graph.factor_table[f] + 2]
+            table = graph.tables[graph.factor_table[f] : graph.factor_table[f] + 2]
             # symmetric values (spins ±1) only: from this start, the fit of the bundled digits
             # (0/1 pixels, all pairs) ended far from its targets (see docs/training.rst)
             if table[1] != table[0] and table[1] == -table[0]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError
+from factorgraph._joint import place_values
 
 
 def message(name: str, owner: str, expected: str, got: object, fix: str = "") -> str:
@@ -53,9 +54,7 @@ def as_int_array(name: str, value: object, owner: str, error=FeatureSpecError) -
         raise error(message(name, owner, "an array of integers", value))
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-            raise error(
-                message(name, owner, "an array of whole numbers", value, "Pass integer indices.")
-            )
+            raise error(message(name, owner, "an array of whole numbers", value, "Pass integer indices."))
     return array.astype(np.int64, copy=False)
 
 
@@ -85,7 +84,10 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
     if array.ndim != 2 or array.shape[1] != n:
         raise DataError(
             message(
-                name, owner, f"an array of shape (N, {n}) of state indices", f"shape {array.shape}",
+                name,
+                owner,
+                f"an array of shape (N, {n}) of state indices",
+                f"shape {array.shape}",
                 "Pass one row per sample and one column per variable.",
             )
         )
@@ -100,8 +102,13 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
             )
         if np.any(array != np.round(array)):
             raise DataError(
-                message(name, owner, "integer state indices", "fractional values",
-                        "Map raw values to state indices with FactorGraph.encode.")
+                message(
+                    name,
+                    owner,
+                    "integer state indices",
+                    "fractional values",
+                    "Map raw values to state indices with FactorGraph.encode.",
+                )
             )
     elif array.dtype.kind not in "iub":  # booleans are the states 0 and 1
         raise DataError(message(name, owner, "integer state indices", f"dtype {array.dtype}"))
@@ -133,8 +140,9 @@ def check_weights(weights: object, n_rows: int, owner: str) -> np.ndarray:
     if total <= 0:
         raise DataError(message("weights", owner, "not all zero", "weights summing to 0"))
     if not np.isfinite(total):
-        raise DataError(message("weights", owner, "of a finite sum", "weights whose sum overflows",
-                                "Rescale the weights."))
+        raise DataError(
+            message("weights", owner, "of a finite sum", "weights whose sum overflows", "Rescale the weights.")
+        )
     return np.ascontiguousarray(w)
 
 
@@ -159,16 +167,24 @@ def check_scope(graph: Any, scope: Any, owner: str) -> tuple[np.ndarray, np.ndar
     """
     ids = np.atleast_1d(np.asarray(scope))
     if (
-        ids.ndim != 1 or len(ids) == 0 or ids.dtype.kind not in "iu"
-        or np.any((ids < 0) | (ids >= graph.n_variables)) or len(np.unique(ids)) != len(ids)
+        ids.ndim != 1
+        or len(ids) == 0
+        or ids.dtype.kind not in "iu"
+        or np.any((ids < 0) | (ids >= graph.n_variables))
+        or len(np.unique(ids)) != len(ids)
     ):
         raise ModelSpecError(
-            message("scope", owner, f"distinct variable ids in 0..{graph.n_variables - 1}", scope,
-                    "Pass a tuple of variable ids, each at most once.")
+            message(
+                "scope",
+                owner,
+                f"distinct variable ids in 0..{graph.n_variables - 1}",
+                scope,
+                "Pass a tuple of variable ids, each at most once.",
+            )
         )
     ids = ids.astype(np.int64)
     sizes = graph.n_states[ids].astype(np.int64)
-    return ids, np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+    return ids, place_values(sizes)
 
 
 def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error=ModelSpecError) -> np.ndarray:
@@ -176,8 +192,14 @@ def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error
     shape = tuple(graph.n_states[ids].tolist())
     values = np.asarray(table, dtype=np.float64)
     if values.shape != shape or not np.all(np.isfinite(values)):
-        raise error(message("table", owner, f"finite values of shape {shape}, one per joint state",
-                            f"shape {values.shape}" if values.shape != shape else "non-finite values"))
+        raise error(
+            message(
+                "table",
+                owner,
+                f"finite values of shape {shape}, one per joint state",
+                f"shape {values.shape}" if values.shape != shape else "non-finite values",
+            )
+        )
     return values.ravel()
 
 
@@ -185,7 +207,7 @@ def describe_feature(graph: Any, k: int) -> str:
     """``"feature 12 (group 'pairs', scope (3, 17))"``: a θ index with its group and scope."""
     group = int(np.searchsorted(graph.group_theta, k, side="right") - 1)
     f = int(np.searchsorted(graph.factor_theta, k, side="right") - 1)
-    scope = tuple(graph.factor_vars[graph.factor_ptr[f]:graph.factor_ptr[f + 1]].tolist()) if f >= 0 else ()
+    scope = tuple(graph.factor_vars[graph.factor_ptr[f] : graph.factor_ptr[f + 1]].tolist()) if f >= 0 else ()
     return f"feature {k} (group '{graph.group_names[group]}', scope {scope})"
 
 
@@ -197,12 +219,15 @@ def check_targets(graph: Any, target: Any, owner: str, limit: int = 3) -> np.nda
     except (TypeError, ValueError) as exc:
         raise DataError(message("target", owner, "an array of real numbers", target)) from exc
     if array.shape != (graph.n_features,):
-        raise DataError(message("target", owner, f"an array of shape ({graph.n_features},) in θ order",
-                                f"shape {array.shape}"))
+        raise DataError(
+            message("target", owner, f"an array of shape ({graph.n_features},) in θ order", f"shape {array.shape}")
+        )
     bad = np.flatnonzero(~np.isfinite(array))
     if len(bad):
         listed = "; ".join(f"target of {describe_feature(graph, int(k))} is {array[k]}" for k in bad[:limit])
         more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
-        raise DataError(f"{owner}: {listed}{more}. Targets must be finite: replace NaN and infinite values, "
-                        "e.g. compute them with fg.moments from complete data.")
+        raise DataError(
+            f"{owner}: {listed}{more}. Targets must be finite: replace NaN and infinite values, "
+            "e.g. compute them with fg.moments from complete data."
+        )
     return array

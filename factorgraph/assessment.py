@@ -57,8 +57,16 @@ from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_targets, check_theta, describe_feature, message
 from factorgraph.compiled import as_compiled
 
-__all__ = ["assess", "Assessment", "equilibrate", "Equilibrium", "summarise", "rms_z_bound", "connected_correlations",
-           "pearson_connected"]
+__all__ = [
+    "assess",
+    "Assessment",
+    "equilibrate",
+    "Equilibrium",
+    "summarise",
+    "rms_z_bound",
+    "connected_correlations",
+    "pearson_connected",
+]
 
 FIRST_ROUND = 16  # sweeps in all at the first check; each round doubles them
 MAX_DRAWS = 64  # draws per chain recorded in one round; longer rounds are thinned (each draw costs a run)
@@ -132,8 +140,10 @@ class Equilibrium:
         return self.reason
 
     def __repr__(self) -> str:
-        return (f"<Equilibrium: {self.reason}; {self.n_sweeps} measurement sweeps of "
-                f"{self.sampler.n_chains} chains, {self.seconds:.3g} s>")
+        return (
+            f"<Equilibrium: {self.reason}; {self.n_sweeps} measurement sweeps of "
+            f"{self.sampler.n_chains} chains, {self.seconds:.3g} s>"
+        )
 
 
 def equilibrate(
@@ -216,13 +226,38 @@ def equilibrate(
     """
     compiled = as_compiled(graph)
     theta = check_theta(theta, compiled.n_features, "equilibrate")
-    return _equilibrate(compiled, theta, sampler, n_chains, seed, n_threads, max_sweeps, time_budget, measure_sweeps,
-                        rhat_tol, progress, options, "equilibrate")
+    return _equilibrate(
+        compiled,
+        theta,
+        sampler,
+        n_chains,
+        seed,
+        n_threads,
+        max_sweeps,
+        time_budget,
+        measure_sweeps,
+        rhat_tol,
+        progress,
+        options,
+        "equilibrate",
+    )
 
 
-def _equilibrate(compiled: Any, theta: np.ndarray, sampler: Any, n_chains: Any, seed: Any, n_threads: Any,
-                 max_sweeps: Any, time_budget: Any, measure_sweeps: Any, rhat_tol: Any, progress: bool | None,
-                 options: dict[str, Any], owner: str) -> Equilibrium:
+def _equilibrate(
+    compiled: Any,
+    theta: np.ndarray,
+    sampler: Any,
+    n_chains: Any,
+    seed: Any,
+    n_threads: Any,
+    max_sweeps: Any,
+    time_budget: Any,
+    measure_sweeps: Any,
+    rhat_tol: Any,
+    progress: bool | None,
+    options: dict[str, Any],
+    owner: str,
+) -> Equilibrium:
     settings = _Settings.check(owner, n_chains, max_sweeps, time_budget, measure_sweeps, rhat_tol)
     chains, averaged = _create(sampler, compiled, settings.n_chains, seed, n_threads, options, owner)
     return _Run(compiled, theta, chains, averaged, settings, n_threads, progress).go()
@@ -237,33 +272,47 @@ class _Settings:
     rhat_tol: float
 
     @classmethod
-    def check(cls, owner: str, n_chains: Any, max_sweeps: Any, time_budget: Any, measure_sweeps: Any,
-              rhat_tol: Any) -> _Settings:
+    def check(
+        cls, owner: str, n_chains: Any, max_sweeps: Any, time_budget: Any, measure_sweeps: Any, rhat_tol: Any
+    ) -> _Settings:
         if isinstance(n_chains, int | np.integer) and not isinstance(n_chains, bool) and n_chains < 2:
-            raise ModelSpecError(message("n_chains", owner, "an int >= 2", n_chains,
-                                         "Split R-hat compares independent chains, so it needs at least 2; "
-                                         "use the default 256 or more."))
+            raise ModelSpecError(
+                message(
+                    "n_chains",
+                    owner,
+                    "an int >= 2",
+                    n_chains,
+                    "Split R-hat compares independent chains, so it needs at least 2; use the default 256 or more.",
+                )
+            )
         n_chains = check_int("n_chains", n_chains, owner, minimum=2)
         max_sweeps = check_int("max_sweeps", max_sweeps, owner, minimum=FIRST_ROUND)
         if measure_sweeps is not None:
             measure_sweeps = check_int("measure_sweeps", measure_sweeps, owner, minimum=1)
         if time_budget is not None and not (_is_real(time_budget) and 0 < time_budget < math.inf):
-            raise ModelSpecError(message("time_budget", owner, "a finite number of seconds > 0 or None",
-                                         time_budget))
+            raise ModelSpecError(message("time_budget", owner, "a finite number of seconds > 0 or None", time_budget))
         if not (_is_real(rhat_tol) and 1 < rhat_tol < math.inf):
-            raise ModelSpecError(message("rhat_tol", owner, "a finite number > 1", rhat_tol,
-                                         "1.01 is the usual strict bound, 1.1 a lenient one."))
-        return cls(n_chains, max_sweeps, None if time_budget is None else float(time_budget), measure_sweeps,
-                   float(rhat_tol))
+            raise ModelSpecError(
+                message(
+                    "rhat_tol",
+                    owner,
+                    "a finite number > 1",
+                    rhat_tol,
+                    "1.01 is the usual strict bound, 1.1 a lenient one.",
+                )
+            )
+        return cls(
+            n_chains, max_sweeps, None if time_budget is None else float(time_budget), measure_sweeps, float(rhat_tol)
+        )
 
 
 def _is_real(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
-
-def _create(name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any],
-            owner: str) -> tuple[Any, bool]:
+def _create(
+    name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any], owner: str
+) -> tuple[Any, bool]:
     """The sampler, asked to average over sweeps (in at least BATCHES groups of chains, so
     that the correlation of the averaged sweeps can be measured) when it can."""
     import samplers
@@ -280,8 +329,10 @@ def _create(name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, 
     if options.get("average_sweeps") and "block_size" in accepted and "block_size" not in options:
         block = max(1, n_chains // BATCHES)
         n_blocks = -(-n_chains // block)
-        if block < default_block_size(n_chains, compiled.n_features) and \
-                n_blocks * compiled.n_features * 8 <= MAX_SUMS_BYTES:
+        if (
+            block < default_block_size(n_chains, compiled.n_features)
+            and n_blocks * compiled.n_features * 8 <= MAX_SUMS_BYTES
+        ):
             options["block_size"] = block
     chains = samplers.create(name, compiled, n_chains, seed=seed, **options)
     return chains, bool(options.get("average_sweeps"))
@@ -290,14 +341,23 @@ def _create(name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, 
 class _Run:
     """One equilibration: the burn-in rounds, then the measurement run."""
 
-    def __init__(self, compiled: Any, theta: np.ndarray, chains: Any, averaged: bool, settings: _Settings,
-                 n_threads: int | None, progress: bool | None) -> None:
+    def __init__(
+        self,
+        compiled: Any,
+        theta: np.ndarray,
+        chains: Any,
+        averaged: bool,
+        settings: _Settings,
+        n_threads: int | None,
+        progress: bool | None,
+    ) -> None:
         self.compiled, self.theta, self.chains, self.averaged = compiled, theta, chains, averaged
         self.settings = settings
         self.done = 0
         self.bar = progress_bar(settings.max_sweeps, progress, desc="assess", unit="sweep")
-        self.signs = np.random.default_rng(_PROJECTION_SEED).choice([-1.0, 1.0],
-                                                                    size=(compiled.n_variables, N_PROJECTIONS))
+        self.signs = np.random.default_rng(_PROJECTION_SEED).choice(
+            [-1.0, 1.0], size=(compiled.n_variables, N_PROJECTIONS)
+        )
         # a parallel region per recorded sweep costs more than it saves on small models
         small = settings.n_chains * max(compiled.n_factors, 1) < SERIAL_ENERGY_BELOW
         self.energy_threads = 1 if small else n_threads
@@ -318,8 +378,18 @@ class _Run:
         finally:
             if self.bar is not None:
                 self.bar.close()
-        return Equilibrium(self.chains, burn_in, n_sweeps, verdict.rhat, verdict.ess, verdict.tau, verdict.passed,
-                           self.averaged, time.perf_counter() - self.start, reason)
+        return Equilibrium(
+            self.chains,
+            burn_in,
+            n_sweeps,
+            verdict.rhat,
+            verdict.ess,
+            verdict.tau,
+            verdict.passed,
+            self.averaged,
+            time.perf_counter() - self.start,
+            reason,
+        )
 
     def _advance(self, n_sweeps: int) -> None:
         if n_sweeps <= 0:
@@ -410,17 +480,30 @@ class _Verdict:
         if np.any(rhat > rhat_tol):
             why = f"R-hat {rhat.max():.4g} > {rhat_tol:g}"
         elif np.any(n_draws < MIN_DRAWS_PER_TAU * tau):
-            why = (f"the chains hold fewer than {MIN_DRAWS_PER_TAU} independent draws each of some statistic "
-                   f"(τ̂ {tau.max() * thin:.3g} sweeps)")
+            why = (
+                f"the chains hold fewer than {MIN_DRAWS_PER_TAU} independent draws each of some statistic "
+                f"(τ̂ {tau.max() * thin:.3g} sweeps)"
+            )
         elif np.any(ess < MIN_ESS):
             why = f"ESS {ess.min():.3g} < {MIN_ESS}"
         else:
             why = ""
         # many chains: each need not be long, only past its start (see _forgotten)
-        forgot = bool(why) and (n_chains >= MANY_CHAINS and np.all(np.isfinite(tau)) and np.all(ess >= MIN_ESS)
-                                and np.all(n_draws >= FORGET_TAUS * tau) and _forgotten(y))
-        return cls(not why or forgot, float(rhat.max()), float(ess.min()), float(tau.max() * thin),
-                   "" if forgot else why, forgot)
+        forgot = bool(why) and (
+            n_chains >= MANY_CHAINS
+            and np.all(np.isfinite(tau))
+            and np.all(ess >= MIN_ESS)
+            and np.all(n_draws >= FORGET_TAUS * tau)
+            and _forgotten(y)
+        )
+        return cls(
+            bool(not why or forgot),
+            float(rhat.max()),
+            float(ess.min()),
+            float(tau.max() * thin),
+            "" if forgot else why,
+            bool(forgot),
+        )
 
     def describe(self, sweeps: int, stop: str = "") -> str:
         figures = f"R-hat {self.rhat:.4g}, ESS {self.ess:.0f}" if math.isfinite(self.rhat) else self.why
@@ -618,8 +701,11 @@ class Assessment:
         list of str
         """
         compiled = as_compiled(graph)
-        return [f"{describe_feature(compiled, int(k))}: z {self.z[k]:+.3g} (target {self.target[k]:.6g}, "
-                f"model {self.mean[k]:.6g} ± {self.stderr[k]:.2g})" for k in self.worst(n)]
+        return [
+            f"{describe_feature(compiled, int(k))}: z {self.z[k]:+.3g} (target {self.target[k]:.6g}, "
+            f"model {self.mean[k]:.6g} ± {self.stderr[k]:.2g})"
+            for k in self.worst(n)
+        ]
 
     def __repr__(self) -> str:
         verdict = "ok" if self.ok() else "MISMATCH"
@@ -736,13 +822,27 @@ def assess(
     compiled = as_compiled(graph)
     theta = check_theta(theta, compiled.n_features, owner)
     target = check_targets(compiled, target, owner)
-    found = _equilibrate(compiled, theta, sampler, n_chains, seed, n_threads, max_sweeps, time_budget, measure_sweeps,
-                         rhat_tol, progress, sampler_options, owner)
+    found = _equilibrate(
+        compiled,
+        theta,
+        sampler,
+        n_chains,
+        seed,
+        n_threads,
+        max_sweeps,
+        time_budget,
+        measure_sweeps,
+        rhat_tol,
+        progress,
+        sampler_options,
+        owner,
+    )
     return summarise(compiled, found, target, sampler=sampler)
 
 
-def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None = None,
-              compared: np.ndarray | None = None) -> Assessment:
+def summarise(
+    graph: Any, found: Equilibrium, target: Any, sampler: str | None = None, compared: np.ndarray | None = None
+) -> Assessment:
     """The :class:`Assessment` of chains that :func:`equilibrate` ran: their means against
     ``target`` (what :func:`assess` returns).
 
@@ -766,8 +866,9 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
     target = np.array(check_targets(compiled, target, "summarise"), dtype=np.float64)  # a copy: frozen below
     stats = found.sampler.stats()
     mean = np.array(stats.mean, dtype=np.float64)
-    se, floor = standard_errors(compiled, stats, found.sampler.states,
-                                variance=TwoValued(compiled).variance(mean, target))
+    se, floor = standard_errors(
+        compiled, stats, found.sampler.states, variance=TwoValued(compiled).variance(mean, target)
+    )
     # the running sums round (1e-9 relative at most): a constant feature equal to its target is z = 0
     rounding = ROUNDING * np.maximum(1.0, np.abs(mean))
     stderr = np.maximum(np.maximum(se, floor), rounding)
@@ -790,10 +891,25 @@ def summarise(graph: Any, found: Equilibrium, target: Any, sampler: str | None =
     for array in (z, mean, stderr, target):
         array.flags.writeable = False
     name = sampler if sampler is not None else str(getattr(found.sampler, "name", "?"))
-    return Assessment(z=z, rms=rms, max=largest, pearson=pearson, mean=mean, stderr=stderr, target=target,
-                      rhat=found.rhat, ess=found.ess, burn_in=found.burn_in, n_sweeps=found.n_sweeps,
-                      n_chains=found.sampler.n_chains, equilibrated=found.equilibrated, seconds=found.seconds,
-                      message=text, max_bound=max_z_bound(compiled.n_features), sampler=name)
+    return Assessment(
+        z=z,
+        rms=rms,
+        max=largest,
+        pearson=pearson,
+        mean=mean,
+        stderr=stderr,
+        target=target,
+        rhat=found.rhat,
+        ess=found.ess,
+        burn_in=found.burn_in,
+        n_sweeps=found.n_sweeps,
+        n_chains=found.sampler.n_chains,
+        equilibrated=found.equilibrated,
+        seconds=found.seconds,
+        message=text,
+        max_bound=max_z_bound(compiled.n_features),
+        sampler=name,
+    )
 
 
 # -- connected correlations ---------------------------------------------------------------------
@@ -818,8 +934,8 @@ class _PairStructure:
     @classmethod
     def of(cls, compiled: Any) -> _PairStructure | None:
         """The entries of ``compiled``'s pair groups, or None when it has none."""
-        parts = [_product_pairs(compiled)] + _indexed_pairs(compiled)
-        parts = [p for p in parts if p is not None and len(p[0])]
+        found: list[Any] = [_product_pairs(compiled)] + _indexed_pairs(compiled)
+        parts = [p for p in found if p is not None and len(p[0])]
         if not parts:
             return None
         n = compiled.n_features
@@ -902,8 +1018,9 @@ def _indexed_pairs(compiled: Any) -> list[tuple[np.ndarray, Side, Side]]:
     return out
 
 
-def _pair_entries(compiled: Any, table: np.ndarray, factors: np.ndarray, ka: int, kb: int, unary: np.ndarray,
-                  offset: np.ndarray) -> tuple[np.ndarray, Side, Side]:
+def _pair_entries(
+    compiled: Any, table: np.ndarray, factors: np.ndarray, ka: int, kb: int, unary: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, Side, Side]:
     """The entries of pair factors that share one map of shape (ka, kb)."""
     first = compiled.factor_ptr[:-1]
     grid = table.reshape(ka, kb).astype(np.int64)

@@ -1,4 +1,7 @@
-"""Training checkpoints: crash-safe snapshots of a whole :class:`~factorgraph.Trainer`.
+"""Training checkpoints: the atomic, checksummed folder store of a :class:`~factorgraph.Trainer`'s state.
+
+The trainer says what its state is (:meth:`~factorgraph.Trainer.state_dict`); this module
+stores it beside the compiled graph and reads it back, verified.
 
 Layout
 ------
@@ -53,7 +56,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
@@ -63,7 +65,7 @@ import shutil
 import warnings
 import zipfile
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -75,14 +77,23 @@ from factorgraph._errors import (
     CheckpointWarning,
     FactorGraphError,
 )
-from factorgraph.compiled import as_compiled
+from factorgraph._version import __version__
+from factorgraph.compiled import CompiledGraph
 
-if TYPE_CHECKING:
-    from factorgraph.compiled import CompiledGraph
-    from factorgraph.training import Trainer
-
-__all__ = ["Checkpoint", "save", "write", "read", "find", "restore", "snapshot", "apply", "validate",
-           "list_checkpoints", "check_empty", "FORMAT", "FORMAT_VERSION", "KEEP"]
+__all__ = [
+    "Checkpoint",
+    "pack",
+    "write",
+    "read",
+    "find",
+    "validate",
+    "check_run",
+    "list_checkpoints",
+    "check_empty",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KEEP",
+]
 
 FORMAT = "factorgraph-maxent checkpoint"
 FORMAT_VERSION = 1
@@ -167,8 +178,14 @@ def list_checkpoints(directory: str | os.PathLike) -> list[str]:
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         return []
-    found = sorted(((_step_of(name), name) for name in os.listdir(directory)
-                    if _step_of(name) is not None and os.path.isdir(os.path.join(directory, name))), reverse=True)
+    found = sorted(
+        (
+            (_step_of(name), name)
+            for name in os.listdir(directory)
+            if _step_of(name) is not None and os.path.isdir(os.path.join(directory, name))
+        ),
+        reverse=True,
+    )
     names = [name for _, name in found]
     try:
         with open(os.path.join(directory, LATEST)) as fh:
@@ -192,8 +209,7 @@ def _clean_partial(directory: str) -> None:
                 os.remove(path)
 
 
-def write(directory: str | os.PathLike, step: int, files: dict[str, bytes], fingerprint: str,
-          run_id: str = "") -> str:
+def write(directory: str | os.PathLike, step: int, files: dict[str, bytes], fingerprint: str, run_id: str = "") -> str:
     """Write one checkpoint atomically (see the module's notes); returns its folder.
 
     Parameters
@@ -209,8 +225,6 @@ def write(directory: str | os.PathLike, step: int, files: dict[str, bytes], fing
     run_id : str, optional
         Identifies the training run, so that one run never mixes with another's checkpoints.
     """
-    import factorgraph
-
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     _clean_partial(directory)
@@ -221,8 +235,12 @@ def write(directory: str | os.PathLike, step: int, files: dict[str, bytes], fing
         for file_name, data in files.items():
             _write_file(os.path.join(tmp, file_name), data)
         manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "library_version": factorgraph.__version__,
-            "fingerprint": fingerprint, "step": int(step), "run_id": run_id,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+            "fingerprint": fingerprint,
+            "step": int(step),
+            "run_id": run_id,
             "files": {k: {"bytes": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()},
         }
         _write_file(os.path.join(tmp, MANIFEST), _json_bytes(manifest))
@@ -261,7 +279,8 @@ def _read_verified(path: str, fingerprint: str | None) -> tuple[dict[str, Any], 
         raise CheckpointCorruptedError(f"No checkpoint folder at {where}.")
     if not os.path.exists(manifest_path):
         raise CheckpointCorruptedError(
-            f"Checkpoint {where} has no {MANIFEST}: it is incomplete (the manifest is written last) or damaged.")
+            f"Checkpoint {where} has no {MANIFEST}: it is incomplete (the manifest is written last) or damaged."
+        )
     try:
         with open(manifest_path, "rb") as fh:
             manifest = json.loads(fh.read().decode())
@@ -271,8 +290,9 @@ def _read_verified(path: str, fingerprint: str | None) -> tuple[dict[str, Any], 
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise CheckpointCorruptedError(f"Checkpoint {where} has an unreadable {MANIFEST} ({exc}).") from exc
     if manifest.get("format") != FORMAT:
-        raise CheckpointCorruptedError(f"{where} is not a factorgraph-maxent checkpoint (format "
-                                       f"{manifest.get('format')!r}).")
+        raise CheckpointCorruptedError(
+            f"{where} is not a factorgraph-maxent checkpoint (format {manifest.get('format')!r})."
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise CheckpointMismatchError(
             f"Checkpoint {where} has checkpoint format version {manifest.get('format_version')!r} (written by "
@@ -293,8 +313,9 @@ def _read_verified(path: str, fingerprint: str | None) -> tuple[dict[str, Any], 
         with open(file_path, "rb") as fh:
             data = fh.read()
         if len(data) != entry.get("bytes"):
-            raise CheckpointCorruptedError(f"Checkpoint {where} is damaged: {name!r} has {len(data)} bytes, "
-                                           f"not {entry.get('bytes')} (truncated).")
+            raise CheckpointCorruptedError(
+                f"Checkpoint {where} is damaged: {name!r} has {len(data)} bytes, not {entry.get('bytes')} (truncated)."
+            )
         if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
             raise CheckpointCorruptedError(f"Checkpoint {where} is damaged: {name!r} fails its SHA-256 checksum.")
         contents[name] = data
@@ -349,9 +370,6 @@ def read(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
         As :func:`validate`; also when the contents do not parse or do not rebuild the graph
         with the manifest's fingerprint.
     """
-    import factorgraph
-    from factorgraph.compiled import CompiledGraph
-
     path = os.fspath(path)
     where = repr(path)
     manifest, contents = _read_verified(path, fingerprint)
@@ -363,31 +381,44 @@ def read(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
     try:
         meta = json.loads(contents["trainer.json"].decode())
         names = json.loads(graph_arrays.pop("names").tobytes().decode())
-        values = {f.name: graph_arrays[f.name] if f.name in graph_arrays else tuple(names[f.name])
-                  for f in fields(CompiledGraph)}
+        values: dict[str, Any] = {
+            f.name: graph_arrays[f.name] if f.name in graph_arrays else tuple(names[f.name])
+            for f in fields(CompiledGraph)
+        }
         graph = CompiledGraph(**values)
         meta = _join(meta, arrays)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, FactorGraphError) as exc:
-        raise CheckpointCorruptedError(f"Checkpoint {where} does not fit together ({type(exc).__name__}: {exc}).") \
-            from exc
+        raise CheckpointCorruptedError(
+            f"Checkpoint {where} does not fit together ({type(exc).__name__}: {exc})."
+        ) from exc
     if graph.fingerprint() != manifest.get("fingerprint"):
         raise CheckpointMismatchError(
             f"Checkpoint {where}: its graph rebuilds with another fingerprint than the manifest's; it was written "
             f"by factorgraph-maxent {manifest.get('library_version')}, whose compiled form differs. Resume it with "
             "that version."
         )
-    if manifest.get("library_version") != factorgraph.__version__:
+    if manifest.get("library_version") != __version__:
         warnings.warn(
             f"Checkpoint {where} was written by factorgraph-maxent {manifest.get('library_version')}, not "
-            f"{factorgraph.__version__}: it loads, but the continuation is bit-identical to the uninterrupted "
-            "run only with the same version.", CheckpointWarning, stacklevel=2)
-    return Checkpoint(path=path, step=int(manifest.get("step", meta.get("step", 0))), manifest=manifest,
-                      meta=meta, arrays=arrays, graph=graph)
+            f"{__version__}: it loads, but the continuation is bit-identical to the uninterrupted "
+            "run only with the same version.",
+            CheckpointWarning,
+            stacklevel=2,
+        )
+    return Checkpoint(
+        path=path,
+        step=int(manifest.get("step", meta.get("step", 0))),
+        manifest=manifest,
+        meta=meta,
+        arrays=arrays,
+        graph=graph,
+    )
 
 
 def _is_checkpoint_folder(path: str) -> bool:
     return _step_of(os.path.basename(os.path.normpath(path))) is not None or os.path.exists(
-        os.path.join(path, MANIFEST))
+        os.path.join(path, MANIFEST)
+    )
 
 
 def find(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
@@ -419,8 +450,11 @@ def find(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
             continue
         if refused:
             listed = "; ".join(f"{os.path.basename(p)}: {e}" for p, e in refused)
-            warnings.warn(f"Refused checkpoint(s) {listed}. Falling back to {os.path.basename(candidate)} "
-                          f"(step {found.step}).", CheckpointFallbackWarning, stacklevel=3)
+            warnings.warn(
+                f"Refused checkpoint(s) {listed}. Falling back to {os.path.basename(candidate)} (step {found.step}).",
+                CheckpointFallbackWarning,
+                stacklevel=3,
+            )
         return found
     first = refused[0][1]
     others = "".join(f" {os.path.basename(p)}: {e}" for p, e in refused[1:])
@@ -458,8 +492,10 @@ def _split(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
         return {k: _split(v, f"{key}.{k}", arrays) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_split(v, f"{key}[{i}]", arrays) for i, v in enumerate(value)]
-    raise CheckpointError(f"{key} is a {type(value).__name__} ({value!r:.60}), which a checkpoint cannot hold; "
-                          "only numbers, strings, lists, dicts and numeric arrays.")
+    raise CheckpointError(
+        f"{key} is a {type(value).__name__} ({value!r:.60}), which a checkpoint cannot hold; "
+        "only numbers, strings, lists, dicts and numeric arrays."
+    )
 
 
 def _join(value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -472,136 +508,42 @@ def _join(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
-# -- the trainer -------------------------------------------------------------------------------
+# -- a trainer's state as files ---------------------------------------------------------------
 
 
-def _objective_config(term: Any, index: int) -> tuple[str, dict[str, Any]]:
-    import objectives
+def pack(graph: CompiledGraph, state: dict[str, Any]) -> dict[str, bytes]:
+    """The files of a checkpoint: graph.npz (the compiled graph), state.npz (every array of
+    ``state``) and trainer.json (the rest of ``state``, with references to those arrays).
 
-    try:
-        name, params = term.config()
-    except (AttributeError, NotImplementedError) as exc:
-        raise CheckpointError(
-            f"Objective {index} ({type(term).__name__}) cannot be checkpointed: it has no config(). Give it "
-            "config() -> (registered name, parameters) and register it with objectives.register (see "
-            "objectives.Objective.config)."
-        ) from exc
-    try:
-        cls = objectives.get(name)
-    except FactorGraphError as exc:
-        raise CheckpointError(f"Objective {index} ({type(term).__name__}) describes itself as {name!r}, which is "
-                              f"not a registered objective: {exc}") from exc
-    if not isinstance(term, cls):
-        raise CheckpointError(f"Objective {index} is a {type(term).__name__}, but {name!r} is registered to "
-                              f"{cls.__name__}.")
-    return name, dict(params)
-
-
-def _sampler_config(trainer: Trainer) -> dict[str, Any]:
-    config = trainer._sampler_config
-    if config is None:
-        describe = getattr(trainer.sampler, "config", None)
-        if describe is None:
-            raise CheckpointError(
-                f"The trainer was given a ready sampler ({trainer.sampler!r}) and cannot say how to rebuild it. "
-                "Give the sampler by name (Trainer(..., sampler='gibbs', n_chains=..., **options)), or give it a "
-                "config() -> {'name', 'n_chains', 'options'}."
-            )
-        config = describe()
-    return config
-
-
-def snapshot(trainer: Trainer) -> dict[str, Any]:
-    """The trainer's whole state as a checkpoint holds it (θ, chains, optimizer, averaging,
-    monitor, history), as copies in memory; :func:`apply` puts it back.
+    ``state`` is a :meth:`~factorgraph.Trainer.state_dict`: nested dicts and lists of JSON
+    scalars and numeric arrays.
 
     Raises
     ------
     CheckpointError
-        When a part of the trainer cannot be described.
+        When ``state`` holds something else.
     """
-    from factorgraph._errors import ModelSpecError
-
-    sampler_state = trainer.sampler.get_state()
-    if not isinstance(sampler_state, dict) or "key" not in sampler_state or "sweep" not in sampler_state:
-        raise CheckpointError(
-            f"The sampler {trainer.sampler!r} does not report its random generator's position (get_state() "
-            "needs 'key' and 'sweep'), so a resumed run could not continue its random stream exactly. "
-            "Give the sampler a counter-based generator whose state is (key, sweep)."
-        )
-    try:
-        optimizer_config = trainer.optimizer.config()
-    except (AttributeError, ModelSpecError) as exc:
-        raise CheckpointError(f"The optimizer cannot be checkpointed: {exc}") from exc
-    terms = []
-    for i, term in enumerate(trainer.objectives):
-        name, params = _objective_config(term, i)
-        terms.append({"name": name, "params": params})
-    history = {}
-    for key, values in trainer.history.items():
-        if key == "values":
-            history[key] = np.array(values, dtype=np.float64).reshape(len(values), len(trainer.objectives))
-        else:
-            history[key] = np.array(values, dtype=np.float64)
-    meta = {
-        "step": trainer.step_count,
-        "run_id": trainer._run_id,
-        "theta": trainer.theta,
-        "trainer": {
-            "sweeps_per_step": trainer.sweeps_per_step,
-            "max_sweeps_per_step": trainer.relaxation.max_sweeps,
-            "relax_within": trainer.relaxation.horizon,
-            "landing": None if trainer.landing is None else trainer.landing.config(),
-            "average_from": trainer.average_from,
-            "n_threads": trainer.n_threads,
-            "checkpoint_every": trainer.checkpoint_every,
-        },
-        "sampler": {**_sampler_config(trainer), "state": sampler_state},
-        "optimizer": {"config": optimizer_config, "state": trainer.optimizer.get_state()},
-        "schedule": trainer.schedule_state(),
-        "objectives": terms,
-        "monitor": {
-            "stability": None if trainer._stability is None else trainer._stability.get_state(),
-            "plateau": None if trainer._plateau is None else trainer._plateau.get_state(),
-            "figures": trainer._figures,
-            "checked": trainer._checked,
-            "drift": trainer._drift,
-            "failed": list(trainer._failed),
-            "next_assessment": trainer._next_assessment,
-        },
-        "fit": {"call": trainer._call, "elapsed": trainer._elapsed},
-        "history": history,
+    graph_arrays = {
+        f.name: getattr(graph, f.name) for f in fields(CompiledGraph) if isinstance(getattr(graph, f.name), np.ndarray)
     }
-    return copy.deepcopy(meta)
-
-
-def _trainer_files(trainer: Trainer, meta: dict[str, Any] | None = None) -> dict[str, bytes]:
-    """Everything needed to rebuild ``trainer``: graph.npz, state.npz and trainer.json (from
-    ``meta``, a :func:`snapshot`, when given)."""
-    from factorgraph.compiled import CompiledGraph
-
-    graph = trainer.graph
-    graph_arrays = {f.name: getattr(graph, f.name) for f in fields(CompiledGraph)
-                    if isinstance(getattr(graph, f.name), np.ndarray)}
     names = {f.name: list(getattr(graph, f.name)) for f in fields(CompiledGraph) if f.name not in graph_arrays}
     graph_arrays["names"] = np.frombuffer(json.dumps(names).encode(), dtype=np.uint8)
-    meta = snapshot(trainer) if meta is None else meta
     arrays: dict[str, np.ndarray] = {}
-    meta_json = _split(meta, "trainer", arrays)
-    return {"graph.npz": _npz_bytes(graph_arrays), "state.npz": _npz_bytes(arrays),
-            "trainer.json": _json_bytes(meta_json)}
+    meta_json = _split(state, "trainer", arrays)
+    return {
+        "graph.npz": _npz_bytes(graph_arrays),
+        "state.npz": _npz_bytes(arrays),
+        "trainer.json": _json_bytes(meta_json),
+    }
 
 
-def save(trainer: Trainer, directory: str | os.PathLike) -> str:
-    """Write a checkpoint of ``trainer`` into ``directory``; returns the checkpoint's folder.
-
-    Usually called through :meth:`Trainer.save_checkpoint` or ``Trainer(checkpoint_dir=...)``.
+def check_run(directory: str | os.PathLike, run_id: str) -> None:
+    """Refuse to write into a folder whose newest checkpoint belongs to another run.
 
     Raises
     ------
     CheckpointError
-        When a part of the trainer cannot be described, or ``directory`` holds another run's
-        checkpoints.
+        Naming the other run's checkpoint and what to do.
     """
     directory = os.fspath(directory)
     for path in list_checkpoints(directory)[:1]:
@@ -610,112 +552,8 @@ def save(trainer: Trainer, directory: str | os.PathLike) -> str:
                 other = json.load(fh).get("run_id")
         except (OSError, ValueError, AttributeError):
             continue
-        if other != trainer._run_id:
+        if other != run_id:
             raise CheckpointError(
                 f"The checkpoint folder {directory!r} holds another run's checkpoints ({os.path.basename(path)}). "
                 "Resume that run with fg.Trainer.resume(folder), or write to an empty folder."
             )
-    meta = snapshot(trainer)
-    files = _trainer_files(trainer, meta)
-    path = write(directory, trainer.step_count, files, trainer.graph.fingerprint(), trainer._run_id)
-    trainer._recovery_point = meta  # the last checkpoint, in memory, for a sharded run's rollback
-    return path
-
-
-def restore(path: str | os.PathLike, graph: Any = None, n_threads: int | None = None,
-            checkpoint_every: int | None = None, cluster: Any = None) -> Trainer:
-    """Rebuild a trainer from a checkpoint; see :meth:`Trainer.resume`."""
-    import objectives
-    import samplers
-    from factorgraph.optim import Landing, Optimizer
-    from factorgraph.training import Trainer
-
-    path = os.fspath(path)
-    fingerprint = None
-    if graph is not None:
-        fingerprint = as_compiled(graph).fingerprint()
-    found = find(path, fingerprint)
-    meta, where = found.meta, repr(found.path)
-    try:
-        terms = []
-        for entry in meta["objectives"]:
-            cls = objectives.get(entry["name"])
-            build = getattr(cls, "from_config", None)
-            terms.append(build(entry["params"]) if build is not None else cls(**entry["params"]))
-        optimizer = Optimizer.from_config(meta["optimizer"]["config"])
-        optimizer.set_state(meta["optimizer"]["state"])
-        settings, sampler = meta["trainer"], meta["sampler"]
-        if sampler["name"] not in samplers.available():
-            raise CheckpointError(f"Checkpoint {where} needs the sampler {sampler['name']!r}, which is not "
-                                  f"installed (available: {samplers.available()}).")
-        trainer = Trainer(
-            found.graph, terms, sampler=sampler["name"], n_chains=sampler["n_chains"],
-            sweeps_per_step=settings["sweeps_per_step"], optimizer=optimizer, seed=0, theta0=meta["theta"],
-            average_from=settings["average_from"],
-            landing=None if settings.get("landing") is None else Landing(**settings["landing"]),
-            max_sweeps_per_step=settings.get("max_sweeps_per_step", 64), relax_within=settings.get("relax_within", 50),
-            n_threads=settings["n_threads"] if n_threads is None else n_threads, cluster=cluster,
-            **sampler["options"],
-        )
-    except CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError, FactorGraphError) as exc:
-        raise CheckpointCorruptedError(f"Checkpoint {where} cannot rebuild the trainer "
-                                       f"({type(exc).__name__}: {exc}).") from exc
-    apply(trainer, meta, where)
-    trainer._run_id = meta["run_id"]
-    trainer.checkpoint_dir = os.path.dirname(found.path)
-    trainer.checkpoint_every = checkpoint_every or settings["checkpoint_every"] or 100
-    trainer._last_checkpoint = trainer.step_count
-    return trainer
-
-
-def apply(trainer: Trainer, meta: dict[str, Any], where: str = "in memory") -> None:
-    """Put a :func:`snapshot` (or a checkpoint's contents) back into ``trainer``: θ, the chains,
-    the optimizer, the averaging, the step count, the monitor and the history.
-
-    Raises
-    ------
-    CheckpointCorruptedError, CheckpointError
-        When the chains' state does not restore, or the sampler ignores its generator's position.
-    """
-    from factorgraph._monitor import Plateau, StabilityWindow
-
-    trainer.theta = np.array(meta["theta"], dtype=np.float64)
-    trainer.optimizer.set_state(copy.deepcopy(meta["optimizer"]["state"]))
-    state = copy.deepcopy(meta["sampler"]["state"])
-    name = meta["sampler"]["name"]
-    try:
-        trainer.sampler.set_state(state)
-    except (KeyError, TypeError, ValueError, FactorGraphError) as exc:
-        raise CheckpointCorruptedError(f"Checkpoint {where}: the chains' state does not restore ({exc}).") from exc
-    restored = trainer.sampler.get_state()
-    if int(restored.get("sweep", -1)) != int(state["sweep"]) or not np.array_equal(
-            np.asarray(restored.get("key")), np.asarray(state["key"])):
-        raise CheckpointError(
-            f"Checkpoint {where}: the sampler {name!r} did not take the saved generator key and sweep "
-            "counter, so the run could not continue its random stream; refusing to reseed silently."
-        )
-    if "schedule" in meta:
-        trainer.set_schedule_state(meta["schedule"])
-    elif trainer.average is not None:  # a checkpoint from before landings and relaxation checks
-        trainer.average.set_state(copy.deepcopy(meta["average"]))
-    trainer.step_count = int(meta["step"])
-    n_terms = len(trainer.objectives)
-    trainer.history = {key: (np.asarray(values).reshape(-1, n_terms).tolist() if key == "values"
-                             else np.asarray(values).tolist()) for key, values in meta["history"].items()}
-    monitor = meta["monitor"]
-    trainer._stability = trainer._plateau = None
-    if monitor["stability"] is not None:
-        trainer._stability = StabilityWindow(int(monitor["stability"]["size"]), len(trainer.theta))
-        trainer._stability.set_state(copy.deepcopy(monitor["stability"]))
-    if monitor["plateau"] is not None:
-        trainer._plateau = Plateau(int(monitor["plateau"]["patience"]))
-        trainer._plateau.set_state(copy.deepcopy(monitor["plateau"]))
-    trainer._figures = {k: float(v) for k, v in monitor["figures"].items()}
-    trainer._checked = bool(monitor["checked"])
-    trainer._drift = float(monitor.get("drift", np.inf))
-    trainer._failed = list(monitor.get("failed", []))
-    trainer._next_assessment = int(monitor.get("next_assessment", 0))
-    trainer._call = copy.deepcopy(meta["fit"]["call"])
-    trainer._elapsed = float(meta["fit"]["elapsed"])

@@ -131,17 +131,26 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("output")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log messages")
-    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                       help="no progress bars, warnings and errors only")
-    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show the traceback of an error")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars, warnings and errors only",
+    )
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     return common
 
 
 def _sub(commands: Any, name: str, help: str, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                               epilog=_EPILOG.get(name), parents=[common],
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    return commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=_EPILOG.get(name),
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     from factorgraph._cli_info import run_info
 
     positive, count = _integer(1), _integer(0)
-    parser = argparse.ArgumentParser(prog="factorgraph", description="Maximum-entropy models on factor graphs.",
-                                     epilog=_EPILOG["main"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="factorgraph",
+        description="Maximum-entropy models on factor graphs.",
+        epilog=_EPILOG["main"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"factorgraph-maxent {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
@@ -181,9 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--checkpoint-dir", metavar="D", help="write checkpoints to this folder")
     fit.add_argument("--checkpoint-every", metavar="K", type=positive, help="steps between checkpoints")
     fit.add_argument("--resume", action="store_true", help="continue the fit checkpointed in --checkpoint-dir")
-    fit.add_argument("--scheduler", metavar="ADDRESS",
-                     help="shard the chains over the Dask cluster of this scheduler (e.g. tcp://host:8786); "
-                          "the same fit as on one machine. Needs factorgraph-maxent[distributed]")
+    fit.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="shard the chains over the Dask cluster of this scheduler (e.g. tcp://host:8786); "
+        "the same fit as on one machine. Needs factorgraph-maxent[distributed]",
+    )
     settings = fit.add_argument_group("settings (override the model file)")
     settings.add_argument("--steps", type=count, help="most training steps (max_steps)")
     settings.add_argument("--tol", type=_number, help="θ drift tolerance of the convergence test (0: no early stop)")
@@ -193,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--threads", type=int, help="sampler threads (default: all cores)")
     fit.set_defaults(run=run_fit)
 
-    check = _sub(commands, "check", "measure how well the model at a fitted theta matches its targets, on "
-                 "fresh chains", common)
+    check = _sub(
+        commands, "check", "measure how well the model at a fitted theta matches its targets, on fresh chains", common
+    )
     check.add_argument("model", metavar="MODEL", help="TOML model file")
     check.add_argument("theta", metavar="THETA", help="theta: a fitted .npz of the model, or .npy/.csv/.txt numbers")
     check.add_argument("data", metavar="DATA", nargs="?", help="data file, when targets come from data")
@@ -203,10 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--chains", type=positive, default=256, help="fresh chains (default 256)")
     check.add_argument("--seed", type=count, help="seeds the chains (default: the model file's seed)")
     check.add_argument("--threads", type=int, help="sampler threads (default: the model file's, else all cores)")
-    check.add_argument("--max-sweeps", type=_integer(16), default=20_000,
-                       help="most burn-in sweeps (default 20000)")
-    check.add_argument("--time-budget", type=_positive_number, metavar="SECONDS",
-                       help="wall-clock seconds for burn-in and measurement")
+    check.add_argument("--max-sweeps", type=_integer(16), default=20_000, help="most burn-in sweeps (default 20000)")
+    check.add_argument(
+        "--time-budget", type=_positive_number, metavar="SECONDS", help="wall-clock seconds for burn-in and measurement"
+    )
     check.add_argument("--worst", type=count, default=5, help="features with the largest |z| to list (default 5)")
     check.set_defaults(run=run_check)
 

@@ -251,8 +251,9 @@ class CompiledGraph:
     def _one_state(self, state: Any, variable: Any, owner: str) -> tuple[np.ndarray, int]:
         state = np.asarray(state)
         if state.shape != (self.n_variables,):
-            raise DataError(message("state", owner, f"one state per variable, shape ({self.n_variables},)",
-                                    f"shape {state.shape}"))
+            raise DataError(
+                message("state", owner, f"one state per variable, shape ({self.n_variables},)", f"shape {state.shape}")
+            )
         state = check_states(state[None, :], self.n_states, owner, name="state")[0]
         variable = check_int("v", variable, owner)
         if variable >= self.n_variables:
@@ -295,17 +296,34 @@ class CompiledGraph:
         state, v = self._one_state(state, v, owner)
         new_state = check_int("new_state", new_state, owner)
         if new_state >= self.n_states[v]:
-            raise ModelSpecError(message("new_state", owner, f"a state of variable {v} (< {self.n_states[v]})", new_state))
+            raise ModelSpecError(
+                message("new_state", owner, f"a state of variable {v} (< {self.n_states[v]})", new_state)
+            )
         return _kernels.feature_deltas(self._view, state, v, new_state)
 
 
 _DTYPES = {
-    "n_states": np.int32, "value_offset": np.int64, "values": np.float64, "factor_ptr": np.int64,
-    "factor_vars": np.int32, "factor_strides": np.int64, "factor_form": np.int8,
-    "factor_theta": np.int64, "factor_table": np.int64, "tables": np.float64, "maps": np.int32,
-    "var_ptr": np.int64, "var_factors": np.int64, "var_pos": np.int32, "colors": np.int32,
-    "color_ptr": np.int64, "color_vars": np.int32, "trainable": np.bool_, "theta_init": np.float64,
-    "group_theta": np.int64, "group_factors": np.int64,
+    "n_states": np.int32,
+    "value_offset": np.int64,
+    "values": np.float64,
+    "factor_ptr": np.int64,
+    "factor_vars": np.int32,
+    "factor_strides": np.int64,
+    "factor_form": np.int8,
+    "factor_theta": np.int64,
+    "factor_table": np.int64,
+    "tables": np.float64,
+    "maps": np.int32,
+    "var_ptr": np.int64,
+    "var_factors": np.int64,
+    "var_pos": np.int32,
+    "colors": np.int32,
+    "color_ptr": np.int64,
+    "color_vars": np.int32,
+    "trainable": np.bool_,
+    "theta_init": np.float64,
+    "group_theta": np.int64,
+    "group_factors": np.int64,
 }
 
 
@@ -334,12 +352,17 @@ def _check_arrays(cg: CompiledGraph) -> None:
     require(cg.value_offset >= 0, "value offsets are negative")
     require(cg.value_offset + cg.n_states <= len(cg.values), "value offsets run past 'values'")
     require(np.isfinite(cg.values), "state values are not finite")
-    for ptr, items, what in ((cg.factor_ptr, cg.factor_vars, "factor"), (cg.var_ptr, cg.var_factors, "variable"),
-                             (cg.color_ptr, cg.color_vars, "colour")):
+    for ptr, items, what in (
+        (cg.factor_ptr, cg.factor_vars, "factor"),
+        (cg.var_ptr, cg.var_factors, "variable"),
+        (cg.color_ptr, cg.color_vars, "colour"),
+    ):
         require(len(ptr) >= 1 and ptr[0] == 0 and ptr[-1] == len(items), f"{what} pointers do not span their items")
         require(np.diff(ptr) >= 0, f"{what} pointers decrease")
-    require(len(cg.factor_ptr) == f + 1 and len(cg.factor_theta) == f and len(cg.factor_table) == f,
-            "factor arrays differ in length")
+    require(
+        len(cg.factor_ptr) == f + 1 and len(cg.factor_theta) == f and len(cg.factor_table) == f,
+        "factor arrays differ in length",
+    )
     require(len(cg.factor_strides) == len(cg.factor_vars), "one stride per scope entry is needed")
     require((cg.factor_vars >= 0) & (cg.factor_vars < n), "a scope refers to a missing variable")
     require(np.isin(cg.factor_form, (0, 1)), "factor forms must be 0 (scaled) or 1 (indexed)")
@@ -357,8 +380,10 @@ def _check_arrays(cg: CompiledGraph) -> None:
         is_last = np.zeros(len(cg.factor_vars), dtype=bool)
         is_last[last] = True
         nxt = np.flatnonzero(~is_last)
-        require(cg.factor_strides[nxt] == cg.factor_strides[nxt + 1] * cg.n_states[cg.factor_vars[nxt + 1]],
-                "strides are not row-major over the domain sizes")
+        require(
+            cg.factor_strides[nxt] == cg.factor_strides[nxt + 1] * cg.n_states[cg.factor_vars[nxt + 1]],
+            "strides are not row-major over the domain sizes",
+        )
         scaled, indexed = cg.factor_form == 0, cg.factor_form == 1
         require(cg.factor_table >= 0, "table offsets are negative")
         require(cg.factor_table[scaled] + size[scaled] <= len(cg.tables), "a scaled table runs past 'tables'")
@@ -369,27 +394,34 @@ def _check_arrays(cg: CompiledGraph) -> None:
             require(cg.factor_theta[indexed & (cg.factor_table == offset)] + top < k, "an index map points past theta")
         ids = np.repeat(np.arange(f), np.diff(cg.factor_ptr))
         require((cg.var_factors >= 0) & (cg.var_factors < f), "the variable CSR refers to a missing factor")
-        require((cg.var_pos >= 0) & (cg.var_pos < np.diff(cg.factor_ptr)[cg.var_factors]),
-                "the variable CSR has a position outside its factor's scope")
-        require(cg.factor_vars[cg.factor_ptr[cg.var_factors] + cg.var_pos] ==
-                np.repeat(np.arange(n), np.diff(cg.var_ptr)), "the variable CSR disagrees with the scopes")
+        require(
+            (cg.var_pos >= 0) & (cg.var_pos < np.diff(cg.factor_ptr)[cg.var_factors]),
+            "the variable CSR has a position outside its factor's scope",
+        )
+        require(
+            cg.factor_vars[cg.factor_ptr[cg.var_factors] + cg.var_pos] == np.repeat(np.arange(n), np.diff(cg.var_ptr)),
+            "the variable CSR disagrees with the scopes",
+        )
         keys = np.sort(ids * max(cg.n_colors, 1) + cg.colors[cg.factor_vars])
         require(np.diff(keys) != 0, "two variables of one factor share a colour or a variable repeats")
     if n:
         require((cg.color_vars >= 0) & (cg.color_vars < n), "colour classes refer to missing variables")
         require(np.bincount(cg.color_vars, minlength=n) == 1, "colour classes do not partition the variables")
-        require(cg.colors[cg.color_vars] == np.repeat(np.arange(cg.n_colors), np.diff(cg.color_ptr)),
-                "colour classes disagree with the colours")
+        require(
+            cg.colors[cg.color_vars] == np.repeat(np.arange(cg.n_colors), np.diff(cg.color_ptr)),
+            "colour classes disagree with the colours",
+        )
 
 
 def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> CompiledGraph:
     """Compile a FactorGraph into flat arrays (see :meth:`FactorGraph.compile`)."""
-    groups = graph.groups
-    domains = graph._domains
+    parts = graph.parts()
+    groups = parts.groups
+    domains = parts.domains
     domain_sizes = np.array([d.n_states for d in domains], dtype=np.int64)
     domain_offsets = np.concatenate([[0], np.cumsum(domain_sizes)[:-1]]).astype(np.int64)
     values = np.concatenate([d.values for d in domains]) if domains else np.zeros(0)
-    var_domain = graph._var_domain
+    var_domain = parts.var_domain
     n_states = domain_sizes[var_domain].astype(np.int32) if len(var_domain) else np.zeros(0, np.int32)
     n = len(n_states)
 
@@ -426,7 +458,7 @@ def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> Compiled
     n_colors = int(colors.max()) + 1 if n else 0
     color_ptr = np.concatenate([[0], np.cumsum(np.bincount(colors, minlength=n_colors))]).astype(np.int64)
 
-    arrays = dict(
+    arrays: dict[str, Any] = dict(
         n_states=n_states,
         value_offset=domain_offsets[var_domain] if n else np.zeros(0, np.int64),
         values=values,
@@ -436,8 +468,8 @@ def build_compiled(graph: FactorGraph, coloring: str | Any = "auto") -> Compiled
         factor_form=cat(forms, np.int8),
         factor_theta=cat(thetas, np.int64),
         factor_table=cat(offsets, np.int64),
-        tables=graph._tables.joined(),
-        maps=graph._maps.joined(),
+        tables=parts.tables.joined(),
+        maps=parts.maps.joined(),
         var_ptr=var_ptr,
         var_factors=factor_ids[order],
         var_pos=positions[order],

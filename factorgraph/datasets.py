@@ -40,17 +40,13 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @overload
-def load_digits(
-    binarize: bool = ..., threshold: float = ..., return_labels: Literal[False] = ...
-) -> np.ndarray: ...
+def load_digits(binarize: bool = ..., threshold: float = ..., return_labels: Literal[False] = ...) -> np.ndarray: ...
 @overload
 def load_digits(
     binarize: bool = ..., threshold: float = ..., *, return_labels: Literal[True]
 ) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
-def load_digits(
-    binarize: bool, threshold: float, return_labels: Literal[True]
-) -> tuple[np.ndarray, np.ndarray]: ...
+def load_digits(binarize: bool, threshold: float, return_labels: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def load_digits(

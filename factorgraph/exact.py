@@ -1,9 +1,10 @@
-"""The exact engine: enumerate every joint state of a small model.
+"""Exact answers for small models: the enumeration engine and the exact maximum-entropy fit.
 
-Everything here sums over all ``prod(n_states)`` joint states, in chunks so memory stays small,
-with a running maximum so that no exponential overflows. It is the ground truth of the test
-suite and a tool for users with small models: log partition function, expectations, marginals,
-covariances, entropy and the exact maximum-entropy fit.
+The functions that sum over every joint state (log partition function, expectations,
+marginals, covariances, entropy, exact samples) live in :mod:`factorgraph.enumeration` and are
+re-exported here; :func:`fit` adds the exact maximiser of the objective the
+:class:`~factorgraph.Trainer` follows with chains. This is the fitting layer's module: it
+imports objectives, which the engine below it must not.
 
 Joint states are enumerated in row-major order: variable 0 changes slowest.
 
@@ -23,18 +24,32 @@ True
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.optimize
 
-from factorgraph import _kernels
-from factorgraph._openmp import effective_n_threads
-from factorgraph._errors import DataError, ModelSpecError, ModelTooLargeError, NumericalError
-from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, check_targets, describe_feature, message
-from factorgraph.compiled import CompiledGraph
+from factorgraph._errors import DataError, ModelSpecError
+from factorgraph._exact_l1 import l1_residual, minimize_l1
+from factorgraph._validation import check_int, check_targets, check_theta, describe_feature, message
+from factorgraph.compiled import CompiledGraph, as_compiled
+from factorgraph.contracts import ExactTerm, MatchingTerm, ProximalTerm, RidgeTerm
+from factorgraph.enumeration import (
+    MAX_STATES,
+    covariance,
+    entropy,
+    enumerate_states,
+    expectations,
+    log_partition,
+    marginal,
+    probabilities,
+    sample,
+)
+from objectives import L2, MomentMatching
+from objectives.consistency import check_consistent_marginals, check_indicator_sums
+from objectives.moments import combined_targets
 
 __all__ = [
     "MAX_STATES",
@@ -50,227 +65,8 @@ __all__ = [
     "ExactFitResult",
 ]
 
-#: The largest number of joint states the engine will enumerate.
-MAX_STATES = 2**22
-_CHUNK = 2**16
-_MAX_DENSE_FEATURES = 8192  # covariance: a 512 MiB matrix at most
-_DENSE_CHUNK_VALUES = 2**23  # dense feature rows per chunk: 64 MiB at most
 _MAX_NEWTON_FEATURES = 2048  # Newton polish: a few dense K x K matrices
 _MAX_DIFFERENCE_FEATURES = 128  # Newton polish by differences of the gradient: 2K evaluations a step
-
-
-def _compiled(graph: Any) -> CompiledGraph:
-    return graph if isinstance(graph, CompiledGraph) else graph.compile()
-
-
-def _n_joint(compiled: CompiledGraph) -> int:
-    total = 1
-    for k in compiled.n_states.tolist():
-        total *= k
-    if total > MAX_STATES:
-        raise ModelTooLargeError(
-            f"The model has {total:.3g} joint states, more than the exact engine's limit of "
-            f"{MAX_STATES} (2**22). Use a sampler for models this large."
-        )
-    return total
-
-
-def _chunks(compiled: CompiledGraph, chunk: int = _CHUNK) -> Iterator[np.ndarray]:
-    """All joint states, (B, n) int32 chunks of at most ``chunk`` rows in row-major order."""
-    total = _n_joint(compiled)
-    sizes = compiled.n_states.astype(np.int64)
-    place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-    for start in range(0, total, chunk):
-        index = np.arange(start, min(start + chunk, total), dtype=np.int64)
-        yield ((index[:, None] // place[None, :]) % sizes[None, :]).astype(np.int32)
-
-
-def enumerate_states(graph: Any) -> np.ndarray:
-    """Every joint state as a row of state indices, shape (prod(n_states), n_variables)."""
-    compiled = _compiled(graph)
-    parts = list(_chunks(compiled))
-    return np.concatenate(parts) if parts else np.zeros((1, 0), dtype=np.int32)
-
-
-class _Accumulator:
-    """Streams Σ_x exp(E(x)) (and optional weighted sums) with a running maximum."""
-
-    def __init__(self) -> None:
-        self.shift = -np.inf
-        self.total = 0.0
-        self.extra: list[np.ndarray] = []
-
-    def weights(self, energy: np.ndarray) -> np.ndarray:
-        if not np.all(np.isfinite(energy)):
-            raise NumericalError(
-                "θ·f(x) overflowed to a non-finite value for some joint state; θ is too large "
-                "for double precision. Check θ (its order and scale)."
-            )
-        top = float(energy.max())
-        if top > self.shift:
-            scale = np.exp(self.shift - top) if np.isfinite(self.shift) else 0.0
-            self.total *= scale
-            for arr in self.extra:
-                arr *= scale
-            self.shift = top
-        w = np.exp(energy - self.shift)
-        self.total += float(w.sum())
-        return w
-
-    @property
-    def log_total(self) -> float:
-        return self.shift + float(np.log(self.total))
-
-
-def _theta(compiled: CompiledGraph, theta: Any, owner: str) -> np.ndarray:
-    return check_theta(theta, compiled.n_features, owner)
-
-
-def _energies(compiled: CompiledGraph, states: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    return _kernels.energies(compiled._view, states, theta, effective_n_threads(None))
-
-
-def log_partition(graph: Any, theta: Any) -> float:
-    """log Z(θ) = log Σ_x exp(θ·f(x)).
-
-    Parameters
-    ----------
-    graph : FactorGraph or CompiledGraph
-    theta : array_like of shape (n_features,)
-
-    Returns
-    -------
-    float
-    """
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.log_partition")
-    acc = _Accumulator()
-    for states in _chunks(compiled):
-        acc.weights(_energies(compiled, states, theta))
-    return acc.log_total
-
-
-def _log_partition_and_means(compiled: CompiledGraph, theta: np.ndarray) -> tuple[float, np.ndarray]:
-    sums = np.zeros(compiled.n_features)
-    acc = _Accumulator()
-    acc.extra.append(sums)
-    for states in _chunks(compiled):
-        w = acc.weights(_energies(compiled, states, theta))
-        _kernels.add_feature_sums(compiled._view, states, w, sums)
-    return acc.log_total, sums / acc.total
-
-
-def probabilities(graph: Any, theta: Any) -> np.ndarray:
-    """The whole joint distribution, an array with one axis per variable (shape n_states)."""
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.probabilities")
-    log_z = log_partition(compiled, theta)
-    p = np.concatenate([np.exp(_energies(compiled, s, theta) - log_z) for s in _chunks(compiled)])
-    return p.reshape(tuple(compiled.n_states.tolist()))
-
-
-def sample(graph: Any, theta: Any, n_samples: int, seed: int | np.random.SeedSequence | None = None) -> np.ndarray:
-    """Independent exact draws from p_θ, shape (n_samples, n_variables) of state indices.
-
-    ``seed`` seeds the draws (an int or a :class:`numpy.random.SeedSequence`); the same seed
-    gives the same samples.
-    """
-    compiled = _compiled(graph)
-    n_samples = check_int("n_samples", n_samples, "exact.sample", minimum=1)
-    p = probabilities(compiled, theta).ravel()
-    index = np.random.default_rng(seed).choice(len(p), size=n_samples, p=p / p.sum())
-    sizes = compiled.n_states.astype(np.int64)
-    return np.stack(np.unravel_index(index, tuple(sizes.tolist())), axis=1).astype(np.int32)
-
-
-def expectations(graph: Any, theta: Any, scope: Any = None, table: Any = None) -> np.ndarray:
-    """E_θ[f], shape (n_features,): the gradient of log Z; or E_θ[g(x_S) f] with weights.
-
-    Parameters
-    ----------
-    graph : FactorGraph or CompiledGraph
-    theta : array_like of shape (n_features,)
-    scope : sequence of int, optional
-        Variables S whose joint state selects each state's weight (with ``table``).
-    table : array_like, one axis per scope variable, optional
-        g(s) for each joint state s of S. Then the result is E_θ[g(x_S) f(x)], the exact
-        counterpart of a sampler's ``weighted_sums(scope, table) / n_chains``.
-
-    Returns
-    -------
-    ndarray of shape (n_features,)
-    """
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.expectations")
-    if (scope is None) != (table is None):
-        raise ModelSpecError("exact.expectations needs both scope= and table=, or neither.")
-    if scope is None:
-        return _log_partition_and_means(compiled, theta)[1]
-    ids, places = check_scope(compiled, scope, "exact.expectations")
-    weights = check_scope_table(compiled, ids, table, "exact.expectations")
-    sums = np.zeros(compiled.n_features)
-    acc = _Accumulator()
-    acc.extra.append(sums)
-    for states in _chunks(compiled):
-        w = acc.weights(_energies(compiled, states, theta))
-        _kernels.add_feature_sums(compiled._view, states, w * weights[states[:, ids] @ places], sums)
-    return sums / acc.total
-
-
-def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
-    """The joint marginal distribution of the variables in ``scope``.
-
-    Returns
-    -------
-    ndarray
-        One axis per scope variable, in scope order; entry ``[a, b, ...]`` is
-        P(x_scope[0] = a, x_scope[1] = b, ...).
-    """
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.marginal")
-    scope, stride = check_scope(compiled, scope, "exact.marginal")
-    sizes = compiled.n_states[scope].astype(np.int64)
-    table = np.zeros(int(np.prod(sizes)))
-    acc = _Accumulator()
-    acc.extra.append(table)
-    for states in _chunks(compiled):
-        w = acc.weights(_energies(compiled, states, theta))
-        table += np.bincount(states[:, scope] @ stride, weights=w, minlength=len(table))
-    return (table / acc.total).reshape(tuple(sizes.tolist()))
-
-
-def covariance(graph: Any, theta: Any) -> np.ndarray:
-    """Cov_θ[f], shape (n_features, n_features): the Hessian of log Z."""
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.covariance")
-    if compiled.n_features > _MAX_DENSE_FEATURES:
-        raise ModelTooLargeError(
-            f"covariance of {compiled.n_features} features would be a dense "
-            f"{compiled.n_features}^2 matrix; the limit is {_MAX_DENSE_FEATURES} features."
-        )
-    log_z, mean = _log_partition_and_means(compiled, theta)
-    cov = np.zeros((compiled.n_features, compiled.n_features))
-    rows = max(1, min(_CHUNK, _DENSE_CHUNK_VALUES // max(compiled.n_features, 1)))
-    for states in _chunks(compiled, rows):
-        p = np.exp(_energies(compiled, states, theta) - log_z)
-        centred = _kernels.feature_matrix(compiled._view, states, 1) - mean
-        cov += centred.T @ (centred * p[:, None])
-    return cov
-
-
-def entropy(graph: Any, theta: Any) -> float:
-    """The Shannon entropy of p_θ in nats, −Σ_x p(x) log p(x)."""
-    compiled = _compiled(graph)
-    theta = _theta(compiled, theta, "exact.entropy")
-    acc = _Accumulator()
-    for states in _chunks(compiled):
-        acc.weights(_energies(compiled, states, theta))
-    log_rest = float(np.log(acc.total))  # log Z = shift + log_rest, kept apart for precision
-    total = 0.0
-    for states in _chunks(compiled):
-        surprise = log_rest - (_energies(compiled, states, theta) - acc.shift)  # -log p(x) >= 0
-        total += float(np.exp(-surprise) @ surprise)
-    return total
 
 
 @dataclass(frozen=True)
@@ -306,10 +102,7 @@ def _combine_matching(compiled: Any, terms: list[Any], owner: str) -> list[Any]:
     Each matched feature's m_k − E[f_k] counts once, as in the trainer. The log-likelihood
     θ·m − log Z(θ) needs a target for every trainable feature, so one left without is refused.
     """
-    from objectives import MomentMatching
-    from objectives.moments import combined_targets
-
-    matching = [t for t in terms if hasattr(t, "matched_moments")]
+    matching = [t for t in terms if isinstance(t, MatchingTerm)]
     if not matching:
         return terms
     matched, target = combined_targets(matching, compiled.n_features, compiled.trainable)
@@ -320,7 +113,7 @@ def _combine_matching(compiled: Any, terms: list[Any], owner: str) -> list[Any]:
             f"{missing[:8].tolist()}{' ...' if len(missing) > 8 else ''}, and log Z(θ) needs one for "
             "each. Add MomentMatching(target) over all features, or make those features fixed."
         )
-    return [MomentMatching(target)] + [t for t in terms if not hasattr(t, "matched_moments")]
+    return [MomentMatching(target)] + [t for t in terms if not isinstance(t, MatchingTerm)]
 
 
 def fit(
@@ -339,10 +132,11 @@ def fit(
     and ``objectives``, each evaluated by enumeration through its
     ``exact_value_and_grad(graph, theta)``. Matching terms (``MomentMatching``,
     ``ExactMarginal``) are merged into one log-likelihood θ·m − log Z(θ), each feature's target
-    counted once, as the trainer does; it needs a target for every trainable feature. L-BFGS runs on the exact gradient over the
-    trainable features; Newton steps then polish the optimum, with the exact covariance as the
-    Hessian when the terms are only moment matching and L2 (a concave problem), or else with
-    central differences of the exact gradient (up to 128 trainable features). With an ``L1`` term the
+    counted once, as the trainer does; it needs a target for every trainable feature. L-BFGS
+    runs on the exact gradient over the trainable features; Newton steps then polish the
+    optimum, with the exact covariance as the Hessian when the terms are only moment matching
+    and L2 (a concave problem), or else with central differences of the exact gradient (up to
+    128 trainable features). With an ``L1`` term the
     smooth part is minimised with θ split as u − v, u, v >= 0 (L-BFGS-B), so the zeros of the
     solution come out exactly zero, and ``grad_norm`` is the distance of zero from the
     subdifferential.
@@ -387,13 +181,9 @@ def fit(
     >>> bool(result.success and 0 < result.theta[0] < np.arctanh(0.8))
     True
     """
-    from factorgraph._exact_l1 import l1_residual, minimize_l1
-    from objectives import L1, L2, MomentMatching
-    from objectives.consistency import check_consistent_marginals, check_indicator_sums
-
     owner = "exact.fit"
-    compiled = _compiled(graph)
-    theta = compiled.theta_init.copy() if theta0 is None else _theta(compiled, theta0, owner).copy()
+    compiled = as_compiled(graph)
+    theta = compiled.theta_init.copy() if theta0 is None else check_theta(theta0, compiled.n_features, owner).copy()
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not (np.isfinite(l2) and l2 >= 0):
         raise ModelSpecError(message("l2", owner, "a finite number >= 0", l2))
     max_iter = check_int("max_iter", max_iter, owner, minimum=0)
@@ -404,26 +194,29 @@ def fit(
     if not terms:
         raise ModelSpecError(f"{owner} got no objective: pass target= (feature means) and/or objectives=[...].")
     # L1 is not differentiable: its terms go to a bound-constrained split (θ = u − v) below
-    l1 = sum((np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, L1)),
-             np.zeros(len(free)))
-    terms = [t for t in terms if not isinstance(t, L1)]
+    l1 = sum(
+        (np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, ProximalTerm)),
+        np.zeros(len(free)),
+    )
+    terms = [t for t in terms if not isinstance(t, ProximalTerm)]
     for term in terms:
         if hasattr(term, "check"):
             term.check(compiled)
     check_consistent_marginals(terms)
     terms = _combine_matching(compiled, terms, owner)
+    # after the merge, one matching term holds every target
     for term in terms:
-        if isinstance(term, MomentMatching):
-            check_indicator_sums(compiled, compiled.trainable, term.target)
+        if isinstance(term, MatchingTerm):
+            check_indicator_sums(compiled, compiled.trainable, term.matched_moments()[1])
     for term in terms:
-        if not hasattr(term, "exact_value_and_grad"):
+        if not isinstance(term, ExactTerm):
             raise ModelSpecError(
                 f"{owner} cannot solve the objective {type(term).__name__} yet: it has no "
                 "exact_value_and_grad(graph, theta). The exact engine solves MomentMatching, L2, L1, "
                 "MarginalPrior and any objective that defines that method."
             )
-        if isinstance(term, MomentMatching):
-            _check_target_range(compiled, term.target, free)
+        if isinstance(term, MatchingTerm):
+            _check_target_range(compiled, term.matched_moments()[1], free)
 
     def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
         """−L and −∇L over the trainable features: scipy minimises."""
@@ -437,9 +230,8 @@ def fit(
 
     x = theta[free].copy()
     n_iter = 0
-    concave = all(isinstance(term, MomentMatching | L2) for term in terms)
-    ridge = sum((np.broadcast_to(t.strength, theta.shape)[free] for t in terms if isinstance(t, L2)),
-                np.zeros(len(free)))
+    concave = all(isinstance(term, MatchingTerm | RidgeTerm) for term in terms)
+    ridge = sum((t.ridge(len(theta))[free] for t in terms if isinstance(t, RidgeTerm)), np.zeros(len(free)))
 
     def polish(func: Any, y: np.ndarray, on: np.ndarray) -> np.ndarray:
         """Newton steps on ``func`` over the free features ``on``: L-BFGS stalls a little above
@@ -447,11 +239,13 @@ def fit(
         and L2, else central differences of the exact gradient (few features only)."""
         nonlocal n_iter
         if concave:
+
             def hessian(z: np.ndarray) -> np.ndarray:
                 point = x.copy()
                 point[on] = z
                 return covariance(compiled, _full(theta, free, point))[np.ix_(free[on], free[on])] + np.diag(ridge[on])
         elif len(y) <= _MAX_DIFFERENCE_FEATURES:
+
             def hessian(z: np.ndarray) -> np.ndarray:
                 return _difference_hessian(func, z)
         else:
@@ -479,7 +273,10 @@ def fit(
                 x[support] = y
     elif len(free) and max_iter > 0:
         found = scipy.optimize.minimize(
-            negative, x, jac=True, method="L-BFGS-B",
+            negative,
+            x,
+            jac=True,
+            method="L-BFGS-B",
             options={"maxiter": max_iter, "gtol": tol / 10, "ftol": 0.0, "maxcor": 30},
         )
         x, n_iter = found.x, int(found.nit)
@@ -489,9 +286,13 @@ def fit(
     # with L1, the distance of zero from the subdifferential, coordinate by coordinate
     grad_norm = float(np.linalg.norm(l1_residual(grad, x, l1) if l1.any() else grad))
     success = grad_norm < tol
-    msg = "converged" if success else (
-        f"gradient norm {grad_norm:.3g} is above tol {tol:g}: a target may lie on the boundary "
-        "of what the features can reach (θ diverges); add l2 > 0 or move the target inside."
+    msg = (
+        "converged"
+        if success
+        else (
+            f"gradient norm {grad_norm:.3g} is above tol {tol:g}: a target may lie on the boundary "
+            "of what the features can reach (θ diverges); add l2 > 0 or move the target inside."
+        )
     )
     return ExactFitResult(theta, grad_norm, success, n_iter, log_partition(compiled, theta), msg)
 

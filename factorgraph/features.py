@@ -67,8 +67,7 @@ def _as_scopes(scopes: object, kind: str) -> np.ndarray:
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise FeatureSpecError(
-            f"A {kind} group needs at least one scope of at least one variable; got scopes of "
-            f"shape {array.shape}."
+            f"A {kind} group needs at least one scope of at least one variable; got scopes of shape {array.shape}."
         )
     return array
 
@@ -80,8 +79,12 @@ def _row_param(name: str, value: np.ndarray, n_rows: int, row_shape: tuple, kind
     if value.shape == (n_rows, *row_shape):
         return True
     raise FeatureSpecError(
-        message(name, kind, f"of shape {row_shape} (shared) or {(n_rows, *row_shape)} (one per scope)",
-                f"shape {value.shape}")
+        message(
+            name,
+            kind,
+            f"of shape {row_shape} (shared) or {(n_rows, *row_shape)} (one per scope)",
+            f"shape {value.shape}",
+        )
     )
 
 
@@ -179,6 +182,7 @@ class Indicator(FeatureKind):
         self._per_row = _row_param("states", self.states, self.n_rows, (self.arity,), "Indicator")
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {"states": self.states}
 
     def _tables(self, values, rows):
@@ -218,6 +222,7 @@ class Bin(FeatureKind):
         self._per_row = per_lo or per_hi
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {"lower": self.lower, "upper": self.upper}
 
     def _tables(self, values, rows):
@@ -325,6 +330,7 @@ class Table(FeatureKind):
             )
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {"table": self.table}
 
     def _tables(self, values, rows):
@@ -363,6 +369,7 @@ class Function(FeatureKind):
         self.fn = fn
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {"fn": getattr(self.fn, "__qualname__", repr(self.fn))}
 
     def _tables(self, values, rows):
@@ -430,6 +437,7 @@ class Potential(FeatureKind):
         self.reference = reference
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {} if self.reference is None else {"reference": self.reference}
 
     def _index_map(self, values):
@@ -481,6 +489,7 @@ class Histogram(FeatureKind):
                 )
 
     def params(self):
+        """The kind's parameters, for descriptions and model files."""
         return {f"edges{j}": e for j, e in enumerate(self.edges)}
 
     def _index_map(self, values):

@@ -4,86 +4,31 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from factorgraph._errors import DataError, DuplicateScopeWarning, FeatureSpecError, ModelSpecError, UnknownGroupError
+from factorgraph._errors import (
+    DataError,
+    DuplicateScopeWarning,
+    FeatureSpecError,
+    ModelFileError,
+    ModelSpecError,
+    UnknownGroupError,
+)
+from factorgraph._parts import FeatureGroup, GraphParts
 from factorgraph._pool import TablePool
 from factorgraph._validation import as_finite_array, check_int, message
+from factorgraph.compiled import CompiledGraph, build_compiled
 from factorgraph.features import FeatureKind
+from factorgraph.io import read_model, save_model
 from factorgraph.variables import MAX_JOINT_STATES, Domain, make_domain
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from factorgraph.compiled import CompiledGraph
-
-__all__ = ["FactorGraph", "FeatureGroup"]
-
-
-@dataclass(frozen=True, eq=False)
-class FeatureGroup:
-    """A group of features of one kind, in its tabulated form.
-
-    Attributes
-    ----------
-    name : str
-        The group's unique name.
-    kind : str
-        The feature kind ("Product", "Potential", ...).
-    form : {"scaled", "indexed"}
-        The lookup form it compiles to.
-    trainable : bool
-        False for a fixed group (a base measure held at ``theta_init``).
-    scopes : ndarray of shape (E, arity)
-        The variables of each row.
-    table_offset : ndarray of shape (E,)
-        Each row's table (scaled) or index map (indexed) in the graph's pools.
-    n_per_row : ndarray of shape (E,)
-        The number of features of each row (1 for scaled groups).
-    theta_start : int
-        The position of the group's first feature in theta.
-    theta_init : float or ndarray of shape (n_features,)
-        The group's initial (for fixed groups: permanent) parameter values.
-    params : dict
-        The kind's parameters, for descriptions.
-    """
-
-    name: str
-    kind: str
-    form: str
-    trainable: bool
-    scopes: np.ndarray
-    table_offset: np.ndarray
-    n_per_row: np.ndarray
-    theta_start: int
-    theta_init: float | np.ndarray
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for array in (self.scopes, self.table_offset, self.n_per_row, self.theta_init):
-            if isinstance(array, np.ndarray):
-                array.flags.writeable = False  # the graph's compiled cache relies on it
-
-    @property
-    def n_features(self) -> int:
-        """The number of features (entries of theta) in the group."""
-        return int(self.n_per_row.sum())
-
-    @property
-    def theta_slice(self) -> slice:
-        """The group's slice of theta."""
-        return slice(self.theta_start, self.theta_start + self.n_features)
-
-    def feature_ids(self) -> np.ndarray:
-        """The group's theta indices: (E,) for scaled, (E, m) for indexed with m per row, else flat."""
-        ids = np.arange(self.theta_start, self.theta_start + self.n_features, dtype=np.int64)
-        if self.form == "indexed" and len(np.unique(self.n_per_row)) == 1:
-            return ids.reshape(len(self.scopes), -1)
-        return ids
+__all__ = ["FactorGraph", "FeatureGroup", "load"]
 
 
 def _checked_tables(group: FeatureKind, tables: Any, n_rows: int, size: int) -> np.ndarray:
@@ -136,7 +81,10 @@ def _warn_duplicate_rows(scopes: np.ndarray, n_variables: int, name: str) -> Non
         warnings.warn(
             f"Feature group '{name}': scope rows {a} and {b} are both {scopes[a].tolist()}, so their features "
             "are exact copies and only their sum is identifiable. Remove the repeated rows (e.g. "
-            "np.unique(scopes, axis=0)).", DuplicateScopeWarning, stacklevel=4)
+            "np.unique(scopes, axis=0)).",
+            DuplicateScopeWarning,
+            stacklevel=4,
+        )
 
 
 class FactorGraph:
@@ -168,8 +116,8 @@ class FactorGraph:
         self._var_domain = np.zeros(0, dtype=np.int32)
         self._names: list[str | None] = []
         self._groups: list[FeatureGroup] = []
-        self._tables = TablePool(np.float64)
-        self._maps = TablePool(np.int32)
+        self._tables = TablePool(np.dtype(np.float64))
+        self._maps = TablePool(np.dtype(np.int32))
         self._n_features = 0
         self._compiled: dict[str, CompiledGraph] = {}  # by colouring strategy, until a change
 
@@ -218,9 +166,7 @@ class FactorGraph:
             self._domain_ids[key] = len(self._domains)
             self._domains.append(domain)
         start = self.n_variables
-        self._var_domain = np.concatenate(
-            [self._var_domain, np.full(n, self._domain_ids[key], dtype=np.int32)]
-        )
+        self._var_domain = np.concatenate([self._var_domain, np.full(n, self._domain_ids[key], dtype=np.int32)])
         self._names.extend(names if names is not None else [None] * n)
         self._changed()
         return np.arange(start, start + n, dtype=np.int32)
@@ -327,9 +273,16 @@ class FactorGraph:
         n_new = int(n_per_row.sum())
         init = self._theta_init(theta_init, trainable, n_new, name)
         grp = FeatureGroup(
-            name=name, kind=group.kind, form=group.form, trainable=bool(trainable),
-            scopes=scopes.astype(np.int32), table_offset=offsets, n_per_row=n_per_row,
-            theta_start=self._n_features, theta_init=init, params=group.params(),
+            name=name,
+            kind=group.kind,
+            form=group.form,
+            trainable=bool(trainable),
+            scopes=scopes.astype(np.int32),
+            table_offset=offsets,
+            n_per_row=n_per_row,
+            theta_start=self._n_features,
+            theta_init=init,
+            params=group.params(),
         )
         self._groups.append(grp)
         self._n_features += n_new
@@ -403,9 +356,7 @@ class FactorGraph:
         for grp in self._groups:
             if grp.name == name:
                 return grp
-        raise UnknownGroupError(
-            f"No feature group is named {name!r}; the groups are {[g.name for g in self._groups]}."
-        )
+        raise UnknownGroupError(f"No feature group is named {name!r}; the groups are {[g.name for g in self._groups]}.")
 
     def feature_index(self, name: str) -> slice:
         """The slice of θ that holds group ``name``."""
@@ -473,7 +424,10 @@ class FactorGraph:
             starts = grp.theta_start + np.concatenate([[0], np.cumsum(grp.n_per_row)[:-1]])
             for scope, start, count in zip(grp.scopes.tolist(), starts.tolist(), grp.n_per_row.tolist()):
                 graph.add_node(
-                    ("f", row), bipartite=1, kind=grp.kind, group=grp.name,
+                    ("f", row),
+                    bipartite=1,
+                    kind=grp.kind,
+                    group=grp.name,
                     features=list(range(start, start + count)),
                 )
                 graph.add_edges_from((("f", row), ("v", v)) for v in scope)
@@ -516,8 +470,6 @@ class FactorGraph:
         The result is cached until the graph changes; adding variables or features later is
         allowed and the next ``compile()`` includes them (earlier compiled graphs stay as they were).
         """
-        from factorgraph.compiled import build_compiled
-
         if not isinstance(coloring, str):  # user colourings and callables are not cached
             return build_compiled(self, coloring)
         if coloring not in self._compiled:
@@ -532,12 +484,71 @@ class FactorGraph:
 
         See :func:`factorgraph.load`.
         """
-        from factorgraph.io import save_model
+        save_model(self.parts(), path, theta)
 
-        save_model(self, path, theta)
+    def parts(self) -> GraphParts:
+        """The graph's storage as one read-only record (what the model file and the compiler read)."""
+        return GraphParts(
+            domains=tuple(self._domains),
+            var_domain=self._var_domain,
+            names=tuple(self._names),
+            tables=self._tables,
+            maps=self._maps,
+            groups=tuple(self._groups),
+        )
+
+    @classmethod
+    def from_parts(cls, parts: GraphParts) -> FactorGraph:
+        """The graph that stores ``parts`` (the inverse of :meth:`parts`; the parts are shared, not copied)."""
+        graph = cls()
+        for d, domain in enumerate(parts.domains):
+            graph._domain_ids[domain.key()] = d
+        graph._domains = list(parts.domains)
+        graph._var_domain = parts.var_domain
+        graph._names = list(parts.names)
+        graph._tables, graph._maps = parts.tables, parts.maps
+        graph._groups = list(parts.groups)
+        graph._n_features = parts.n_features
+        return graph
 
     def __repr__(self) -> str:
         return (
             f"<FactorGraph: {self.n_variables} variables, {len(self._groups)} groups, "
             f"{self.n_factors} factors, {self.n_features} features>"
         )
+
+
+def load(path: str | os.PathLike) -> tuple[FactorGraph, np.ndarray | None]:
+    """Read a model file written by :meth:`FactorGraph.save`.
+
+    Returns
+    -------
+    graph : FactorGraph
+        The model, identical to the saved one (Function groups as their tabulated values).
+    theta : ndarray of shape (n_features,) or None
+        The saved θ, or None if none was saved.
+
+    Raises
+    ------
+    ModelFileError
+        When the file is missing, not a model file, of an unsupported version, or damaged.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, factorgraph as fg
+    >>> g = fg.FactorGraph()
+    >>> _ = g.add_variables(3, n_states=3)
+    >>> _ = g.add_features(fg.features.Potential([(0, 1), (1, 2)]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> g.save(path, theta=np.arange(18.0))
+    >>> g2, theta = fg.load(path)
+    >>> g2.n_features, theta[-1]
+    (18, np.float64(17.0))
+    """
+    parts, theta = read_model(path)
+    graph = FactorGraph.from_parts(parts)
+    try:
+        graph.compile()  # validates every array against the others
+    except (KeyError, ValueError, TypeError, IndexError, ModelSpecError) as exc:
+        raise ModelFileError(f"{os.fspath(path)!r} is not a consistent model file: {exc}.") from exc
+    return graph, theta

@@ -16,19 +16,18 @@ import io
 import json
 import os
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from factorgraph._errors import ModelFileError
+from factorgraph._parts import FeatureGroup, GraphParts
 from factorgraph._pool import TablePool
 from factorgraph._validation import check_theta
+from factorgraph._version import __version__
 from factorgraph.variables import Domain
 
-if TYPE_CHECKING:
-    from factorgraph.graph import FactorGraph
-
-__all__ = ["save_model", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "read_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "factorgraph-maxent model"
 FORMAT_VERSION = 1
@@ -43,41 +42,44 @@ def _json_param(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
 
-def save_model(graph: FactorGraph, path: str | os.PathLike, theta: Any = None) -> None:
-    """Write ``graph`` (and θ) to ``path``; see :meth:`FactorGraph.save`."""
-    import factorgraph
-
+def save_model(parts: GraphParts, path: str | os.PathLike, theta: Any = None) -> None:
+    """Write a graph's parts (and θ) to ``path``; see :meth:`FactorGraph.save`."""
     arrays: dict[str, np.ndarray] = {}
-    domains = graph._domains
-    arrays["var_domain"] = graph._var_domain
+    domains = parts.domains
+    arrays["var_domain"] = parts.var_domain
     arrays["domain_values"] = np.concatenate([d.values for d in domains]) if domains else np.zeros(0)
     arrays["domain_ptr"] = np.cumsum([0] + [d.n_states for d in domains]).astype(np.int64)
     edges = [d.edges if d.edges is not None else np.zeros(0) for d in domains]
     arrays["domain_edges"] = np.concatenate(edges) if edges else np.zeros(0)
     arrays["edges_ptr"] = np.cumsum([0] + [len(e) for e in edges]).astype(np.int64)
-    for name, pool in (("tables", graph._tables), ("maps", graph._maps)):
+    for name, pool in (("tables", parts.tables), ("maps", parts.maps)):
         arrays[name] = pool.joined()
         arrays[f"{name}_layout"] = np.stack(pool.layout()) if pool.n_tables else np.zeros((2, 0), np.int64)
     groups = []
-    for i, grp in enumerate(graph.groups):
+    for i, grp in enumerate(parts.groups):
         arrays[f"group{i}.scopes"] = grp.scopes
         arrays[f"group{i}.table_offset"] = grp.table_offset
         arrays[f"group{i}.n_per_row"] = grp.n_per_row
         arrays[f"group{i}.theta_init"] = np.atleast_1d(np.asarray(grp.theta_init, dtype=np.float64))
-        groups.append({
-            "name": grp.name, "kind": grp.kind, "form": grp.form, "trainable": grp.trainable,
-            "theta_init_scalar": not isinstance(grp.theta_init, np.ndarray),
-            "params": {k: _json_param(v) for k, v in grp.params.items()},
-        })
+        groups.append(
+            {
+                "name": grp.name,
+                "kind": grp.kind,
+                "form": grp.form,
+                "trainable": grp.trainable,
+                "theta_init_scalar": not isinstance(grp.theta_init, np.ndarray),
+                "params": {k: _json_param(v) for k, v in grp.params.items()},
+            }
+        )
     if theta is not None:
-        arrays["theta"] = check_theta(theta, graph.n_features, "FactorGraph.save")
+        arrays["theta"] = check_theta(theta, parts.n_features, "FactorGraph.save")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "library_version": factorgraph.__version__,
-        "n_variables": graph.n_variables,
-        "n_features": graph.n_features,
-        "variable_names": graph.variable_names,
+        "library_version": __version__,
+        "n_variables": parts.n_variables,
+        "n_features": parts.n_features,
+        "variable_names": list(parts.names),
         "groups": groups,
         "sha256": {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in arrays.items()},
     }
@@ -108,68 +110,54 @@ def _atomic_write(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
         os.close(folder)
 
 
-def load(path: str | os.PathLike) -> tuple[FactorGraph, np.ndarray | None]:
-    """Read a model file written by :meth:`FactorGraph.save`.
-
-    Returns
-    -------
-    graph : FactorGraph
-        The model, identical to the saved one (Function groups as their tabulated values).
-    theta : ndarray of shape (n_features,) or None
-        The saved θ, or None if none was saved.
+def read_model(path: str | os.PathLike) -> tuple[GraphParts, np.ndarray | None]:
+    """A model file's parts and θ (None if none was saved); see :func:`factorgraph.load`.
 
     Raises
     ------
     ModelFileError
         When the file is missing, not a model file, of an unsupported version, or damaged.
-
-    Examples
-    --------
-    >>> import os, tempfile, numpy as np, factorgraph as fg
-    >>> g = fg.FactorGraph()
-    >>> _ = g.add_variables(3, n_states=3)
-    >>> _ = g.add_features(fg.features.Potential([(0, 1), (1, 2)]))
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
-    >>> g.save(path, theta=np.arange(18.0))
-    >>> g2, theta = fg.load(path)
-    >>> g2.n_features, theta[-1]
-    (18, np.float64(17.0))
     """
-    from factorgraph.graph import FactorGraph, FeatureGroup
-
     arrays, header = _read(path)
     try:
-        graph = FactorGraph()
         ptr, eptr = arrays["domain_ptr"], arrays["edges_ptr"]
+        domains = []
         for d in range(len(ptr) - 1):
             values = arrays["domain_values"][ptr[d] : ptr[d + 1]]
             edges = arrays["domain_edges"][eptr[d] : eptr[d + 1]]
-            domain = Domain(_readonly(values), _readonly(edges) if len(edges) else None)
-            graph._domain_ids[domain.key()] = d
-            graph._domains.append(domain)
-        graph._var_domain = arrays["var_domain"].astype(np.int32)
-        graph._names = list(header["variable_names"])
-        graph._tables = TablePool.from_array(arrays["tables"], *arrays["tables_layout"])
-        graph._maps = TablePool.from_array(arrays["maps"], *arrays["maps_layout"])
+            domains.append(Domain(_readonly(values), _readonly(edges) if len(edges) else None))
+        groups, n_features = [], 0
         for i, meta in enumerate(header["groups"]):
             if meta["form"] not in ("scaled", "indexed"):
                 raise ValueError(f"group {i} has an unknown form {meta['form']!r}")
             init = arrays[f"group{i}.theta_init"]
             grp = FeatureGroup(
-                name=meta["name"], kind=meta["kind"], form=meta["form"], trainable=bool(meta["trainable"]),
+                name=meta["name"],
+                kind=meta["kind"],
+                form=meta["form"],
+                trainable=bool(meta["trainable"]),
                 scopes=arrays[f"group{i}.scopes"].astype(np.int32),
-                table_offset=arrays[f"group{i}.table_offset"], n_per_row=arrays[f"group{i}.n_per_row"],
-                theta_start=graph.n_features, params=meta["params"],
+                table_offset=arrays[f"group{i}.table_offset"],
+                n_per_row=arrays[f"group{i}.n_per_row"],
+                theta_start=n_features,
+                params=meta["params"],
                 theta_init=float(init[0]) if meta["theta_init_scalar"] else init,
             )
-            graph._groups.append(grp)
-            graph._n_features += grp.n_features
-        if graph.n_variables != header["n_variables"] or graph.n_features != header["n_features"]:
+            groups.append(grp)
+            n_features += grp.n_features
+        parts = GraphParts(
+            domains=tuple(domains),
+            var_domain=arrays["var_domain"].astype(np.int32),
+            names=tuple(header["variable_names"]),
+            tables=TablePool.from_array(arrays["tables"], *arrays["tables_layout"]),
+            maps=TablePool.from_array(arrays["maps"], *arrays["maps_layout"]),
+            groups=tuple(groups),
+        )
+        if parts.n_variables != header["n_variables"] or parts.n_features != header["n_features"]:
             raise ValueError("sizes in the header do not match the arrays")
-        graph.compile()  # validates every array against the others
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise ModelFileError(f"{os.fspath(path)!r} is not a consistent model file: {exc}.") from exc
-    return graph, arrays.get("theta")
+    return parts, arrays.get("theta")
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

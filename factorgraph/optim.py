@@ -29,16 +29,33 @@ from factorgraph._errors import ModelSpecError, NumericalError
 from factorgraph._landing import Landing
 from factorgraph._validation import as_finite_array, check_int, message
 
-__all__ = ["Schedule", "constant", "inverse_time", "exponential", "cosine", "warmup",
-           "Optimizer", "SGD", "Adam", "GroupAdam", "PolyakAverage", "Landing", "default_optimizer"]
+__all__ = [
+    "Schedule",
+    "constant",
+    "inverse_time",
+    "exponential",
+    "cosine",
+    "warmup",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "GroupAdam",
+    "PolyakAverage",
+    "Landing",
+    "default_optimizer",
+]
 
 State = dict[str, "np.ndarray | int | float"]
 
 
 def _real(name: str, value: object, owner: str, expected: str, ok: Callable[[float], bool]) -> float:
     """Return ``value`` as a float, or raise ModelSpecError unless it is a finite real passing ``ok``."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or not ok(float(value))):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not ok(float(value))
+    ):
         raise ModelSpecError(message(name, owner, expected, value))
     return float(value)
 
@@ -64,6 +81,7 @@ class Schedule(abc.ABC):
             object.__setattr__(self, name, value)
 
     def __call__(self, t: int) -> float:
+        """The learning rate at step ``t``."""
         return float(self._at(check_int("t", t, f"optim.{type(self).__name__}", minimum=0)))
 
     @abc.abstractmethod
@@ -78,13 +96,14 @@ class Schedule(abc.ABC):
 
         Examples
         --------
-        >>> warmup(inverse_time(0.1, 10), steps=5).config()
-        {'schedule': 'warmup', 'after': {'schedule': 'inverse_time', 'lr': 0.1, 'decay_steps': 10.0, 'power': 1.0}, 'steps': 5}
+        >>> warmup(inverse_time(0.1, 10), steps=5).config()  # doctest: +NORMALIZE_WHITESPACE
+        {'schedule': 'warmup',
+         'after': {'schedule': 'inverse_time', 'lr': 0.1, 'decay_steps': 10.0, 'power': 1.0}, 'steps': 5}
         """
         return _schedule_config(self)
 
     @staticmethod
-    def from_config(config: Mapping[str, Any]) -> Schedule:
+    def from_config(config: object) -> Schedule:
         """Rebuild a schedule from :meth:`config`.
 
         Examples
@@ -93,8 +112,14 @@ class Schedule(abc.ABC):
         True
         """
         if not isinstance(config, Mapping) or config.get("schedule") not in _SCHEDULES:
-            raise ModelSpecError(message("config", "optim.Schedule.from_config",
-                                         f"a dict with 'schedule' one of {sorted(_SCHEDULES)}", config))
+            raise ModelSpecError(
+                message(
+                    "config",
+                    "optim.Schedule.from_config",
+                    f"a dict with 'schedule' one of {sorted(_SCHEDULES)}",
+                    config,
+                )
+            )
         params = {k: v for k, v in config.items() if k != "schedule"}
         if config["schedule"] == "warmup":
             params["schedule"] = Schedule.from_config(params.pop("after", None))
@@ -214,7 +239,9 @@ class cosine(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps, "optim.cosine", minimum=1))
-        final = _real("final", self.final, "optim.cosine", f"a number in [0, lr={self.lr}]", lambda x: 0 <= x <= self.lr)
+        final = _real(
+            "final", self.final, "optim.cosine", f"a number in [0, lr={self.lr}]", lambda x: 0 <= x <= self.lr
+        )
         object.__setattr__(self, "final", final)
 
     def _at(self, t: int) -> float:
@@ -266,7 +293,7 @@ def _schedule_config(schedule: object) -> dict[str, Any]:
             f"factorgraph.optim's {', '.join(sorted(_SCHEDULES))} (or a plain number) can. Use one of them."
         )
     out: dict[str, Any] = {"schedule": type(schedule).__name__}
-    for f in fields(schedule):
+    for f in fields(schedule):  # type: ignore[arg-type]  # one of the dataclasses above
         value = getattr(schedule, f.name)
         if f.name == "schedule":
             out["after"] = _schedule_config(value)
@@ -286,12 +313,22 @@ def _read_state(state: object, owner: str, names: tuple[str, ...]) -> tuple[int,
     """Validate a ``get_state`` dict: its step count ``t`` and copies of its arrays (all or none)."""
     if not isinstance(state, Mapping) or "t" not in state or not set(state) <= {"t", *names}:
         keys = sorted(state) if isinstance(state, Mapping) else state
-        raise ModelSpecError(message("state", owner, f"a dict with key 't' and optionally {list(names)}", keys,
-                                     "Pass a dict returned by get_state()."))
+        raise ModelSpecError(
+            message(
+                "state",
+                owner,
+                f"a dict with key 't' and optionally {list(names)}",
+                keys,
+                "Pass a dict returned by get_state().",
+            )
+        )
     t = state["t"]
     t = check_int("state['t']", t.item() if isinstance(t, np.ndarray) and t.ndim == 0 else t, owner, minimum=0)
-    arrays = {k: np.array(as_finite_array(f"state[{k!r}]", state[k], owner, error=ModelSpecError))
-              for k in names if k in state}
+    arrays = {
+        k: np.array(as_finite_array(f"state[{k!r}]", state[k], owner, error=ModelSpecError))
+        for k in names
+        if k in state
+    }
     shapes = {a.shape for a in arrays.values()}
     if arrays and (len(arrays) != len(names) or len(shapes) != 1):
         raise ModelSpecError(message("state", owner, f"all of {list(names)} with one shape, or none", sorted(shapes)))
@@ -324,6 +361,10 @@ class Optimizer(abc.ABC):
 
     def __init__(self, lr: float | Callable[[int], float]) -> None:
         self.schedule = _as_schedule(lr, "lr", self._owner)
+        self._t = 0
+        self._buffers: dict[str, np.ndarray] = {}
+        self._step_size: float | np.ndarray = 0.0
+        self.lr_scale = 1.0
         self.reset()
 
     @property
@@ -352,8 +393,9 @@ class Optimizer(abc.ABC):
         """The learning rate of the next step, ``schedule(t) * lr_scale``."""
         value = self.schedule(self._t)
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
-            raise ModelSpecError(f"The 'lr' schedule of {self._owner} must return finite numbers >= 0; "
-                                 f"got {value!r} at step {self._t}.")
+            raise ModelSpecError(
+                f"The 'lr' schedule of {self._owner} must return finite numbers >= 0; got {value!r} at step {self._t}."
+            )
         return float(value) * self.lr_scale
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -366,8 +408,15 @@ class Optimizer(abc.ABC):
         if not self._buffers:
             self._buffers = {name: np.zeros(theta.shape) for name in self._buffer_names}
         elif next(iter(self._buffers.values())).shape != theta.shape:
-            raise ModelSpecError(message("theta", owner, "of the shape of the previous steps",
-                                         f"shape {theta.shape}", "Call reset() to optimise another vector."))
+            raise ModelSpecError(
+                message(
+                    "theta",
+                    owner,
+                    "of the shape of the previous steps",
+                    f"shape {theta.shape}",
+                    "Call reset() to optimise another vector.",
+                )
+            )
         lr = self.lr
         new = self._update(theta, grad, lr)
         self._t += 1
@@ -411,10 +460,15 @@ class Optimizer(abc.ABC):
         {'optimizer': 'Adam', 'lr': {'schedule': 'constant', 'lr': 0.05}, 'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08}
         """
         if type(self) not in _OPTIMIZERS.values():
-            raise ModelSpecError(f"The optimizer {self!r} cannot be described for a checkpoint: only "
-                                 f"factorgraph.optim's {', '.join(sorted(_OPTIMIZERS))} can.")
-        return {"optimizer": type(self).__name__, "lr": _schedule_config(self.schedule),
-                **{name: getattr(self, name) for name in self._params}}
+            raise ModelSpecError(
+                f"The optimizer {self!r} cannot be described for a checkpoint: only "
+                f"factorgraph.optim's {', '.join(sorted(_OPTIMIZERS))} can."
+            )
+        return {
+            "optimizer": type(self).__name__,
+            "lr": _schedule_config(self.schedule),
+            **{name: getattr(self, name) for name in self._params},
+        }
 
     @staticmethod
     def from_config(config: Mapping[str, Any]) -> Optimizer:
@@ -426,8 +480,14 @@ class Optimizer(abc.ABC):
         SGD(lr=constant(lr=0.1), momentum=0.5, nesterov=False)
         """
         if not isinstance(config, Mapping) or config.get("optimizer") not in _OPTIMIZERS:
-            raise ModelSpecError(message("config", "optim.Optimizer.from_config",
-                                         f"a dict with 'optimizer' one of {sorted(_OPTIMIZERS)}", config))
+            raise ModelSpecError(
+                message(
+                    "config",
+                    "optim.Optimizer.from_config",
+                    f"a dict with 'optimizer' one of {sorted(_OPTIMIZERS)}",
+                    config,
+                )
+            )
         params = {k: v for k, v in config.items() if k != "optimizer"}
         params["lr"] = Schedule.from_config(params.get("lr"))
         return _OPTIMIZERS[config["optimizer"]](**params)
@@ -522,8 +582,9 @@ class Adam(Optimizer):
     _params = ("beta1", "beta2", "eps")
     _buffer_names = ("m", "v")
 
-    def __init__(self, lr: float | Callable[[int], float] = 0.01, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, lr: float | Callable[[int], float] = 0.01, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
         super().__init__(lr)
         self.beta1 = _real("beta1", beta1, self._owner, *_UNIT)
         self.beta2 = _real("beta2", beta2, self._owner, *_UNIT)
@@ -586,8 +647,14 @@ class GroupAdam(Optimizer):
     _params = ("groups", "beta1", "beta2", "eps")
     _buffer_names = ("m", "v")
 
-    def __init__(self, lr: float | Callable[[int], float] = 0.05, groups: Any = None, beta1: float = 0.0,
-                 beta2: float = 0.999, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        lr: float | Callable[[int], float] = 0.05,
+        groups: Any = None,
+        beta1: float = 0.0,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__(lr)
         self.groups = None if groups is None else self._check_groups(groups)
         self.beta1 = _real("beta1", beta1, self._owner, *_UNIT)
@@ -601,9 +668,15 @@ class GroupAdam(Optimizer):
         except (TypeError, ValueError):
             ok = False
         if not ok or bounds[0] != 0 or np.any(np.diff(bounds) < 0):
-            raise ModelSpecError(message("groups", self._owner, "non-decreasing integer boundaries from 0, "
-                                         "ending at the number of features", groups,
-                                         "Pass CompiledGraph.group_theta, or None."))
+            raise ModelSpecError(
+                message(
+                    "groups",
+                    self._owner,
+                    "non-decreasing integer boundaries from 0, ending at the number of features",
+                    groups,
+                    "Pass CompiledGraph.group_theta, or None.",
+                )
+            )
         return [int(b) for b in bounds]
 
     def bind(self, graph: Any) -> None:
@@ -614,8 +687,15 @@ class GroupAdam(Optimizer):
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
         bounds = np.array([0, len(theta)] if self.groups is None else self.groups)
         if bounds[-1] != len(theta):  # before the buffers move: a refused step changes nothing
-            raise ModelSpecError(message("theta", f"{self._owner}.step", f"{bounds[-1]} entries (the groups' end)",
-                                         f"{len(theta)} entries", "Pass groups that cover the vector."))
+            raise ModelSpecError(
+                message(
+                    "theta",
+                    f"{self._owner}.step",
+                    f"{bounds[-1]} entries (the groups' end)",
+                    f"{len(theta)} entries",
+                    "Pass groups that cover the vector.",
+                )
+            )
         m, v, t = _adam_moments(self, grad)
         starts, sizes = bounds[:-1][np.diff(bounds) > 0], np.diff(bounds)[np.diff(bounds) > 0]
         if not len(starts):  # no features
@@ -686,6 +766,10 @@ class PolyakAverage:
         if weighting not in ("uniform", "linear"):
             raise ModelSpecError(message("weighting", "optim.PolyakAverage", "'uniform' or 'linear'", weighting))
         self.weighting = weighting
+        self._t = 0
+        self._mean: np.ndarray | None = None
+        self._batches: np.ndarray | None = None
+        self._batch_size, self._filled = 1, 0
         self.reset()
 
     @property
@@ -704,11 +788,18 @@ class PolyakAverage:
         return None if self._mean is None else self._mean.copy()
 
     @property
+    def mean_view(self) -> np.ndarray | None:
+        """The average itself, not a copy: read only (what the trainer watches every step)."""
+        return self._mean
+
+    @property
     def stderr(self) -> np.ndarray | None:
-        full = self._filled // self._batch_size if self._batches is not None else 0
-        if full < self._SLOTS // 2:
+        """A standard error of the average from batch means of the iterates; None until enough are averaged."""
+        batches = self._batches
+        full = self._filled // self._batch_size if batches is not None else 0
+        if batches is None or full < self._SLOTS // 2:
             return None
-        means = self._batches[:full] / self._batch_size
+        means = batches[:full] / self._batch_size
         return np.sqrt(means.var(axis=0, ddof=1) / full)
 
     def update(self, theta: np.ndarray) -> None:
@@ -732,12 +823,14 @@ class PolyakAverage:
         self._t += 1
 
     def _add_to_batch(self, theta: np.ndarray) -> None:
+        batches = self._batches
+        assert batches is not None, "called only while batches are kept"
         if self._filled == self._SLOTS * self._batch_size:  # full: merge pairs, batches twice as long
-            merged = self._batches[0::2] + self._batches[1::2]
-            self._batches[: self._SLOTS // 2] = merged
-            self._batches[self._SLOTS // 2:] = 0.0
+            merged = batches[0::2] + batches[1::2]
+            batches[: self._SLOTS // 2] = merged
+            batches[self._SLOTS // 2 :] = 0.0
             self._batch_size *= 2
-        self._batches[self._filled // self._batch_size] += theta
+        batches[self._filled // self._batch_size] += theta
         self._filled += 1
 
     def get_state(self) -> State:
@@ -759,18 +852,27 @@ class PolyakAverage:
             state = {k: v for k, v in state.items() if k not in spread}
         t, arrays = _read_state(state, owner, ("mean",))
         if (t > self.start) != ("mean" in arrays):
-            raise ModelSpecError(message("state", owner, f"a 'mean' exactly when t > start={self.start}",
-                                         f"t={t} and {'a' if arrays else 'no'} mean"))
+            raise ModelSpecError(
+                message(
+                    "state",
+                    owner,
+                    f"a 'mean' exactly when t > start={self.start}",
+                    f"t={t} and {'a' if arrays else 'no'} mean",
+                )
+            )
         self._t, self._mean = t, arrays.get("mean")
         batches = spread.get("batches")
-        self._batches = None if batches is None else np.array(
-            as_finite_array("state['batches']", batches, owner, error=ModelSpecError))
+        self._batches = (
+            None
+            if batches is None
+            else np.array(as_finite_array("state['batches']", batches, owner, error=ModelSpecError))
+        )
         self._batch_size, self._filled = int(spread.get("batch_size", 1)), int(spread.get("filled", 0))
 
     def reset(self) -> None:
         """Forget all iterates."""
         self._t, self._mean = 0, None
-        self._batches: np.ndarray | None = None
+        self._batches = None
         self._batch_size, self._filled = 1, 0
 
     def __repr__(self) -> str:

@@ -63,11 +63,10 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise MissingDependencyError(
-            'factorgraph.plot needs matplotlib, which is not installed. Install it with '
+            "factorgraph.plot needs matplotlib, which is not installed. Install it with "
             'pip install "factorgraph-maxent[plot]" (or pip install matplotlib).'
         ) from exc
     return plt
-
 
 
 def _theta_and_states(graph: CompiledGraph, theta: Any, states: Any, owner: str) -> tuple[np.ndarray, Any]:
@@ -174,11 +173,13 @@ def convergence(
     values = history.get("values", np.zeros((n_steps, 0)))
     values = values[:, None] if values.ndim == 1 else values
     if labels is not None and len(labels) != values.shape[1]:
-        raise ModelSpecError(message("labels", "plot.convergence",
-                                     f"{values.shape[1]} names, one per objective term", labels))
+        raise ModelSpecError(
+            message("labels", "plot.convergence", f"{values.shape[1]} names, one per objective term", labels)
+        )
     names = list(labels) if labels is not None else [f"term {j}" for j in range(values.shape[1])]
-    series["Objective terms"] = [(values[:, j], names[j]) for j in range(values.shape[1])
-                                 if np.isfinite(values[:, j]).any()]
+    series["Objective terms"] = [
+        (values[:, j], names[j]) for j in range(values.shape[1]) if np.isfinite(values[:, j]).any()
+    ]
     panels = [(title, lines) for title, lines in series.items() if lines]
 
     if fig is None:
@@ -285,8 +286,9 @@ def moments(
     theta, states = _theta_and_states(compiled, theta, states, owner)
     target = np.asarray(target, dtype=np.float64)
     if target.shape != (compiled.n_features,):
-        raise DataError(message("target", owner, f"an array of shape ({compiled.n_features},) in θ order",
-                                f"shape {target.shape}"))
+        raise DataError(
+            message("target", owner, f"an array of shape ({compiled.n_features},) in θ order", f"shape {target.shape}")
+        )
     chosen = _group_indices(compiled, groups, owner)
     model, error = _model_moments(compiled, theta, states)
     if ax is None:
@@ -302,8 +304,15 @@ def moments(
         shown.append(ids)
         points = ax.scatter(target[ids], model[ids], s=12, label=name, rasterized=len(ids) > 10_000, zorder=3)
         if states is not None:
-            ax.errorbar(target[ids], model[ids], yerr=error[ids], fmt="none", ecolor=points.get_facecolor()[0],
-                        elinewidth=1, alpha=0.6)
+            ax.errorbar(
+                target[ids],
+                model[ids],
+                yerr=error[ids],
+                fmt="none",
+                ecolor=tuple(np.asarray(points.get_facecolor())[0].tolist()),
+                elinewidth=1,
+                alpha=0.6,
+            )
     ids = np.concatenate(shown) if shown else np.zeros(0, dtype=np.int64)
     if len(ids):
         low = float(min(target[ids].min(), (model[ids] - error[ids]).min()))
@@ -405,12 +414,12 @@ def marginals(
     if fig is None:
         fig = plt.figure(figsize=(4 * n_cols, 3 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    for ax in axes[len(checked):]:
+    for ax in axes[len(checked) :]:
         ax.remove()
     for j, ((ids, places), ax) in enumerate(zip(checked, axes)):
         size = int(np.prod(compiled.n_states[ids]))
         if states is None:
-            model = _exact_or_explain(owner, lambda: exact.marginal(compiled, theta, ids)).ravel()
+            model = _exact_or_explain(owner, lambda ids=ids: exact.marginal(compiled, theta, ids)).ravel()
             error = None
         else:
             model = np.bincount(states[:, ids] @ places, minlength=size) / len(states)
@@ -424,8 +433,15 @@ def marginals(
     return fig
 
 
-def _marginal_panel(ax: Axes, graph: CompiledGraph, ids: np.ndarray, model: np.ndarray, error: np.ndarray | None,
-                    reference: np.ndarray | None, names: list[str | None]) -> None:
+def _marginal_panel(
+    ax: Axes,
+    graph: CompiledGraph,
+    ids: np.ndarray,
+    model: np.ndarray,
+    error: np.ndarray | None,
+    reference: np.ndarray | None,
+    names: list[str | None],
+) -> None:
     positions = np.arange(len(model), dtype=np.float64)
     width = 0.4 if reference is not None else 0.8
     shift = -width / 2 if reference is not None else 0.0
@@ -467,9 +483,12 @@ def _pairwise_group(graph: CompiledGraph, group: str | None) -> tuple[str, np.nd
     elif group in names:
         j = names.index(group)
         if not pairwise(j):
-            rows = slice(graph.group_factors[j], graph.group_factors[j + 1])
-            what = ("several features per pair (an indexed group)" if np.any(graph.factor_form[rows] == 1)
-                    else f"scopes of {sorted(set(arity[rows].tolist()))} variables")
+            span = slice(graph.group_factors[j], graph.group_factors[j + 1])
+            what = (
+                "several features per pair (an indexed group)"
+                if np.any(graph.factor_form[span] == 1)
+                else f"scopes of {sorted(set(arity[span].tolist()))} variables"
+            )
             raise ModelSpecError(
                 f"{owner}: group {group!r} ({graph.group_kinds[j]}) has {what}; couplings need one "
                 "feature per pair of variables, as fg.features.Product over pairs gives."
@@ -481,8 +500,9 @@ def _pairwise_group(graph: CompiledGraph, group: str | None) -> tuple[str, np.nd
     return names[j], scopes, graph.factor_theta[rows]
 
 
-def coupling_matrix(graph: FactorGraph | CompiledGraph, theta: FitResult | Any,
-                    group: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def coupling_matrix(
+    graph: FactorGraph | CompiledGraph, theta: FitResult | Any, group: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The learned θ of a pairwise group as a symmetric matrix.
 
     Parameters
@@ -618,8 +638,15 @@ def couplings(
     return ax
 
 
-def _draw_edges(ax: Axes, scopes: np.ndarray, weights: np.ndarray, pos: Mapping[int, Any] | None,
-                colours: Any, norm: Any, span: float) -> Any:
+def _draw_edges(
+    ax: Axes,
+    scopes: np.ndarray,
+    weights: np.ndarray,
+    pos: Mapping[int, Any] | None,
+    colours: Any,
+    norm: Any,
+    span: float,
+) -> Any:
     import networkx as nx
     from matplotlib.collections import LineCollection
 
@@ -631,11 +658,19 @@ def _draw_edges(ax: Axes, scopes: np.ndarray, weights: np.ndarray, pos: Mapping[
         pos = nx.spring_layout(interaction, seed=0)
     missing = [v for v in nodes if v not in pos]
     if missing:
-        raise ModelSpecError(message("pos", "plot.couplings", "a position for every variable of the group",
-                                     f"none for variables {missing[:5]}"))
+        raise ModelSpecError(
+            message(
+                "pos",
+                "plot.couplings",
+                "a position for every variable of the group",
+                f"none for variables {missing[:5]}",
+            )
+        )
     xy = {v: np.asarray(pos[v], dtype=np.float64) for v in nodes}
     segments = np.array([[xy[a], xy[b]] for a, b in scopes.tolist()]).reshape(len(scopes), 2, 2)
-    edges = LineCollection(segments, cmap=colours, norm=norm, linewidths=0.5 + 3.0 * np.abs(weights) / span, zorder=1)
+    edges = LineCollection(
+        list(segments), cmap=colours, norm=norm, linewidths=0.5 + 3.0 * np.abs(weights) / span, zorder=1
+    )
     edges.set_array(weights)
     ax.add_collection(edges)
     points = np.array([xy[v] for v in nodes]).reshape(len(nodes), 2)

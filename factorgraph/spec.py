@@ -62,8 +62,7 @@ from factorgraph._spec_read import Source, describe, join
 from factorgraph._spec_sections import DataTarget
 from factorgraph.graph import FactorGraph
 
-__all__ = ["ModelSpec", "DataTarget", "load_spec", "parse_spec", "example", "FORMAT", "SUPPORTED_VERSIONS",
-           "EXAMPLES"]
+__all__ = ["ModelSpec", "DataTarget", "load_spec", "parse_spec", "example", "FORMAT", "SUPPORTED_VERSIONS", "EXAMPLES"]
 
 #: The value of the top-level ``format`` key of every model file.
 FORMAT = "factorgraph-model"
@@ -72,8 +71,7 @@ SUPPORTED_VERSIONS = (1,)
 #: The example model files shipped with the package, by name (see :func:`example`).
 EXAMPLES = {"digits-ising": "digits_ising.toml"}
 
-_TOP_KEYS = ("format", "version", "description", "variables", "features", "objectives", "sampler", "optimizer",
-             "fit")
+_TOP_KEYS = ("format", "version", "description", "variables", "features", "objectives", "sampler", "optimizer", "fit")
 _POSITION = re.compile(r"^(?P<text>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
 
 
@@ -131,8 +129,9 @@ class ModelSpec:
     source: str = "<string>"
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any], base_dir: str | os.PathLike | None = None,
-                  source: str = "<dict>") -> ModelSpec:
+    def from_dict(
+        cls, document: Mapping[str, Any], base_dir: str | os.PathLike | None = None, source: str = "<dict>"
+    ) -> ModelSpec:
         """Build a spec from an already parsed document (e.g. from JSON with the same layout).
 
         Parameters
@@ -184,8 +183,10 @@ class ModelSpec:
             return list(self.objectives)
         if data is None:
             index = next(i for i, t in enumerate(self.objectives) if isinstance(t, DataTarget))
-            raise DataError(f"{self.source}: objectives[{index}] takes its target from data; pass data= (state "
-                            "indices, one row per sample).")
+            raise DataError(
+                f"{self.source}: objectives[{index}] takes its target from data; pass data= (state "
+                "indices, one row per sample)."
+            )
         terms = []
         for term in self.objectives:
             if isinstance(term, DataTarget):
@@ -216,17 +217,33 @@ class ModelSpec:
         from factorgraph.training import Trainer
 
         if not self.objectives:
-            raise ModelSpecFileError(f"{self.source}: objectives: the file has no [[objectives]]; add one "
-                                     "(e.g. name = \"moment-matching\") to train.")
+            raise ModelSpecFileError(
+                f"{self.source}: objectives: the file has no [[objectives]]; add one "
+                '(e.g. name = "moment-matching") to train.'
+            )
         options = dict(self.sampler_options)
-        options.update(sampler=self.sampler, n_chains=self.n_chains, sweeps_per_step=self.sweeps_per_step,
-                       seed=self.seed, n_threads=self.n_threads, optimizer=copy.deepcopy(self.optimizer),
-                       average_from=self.average_from, theta0=self.theta0)
+        options.update(
+            sampler=self.sampler,
+            n_chains=self.n_chains,
+            sweeps_per_step=self.sweeps_per_step,
+            seed=self.seed,
+            n_threads=self.n_threads,
+            optimizer=copy.deepcopy(self.optimizer),
+            average_from=self.average_from,
+            theta0=self.theta0,
+        )
         options.update(overrides)
         return Trainer(self.graph, self.objectives_for(data, weights), **options)
 
-    def fit(self, data: Any = None, weights: Any = None, *, progress: bool | None = None,
-            callback: Any = None, **overrides: Any) -> Any:
+    def fit(
+        self,
+        data: Any = None,
+        weights: Any = None,
+        *,
+        progress: bool | None = None,
+        callback: Any = None,
+        **overrides: Any,
+    ) -> Any:
         """Train with this file's settings: ``self.trainer(...).fit(**self.fit_options)``.
 
         Parameters
@@ -250,10 +267,14 @@ class ModelSpec:
         return trainer.fit(progress=progress, callback=callback, **fit_options)
 
     def __repr__(self) -> str:
-        names = [getattr(t, "__class__").__name__ if not isinstance(t, DataTarget) else "MomentMatching(from data)"
-                 for t in self.objectives]
-        return (f"<ModelSpec {self.source}: {self.graph!r}, objectives {names}, sampler '{self.sampler}' "
-                f"({self.n_chains} chains), {type(self.optimizer).__name__ if self.optimizer else 'default optimizer'}>")
+        names = [
+            t.__class__.__name__ if not isinstance(t, DataTarget) else "MomentMatching(from data)"
+            for t in self.objectives
+        ]
+        return (
+            f"<ModelSpec {self.source}: {self.graph!r}, objectives {names}, sampler '{self.sampler}' "
+            f"({self.n_chains} chains), {type(self.optimizer).__name__ if self.optimizer else 'default optimizer'}>"
+        )
 
 
 def load_spec(path: str | os.PathLike) -> ModelSpec:
@@ -370,6 +391,7 @@ def example(name: str) -> ModelSpec:
 
 # -- building ------------------------------------------------------------------------------------
 
+
 def _build_spec(src: Source, document: object) -> ModelSpec:
     """Check the header, then build each section in order."""
     document = src.table(document, "")
@@ -381,29 +403,48 @@ def _build_spec(src: Source, document: object) -> ModelSpec:
     compiled = _compile(src, graph)
     sections.check_objectives(src, terms, compiled)
     sampler = sections.read_sampler(src, src.table(document.get("sampler", {}), "sampler"), compiled)
-    optimizer = (sections.read_optimizer(src, src.table(document["optimizer"], "optimizer"))
-                 if "optimizer" in document else None)
+    optimizer = (
+        sections.read_optimizer(src, src.table(document["optimizer"], "optimizer")) if "optimizer" in document else None
+    )
     fit_options, trainer = sections.read_fit(src, src.table(document.get("fit", {}), "fit"), graph.n_features)
-    return ModelSpec(graph=graph, objectives=tuple(terms), optimizer=optimizer, fit_options=fit_options,
-                     description=description, source=src.name, **sampler, **trainer)
+    return ModelSpec(
+        graph=graph,
+        objectives=tuple(terms),
+        optimizer=optimizer,
+        fit_options=fit_options,
+        description=description,
+        source=src.name,
+        **sampler,
+        **trainer,
+    )
 
 
 def _check_header(src: Source, document: Mapping) -> None:
     """``format = "factorgraph-model"`` and a supported ``version``, before anything else."""
     if "format" not in document:
-        raise src.error("", f"missing key 'format': a model file starts with format = \"{FORMAT}\" and "
-                            f"version = {SUPPORTED_VERSIONS[-1]}.")
+        raise src.error(
+            "",
+            f"missing key 'format': a model file starts with format = \"{FORMAT}\" and "
+            f"version = {SUPPORTED_VERSIONS[-1]}.",
+        )
     if document["format"] != FORMAT:
-        raise src.expected("format", f"\"{FORMAT}\"", document["format"],
-                           "This is not a factorgraph model file (binary .npz models load with fg.load).")
+        raise src.expected(
+            "format",
+            f'"{FORMAT}"',
+            document["format"],
+            "This is not a factorgraph model file (binary .npz models load with fg.load).",
+        )
     if "version" not in document:
         raise src.error("", f"missing key 'version': expected version = {SUPPORTED_VERSIONS[-1]}.")
     version = document["version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise src.expected("version", "an integer", version)
     if version not in SUPPORTED_VERSIONS:
-        raise src.error("version", f"format version {version} is not supported; this library reads versions "
-                                   f"{list(SUPPORTED_VERSIONS)}. Upgrade factorgraph-maxent to read newer files.")
+        raise src.error(
+            "version",
+            f"format version {version} is not supported; this library reads versions "
+            f"{list(SUPPORTED_VERSIONS)}. Upgrade factorgraph-maxent to read newer files.",
+        )
 
 
 def _build_graph(src: Source, document: Mapping) -> FactorGraph:

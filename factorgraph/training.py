@@ -1,6 +1,11 @@
 """The training loop: advance chains, gather statistics, sum objective gradients, step θ.
 
-One loop serves every sampler and every objective; it knows only their protocols.
+One loop serves every sampler and every objective; it knows only their contracts
+(:mod:`factorgraph.contracts`). :meth:`Trainer.step` takes one step and returns its record;
+:meth:`Trainer.fit` is a loop over steps that hands each record to small hooks
+(:mod:`factorgraph._fit_hooks`: history, progress bar, callback, convergence test,
+checkpoints, Ctrl-C), with the replay after a lost shard around it. The trainer owns its state
+(:meth:`Trainer.state_dict`); :mod:`factorgraph.checkpoint` only stores it.
 """
 
 from __future__ import annotations
@@ -10,35 +15,34 @@ import dataclasses
 import logging
 import numbers
 import os
-import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from factorgraph import checkpoint
-from factorgraph._errors import (
-    DataError, ModelSpecError, NumericalError, PluginError, ShardLostError, UnreachableTargetError,
-)
+from factorgraph import _fit_check, _trainer_state, checkpoint, optim
+from factorgraph._convergence import Convergence
+from factorgraph._errors import DataError, ModelSpecError, NumericalError, ShardLostError
+from factorgraph._fit_hooks import Callback, Checkpoints, ConvergenceTest, FitHook, History, Interrupt, ProgressBar
+from factorgraph._fit_result import HISTORY, FitResult
 from factorgraph._landing import Landing
-from factorgraph._monitor import Monitor, Plateau, StabilityWindow
+from factorgraph._monitor import Monitor
 from factorgraph._relaxation import Relaxation
-from factorgraph._progress import rate as _rate
 from factorgraph._safeguards import Safeguards, check_trainer_memory
 from factorgraph._start import independent_site_theta
+from factorgraph._trainer_setup import build_sampler, check_reachable, check_theta_finite
 from factorgraph._validation import check_int, check_targets, check_theta, message
 from factorgraph.compiled import as_compiled
+from factorgraph.contracts import MatchingTerm, ProximalTerm
+from factorgraph.data import moments
+from objectives import L1, L2, MomentMatching, Needs, Objective
+from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
 logger = logging.getLogger("factorgraph")
-
-_HISTORY = ("mismatch", "mismatch_max", "residual", "residual_max", "grad_norm", "step_norm", "change_rate", "time",
-            "lr_scale", "sweeps", "tau", "values")
 
 
 def _norm(x: np.ndarray) -> float:
@@ -47,69 +51,13 @@ def _norm(x: np.ndarray) -> float:
     return float(np.sqrt(np.einsum("i,i->", x, x)))
 
 
-@dataclass(frozen=True)
-class FitResult:
-    """The outcome of :meth:`Trainer.fit`.
+@dataclasses.dataclass
+class _StepSettings:
+    """The settings of the latest fit call that the steps themselves use."""
 
-    Attributes
-    ----------
-    theta : ndarray of shape (n_features,)
-        The fitted parameters (the Polyak average of the iterates when averaging is on).
-    converged : bool
-        True when every convergence criterion held before ``max_steps`` (see
-        :meth:`Trainer.fit`), the last of them the model at ``theta`` measured on fresh chains.
-    message : str
-        How the fit ended; when not converged, the criteria that failed, by how much, and what
-        to change.
-    n_steps : int
-        Steps taken in this call.
-    history : dict of str to ndarray
-        Per step: ``mismatch`` (root mean square of the standardised moment mismatch
-        ``|m − μ̂|`` / MCSE over the matched features; about 1 at the plain maximum-entropy
-        optimum), ``mismatch_max`` (its maximum), ``residual`` and ``residual_max`` (the same for
-        the whole objective's standardised ascent direction, about 1 at the optimum of any mix
-        of objectives; see :meth:`Trainer.fit`), ``grad_norm``, ``step_norm`` (max ``|Δθ|``), ``change_rate`` (fraction of
-        updates that changed a state), ``time`` (seconds of fitting since the trainer's first step, over all calls and resumes), ``lr_scale`` (the
-        optimizer's learning-rate factor, lowered on plateaus and after the landing),
-        ``sweeps`` (the sweeps run in the step), ``tau`` (the sweeps the chains last needed
-        to forget their states; NaN before the first such observation) and ``values`` (shape
-        (n_steps, n_objectives): each objective's value, e.g. each penalty, NaN where a term
-        has none).
-    states : ndarray of shape (n_chains, n_variables)
-        The chains' final states.
-    sampler_state, optimizer_state : dict
-        For continuing exactly where this call stopped.
-    assessment : Assessment or None
-        The model at ``theta`` measured on fresh chains run to equilibrium
-        (:func:`factorgraph.assess`): the quality figures of the fit. None when the fit was
-        called with ``assess=False`` or ended before any step.
-    theta_stderr : ndarray of shape (n_features,) or None
-        A standard error of ``theta`` from batch means of the averaged iterates (see
-        :class:`~factorgraph.optim.PolyakAverage`); None without averaging or with too few
-        averaged steps.
-    failures : tuple of str
-        When the fit reached ``max_steps`` unconverged: each criterion that failed, by how
-        much, and what to change (the same text as ``message``). Empty otherwise.
-    """
-
-    theta: np.ndarray
-    converged: bool
-    message: str
-    n_steps: int
-    history: dict[str, np.ndarray]
-    states: np.ndarray
-    sampler_state: dict[str, Any] = field(repr=False)
-    optimizer_state: dict[str, Any] = field(repr=False)
-    assessment: Any = field(default=None, repr=False)
-    theta_stderr: np.ndarray | None = field(default=None, repr=False)
-    failures: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        last = {k: float(v[-1]) for k, v in self.history.items() if len(v) and np.ndim(v) == 1}
-        return (
-            f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
-            f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
-        )
+    check_every: int = 10
+    max_theta: float = 30.0
+    decay_on_plateau: float | None = None
 
 
 class Trainer:
@@ -226,23 +174,25 @@ class Trainer:
         relax_within: int = 50,
         **sampler_options: Any,
     ) -> None:
-        import samplers
-        from factorgraph import optim
-        from objectives import Needs
-        from objectives.consistency import check_consistent_marginals, check_indicator_sums
-
         owner = "Trainer"
         self.graph = as_compiled(graph)
         self.objectives = list(objectives)
         if not self.objectives:
-            raise ModelSpecError(message("objectives", owner, "at least one objective", objectives,
-                                         "Pass [objectives.MomentMatching(target)]."))
+            raise ModelSpecError(
+                message(
+                    "objectives",
+                    owner,
+                    "at least one objective",
+                    objectives,
+                    "Pass [objectives.MomentMatching(target)].",
+                )
+            )
         for term in self.objectives:
             if not hasattr(term, "value_and_grad"):
                 raise ModelSpecError(message("objectives", owner, "objects with value_and_grad", term))
             if hasattr(term, "check"):
                 term.check(self.graph)
-        self._proximal = [t for t in self.objectives if hasattr(t, "proximal")]
+        self._proximal = [t for t in self.objectives if isinstance(t, ProximalTerm)]
         self.needs = Needs()
         for term in self.objectives:
             self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
@@ -250,47 +200,15 @@ class Trainer:
             sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
         self.sweeps_per_step = sweeps_per_step
         self.relaxation = Relaxation(
-            1 if sweeps_per_step == "auto" else sweeps_per_step, adapt=sweeps_per_step == "auto",
+            1 if isinstance(sweeps_per_step, str) else sweeps_per_step,
+            adapt=sweeps_per_step == "auto",
             max_sweeps=check_int("max_sweeps_per_step", max_sweeps_per_step, owner, minimum=1),
-            horizon=check_int("relax_within", relax_within, owner, minimum=1))
+            horizon=check_int("relax_within", relax_within, owner, minimum=1),
+        )
         self.n_threads = n_threads
-        self._sampler_config: dict[str, Any] | None = None
-        if cluster is not None and not isinstance(sampler, str):
-            raise ModelSpecError("Trainer got cluster= with a ready sampler; give the sampler by name "
-                                 "(sampler='gibbs', cluster=client), or pass samplers.ShardedChains(...) alone.")
-        if isinstance(sampler, str) and cluster is not None:  # the named sampler, sharded over the cluster
-            sampler = samplers.ShardedChains(inner=sampler, client=cluster)
-        if isinstance(sampler, samplers.ShardedChains) and not sampler.bound:
-            sampler = sampler.bind(self.graph, 256 if n_chains is None else n_chains, seed=seed,
-                                   n_threads=n_threads, **sampler_options)
-            self._sampler_config = sampler.config()  # checkpoints as of one process: resumable anywhere
-        elif isinstance(sampler, str):
-            options = dict(sampler_options)
-            if n_threads is not None:
-                options["n_threads"] = n_threads
-            n_chains = 256 if n_chains is None else n_chains
-            self._sampler_config = {"name": sampler, "n_chains": n_chains, "options": dict(sampler_options)}
-            sampler = samplers.create(sampler, self.graph, n_chains, seed=seed, **options)
-        else:
-            missing = [m for m in ("run", "stats", "states", "get_state", "set_state") if not hasattr(sampler, m)]
-            if missing:
-                raise ModelSpecError(message("sampler", owner, "a registered name or a Sampler", sampler))
-            given = [k for k, v in (("n_chains", n_chains), ("seed", seed), ("n_threads", n_threads)) if v is not None]
-            if given or sampler_options:
-                raise ModelSpecError(
-                    f"Trainer got a ready sampler and also {given + sorted(sampler_options)}; those options "
-                    "only apply when the sampler is given by name. Set them on the sampler instead."
-                )
-            if getattr(sampler, "graph", None) is not self.graph:
-                raise ModelSpecError("The sampler was built on another compiled graph; build it on trainer.graph.")
-        wanted = (["marginal_counts"] if self.needs.marginals else []) + (["weighted_sums"] if self.needs.weighted else [])
-        lacking = [m for m in wanted if not callable(getattr(sampler, m, None))]
-        if lacking:
-            raise PluginError(
-                f"The objectives need the sampler's method(s) {lacking}, which {sampler!r} lacks. Subclass "
-                "samplers.Sampler (its defaults read `states`) or implement them; see docs/samplers.rst."
-            )
-        self.sampler = sampler
+        self.sampler, self._sampler_config = build_sampler(
+            self.graph, sampler, n_chains, seed, n_threads, cluster, sampler_options, self.needs
+        )
         if landing == "auto":
             landing = Landing() if optimizer is None else None
         if landing is not None and not isinstance(landing, Landing):
@@ -300,31 +218,43 @@ class Trainer:
         bind = getattr(self.optimizer, "bind", None)
         if callable(bind):  # an optimizer that reads the graph (GroupAdam's feature groups)
             bind(self.graph)
-        self.theta = (self.graph.theta_init.copy() if theta0 is None
-                      else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy())
+        self.theta = (
+            self.graph.theta_init.copy()
+            if theta0 is None
+            else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy()
+        )
         self._trainable = self.graph.trainable
-        self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self._gradient(st, th)[0])
+        self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self.gradient(st, th)[0])
         self._matched, self._target = self.monitor.matched, self.monitor.target
         if theta0 is None:
             self.theta = independent_site_theta(self.graph, self.theta, self._target, self._matched)
-        self._check_reachable(self.monitor.low, self.monitor.high)
+        check_reachable(self.graph, self.objectives, self._matched, self._target, self.monitor.low, self.monitor.high)
         check_consistent_marginals(self.objectives)
         check_indicator_sums(self.graph, self._matched, self._target)
         check_trainer_memory(self)
         self.average_from = average_from
-        self.average = None if average_from is None else optim.PolyakAverage(
-            start=check_int("average_from", average_from, owner, minimum=0))
+        self.average = (
+            None
+            if average_from is None
+            else optim.PolyakAverage(start=check_int("average_from", average_from, owner, minimum=0))
+        )
         self.step_count = 0
-        self.history: dict[str, list[Any]] = {k: [] for k in _HISTORY}
-        self.reset_convergence()
-        self._elapsed = 0.0  # seconds spent in fit, over every call (and across resumes)
+        self.history: dict[str, list[Any]] = {k: [] for k in HISTORY}
+        self.convergence = Convergence()
+        self.max_residual: float | None = None  # the bound on the residual's maximum, once the chains are known
+        self._settings = _StepSettings()
+        self._guard: Safeguards | None = None
+        self._elapsed = 0.0  # seconds spent in steps, over every call (and across resumes)
+        self._clock: float | None = None  # perf_counter() minus the elapsed time, while a call runs
         self._call: dict[str, Any] = {}  # the arguments and first step of the latest fit call
-        self._run_id = uuid.uuid4().hex
-        self.checkpoint_every = None if checkpoint_every is None else check_int(
-            "checkpoint_every", checkpoint_every, owner, minimum=1)
+        self.run_id = uuid.uuid4().hex
+        self.checkpoint_every = (
+            None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every, owner, minimum=1)
+        )
         self.checkpoint_dir: str | None = None
         self._last_checkpoint = -1
-        self._recovery_point: dict[str, Any] | None = None  # the last checkpoint, for a sharded rollback
+        #: The latest checkpoint's state, kept in memory, for a sharded run's rollback.
+        self.recovery_point: dict[str, Any] | None = None
         if checkpoint_dir is not None:
             self.checkpoint_dir = os.fspath(checkpoint_dir)
             self.checkpoint_every = self.checkpoint_every or 100
@@ -340,16 +270,87 @@ class Trainer:
         optimizer and :attr:`history`), so that ``fit(N); fit(N)`` is exactly ``fit(2N)``. A
         call with another ``window`` or ``patience`` starts that detector afresh.
         """
-        self._stability: StabilityWindow | None = None
-        self._plateau: Plateau | None = None
-        self._figures = dict(mismatch=np.nan, mismatch_max=np.nan, residual=np.nan, residual_max=np.nan)
-        self._checked = False
-        self._drift = np.inf
-        self._failed: list[str] = []
-        self._training_failed: list[str] | None = None  # at the latest window end; None: none seen
-        self._assessment: Any = None
-        self._assessed_at = -1  # the step of the latest fresh-chain assessment
-        self._next_assessment = 0
+        self.convergence.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The trainer's whole state, as copies: θ, the chains, the optimizer, the averaging and
+        schedule, the convergence test, the latest fit call and the history, with the settings
+        and the descriptions of the objectives, sampler and optimizer that rebuild it elsewhere.
+
+        Nested dicts and lists of JSON scalars and numeric arrays (what a checkpoint stores);
+        :meth:`load_state_dict` puts it back.
+
+        Raises
+        ------
+        CheckpointError
+            When a part cannot be described: a custom objective without ``config()``, a ready
+            sampler without ``config()``, a sampler whose state lacks its generator's position,
+            an optimizer with a plain-callable learning rate.
+        """
+        state = {
+            "step": self.step_count,
+            "run_id": self.run_id,
+            "theta": self.theta,
+            "trainer": {
+                "sweeps_per_step": self.sweeps_per_step,
+                "max_sweeps_per_step": self.relaxation.max_sweeps,
+                "relax_within": self.relaxation.horizon,
+                "landing": None if self.landing is None else self.landing.config(),
+                "average_from": self.average_from,
+                "n_threads": self.n_threads,
+                "checkpoint_every": self.checkpoint_every,
+            },
+            "sampler": {**self.sampler_config(), "state": _trainer_state.sampler_state(self.sampler)},
+            "optimizer": _trainer_state.describe_optimizer(self.optimizer),
+            "schedule": self.schedule_state(),
+            "objectives": _trainer_state.describe_objectives(self.objectives),
+            "monitor": self.convergence.get_state(),
+            "fit": {"call": self._call, "elapsed": self._elapsed},
+            "history": _trainer_state.history_arrays(self.history, len(self.objectives)),
+        }
+        return copy.deepcopy(state)
+
+    def load_state_dict(self, state: dict[str, Any], where: str = "in memory") -> None:
+        """Put a :meth:`state_dict` back: θ, the chains, the optimizer, the averaging, the step
+        count, the convergence test, the latest fit call and the history.
+
+        Raises
+        ------
+        CheckpointCorruptedError, CheckpointError
+            When the chains' state does not restore, or the sampler ignores its generator's position.
+        """
+        self.theta = np.array(state["theta"], dtype=np.float64)
+        self.optimizer.set_state(copy.deepcopy(state["optimizer"]["state"]))
+        _trainer_state.restore_sampler(self.sampler, state["sampler"]["name"], state["sampler"]["state"], where)
+        if "schedule" in state:
+            self.set_schedule_state(state["schedule"])
+        elif self.average is not None:  # a checkpoint from before landings and relaxation checks
+            self.average.set_state(copy.deepcopy(state["average"]))
+        self.step_count = int(state["step"])
+        self.history = _trainer_state.history_lists(state["history"], len(self.objectives))
+        self.convergence.set_state(state["monitor"], len(self.theta))
+        self._call = copy.deepcopy(state["fit"]["call"])
+        self._elapsed = float(state["fit"]["elapsed"])
+        self.run_id = state["run_id"]
+
+    def sampler_config(self) -> dict[str, Any]:
+        """How to build the sampler again: ``{"name", "n_chains", "options"}``.
+
+        Raises
+        ------
+        CheckpointError
+            For a ready sampler that cannot describe itself (no ``config()``).
+        """
+        if self._sampler_config is not None:
+            return self._sampler_config
+        describe = getattr(self.sampler, "config", None)
+        if describe is None:
+            raise checkpoint.CheckpointError(
+                f"The trainer was given a ready sampler ({self.sampler!r}) and cannot say how to rebuild it. "
+                "Give the sampler by name (Trainer(..., sampler='gibbs', n_chains=..., **options)), or give it a "
+                "config() -> {'name', 'n_chains', 'options'}."
+            )
+        return describe()
 
     def save_checkpoint(self, directory: str | os.PathLike | None = None) -> str:
         """Write a checkpoint of the whole trainer now; returns its folder.
@@ -369,7 +370,12 @@ class Trainer:
         directory = self.checkpoint_dir if directory is None else os.fspath(directory)
         if directory is None:
             raise ModelSpecError("save_checkpoint needs a folder: pass one, or set Trainer(checkpoint_dir=...).")
-        path = checkpoint.save(self, directory)
+        checkpoint.check_run(directory, self.run_id)
+        state = self.state_dict()
+        path = checkpoint.write(
+            directory, self.step_count, checkpoint.pack(self.graph, state), self.graph.fingerprint(), self.run_id
+        )
+        self.recovery_point = state  # the last checkpoint, in memory, for a sharded run's rollback
         self._last_checkpoint = self.step_count
         return path
 
@@ -416,8 +422,14 @@ class Trainer:
         CheckpointCorruptedError, CheckpointMismatchError
             When no checkpoint there is intact, or of this model and format version.
         """
-        return checkpoint.restore(path, graph=graph, n_threads=n_threads, checkpoint_every=checkpoint_every,
-                                  cluster=cluster)
+        path = os.fspath(path)
+        fingerprint = None if graph is None else as_compiled(graph).fingerprint()
+        found = checkpoint.find(path, fingerprint)
+        trainer = _trainer_state.rebuild(cls, found, n_threads, cluster)
+        trainer.checkpoint_dir = os.path.dirname(found.path)
+        trainer.checkpoint_every = checkpoint_every or found.meta["trainer"]["checkpoint_every"] or 100
+        trainer._last_checkpoint = trainer.step_count
+        return trainer
 
     @property
     def resume_args(self) -> dict[str, Any]:
@@ -432,7 +444,7 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------------
 
-    def _statistics(self, sampler: Any = None) -> Any:
+    def statistics(self, sampler: Any = None) -> Any:
         """The statistics of ``sampler`` (default: the training chains), with the marginal counts
         and weighted sums the objectives declared (and nothing they did not)."""
         sampler = self.sampler if sampler is None else sampler
@@ -447,16 +459,16 @@ class Trainer:
             weighted_sums=sampler.weighted_sums if self.needs.weighted else None,
         )
 
-    def _gradient(self, stats: Any, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
+    def gradient(self, stats: Any, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
         """The summed ascent direction and each term's value (None for matching terms).
 
         Matching terms (those with ``matched_moments``) are combined: each matched feature's
         m_k − μ̂_k counts once, however many of them cover it, as in :func:`factorgraph.exact.fit`.
         """
         grad = np.where(self._matched, self._target - stats.mean, 0.0) if self._matched.any() else np.zeros(len(theta))
-        values = []
+        values: list[float | None] = []
         for term in self.objectives:
-            if hasattr(term, "matched_moments"):
+            if isinstance(term, MatchingTerm):
                 values.append(None)
                 continue
             value, term_grad = term.value_and_grad(stats, theta)
@@ -468,58 +480,93 @@ class Trainer:
             raise NumericalError(f"The gradient of feature {k} is {grad[k]}; check targets and θ.")
         return grad, values
 
-    def _check_reachable(self, low: np.ndarray, high: np.ndarray) -> None:
-        """Refuse targets no finite θ reaches: outside a feature's range, or on its edge.
+    def step(self) -> dict[str, Any]:
+        """Take one step: run the chains, estimate the gradient, step θ; return the step's record.
 
-        A target at the edge of its feature's range (a binary mean of exactly 0 or 1) is only
-        reached as θ_k → ±∞, unless a term's ``keeps_finite`` (a positive L1 or L2 penalty)
-        holds θ_k finite.
+        The chains advance ``relaxation.sweeps`` sweeps at θ; the objectives' gradient from their
+        statistics goes to the optimizer (then each proximal term); every ``check_every`` steps
+        the monitor measures the mismatch and residual. The rate's plateau decay, the landing and
+        the chains' relaxation check follow, in that order. The settings are those of the latest
+        :meth:`fit` call (its defaults before any). :meth:`fit` hands each record to its hooks
+        (history, progress bar, callback, convergence, checkpoints); a step taken directly is not
+        added to :attr:`history`.
+
+        Returns
+        -------
+        dict
+            ``step`` (the step count after it), ``theta`` (the new iterate), ``n_updates`` (site
+            updates the sampler made) and the history's figures (see ``FitResult.history``).
+
+        Raises
+        ------
+        TrainingDivergedError, UnreachableTargetError, NumericalError
+            As :meth:`fit` describes; a divergence rolls the trainer back first.
         """
-        target = self._target
-        slack = 1e-12 * np.maximum(1.0, np.abs(target))
-        outside = self._matched & ((target < low - slack) | (target > high + slack))
-        if outside.any():
-            ids = np.flatnonzero(outside)
-            raise UnreachableTargetError(
-                f"Targets lie outside the range their feature can take, so no model reaches them: "
-                f"{self._describe(ids)}. Check the targets' θ order.", ids)
-        held = np.zeros(self.graph.n_features, dtype=bool)
-        for term in self.objectives:
-            if hasattr(term, "keeps_finite"):
-                held |= term.keeps_finite(self.graph.n_features)
-        edge = self._matched & ~held & (high > low) & ((np.abs(target - low) <= slack) | (np.abs(target - high) <= slack))
-        if edge.any():
-            ids = np.flatnonzero(edge)
-            raise UnreachableTargetError(
-                f"Targets sit at the edge of their feature's range, reached only as θ → ±∞: "
-                f"{self._describe(ids)}. Move them inside (e.g. a pseudocount on the data), add "
-                "objectives.L2 or L1, or make those features fixed.", ids)
-
-    def _describe(self, ids: np.ndarray, extra: Callable[[int], str] = lambda k: "", limit: int = 5) -> str:
-        """Name features by θ index and group, with their targets (and ``extra(k)``), for errors."""
-        groups = np.searchsorted(self.graph.group_theta, ids, side="right") - 1
-        parts = [f"feature {k} (group '{self.graph.group_names[grp]}', target {self._target[k]:.6g}{extra(k)})"
-                 for k, grp in zip(ids[:limit].tolist(), groups[:limit].tolist())]
-        more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
-        return ", ".join(parts) + more
-
-    def _check_theta(self, stats: Any, max_theta: float) -> None:
-        """Stop on non-finite θ, or on θ so large that the targets must be out of reach."""
-        bad = ~np.isfinite(self.theta)
-        if bad.any():
-            ids = np.flatnonzero(bad)
-            raise NumericalError(f"θ became non-finite at features {ids[:5].tolist()} after step {self.step_count}; "
-                                 "lower the learning rate or check the objectives' gradients.")
-        runaway = self._trainable & (np.abs(self.theta) * self.monitor.spread > max_theta)
-        if runaway.any():
-            ids = np.flatnonzero(runaway)
-            mean = stats.mean if getattr(stats, "mean", None) is not None else np.full(len(self.theta), np.nan)
-            detail = self._describe(ids, lambda k: f", chains {mean[k]:.6g}, θ {self.theta[k]:.3g}")
-            raise UnreachableTargetError(
-                f"θ grew without bound (|θ_k| · range > {max_theta:g}) after {self.step_count} steps at "
-                f"{detail}. The targets are likely out of the model's reach: jointly "
-                "inconsistent (e.g. a pair moment impossible given the means) or at the edge of what "
-                "the features can take. Check them, or add objectives.L2.", ids)
+        settings = self._settings
+        if self._guard is None:
+            self._guard = Safeguards(self, settings.max_theta)
+        if self._clock is None:
+            self._clock = time.perf_counter() - self._elapsed
+        if self.max_residual is None and hasattr(self.sampler, "n_chains"):
+            self.max_residual = self.monitor.max_residual(self.sampler.n_chains)
+        guard, state = self._guard, self.convergence
+        sweeps = self.relaxation.sweeps
+        info = self.sampler.run(self.theta, sweeps)
+        guard.after_run(info)
+        stats = self.statistics()
+        grad, values = self.gradient(stats, self.theta)
+        with np.errstate(over="ignore", invalid="ignore"):  # check_theta_finite reports these
+            new_theta = self.optimizer.step(self.theta, grad)
+            for term in self._proximal:
+                new_theta = term.proximal(new_theta, self.optimizer.step_size)
+        new_theta[~self._trainable] = self.theta[~self._trainable]
+        guard.after_step(new_theta)
+        step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
+        theta_at_stats, self.theta = self.theta, new_theta
+        self.step_count += 1
+        check_theta_finite(
+            self.graph,
+            self.theta,
+            self._target,
+            self.monitor.spread,
+            getattr(stats, "mean", None),
+            self.step_count,
+            settings.max_theta,
+        )
+        if self.average is not None:
+            self.average.update(self.theta)
+        at_check = self.step_count % settings.check_every == 0 or not state.checked
+        if at_check:
+            states = self.sampler.states
+            state.figures, state.checked = self.monitor.check(stats, states, grad, theta_at_stats), True
+            guard.at_check(grad, state.figures)
+            if self.max_residual is None:
+                self.max_residual = self.monitor.max_residual(len(states))
+        figures = state.figures
+        residual = figures["residual"]
+        decay = settings.decay_on_plateau
+        if state.plateau is not None and decay is not None and residual == residual and state.plateau.update(residual):
+            self.optimizer.lr_scale *= decay
+            logger.info(
+                "fit: plateau at residual %.3g; learning rate scaled to %.3g", residual, self.optimizer.lr_scale
+            )
+        self._land(residual, figures["residual_max"])
+        self.relaxation.after_step(lambda: self.sampler.states, at_check)
+        self._elapsed = time.perf_counter() - self._clock
+        return dict(
+            step=self.step_count,
+            theta=self.theta,
+            **figures,
+            grad_norm=_norm(grad),
+            step_norm=step_norm,
+            change_rate=info.change_rate,
+            time=self._elapsed,
+            lr_scale=self.optimizer.lr_scale,
+            sweeps=sweeps,
+            tau=self.relaxation.tau,
+            values=[np.nan if v is None else v for v in values],
+            n_updates=info.n_updates,
+        )
 
     def fit(
         self,
@@ -605,182 +652,138 @@ class Trainer:
         if not (np.isfinite(tol) and tol >= 0):
             raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
         patience = check_int("patience", patience, owner, minimum=1)
-        if decay_on_plateau is not None and not (isinstance(decay_on_plateau, numbers.Real)
-                                                 and 0 < decay_on_plateau < 1):
+        if decay_on_plateau is not None and not (
+            isinstance(decay_on_plateau, numbers.Real) and 0 < decay_on_plateau < 1
+        ):
             raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
         if not (np.isfinite(max_theta) and max_theta > 0):
             raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
-        self._call = {"start": self.step_count, "args": dict(
-            max_steps=max_steps, tol=float(tol), mismatch_tol=float(mismatch_tol), check_every=check_every,
-            window=window, max_theta=float(max_theta), patience=patience,
-            decay_on_plateau=None if decay_on_plateau is None else float(decay_on_plateau))}
-        if decay_on_plateau is None:
-            self._plateau = None
-        elif self._plateau is None or self._plateau.patience != patience:
-            self._plateau = Plateau(patience)
-        plateau = self._plateau
-        if tol > 0 and (self._stability is None or self._stability.size != window):
-            self._stability = StabilityWindow(window, len(self.theta))
-        stability = self._stability if tol > 0 else None
-        max_residual = self.monitor.max_residual(self.sampler.n_chains) if hasattr(self.sampler, "n_chains") else None
-        history = self.history
-        first = len(history["time"])
-        start = time.perf_counter() - self._elapsed
-        converged, text = False, "reached max_steps"
-        guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
+        self._call = {
+            "start": self.step_count,
+            "args": dict(
+                max_steps=max_steps,
+                tol=float(tol),
+                mismatch_tol=float(mismatch_tol),
+                check_every=check_every,
+                window=window,
+                max_theta=float(max_theta),
+                patience=patience,
+                decay_on_plateau=None if decay_on_plateau is None else float(decay_on_plateau),
+            ),
+        }
+        self._settings = _StepSettings(check_every, float(max_theta), decay_on_plateau)
+        self.convergence.configure(tol, window, decay_on_plateau, patience, len(self.theta))
+        self.max_residual = None
+        first = len(self.history["time"])
+        self._guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
         if not self._trainable.any():
-            return guard.nothing_to_fit(FitResult, _HISTORY)
+            return self._guard.nothing_to_fit(FitResult, HISTORY)
         recoverable = getattr(self.sampler, "recovery", None) == "rollback"
         if recoverable:  # where a lost shard rolls back to, until the next checkpoint
             try:
-                self._recovery_point = checkpoint.snapshot(self)
+                self.recovery_point = self.state_dict()
             except checkpoint.CheckpointError as exc:
-                recoverable, self._recovery_point = False, None
+                recoverable, self.recovery_point = False, None
                 logger.warning("fit: a lost shard cannot be rolled back in this fit: %s", exc)
-        bar = _progress_bar(max_steps, progress)
-        interrupt = _Interrupt()
+        bar, interrupt = ProgressBar(max_steps, progress), Interrupt()
+        hooks: list[FitHook] = [History(self), bar]
+        hooks += [Callback(callback)] if callback is not None else []
+        hooks += [
+            ConvergenceTest(self, tol, mismatch_tol, assess, assess_budget),
+            Checkpoints(self, recoverable),
+            interrupt,
+        ]
+        self._clock = time.perf_counter() - self._elapsed
         try:
             interrupt.install()
-            end = self.step_count + max_steps
-            while True:  # until the steps, the last checkpoint and the final states are through
-                try:
-                    while self.step_count < end:
-                        sweeps = self.relaxation.sweeps
-                        info = self.sampler.run(self.theta, sweeps)
-                        guard.after_run(info)
-                        stats = self._statistics()
-                        grad, values = self._gradient(stats, self.theta)
-                        with np.errstate(over="ignore", invalid="ignore"):  # _check_theta reports these
-                            new_theta = self.optimizer.step(self.theta, grad)
-                            for term in self._proximal:
-                                new_theta = term.proximal(new_theta, self.optimizer.step_size)
-                        new_theta[~self._trainable] = self.theta[~self._trainable]
-                        guard.after_step(new_theta)
-                        step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
-                        theta_at_stats, self.theta = self.theta, new_theta
-                        self.step_count += 1
-                        self._check_theta(stats, max_theta)
-                        if self.average is not None:
-                            self.average.update(self.theta)
-                        at_check = self.step_count % check_every == 0 or not self._checked
-                        if at_check:
-                            states = self.sampler.states
-                            self._figures, self._checked = self.monitor.check(stats, states, grad, theta_at_stats), True
-                            guard.at_check(grad, self._figures)
-                            if max_residual is None:
-                                max_residual = self.monitor.max_residual(len(states))
-                        figures = self._figures
-                        mismatch, residual = figures["mismatch"], figures["residual"]
-                        if plateau is not None and residual == residual and plateau.update(residual):
-                            self.optimizer.lr_scale *= decay_on_plateau
-                            logger.info("fit: plateau at residual %.3g; learning rate scaled to %.3g",
-                                        residual, self.optimizer.lr_scale)
-                        self._land(residual, figures["residual_max"], max_residual)
-                        self.relaxation.after_step(lambda: self.sampler.states, at_check)
-                        record = dict(**figures, grad_norm=_norm(grad), step_norm=step_norm,
-                                      change_rate=info.change_rate,
-                                      time=time.perf_counter() - start, lr_scale=self.optimizer.lr_scale,
-                                      sweeps=sweeps, tau=self.relaxation.tau,
-                                      values=[np.nan if v is None else v for v in values])
-                        for key, value in record.items():
-                            history[key].append(value)
-                        if bar is not None:
-                            bar.update(1)
-                            bar.set_postfix(mismatch=f"{mismatch:.3g}", residual=f"{residual:.3g}",
-                                            dtheta=f"{step_norm:.2g}",
-                                            updates=_rate(info.n_updates * bar.n, record["time"]), refresh=False)
-                        if callback is not None:
-                            try:
-                                callback({"step": self.step_count, "theta": self.theta, "values": values, **record})
-                            except StopIteration:
-                                text = "stopped by callback"
-                                break
-                        # the θ that would be returned: with averaging, the average
-                        drift = stability.add(self._reported_theta()) if stability is not None else None
-                        if drift is not None:
-                            self._drift = drift
-                            failed = self._criteria(mismatch_tol, max_residual, tol)
-                            if not failed and assess:  # between fresh-chain checks, the last one stands
-                                failed = (self._assess_at_result(mismatch_tol, assess_budget)
-                                          if self.step_count >= self._next_assessment
-                                          else list(self._assessment.failures))
-                            if not failed:
-                                converged = True
-                                text = (f"converged: residual {residual:.3g}, θ drift {drift:.2g} <= {tol}"
-                                        + (f"; {self._assessment.message}" if self._assessment is not None else ""))
-                        if self.checkpoint_dir is not None and self.step_count % self.checkpoint_every == 0:
-                            self._elapsed = time.perf_counter() - start
-                            self.save_checkpoint()
-                        elif recoverable and self.step_count % (self.checkpoint_every or 100) == 0:
-                            self._elapsed = time.perf_counter() - start
-                            self._recovery_point = checkpoint.snapshot(self)  # in memory only
-                        if converged:
-                            break
-                        if interrupt.requested:
-                            text = "interrupted"
-                            break
-                    self._elapsed = time.perf_counter() - start
-                    if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
-                        self.save_checkpoint()
-                    states, sampler_state = self.sampler.states, self.sampler.get_state()
-                    break
-                except ShardLostError as lost:
-                    # every shard, θ and the optimizer back to the last checkpoint, and replay
-                    guard = self._roll_back(lost, max_theta)
-                    history = self.history
-                    plateau = self._plateau if decay_on_plateau is not None else None
-                    stability = self._stability if tol > 0 else None
-                    converged, text = False, "reached max_steps"
-                    if bar is not None:
-                        bar.n = self.step_count - self._call["start"]
+            stop = self._run_steps(self.step_count + max_steps, hooks, bar)
         finally:
+            self._clock = None
             interrupt.restore()
-            if bar is not None:
-                bar.close()
+            bar.close()
+        return self._result(stop, first, tol, mismatch_tol, assess, assess_budget)
+
+    def _run_steps(self, end: int, hooks: list[FitHook], bar: ProgressBar) -> Any:
+        """Steps until ``end`` or a hook's stop; a lost shard rolls back to the recovery point
+        and replays from there, to the same result. Returns the stop (None at ``end``)."""
+        while True:
+            try:
+                stop = None
+                while self.step_count < end and stop is None:
+                    record = self.step()
+                    for hook in hooks:
+                        asked = hook.after_step(record)
+                        if asked is not None and (asked.at_once or stop is None):
+                            stop = asked
+                        if stop is not None and stop.at_once:
+                            break
+                if self.checkpoint_dir is not None and self._last_checkpoint != self.step_count:
+                    self.save_checkpoint()
+                self._final = (self.sampler.states, self.sampler.get_state())
+                return stop
+            except ShardLostError as lost:
+                self._roll_back(lost)
+                bar.rewind(self.step_count - self._call["start"])
+
+    def _result(self, stop: Any, first: int, tol: float, mismatch_tol: float, assess: bool, budget: float) -> FitResult:
+        """The call's result: the final assessment at ``max_steps`` and the message."""
+        state = self.convergence
+        converged = stop is not None and stop.converged
+        text = "reached max_steps" if stop is None else stop.message
         if text == "interrupted":
             text = self._interrupted_message()
-        n_steps = len(history["time"]) - first
-        if not converged and assess and n_steps and text == "reached max_steps":
-            if self._assessed_at != self.step_count:
-                self._assess_at_result(mismatch_tol, assess_budget)
+        n_steps = len(self.history["time"]) - first
+        if stop is None and assess and n_steps:
+            if state.assessed_at != self.step_count:
+                self.assess_result(mismatch_tol, budget)
             # the training side held at the last window and fresh chains at the returned θ agree
             # now: converged, though the steps ran out before one window end could see both
-            if tol > 0 and self._training_failed == [] and not self._failed:
+            if tol > 0 and state.training_failed == [] and not state.failed:
                 converged = True
-                text = (f"converged at max_steps: residual {self._figures['residual']:.3g}, θ drift "
-                        f"{self._drift:.2g} <= {tol}; {self._assessment.message}")
+                text = (
+                    f"converged at max_steps: residual {state.figures['residual']:.3g}, θ drift "
+                    f"{state.drift:.2g} <= {tol}; {state.assessment.message}"
+                )
         failures: tuple[str, ...] = ()
         if text == "reached max_steps":
-            text, failures = self._not_converged_message(n_steps, tol)
+            text, failures = state.not_converged_message(n_steps, tol)
         logger.info("fit: %s after %d steps", text, n_steps)
+        states, sampler_state = self._final
         return FitResult(
-            theta=self.result_theta(), converged=converged, message=text, n_steps=n_steps,
-            history={k: np.array(v[first:]) for k, v in history.items()}, states=states,
-            sampler_state=sampler_state, optimizer_state=self.optimizer.get_state(),
-            assessment=self._assessment if assess else None,
-            theta_stderr=None if self.average is None else self.average.stderr, failures=failures,
+            theta=self.result_theta(),
+            converged=converged,
+            message=text,
+            n_steps=n_steps,
+            history={k: np.array(v[first:]) for k, v in self.history.items()},
+            states=states,
+            sampler_state=sampler_state,
+            optimizer_state=self.optimizer.get_state(),
+            assessment=state.assessment if assess else None,
+            theta_stderr=None if self.average is None else self.average.stderr,
+            failures=failures,
         )
 
     def schedule_state(self) -> dict[str, Any]:
         """Copies of the step-by-step state beside θ, the optimizer and the chains: the
         averaging, the landing and the chains' relaxation (for rollbacks and checkpoints)."""
         average = self.average
-        return copy.deepcopy({
-            "average": None if average is None else {"start": average.start, "weighting": average.weighting,
-                                                     "state": average.get_state()},
-            "landing": None if self.landing is None else self.landing.get_state(),
-            "relaxation": self.relaxation.get_state(),
-        })
+        return copy.deepcopy(
+            {
+                "average": None
+                if average is None
+                else {"start": average.start, "weighting": average.weighting, "state": average.get_state()},
+                "landing": None if self.landing is None else self.landing.get_state(),
+                "relaxation": self.relaxation.get_state(),
+            }
+        )
 
     def set_schedule_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`schedule_state`."""
-        from factorgraph.optim import PolyakAverage
-
         state = copy.deepcopy(state)
         average = state["average"]
         self.average = None
         if average is not None:
-            self.average = PolyakAverage(start=average["start"], weighting=average["weighting"])
+            self.average = optim.PolyakAverage(start=average["start"], weighting=average["weighting"])
             self.average.set_state(average["state"])
         if self.landing is not None and state["landing"] is not None:
             self.landing.set_state(state["landing"])
@@ -789,141 +792,68 @@ class Trainer:
     def result_theta(self) -> np.ndarray:
         """The θ a fit reports now: the average of the iterates when averaging has begun, else
         the current iterate (a copy)."""
-        return self._reported_theta().copy()
+        return self.reported_theta().copy()
 
-    def _reported_theta(self) -> np.ndarray:
-        # the averager's own array (read only here): no copy per step
-        if self.average is not None and self.average.count:
-            return self.average._mean
-        return self.theta
+    def reported_theta(self) -> np.ndarray:
+        """:meth:`result_theta` without the copy (read only): what the convergence test watches."""
+        mean = None if self.average is None else self.average.mean_view
+        return mean if mean is not None else self.theta
 
-    # -- the parts of a fit: landing, the convergence criteria, the assessment at the result ---
+    def assess_result(self, mismatch_tol: float, budget: float) -> list[str]:
+        """Measure the model at the θ the fit would return on fresh chains run to equilibrium;
+        returns the criteria it fails (empty when it matches within the noise)."""
+        assessment = _fit_check.assess_result(self, self.result_theta(), mismatch_tol=mismatch_tol, time_budget=budget)
+        return self.convergence.record_assessment(assessment, self.step_count, self._call.get("start", 0))
 
-    def _land(self, residual: float, residual_max: float, max_residual: float | None) -> None:
+    def _land(self, residual: float, residual_max: float) -> None:
         """Let the landing see this step's residual; from the step it lands on, average the
         iterates (unless ``average_from`` was given) and decay the learning rate."""
         landing = self.landing
         if landing is None:
             return
         # a residual from chains not yet seen to relax says little about the gradient
-        bound = np.inf if max_residual is None else max_residual
+        bound = np.inf if self.max_residual is None else self.max_residual
         if self.relaxation.relaxed and landing.observe(self.step_count, residual, residual_max, bound):
-            logger.info("fit: landed at step %d (residual %.3g): the rate decays and θ is averaged from here",
-                        self.step_count, residual)
+            logger.info(
+                "fit: landed at step %d (residual %.3g): the rate decays and θ is averaged from here",
+                self.step_count,
+                residual,
+            )
             if self.average is None:
-                from factorgraph.optim import PolyakAverage
-
-                self.average = PolyakAverage(weighting="linear")
+                self.average = optim.PolyakAverage(weighting="linear")
         if landing.step is not None and self.step_count > landing.step:
             self.optimizer.lr_scale *= landing.factor(self.step_count) / landing.factor(self.step_count - 1)
 
-    def _criteria(self, mismatch_tol: float, max_residual: float | None, tol: float) -> list[str]:
-        """The training-side convergence criteria that fail now, each with what to change."""
-        figures, failed = self._figures, []
-        residual, residual_max = figures["residual"], figures["residual_max"]
-        bound = np.inf if max_residual is None else max_residual
-        if residual == residual and (residual > mismatch_tol or residual_max > bound):
-            failed.append(f"the standardised residual (RMS {residual:.3g}, max {residual_max:.3g}) is above the "
-                          f"noise (RMS <= {mismatch_tol:g}, max <= {bound:.3g}): run more steps, or use more chains")
-        if self._drift > tol:
-            failed.append(f"θ still drifts {self._drift:.2g} per window (tol {tol:g}): run more steps")
-        if self.landing is not None and self.landing.step is None:
-            failed.append("the fit has not landed (its residual is neither at the noise floor nor on a plateau): "
-                          "run more steps")
-        relax = self.relaxation
-        if not relax.relaxed:
-            more = ("the trainer is raising the sweeps per step" if relax.adapt and relax.sweeps < relax.max_sweeps
-                    else "raise sweeps_per_step (or max_sweeps_per_step), or use a faster-mixing sampler")
-            failed.append(f"the chains have not been seen to forget their states within {relax.horizon} steps at "
-                          f"{relax.sweeps} sweeps a step: {more}")
-        self._failed, self._training_failed = failed, list(failed)
-        return failed
-
-    def _assess_at_result(self, mismatch_tol: float, budget: float) -> list[str]:
-        """Measure the model at the θ the fit would return on fresh chains run to equilibrium;
-        returns the criteria it fails (empty when it matches within the noise)."""
-        from factorgraph._fit_check import assess_result
-
-        theta = self.result_theta()
-        self._assessment = assess_result(self, theta, mismatch_tol=mismatch_tol, time_budget=budget)
-        self._assessed_at = self.step_count
-        # the next check after a quarter as many steps as this call has taken: each costs a
-        # burn-in, so they thin out geometrically (a handful per fit), and a check that just
-        # failed is retried before the fit has run twice as long
-        self._next_assessment = self.step_count + max((self.step_count - self._call.get("start", 0)) // 4, 1)
-        failed = list(self._assessment.failures)
-        self._failed = list(self._training_failed or []) + failed  # with the training side's at the last window
-        return failed
-
-    def _not_converged_message(self, n_steps: int, tol: float) -> tuple[str, tuple[str, ...]]:
-        if tol == 0:
-            return "reached max_steps (the convergence test is off: tol=0)", ()
-        failed = tuple(self._failed) or ("too few steps for the convergence test (it needs two windows of θ): "
-                                         "run more steps",)
-        return f"not converged after {n_steps} steps: " + "; ".join(failed), failed
-
-    def _roll_back(self, lost: ShardLostError, max_theta: float) -> Safeguards:
+    def _roll_back(self, lost: ShardLostError) -> None:
         """After a lost shard: put the trainer back to its last checkpoint (kept in memory), or
-        re-raise when there is none to go back to; returns the safeguards for the replay."""
-        point = self._recovery_point
+        re-raise when there is none to go back to."""
+        point = self.recovery_point
         if point is None or getattr(self.sampler, "recovery", None) != "rollback":
             raise lost
         for attempt in range(3):  # a worker lost again while restoring: try once more
             try:
-                checkpoint.apply(self, point, "in memory")
+                self.load_state_dict(point, "in memory")
                 break
             except ShardLostError:
                 if attempt == 2:
                     raise
-        logger.warning("fit: %s; rolled back to step %d and continuing (the result is unchanged)", lost,
-                       self.step_count)
-        return Safeguards(self, max_theta)
+        logger.warning(
+            "fit: %s; rolled back to step %d and continuing (the result is unchanged)", lost, self.step_count
+        )
+        self._guard = Safeguards(self, self._settings.max_theta)
 
     def _interrupted_message(self) -> str:
         where = f"interrupted by Ctrl-C after step {self.step_count}"
         if self.checkpoint_dir is None:
-            return (f"{where}; no checkpoint_dir was set, so nothing was saved. Call fit again on this trainer "
-                    "to continue, or set Trainer(checkpoint_dir=...) to be able to resume in a new process.")
-        return (f"{where}; checkpoint written to {self.checkpoint_dir!r}. To finish the run: "
-                f"trainer = fg.Trainer.resume({self.checkpoint_dir!r}); trainer.fit(**trainer.resume_args) "
-                "(on the command line: factorgraph fit ... --resume).")
-
-
-class _Interrupt:
-    """Turns the first Ctrl-C (SIGINT) during a fit into a request to stop at the end of the step.
-
-    Installed only in the main thread (signal handlers live there); the previous handler is put
-    back afterwards. A second Ctrl-C raises KeyboardInterrupt at once.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-        self._installed = False
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self._previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._handle)
-        self._installed = True
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        logger.warning("fit: Ctrl-C: stopping at the end of this step (press it again to abort at once)")
-
-    def restore(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
-            self._installed = False
-
-
-def _progress_bar(total: int, progress: bool | None) -> Any:
-    from factorgraph._progress import progress_bar
-
-    return progress_bar(total, progress, desc="fit", unit="step")
+            return (
+                f"{where}; no checkpoint_dir was set, so nothing was saved. Call fit again on this trainer "
+                "to continue, or set Trainer(checkpoint_dir=...) to be able to resume in a new process."
+            )
+        return (
+            f"{where}; checkpoint written to {self.checkpoint_dir!r}. To finish the run: "
+            f"trainer = fg.Trainer.resume({self.checkpoint_dir!r}); trainer.fit(**trainer.resume_args) "
+            "(on the command line: factorgraph fit ... --resume)."
+        )
 
 
 def fit(
@@ -967,9 +897,6 @@ def fit(
     -------
     FitResult
     """
-    from factorgraph.data import moments
-    from objectives import L1, L2, MomentMatching
-
     if (data is None) == (target is None):
         raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
     if target is not None and weights is not None:
@@ -979,7 +906,7 @@ def fit(
         target = moments(compiled, data, weights)
     else:
         target = check_targets(compiled, target, "fit")
-    terms = [MomentMatching(target)]
+    terms: list[Objective] = [MomentMatching(target)]
     if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))
     if np.any(np.asarray(l1) != 0):

@@ -81,14 +81,10 @@ def make_domain(n_states: object, values: object, edges: object) -> Domain:
     if edges is not None:
         e = as_finite_array("edges", edges, owner, error=ModelSpecError)
         if e.ndim != 1 or len(e) < 2 or np.any(np.diff(e) <= 0):
-            raise ModelSpecError(
-                message("edges", owner, "a strictly increasing 1-D array of at least 2 edges", edges)
-            )
+            raise ModelSpecError(message("edges", owner, "a strictly increasing 1-D array of at least 2 edges", edges))
         v = (e[:-1] + e[1:]) / 2 if values is None else as_finite_array("values", values, owner, ModelSpecError)
         if v.shape != (len(e) - 1,):
-            raise ModelSpecError(
-                message("values", owner, f"one value per bin ({len(e) - 1})", f"shape {v.shape}")
-            )
+            raise ModelSpecError(message("values", owner, f"one value per bin ({len(e) - 1})", f"shape {v.shape}"))
         if n_states is not None and check_int("n_states", n_states, owner, minimum=1) != len(v):
             raise ModelSpecError(message("n_states", owner, f"{len(v)} (the number of bins)", n_states))
         return Domain(_frozen(v), _frozen(e))
@@ -97,13 +93,10 @@ def make_domain(n_states: object, values: object, edges: object) -> Domain:
         if v.ndim != 1 or len(v) < 1:
             raise ModelSpecError(message("values", owner, "a non-empty 1-D array of state values", values))
         if len(np.unique(v)) != len(v):
-            raise ModelSpecError(
-                message("values", owner, "distinct values", values, "Give each state its own value.")
-            )
+            raise ModelSpecError(message("values", owner, "distinct values", values, "Give each state its own value."))
         if n_states is not None and check_int("n_states", n_states, owner, minimum=1) != len(v):
             raise ModelSpecError(
-                message("n_states", owner, f"len(values) = {len(v)}", n_states,
-                        "Pass only one of n_states and values.")
+                message("n_states", owner, f"len(values) = {len(v)}", n_states, "Pass only one of n_states and values.")
             )
         return Domain(_frozen(v))
     k = 2 if not given else check_int("n_states", n_states, owner, minimum=1, maximum=MAX_JOINT_STATES)

@@ -17,13 +17,27 @@ from objectives.moments import MomentMatching
 from objectives.regularizers import L1, L2
 
 __all__ = [
-    "Objective", "Needs", "MomentMatching", "ExactMarginal", "MarginalPrior", "L2", "L1",
-    "available", "get", "register", "refresh",
+    "Objective",
+    "Needs",
+    "MomentMatching",
+    "ExactMarginal",
+    "MarginalPrior",
+    "L2",
+    "L1",
+    "available",
+    "get",
+    "register",
+    "refresh",
 ]
 
 _REGISTRY = Registry("factorgraph.objectives", required=("value_and_grad",))
-for _cls, _name in ((MomentMatching, "moment-matching"), (ExactMarginal, "exact-marginal"),
-                    (MarginalPrior, "marginal-prior"), (L2, "l2"), (L1, "l1")):
+for _cls, _name in (
+    (MomentMatching, "moment-matching"),
+    (ExactMarginal, "exact-marginal"),
+    (MarginalPrior, "marginal-prior"),
+    (L2, "l2"),
+    (L1, "l1"),
+):
     _REGISTRY.register(_cls, _name)
 
 register = _REGISTRY.register

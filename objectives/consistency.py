@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from factorgraph._errors import InconsistentTargetError
+from factorgraph.contracts import MarginalTerm, MatchingTerm
 
 __all__ = ["TOLERANCE", "marginal_tables", "check_consistent_marginals", "check_indicator_sums"]
 
@@ -25,16 +26,15 @@ TOLERANCE = 1e-9
 
 
 def marginal_tables(terms: Any, include_priors: bool = False) -> list[tuple[tuple[int, ...], np.ndarray, str]]:
-    """(scope, table, label) of every term that fixes a joint marginal to a table
-    (``ExactMarginal``), and with ``include_priors`` of every term that pulls one towards a
-    table (``MarginalPrior``)."""
-    kinds = ("ExactMarginal", "MarginalPrior") if include_priors else ("ExactMarginal",)
+    """(scope, table, label) of every term that fixes a joint marginal to a table (a
+    :class:`~factorgraph.contracts.MarginalTerm` that is also a matching term: ``ExactMarginal``),
+    and with ``include_priors`` of every other marginal term, which pulls one towards a table
+    (``MarginalPrior``)."""
     out = []
     for i, term in enumerate(terms):
-        scope, table = getattr(term, "scope", None), getattr(term, "target", None)
-        if scope is None or table is None or type(term).__name__ not in kinds:
+        if not isinstance(term, MarginalTerm) or not (include_priors or isinstance(term, MatchingTerm)):
             continue
-        table = np.asarray(table, dtype=np.float64)
+        scope, table = term.scope, np.asarray(term.target, dtype=np.float64)
         scope = tuple(int(v) for v in np.ravel(scope))
         if table.ndim != len(scope):
             continue  # the term's own checks report this
@@ -97,7 +97,9 @@ def check_consistent_marginals(terms: Any, tol: float = TOLERANCE, include_prior
                 f"The marginal targets of {a} on scope {s} and {b} on scope {t} disagree on "
                 f"variable(s) {shared} by up to {gap:.3g} (tolerance {tol:g}): no distribution has "
                 f"both. Derive both tables from the same data, or drop one of the terms.",
-                scopes=(s, t), disagreement=gap)
+                scopes=(s, t),
+                disagreement=gap,
+            )
 
 
 def check_indicator_sums(graph: Any, matched: np.ndarray, target: np.ndarray, tol: float = TOLERANCE) -> None:
@@ -120,7 +122,7 @@ def check_indicator_sums(graph: Any, matched: np.ndarray, target: np.ndarray, to
         bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
         if len(bad):
             f = int(factors[full][bad[0]])
-            scope = tuple(graph.factor_vars[graph.factor_ptr[f]:graph.factor_ptr[f + 1]].tolist())
+            scope = tuple(graph.factor_vars[graph.factor_ptr[f] : graph.factor_ptr[f + 1]].tolist())
             group = int(np.searchsorted(graph.group_factors, f, side="right") - 1)
             first = int(ids[full][bad[0]][0])
             raise InconsistentTargetError(
@@ -128,4 +130,6 @@ def check_indicator_sums(graph: Any, matched: np.ndarray, target: np.ndarray, to
                 f"'{graph.group_names[group]}', scope {scope}) are the indicators of every joint state of "
                 f"their scope, so they must sum to 1; they sum to {sums[bad[0]]:.12g} (off by "
                 f"{abs(sums[bad[0]] - 1):.3g}). Normalise them, e.g. compute them with fg.moments.",
-                scopes=(scope,), disagreement=abs(sums[bad[0]] - 1))
+                scopes=(scope,),
+                disagreement=abs(sums[bad[0]] - 1),
+            )

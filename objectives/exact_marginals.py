@@ -37,7 +37,7 @@ class JointStates(FeatureKind):
         size = _state_grid(values).shape[1]
         index = np.arange(size, dtype=np.int32)
         index[self.reference] = -1
-        index[self.reference + 1:] -= 1
+        index[self.reference + 1 :] -= 1
         return index, size - 1
 
 
@@ -102,11 +102,24 @@ class ExactMarginal(Objective):
         self.scope = as_int_array("scope", scope, owner, error=ModelSpecError).ravel()
         self.target = as_finite_array("target", target, owner, error=DataError)
         if self.target.ndim != len(self.scope):
-            raise DataError(message("target", owner, f"an array with {len(self.scope)} axes, one per scope variable",
-                                    f"shape {self.target.shape}"))
+            raise DataError(
+                message(
+                    "target",
+                    owner,
+                    f"an array with {len(self.scope)} axes, one per scope variable",
+                    f"shape {self.target.shape}",
+                )
+            )
         if np.any(self.target < 0) or not np.isclose(self.target.sum(), 1.0, rtol=0, atol=1e-9):
-            raise DataError(message("target", owner, "a non-negative table summing to 1",
-                                    f"sum {self.target.sum()!r}, min {self.target.min()!r}", "Normalise it."))
+            raise DataError(
+                message(
+                    "target",
+                    owner,
+                    "a non-negative table summing to 1",
+                    f"sum {self.target.sum()!r}, min {self.target.min()!r}",
+                    "Normalise it.",
+                )
+            )
         zeros = np.argwhere(self.target == 0)
         if len(zeros):
             raise DataError(
@@ -137,20 +150,31 @@ class ExactMarginal(Objective):
         """
         shape = tuple(graph.n_states[self.scope].tolist())
         if shape != self.target.shape:
-            raise DataError(message("target", "ExactMarginal", f"shape {shape}, the joint domain of scope "
-                                    f"{self.scope.tolist()}", f"shape {self.target.shape}"))
+            raise DataError(
+                message(
+                    "target",
+                    "ExactMarginal",
+                    f"shape {shape}, the joint domain of scope {self.scope.tolist()}",
+                    f"shape {self.target.shape}",
+                )
+            )
         self.feature_ids = graph.add_features(JointStates([self.scope], self.reference), name=name).ravel()
         return self.feature_ids
 
     def needs(self) -> Needs:
+        """The chains' feature means."""
         return Needs(mean=True)
 
     def config(self) -> tuple[str, dict[str, Any]]:
         """``("exact-marginal", {scope, target, reference, feature_ids})``; see
         :meth:`Objective.config`. ``feature_ids`` (None before :meth:`add_to`) is restored by
         :meth:`from_config`, so the rebuilt term matches the same features."""
-        return "exact-marginal", {"scope": self.scope, "target": self.target, "reference": self.reference,
-                                  "feature_ids": self.feature_ids}
+        return "exact-marginal", {
+            "scope": self.scope,
+            "target": self.target,
+            "reference": self.reference,
+            "feature_ids": self.feature_ids,
+        }
 
     @classmethod
     def from_config(cls, params: dict[str, Any]) -> ExactMarginal:
@@ -162,18 +186,24 @@ class ExactMarginal(Objective):
         return term
 
     def check(self, graph: Any) -> None:
+        """Refuse a graph the indicators were not added to, or of another size."""
         if self.feature_ids is None:
-            raise ModelSpecError("ExactMarginal was not added to the graph; call term.add_to(graph) before "
-                                 "compiling or training.")
+            raise ModelSpecError(
+                "ExactMarginal was not added to the graph; call term.add_to(graph) before compiling or training."
+            )
         if self.feature_ids.max() >= graph.n_features or not graph.trainable[self.feature_ids].all():
-            raise ModelSpecError("ExactMarginal's features are not trainable features of this graph; "
-                                 "train the graph it was added to.")
+            raise ModelSpecError(
+                "ExactMarginal's features are not trainable features of this graph; train the graph it was added to."
+            )
 
     def matched_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """The θ indices this term matches and their target moments (for the trainer's monitor)."""
+        if self.feature_ids is None:
+            raise ModelSpecError("ExactMarginal has no features yet: call term.add_to(graph) before training.")
         return self.feature_ids, self.moments
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
+        """q(s) − p̂(s) on the indicators: the matching gradient (its value is not estimated)."""
         grad = np.zeros_like(theta)
         grad[self.feature_ids] = self.moments - stats.mean[self.feature_ids]
         return None, grad

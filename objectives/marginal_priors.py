@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph import enumeration
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, as_int_array, check_scope, message
 from objectives._protocol import Needs, Objective
@@ -83,41 +84,73 @@ class MarginalPrior(Objective):
 
     PSEUDOCOUNT = 0.5
 
+    scope: tuple[int, ...]
+    target: np.ndarray
+    kind: str
+    strength: float
+
     def __init__(self, scope: Any, target: Any, kind: str = "kl", strength: float = 1.0) -> None:
         owner = "MarginalPrior"
         ids = as_int_array("scope", np.atleast_1d(np.asarray(scope)), owner, error=ModelSpecError)
         if ids.ndim != 1 or len(ids) == 0 or np.any(ids < 0) or len(np.unique(ids)) != len(ids):
-            raise ModelSpecError(message("scope", owner, "distinct non-negative variable ids", scope,
-                                         "Pass a tuple of variable ids, each at most once."))
+            raise ModelSpecError(
+                message(
+                    "scope",
+                    owner,
+                    "distinct non-negative variable ids",
+                    scope,
+                    "Pass a tuple of variable ids, each at most once.",
+                )
+            )
         self.scope = tuple(ids.tolist())
         if kind not in _KINDS:
             raise ModelSpecError(message("kind", owner, "'kl' or 'l2'", kind))
         self.kind = kind
-        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not (
-            np.isfinite(strength) and strength >= 0
+        if (
+            isinstance(strength, bool)
+            or not isinstance(strength, numbers.Real)
+            or not (np.isfinite(strength) and strength >= 0)
         ):
             raise ModelSpecError(message("strength", owner, "a finite number >= 0", strength))
         self.strength = float(strength)
         q = as_finite_array("target", target, owner, error=DataError)
         if q.ndim != len(self.scope):
-            raise DataError(message("target", owner, f"an array with one axis per scope variable ({len(self.scope)})",
-                                    f"shape {q.shape}"))
+            raise DataError(
+                message(
+                    "target",
+                    owner,
+                    f"an array with one axis per scope variable ({len(self.scope)})",
+                    f"shape {q.shape}",
+                )
+            )
         if np.any(q < 0):
             index = tuple(int(i) for i in np.argwhere(q < 0)[0])
             raise DataError(message("target", owner, "non-negative probabilities", f"{q[index]} at {index}"))
         total = float(q.sum())
         if abs(total - 1.0) > SUM_TOLERANCE:
-            raise DataError(message("target", owner, f"a table summing to 1 (within {SUM_TOLERANCE:g})",
-                                    f"a total of {total!r}", "Divide the table by its sum."))
+            raise DataError(
+                message(
+                    "target",
+                    owner,
+                    f"a table summing to 1 (within {SUM_TOLERANCE:g})",
+                    f"a total of {total!r}",
+                    "Divide the table by its sum.",
+                )
+            )
         self.target = q / total
 
     def needs(self) -> Needs:
+        """The scope's marginal counts and one chain-weighted feature sum."""
         return Needs(marginals=(self.scope,), weighted=True)
 
     def config(self) -> tuple[str, dict[str, Any]]:
         """``("marginal-prior", {scope, target, kind, strength})``; see :meth:`Objective.config`."""
-        return "marginal-prior", {"scope": list(self.scope), "target": self.target, "kind": self.kind,
-                                  "strength": self.strength}
+        return "marginal-prior", {
+            "scope": list(self.scope),
+            "target": self.target,
+            "kind": self.kind,
+            "strength": self.strength,
+        }
 
     @classmethod
     def from_config(cls, params: dict[str, Any]) -> MarginalPrior:
@@ -127,11 +160,18 @@ class MarginalPrior(Objective):
         return term
 
     def check(self, graph: Any) -> None:
+        """Refuse a scope outside the graph or a table of another shape."""
         check_scope(graph, self.scope, "MarginalPrior")
         shape = tuple(graph.n_states[list(self.scope)].tolist())
         if self.target.shape != shape:
-            raise DataError(message("target", "MarginalPrior", f"shape {shape}, the scope variables' numbers of states",
-                                    f"shape {self.target.shape}"))
+            raise DataError(
+                message(
+                    "target",
+                    "MarginalPrior",
+                    f"shape {shape}, the scope variables' numbers of states",
+                    f"shape {self.target.shape}",
+                )
+            )
 
     def _penalty(self, p: np.ndarray, smoothed: np.ndarray, own: np.ndarray) -> tuple[float, np.ndarray]:
         """Φ and the table g, of mean zero under ``p``, with ∂Φ/∂θ = E[g(x_S) f].
@@ -160,8 +200,6 @@ class MarginalPrior(Objective):
 
     def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−λ Φ and −λ ∂Φ/∂θ computed by enumeration (see :mod:`factorgraph.exact`)."""
-        from factorgraph import exact
-
-        p = exact.marginal(graph, theta, self.scope)
+        p = enumeration.marginal(graph, theta, self.scope)
         phi, table = self._penalty(p, p, p)
-        return -self.strength * phi, -self.strength * exact.expectations(graph, theta, self.scope, table)
+        return -self.strength * phi, -self.strength * enumeration.expectations(graph, theta, self.scope, table)

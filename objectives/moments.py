@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph import enumeration
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, message
+from factorgraph.contracts import MatchingTerm
 from objectives._protocol import Needs, Objective
 
 __all__ = ["MomentMatching", "combined_targets"]
@@ -38,13 +40,19 @@ class MomentMatching(Objective):
             raise DataError(message("target", "MomentMatching", "a 1-D array in θ order", f"shape {self.target.shape}"))
 
     def needs(self) -> Needs:
+        """The chains' feature means."""
         return Needs(mean=True)
 
     def check(self, graph: Any) -> None:
+        """Refuse a target of another length than θ."""
         if self.target.shape != (graph.n_features,):
             raise DataError(
-                message("target", "MomentMatching", f"shape ({graph.n_features},), one per feature",
-                        f"shape {self.target.shape}")
+                message(
+                    "target",
+                    "MomentMatching",
+                    f"shape ({graph.n_features},), one per feature",
+                    f"shape {self.target.shape}",
+                )
             )
 
     def config(self) -> tuple[str, dict[str, Any]]:
@@ -56,13 +64,12 @@ class MomentMatching(Objective):
         return np.arange(len(self.target)), self.target
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
+        """m − μ̂ (the log-likelihood's value needs log Z, so it is None)."""
         return None, self.target - stats.mean
 
     def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """θ·m − log Z(θ) and m − E_θ[f], by enumeration (see :mod:`factorgraph.exact`)."""
-        from factorgraph.exact import _log_partition_and_means
-
-        log_z, mean = _log_partition_and_means(graph, theta)
+        log_z, mean = enumeration.log_partition_and_means(graph, theta)
         return float(theta @ self.target - log_z), self.target - mean
 
 
@@ -95,7 +102,7 @@ def combined_targets(terms: Any, n_features: int, trainable: np.ndarray | None =
     """
     first = np.full(n_features, np.nan)
     for term in terms:
-        if not hasattr(term, "matched_moments"):
+        if not isinstance(term, MatchingTerm):
             continue
         ids, target = term.matched_moments()
         ids, target = np.asarray(ids), np.asarray(target, dtype=np.float64)

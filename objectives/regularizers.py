@@ -18,7 +18,9 @@ def _strength(value: Any, owner: str) -> float | np.ndarray:
     if np.any(strength < 0):
         raise ModelSpecError(message("strength", owner, "non-negative", value))
     if strength.ndim > 1:
-        raise ModelSpecError(message("strength", owner, "a number or a 1-D array (n_features,)", f"shape {strength.shape}"))
+        raise ModelSpecError(
+            message("strength", owner, "a number or a 1-D array (n_features,)", f"shape {strength.shape}")
+        )
     return float(strength) if strength.ndim == 0 else strength
 
 
@@ -31,8 +33,12 @@ class _Penalty(Objective):
     def check(self, graph: Any) -> None:
         if isinstance(self.strength, np.ndarray) and self.strength.shape != (graph.n_features,):
             raise ModelSpecError(
-                message("strength", type(self).__name__, f"a number or shape ({graph.n_features},)",
-                        f"shape {self.strength.shape}")
+                message(
+                    "strength",
+                    type(self).__name__,
+                    f"a number or shape ({graph.n_features},)",
+                    f"shape {self.strength.shape}",
+                )
             )
 
     def config(self) -> tuple[str, dict[str, Any]]:
@@ -65,12 +71,17 @@ class L2(_Penalty):
     """
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """−(λ/2)|θ|² and −λθ."""
         grad = -self.strength * theta
         return float(0.5 * theta @ grad), grad
 
     def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The same value and gradient: the penalty needs no expectations."""
         return self.value_and_grad(None, theta)
+
+    def ridge(self, n_features: int) -> np.ndarray:
+        """λ per feature: the penalty's curvature (:class:`~factorgraph.contracts.RidgeTerm`)."""
+        return np.broadcast_to(self.strength, (n_features,))
 
 
 class L1(_Penalty):
@@ -98,6 +109,7 @@ class L1(_Penalty):
     """
 
     def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """−λ|θ|₁, and a zero gradient: the penalty acts through :meth:`proximal`."""
         return float(-np.sum(self.strength * np.abs(theta))), np.zeros_like(theta)
 
     def proximal(self, theta: np.ndarray, step: float | np.ndarray) -> np.ndarray:

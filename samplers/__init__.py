@@ -12,54 +12,41 @@ R-hat, acceptance rates).
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
-from factorgraph._errors import ModelSpecError, PluginError
-from factorgraph._registry import Registry
+from factorgraph._errors import PluginError
 from samplers import diagnostics
 from samplers._protocol import ChainStats, Sampler, SweepInfo, single_site_matrix
+from samplers._registry import REGISTRY, create
+from samplers.block_gibbs import BlockGibbs
 from samplers.gibbs import Gibbs
 from samplers.mh import MetropolisHastings
-from samplers.block_gibbs import BlockGibbs
-from samplers.swendsen_wang import SwendsenWang
 from samplers.sharded import ShardedChains
+from samplers.swendsen_wang import SwendsenWang
 
 __all__ = [
-    "Sampler", "ChainStats", "SweepInfo", "PluginError", "Gibbs", "MetropolisHastings", "BlockGibbs", "SwendsenWang",
-    "ShardedChains", "diagnostics", "create", "available", "register", "get", "refresh", "single_site_matrix",
+    "Sampler",
+    "ChainStats",
+    "SweepInfo",
+    "PluginError",
+    "Gibbs",
+    "MetropolisHastings",
+    "BlockGibbs",
+    "SwendsenWang",
+    "ShardedChains",
+    "diagnostics",
+    "create",
+    "available",
+    "register",
+    "get",
+    "refresh",
+    "registered",
+    "single_site_matrix",
 ]
 
-_REGISTRY = Registry("factorgraph.samplers", required=("run", "stats", "states", "get_state", "set_state"))
-_REGISTRY.register(Gibbs)
-_REGISTRY.register(MetropolisHastings)
-_REGISTRY.register(BlockGibbs)
-_REGISTRY.register(SwendsenWang)
-_REGISTRY.register(ShardedChains)
+for _builtin in (Gibbs, MetropolisHastings, BlockGibbs, SwendsenWang, ShardedChains):
+    REGISTRY.register(_builtin)
 
-register = _REGISTRY.register
-available = _REGISTRY.available
-get = _REGISTRY.get
-refresh = _REGISTRY.refresh
-
-
-def create(name: str, compiled: Any, n_chains: int, seed: Any = None, **options: Any) -> Sampler:
-    """Build the sampler registered as ``name``.
-
-    Parameters
-    ----------
-    name : str
-        A name from :func:`available`, e.g. ``"gibbs"``.
-    compiled : CompiledGraph
-    n_chains : int
-    seed : int, SeedSequence or None
-        Seeds every random number of the sampler (see the sampler's documentation).
-    **options
-        Passed to the sampler's constructor (e.g. ``n_threads``).
-    """
-    cls = get(name)
-    try:
-        inspect.signature(cls).bind(compiled, n_chains, seed=seed, **options)
-    except TypeError as exc:
-        raise ModelSpecError(f"Sampler '{name}' does not take these arguments: {exc}. See help({cls.__name__}).") from None
-    return cls(compiled, n_chains, seed=seed, **options)
+register = REGISTRY.register
+available = REGISTRY.available
+get = REGISTRY.get
+refresh = REGISTRY.refresh
+registered = REGISTRY.registered

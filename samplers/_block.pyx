@@ -20,15 +20,14 @@ stream 0, the initial states 1, Metropolis-Hastings 2 and 3, Swendsen-Wang 4 to 
 is kept for block moves to come.
 """
 
-from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
-from samplers._core import thread_counts
-
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor, chain_joint
+from samplers._driver cimport SweepKernel, run_sweeps
+from samplers._unionfind cimport find, link
 from samplers cimport _rng
 from samplers._rng cimport fg_categorical_draws, fg_uniforms
 
@@ -81,7 +80,8 @@ cdef class Blocks:
         block_vars = np.ascontiguousarray(block_vars, dtype=np.int32)
         color_ptr = np.ascontiguousarray(color_ptr, dtype=np.int64)
         n_blocks = len(block_ptr) - 1
-        if (n_blocks < 0 or block_ptr[0] != 0 or block_ptr[n_blocks] != len(block_vars) or (np.diff(block_ptr) < 1).any()
+        if (n_blocks < 0 or block_ptr[0] != 0 or block_ptr[n_blocks] != len(block_vars)
+                or (np.diff(block_ptr) < 1).any()
                 or color_ptr[0] != 0 or color_ptr[len(color_ptr) - 1] != n_blocks or (np.diff(color_ptr) < 0).any()
                 or (len(block_vars) and (block_vars.min() < 0 or block_vars.max() >= g.n_variables))
                 or len(np.unique(block_vars)) != len(block_vars)):
@@ -110,13 +110,14 @@ cdef class Blocks:
         self.level_ptr = level_ptr
         self.entry_ptr = entry_ptr
         self.entry_local = (rank[inverse] - first_factor[block_of[position]]).astype(np.int32)
-        self.entry_stride = np.asarray(g.factor_strides)[np.asarray(g.factor_ptr)[entry_factor]
-                                                         + np.asarray(g.var_pos)[entries]].astype(np.int64)
-        n_joint = np.multiply.reduceat(n_states[block_vars], block_ptr[:n_blocks]) if n_blocks else np.zeros(0, np.int64)
+        strides_at = np.asarray(g.factor_ptr)[entry_factor] + np.asarray(g.var_pos)[entries]
+        self.entry_stride = np.asarray(g.factor_strides)[strides_at].astype(np.int64)
+        n_joint = (np.multiply.reduceat(n_states[block_vars], block_ptr[:n_blocks]) if n_blocks
+                   else np.zeros(0, np.int64))
         self.block_ptr_arr, self.block_vars_arr, self.color_ptr_arr = block_ptr, block_vars, color_ptr
         self.n_joint_arr = n_joint.astype(np.int64)
-        self.block_ptr, self.block_vars, self.color_ptr, self.n_joint = (block_ptr, block_vars, color_ptr,
-                                                                        self.n_joint_arr)
+        self.block_ptr, self.block_vars = block_ptr, block_vars
+        self.color_ptr, self.n_joint = color_ptr, self.n_joint_arr
         self.max_joint = int(n_joint.max(initial=1))
         self.max_factors = int(np.diff(level_ptr[block_ptr]).max(initial=1))
         self.max_vars = int(np.diff(block_ptr).max(initial=1))
@@ -124,7 +125,7 @@ cdef class Blocks:
 
 cdef void block_offsets(Blocks bl, const int32_t* x, int64_t n_chains, int64_t c, int64_t b,
                         int64_t* offset) noexcept nogil:
-    """offset[l] = the part of local factor l's joint-state index due to block b's variables,
+    """offset[q] = the part of local factor q's joint-state index due to block b's variables,
     at their states in chain c."""
     cdef int64_t i, e
     cdef int32_t s
@@ -155,24 +156,24 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
     """
     cdef int64_t lo = bl.block_ptr[b], nv = bl.block_ptr[b + 1] - lo
     cdef int64_t flo = bl.level_ptr[lo], nf = bl.level_ptr[lo + nv] - flo, K = bl.n_joint[b]
-    cdef int64_t c, l, i, e, J, start, changed = 0, moved
+    cdef int64_t c, q, i, e, J, start, changed = 0, moved
     cdef int32_t v, k, drawn
     cdef double total
     fg_uniforms(key, <uint32_t>bl.block_vars[lo], sweep, BLOCK_STREAM, first_chain + c0, c1 - c0, u)
     for c in range(c0, c1):
         # each factor's joint index = base (its variables outside the block) + the block's part
         block_offsets(bl, x, n_chains, c, b, old)
-        for l in range(nf):
-            base[l] = chain_joint(g, x, n_chains, c, bl.factors[flo + l]) - old[l]
-            inner[l] = 0
+        for q in range(nf):
+            base[q] = chain_joint(g, x, n_chains, c, bl.factors[flo + q]) - old[q]
+            inner[q] = 0
         for i in range(nv):
             digit[i] = 0
         start = 0
         for J in range(K):
             for i in range(start, nv):
                 total = partial[i - 1] if i > 0 else 0.0
-                for l in range(bl.level_ptr[lo + i] - flo, bl.level_ptr[lo + i + 1] - flo):
-                    total += factor_energy(g, theta, bl.factors[flo + l], base[l] + inner[l])
+                for q in range(bl.level_ptr[lo + i] - flo, bl.level_ptr[lo + i + 1] - flo):
+                    total += factor_energy(g, theta, bl.factors[flo + q], base[q] + inner[q])
                 partial[i] = total
             energy[J] = partial[nv - 1]
             # turn the odometer: the last digit up, carrying into earlier ones
@@ -204,11 +205,34 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
             # each factor of the block once: out with its old joint state, in with the new
             changed += moved
             block_offsets(bl, x, n_chains, c, b, inner)
-            for l in range(nf):
-                if inner[l] != old[l]:
-                    add_factor(g, sums, bl.factors[flo + l], base[l] + old[l], -1.0)
-                    add_factor(g, sums, bl.factors[flo + l], base[l] + inner[l], 1.0)
+            for q in range(nf):
+                if inner[q] != old[q]:
+                    add_factor(g, sums, bl.factors[flo + q], base[q] + old[q], -1.0)
+                    add_factor(g, sums, bl.factors[flo + q], base[q] + inner[q], 1.0)
     return changed
+
+
+cdef class BlockSweep(SweepKernel):
+    """The joint redraw of one block of variables in one block of chains, for the shared driver."""
+
+    cdef GraphView g
+    cdef Blocks blocks
+    cdef int32_t* x
+    cdef const uint32_t* key
+    cdef const double[::1] theta
+    cdef double[:, ::1] block_sums
+    cdef double[:, ::1] energy
+    cdef int64_t[:, ::1] ints
+    cdef int32_t[:, ::1] digits
+    cdef int64_t n_chains, first_chain, bs, nf, nk
+
+    cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
+                        uint64_t sweep, int tid) noexcept nogil:
+        cdef int64_t nk = self.nk, nf = self.nf
+        return update_item(self.g, self.blocks, self.x, self.theta, &self.block_sums[b, 0], self.key,
+                           self.n_chains, self.first_chain, c0, c1, item, sweep, &self.energy[tid, 0],
+                           &self.energy[tid, nk], &self.energy[tid, nk + self.bs], &self.ints[tid, 0],
+                           &self.ints[tid, nf], &self.ints[tid, 2 * nf], &self.digits[tid, 0])
 
 
 def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
@@ -216,59 +240,25 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
           uint64_t first_sweep, int64_t n_sweeps, int n_threads):
     """Run ``n_sweeps`` block Gibbs sweeps in place; returns the number of variables that changed.
 
-    As in the Gibbs sweep, with at least two blocks of chains per thread each thread takes whole
-    blocks of chains through every sweep (no barrier); otherwise the (block, block of chains)
-    items of one colour are shared out, with a barrier between colours. Either way every item
-    is the same computation, so the schedule changes no result.
+    The items are the blocks of variables, listed colour by colour; the schedule is the shared
+    driver's (samplers/_driver.pyx), so every item is the same computation whichever thread
+    runs it and the schedule changes no result.
     """
-    cdef int64_t n_chain_blocks = block_sums.shape[0]
-    cdef int n_colors = blocks.color_ptr.shape[0] - 1
     cdef int64_t n_blocks = blocks.block_ptr.shape[0] - 1
     cdef int threads = max(n_threads, 1)
     cdef int64_t bs = max(min(block_size, n_chains), 1)
-    cdef int64_t nf = blocks.max_factors, nk = blocks.max_joint
     if n_sweeps <= 0 or n_chains <= 0 or n_blocks == 0:
         return 0
-    energy_arr = np.zeros((threads, nk + bs + blocks.max_vars))  # energies, uniforms, partial sums
-    ints_arr = np.zeros((threads, 3 * nf), dtype=np.int64)
-    digits_arr = np.zeros((threads, blocks.max_vars), dtype=np.int32)
-    changes_arr = thread_counts(threads, (1,))
-    cdef double[:, ::1] energy = energy_arr
-    cdef int64_t[:, ::1] ints = ints_arr
-    cdef int32_t[:, ::1] digits = digits_arr
-    cdef int64_t[:, :] changes = changes_arr  # strided: the threads' rows are apart
-    cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
-    cdef int tid
-    if n_chain_blocks >= 2 * threads:
-        for b in prange(n_chain_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
-            tid = threadid()
-            c0 = b * block_size
-            c1 = min(c0 + block_size, n_chains)
-            for t in range(n_sweeps):
-                for i in range(n_blocks):  # blocks are listed colour by colour
-                    changes[tid, 0] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
-                                                first_chain, c0, c1, i, first_sweep + t, &energy[tid, 0],
-                                                &energy[tid, nk], &energy[tid, nk + bs], &ints[tid, 0],
-                                                &ints[tid, nf], &ints[tid, 2 * nf], &digits[tid, 0])
-    else:
-        t = colour = lo = hi = 0
-        tid = 0
-        with nogil, parallel(num_threads=threads):
-            tid = threadid()
-            for t in range(n_sweeps):
-                for colour in range(n_colors):
-                    lo = blocks.color_ptr[colour]
-                    hi = blocks.color_ptr[colour + 1]
-                    for item in prange((hi - lo) * n_chain_blocks, schedule="static"):
-                        b = item % n_chain_blocks
-                        c0 = b * block_size
-                        c1 = min(c0 + block_size, n_chains)
-                        changes[tid, 0] += update_item(g, blocks, &x[0], theta, &block_sums[b, 0], &key[0],
-                                                    n_chains, first_chain, c0, c1, lo + item // n_chain_blocks,
-                                                    first_sweep + t, &energy[tid, 0], &energy[tid, nk],
-                                                    &energy[tid, nk + bs], &ints[tid, 0], &ints[tid, nf],
-                                                    &ints[tid, 2 * nf], &digits[tid, 0])
-    return int(changes_arr.sum())
+    cdef BlockSweep kernel = BlockSweep.__new__(BlockSweep)
+    kernel.g, kernel.blocks, kernel.theta, kernel.block_sums = g, blocks, theta, block_sums
+    kernel.x, kernel.key = &x[0], &key[0]
+    kernel.n_chains, kernel.first_chain, kernel.bs = n_chains, first_chain, bs
+    kernel.nf, kernel.nk = blocks.max_factors, blocks.max_joint
+    kernel.energy = np.zeros((threads, kernel.nk + bs + blocks.max_vars))  # energies, uniforms, partial sums
+    kernel.ints = np.zeros((threads, 3 * kernel.nf), dtype=np.int64)
+    kernel.digits = np.zeros((threads, blocks.max_vars), dtype=np.int32)
+    return run_sweeps(kernel, blocks.color_ptr, block_sums.shape[0], block_size, n_chains, first_sweep, n_sweeps,
+                      threads)
 
 
 def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const int32_t[::1] second,
@@ -285,27 +275,18 @@ def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const i
     cdef int64_t[::1] parent = parent_arr
     cdef int64_t[::1] joint = joint_arr
     cdef int64_t a, r, s
+    if n == 0:
+        return parent_arr
     with nogil:
         for i in range(first.shape[0]):
-            r = first[i]
-            while parent[r] != r:
-                parent[r] = parent[parent[r]]
-                r = parent[r]
-            s = second[i]
-            while parent[s] != s:
-                parent[s] = parent[parent[s]]
-                s = parent[s]
+            r = find(&parent[0], <int64_t>first[i])
+            s = find(&parent[0], <int64_t>second[i])
             if r == s or joint[r] * joint[s] > max_joint_states:
                 continue
-            if s < r:
-                r, s = s, r
-            parent[s] = r  # the smaller root stays, so a root is its block's smallest variable
-            joint[r] *= joint[s]
+            link(&parent[0], r, s)  # the smaller root stays, so a root is its block's smallest variable
+            joint[min(r, s)] *= joint[max(r, s)]
         for a in range(n):
-            r = a
-            while parent[r] != r:
-                r = parent[r]
-            parent[a] = r
+            parent[a] = find(&parent[0], a)
     return parent_arr
 
 

@@ -12,7 +12,7 @@ chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class BlockChains:
     graph: Any
     n_chains: int
     key: np.ndarray
-    name: str
+    name: ClassVar[str]
 
     def _setup_chains(
         self,
@@ -97,8 +97,10 @@ class BlockChains:
             sums = "recompute" if graph.n_features * 8 > RECOMPUTE_ABOVE_BYTES else "incremental"
         self.sums = sums
         n_blocks = -(-self.n_chains // self.block_size)
-        what = (f"the {self.name} sampler's chains (n_chains={self.n_chains}, n_variables={graph.n_variables}, "
-                f"n_features={graph.n_features})")
+        what = (
+            f"the {self.name} sampler's chains (n_chains={self.n_chains}, n_variables={graph.n_variables}, "
+            f"n_features={graph.n_features})"
+        )
         nbytes = chain_bytes(self.n_chains, graph.n_variables, graph.n_features, n_blocks)
         shrink = "Use fewer chains, or a smaller model."
         check_estimate(what, nbytes, shrink, stacklevel=4)
@@ -122,8 +124,9 @@ class BlockChains:
         if self._x.size == 0 or self.graph.n_factors == 0:  # no state to read (the kernels take &x[0])
             self._sums[:] = 0.0
             return
-        _core.recompute_sums(self.graph._view, self._x, self._sums, self.n_chains, self.block_size,
-                              self._threads(n_threads), self._owned)
+        _core.recompute_sums(
+            self.graph._view, self._x, self._sums, self.n_chains, self.block_size, self._threads(n_threads), self._owned
+        )
 
     def _total(self) -> np.ndarray:
         return self._sums.sum(axis=0)  # fixed block order: the same bits for any thread count
@@ -185,16 +188,20 @@ class BlockChains:
 
     def _check_run(self, theta: Any, n_sweeps: int) -> tuple[np.ndarray, int]:
         owner = f"{type(self).__name__}.run"
-        return (check_theta(theta, self.graph.n_features, owner),
-                check_int("n_sweeps", n_sweeps, owner, minimum=0))
+        return (check_theta(theta, self.graph.n_features, owner), check_int("n_sweeps", n_sweeps, owner, minimum=0))
 
     def stats(self) -> ChainStats:
         """Feature means over the chains, from the running sums (no pass over the states)."""
         if self._mean is None:
             return ChainStats(mean=self._total() / self.n_chains, n_chains=self.n_chains, sweep=self._sweep)
-        return ChainStats(mean=self._mean, n_chains=self.n_chains, sweep=self._sweep,
-                          n_averaged=self._averaged, batch_means=self._batches,
-                          batch_size=self.block_size if self._batches is not None else None)
+        return ChainStats(
+            mean=self._mean,
+            n_chains=self.n_chains,
+            sweep=self._sweep,
+            n_averaged=self._averaged,
+            batch_means=self._batches,
+            batch_size=self.block_size if self._batches is not None else None,
+        )
 
     def block_stats(self, batches: bool = True) -> dict[str, Any]:
         """The raw per-block figures behind :meth:`stats`, for a sampler that adds the blocks of
@@ -206,9 +213,13 @@ class BlockChains:
         out unless ``batches``); ``n_averaged``; ``sweep``.
         """
         copy = lambda a: None if a is None else a.copy()  # noqa: E731
-        return {"block_sums": self._sums.copy(), "accumulated": copy(self._accumulated),
-                "batches": copy(self._batches) if batches else None, "n_averaged": self._averaged,
-                "sweep": self._sweep}
+        return {
+            "block_sums": self._sums.copy(),
+            "accumulated": copy(self._accumulated),
+            "batches": copy(self._batches) if batches else None,
+            "n_averaged": self._averaged,
+            "sweep": self._sweep,
+        }
 
     def _scope_joint(self, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
         """The scope's ids and each chain's joint-state index on it, read straight from the
@@ -241,8 +252,9 @@ class BlockChains:
         owner = f"{type(self).__name__}.weighted_sums"
         ids, joint = self._scope_joint(scope, owner)
         weights = check_scope_table(self.graph, ids, table, owner)[joint]
-        return _core.weighted_block_sums(self.graph._view, self._x, weights, self.n_chains, self.block_size,
-                                         self._threads(n_threads))
+        return _core.weighted_block_sums(
+            self.graph._view, self._x, weights, self.n_chains, self.block_size, self._threads(n_threads)
+        )
 
     @property
     def states(self) -> np.ndarray:

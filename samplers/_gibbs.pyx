@@ -6,21 +6,21 @@ side by side and the innermost loops (samplers/_kernel.h) run across a block's c
 Variables of one colour share no factor, so the features they touch are disjoint: running
 feature sums kept per fixed block of chains are written by one item at a time, in chain order,
 whatever the thread count — the sums, like the states, are bit-identical for any number of
-threads. Threads take whole blocks, or share out the items of each colour (see ``sweep``).
+threads. The thread schedule is the shared driver's (samplers/_driver.pyx).
 """
 
-from cython.parallel cimport parallel, prange, threadid
+from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
-from samplers._core import thread_counts
-
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers cimport _rng
 from samplers._core cimport chain_joint, commit_changes
-from samplers._rng cimport (fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws,
-                           fg_uniforms)
+from samplers._driver cimport SweepKernel, run_sweeps
+from samplers._rng cimport (
+    fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws, fg_uniforms,
+)
 
 
 # Above this many table entries (256 MiB) multi-state variables keep the general path.
@@ -33,9 +33,10 @@ cdef class PairTables:
     For each (variable v, factor) entry: the factor's energy for every state s of v and every
     state of the other scope variable u, as rows ``dtab[offset + x_u * k_v + s]`` (one row when
     the factor is unary), and for binary v the feature change and the energy change when v
-    goes from 0 to 1 in ``vtab[offset + 2 * x_u]`` and ``vtab[offset + 2 * x_u + 1]``. The entries are the very values the general path computes, added
-    in the same order, so every path gives the same bits. ``mode[v]`` is 1 for the binary fast
-    path, 2 for the multi-state table path and 0 for the general path.
+    goes from 0 to 1 in ``vtab[offset + 2 * x_u]`` and ``vtab[offset + 2 * x_u + 1]``. The
+    entries are the very values the general path computes, added in the same order, so every
+    path gives the same bits. ``mode[v]`` is 1 for the binary fast path, 2 for the multi-state
+    table path and 0 for the general path.
     """
 
     cdef readonly object mode_arr
@@ -310,6 +311,28 @@ cdef inline int64_t update_item(GraphView g, PairTables tables, int32_t* x, cons
                         scratch, scratch + width - 2 * bs, ints)
 
 
+cdef class GibbsSweep(SweepKernel):
+    """The Gibbs update of one variable in one block of chains, for the shared driver."""
+
+    cdef GraphView g
+    cdef PairTables tables
+    cdef int32_t* x
+    cdef const uint32_t* key
+    cdef const double[::1] theta
+    cdef double[:, ::1] block_sums
+    cdef double[:, ::1] scratch
+    cdef int32_t[:, ::1] ints
+    cdef int64_t n_chains, first_chain, bs, width
+    cdef bint track
+
+    cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
+                        uint64_t sweep, int tid) noexcept nogil:
+        return update_item(self.g, self.tables, self.x, self.theta,
+                           &self.block_sums[b, 0] if self.track else NULL, self.key, self.n_chains,
+                           self.first_chain, c0, c1, self.g.color_vars[item], sweep, &self.scratch[tid, 0],
+                           self.bs, self.width, &self.ints[tid, 0])
+
+
 def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
           const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
           uint64_t first_sweep, int64_t n_sweeps, int n_threads, PairTables tables=None, bint track=True):
@@ -318,13 +341,8 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     ``tables``, laid out for this graph and filled for ``theta``, sends pairwise variables down
     the table paths; without it every variable takes the general path. The states are the
     same bits either way. With ``track`` false the running sums are left alone (the caller
-    re-derives them from the states afterwards).
-
-    Each (variable, block of chains) item is the same computation whichever thread runs it, so
-    the schedule is free: with at least two blocks per thread, each thread takes whole blocks
-    through every sweep (no barrier, a block's states stay in cache); otherwise the items of
-    one colour are shared out, with a barrier between colours (threads then read the same
-    tables at the same time, which suits dense models with few chains).
+    re-derives them from the states afterwards). The schedule is the shared driver's
+    (samplers/_driver.pyx).
     """
     cdef int64_t n_blocks = block_sums.shape[0], unit = block_size
     cdef int max_k = max(int(np.max(g.n_states, initial=1)), 1)
@@ -340,48 +358,16 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
         # whose items of a colour then read the same tables at the same time
         unit = min(block_size, max(4, (n_chains + threads - 1) // threads + 3 & ~3))
         n_blocks = (n_chains + unit - 1) // unit
-    # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
-    scratch_arr = np.zeros((threads, width))
-    ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
-    changes_arr = thread_counts(threads, (1,))
-    cdef double[:, ::1] scratch = scratch_arr
-    cdef int32_t[:, ::1] ints = ints_arr
-    cdef int64_t[:, :] changes = changes_arr  # strided: the threads' rows are apart
-    cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
-    cdef int tid
-    cdef int n_colors = g.color_ptr.shape[0] - 1
-    if n_sweeps <= 0 or n_chains <= 0:
+    if n_sweeps <= 0 or n_chains <= 0 or g.n_variables == 0:
         return 0
-    if n_blocks >= 2 * threads:
-        for b in prange(n_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
-            tid = threadid()
-            c0 = b * unit
-            c1 = min(c0 + unit, n_chains)
-            for t in range(n_sweeps):
-                for i in range(g.n_variables):  # color_vars lists the variables colour by colour
-                    changes[tid, 0] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
-                                                &key[0], n_chains,
-                                                first_chain, c0, c1, g.color_vars[i], first_sweep + t,
-                                                &scratch[tid, 0], bs, width, &ints[tid, 0])
-    else:
-        t = colour = lo = hi = 0
-        tid = 0
-        with nogil, parallel(num_threads=threads):
-            tid = threadid()
-            for t in range(n_sweeps):
-                for colour in range(n_colors):
-                    lo = g.color_ptr[colour]
-                    hi = g.color_ptr[colour + 1]
-                    for item in prange((hi - lo) * n_blocks, schedule="static"):
-                        b = item % n_blocks
-                        c0 = b * unit
-                        c1 = min(c0 + unit, n_chains)
-                        changes[tid, 0] += update_item(g, tables, &x[0], theta, &block_sums[b, 0] if track else NULL,
-                                                    &key[0],
-                                                    n_chains, first_chain, c0, c1,
-                                                    g.color_vars[lo + item // n_blocks], first_sweep + t,
-                                                    &scratch[tid, 0], bs, width, &ints[tid, 0])
-    return int(changes_arr.sum())
+    cdef GibbsSweep kernel = GibbsSweep.__new__(GibbsSweep)
+    kernel.g, kernel.tables, kernel.theta, kernel.block_sums, kernel.track = g, tables, theta, block_sums, track
+    kernel.x, kernel.key = &x[0], &key[0]
+    kernel.n_chains, kernel.first_chain, kernel.bs, kernel.width = n_chains, first_chain, bs, width
+    # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
+    kernel.scratch = np.zeros((threads, width))
+    kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)
+    return run_sweeps(kernel, g.color_ptr, n_blocks, unit, n_chains, first_sweep, n_sweeps, threads)
 
 
 def allow_simd(int level):

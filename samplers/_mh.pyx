@@ -4,16 +4,16 @@
 Each item proposes a new state for variable v in every chain of a block, accepts it with
 probability min(1, exp(E(new) - E(old))) (E = θ·f, the log of the unnormalised probability) and
 moves the block's running feature sums for the accepted changes. The proposals are symmetric,
-so no Hastings correction is needed (see ``propose``). The layout and the two schedules are
-those of the Gibbs sweep (samplers/_gibbs.pyx): states chain-innermost, sums per fixed block
-of chains, and every item the same computation whichever thread runs it, so states, sums and
-acceptance counts are bit-identical for any thread count.
+so no Hastings correction is needed (see ``propose``). The layout is that of the Gibbs sweep
+(samplers/_gibbs.pyx) and the schedule the shared driver's (samplers/_driver.pyx): states
+chain-innermost, sums per fixed block of chains, and every item the same computation
+whichever thread runs it, so states, sums and acceptance counts are bit-identical for any
+thread count.
 
 Random numbers: one uniform per (chain, sweep, variable) from stream 2 picks the proposal and
 one from stream 3 decides its acceptance; Gibbs uses stream 0 and the initial states stream 1.
 """
 
-from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
@@ -22,6 +22,7 @@ from samplers._core import thread_counts
 
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport chain_joint, commit_changes
+from samplers._driver cimport SweepKernel, run_sweeps
 from samplers cimport _rng
 from samplers._rng cimport fg_exp_neg, fg_uniforms
 
@@ -62,7 +63,6 @@ cdef class Moves:
     cdef const int64_t[::1] offset
     cdef const int32_t[::1] order
     cdef const int32_t[::1] rank
-    cdef const int32_t[::1] colour_of
 
     def __init__(self, walk, int32_t step, offset, order, n_states, color_ptr):
         walk = np.ascontiguousarray(walk, dtype=np.int8)
@@ -71,7 +71,7 @@ cdef class Moves:
         k = np.asarray(n_states, dtype=np.int64)
         color_ptr = np.asarray(color_ptr, dtype=np.int64)
         n = k.shape[0]
-        if (walk.shape != (n,) or offset.shape != (n,) or step < 1 or color_ptr[-1] != n
+        if (walk.shape != (n,) or offset.shape != (n,) or step < 1 or color_ptr[len(color_ptr) - 1] != n
                 or (n and (offset.min() < 0 or (offset + k).max() > order.shape[0]))):
             raise ValueError("Moves needs one walk flag and one offset per variable, an order covering "
                              "every domain, colour classes of every variable, and step >= 1")
@@ -79,7 +79,6 @@ cdef class Moves:
         rank = np.zeros_like(order)
         for o, size in np.unique(np.stack([offset, k], axis=1), axis=0).tolist():
             rank[o + order[o:o + size]] = np.arange(size, dtype=np.int32)
-        self.colour_of = np.repeat(np.arange(len(color_ptr) - 1), np.diff(color_ptr)).astype(np.int32)
         self.walk_arr, self.offset_arr, self.order_arr = walk, offset, order
         self.n_states_arr, self.color_ptr_arr = k, color_ptr
         self.walk = walk
@@ -155,6 +154,7 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
     cdef double* u_propose = scratch
     cdef double* u_accept = scratch + nb
     cdef double* d = scratch + 2 * nb
+    cdef double half
     cdef int32_t* previous = ints
     cdef int32_t* proposed = ints + nb
     cdef int32_t* xv = x + v * n_chains + c0
@@ -175,7 +175,8 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
             new = proposed[c]
             if new != old:
                 base = chain_joint(g, x, n_chains, c0 + c, f) - old * stride
-                d[c] += factor_energy(g, theta, f, base + new * stride) - factor_energy(g, theta, f, base + old * stride)
+                d[c] += (factor_energy(g, theta, f, base + new * stride)
+                         - factor_energy(g, theta, f, base + old * stride))
     for c in range(nb):
         # accept with probability min(1, e^d): always when d > 0, else when u < e^d; a walk
         # reflected onto its start (new == old) is accepted and moves nothing. A two-state
@@ -183,7 +184,8 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
         # probability 1 a variable whose energy never changes (no factors, or all its θ zero)
         # would flip every sweep in lockstep, a periodic chain. The ratio a(d) / a(-d) = e^d
         # that detailed balance needs holds either way.
-        if proposed[c] == previous[c] or d[c] > 0.0 or u_accept[c] < fg_exp_neg(d[c]) * (0.5 if k == 2 and d[c] == 0.0 else 1.0):
+        half = 0.5 if k == 2 and d[c] == 0.0 else 1.0
+        if proposed[c] == previous[c] or d[c] > 0.0 or u_accept[c] < fg_exp_neg(d[c]) * half:
             accepted += 1
             if proposed[c] != previous[c]:
                 xv[c] = proposed[c]
@@ -195,19 +197,37 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
     counts[2] += changed
 
 
+cdef class MetropolisSweep(SweepKernel):
+    """The Metropolis-Hastings update of one variable in one block of chains, for the shared driver."""
+
+    cdef GraphView g
+    cdef Moves moves
+    cdef int32_t* x
+    cdef const uint32_t* key
+    cdef const double[::1] theta
+    cdef double[:, ::1] block_sums
+    cdef double[:, ::1] scratch
+    cdef int32_t[:, ::1] ints
+    cdef int64_t[:, :, :] per_thread  # strided: the threads' slices are apart
+    cdef int64_t n_chains, first_chain
+
+    cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
+                        uint64_t sweep, int tid) noexcept nogil:
+        update_item(self.g, self.moves, self.x, self.theta, &self.block_sums[b, 0], self.key, self.n_chains,
+                    self.first_chain, c0, c1, self.g.color_vars[item], sweep, &self.scratch[tid, 0],
+                    &self.ints[tid, 0], &self.per_thread[tid, colour, 0])
+        return 0  # the changes are counted per colour in per_thread
+
+
 def sweep(GraphView g, Moves moves, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
           const uint32_t[::1] key, int64_t n_chains, int64_t first_chain, int64_t block_size,
           uint64_t first_sweep, int64_t n_sweeps, int n_threads, int64_t[:, ::1] counts):
     """Run ``n_sweeps`` Metropolis-Hastings sweeps in place.
 
     ``counts``, shape (n_colors, 2), receives per colour the proposals and the accepted
-    proposals (added to what it holds). Returns the number of state changes.
-
-    As in the Gibbs sweep, with at least two blocks per thread each thread takes whole blocks
-    through every sweep (no barrier); otherwise the (variable, block) items of one colour are
-    shared out, with a barrier between colours. Each item is the same computation whichever
-    thread runs it, and the counts are integers summed per thread, so the schedule changes no
-    result.
+    proposals (added to what it holds). Returns the number of state changes. The schedule is
+    the shared driver's (samplers/_driver.pyx); the counts are integers summed per thread, so
+    the schedule changes no result.
     """
     cdef int64_t n_blocks = block_sums.shape[0]
     cdef int n_colors = g.color_ptr.shape[0] - 1
@@ -217,45 +237,18 @@ def sweep(GraphView g, Moves moves, int32_t[::1] x, const double[::1] theta, dou
         raise ValueError(f"counts must have shape ({n_colors}, 2)")
     if n_sweeps <= 0 or n_chains <= 0 or g.n_variables == 0:
         return 0
-    scratch_arr = np.zeros((threads, 3 * bs))
-    ints_arr = np.zeros((threads, 2 * bs), dtype=np.int32)
     per_thread_arr = thread_counts(threads, (n_colors, N_COUNTS))
-    cdef double[:, ::1] scratch = scratch_arr
-    cdef int32_t[:, ::1] ints = ints_arr
-    cdef int64_t[:, :, :] per_thread = per_thread_arr  # strided: the threads' slices are apart
-    cdef int64_t t, colour, lo, hi, item, b, c0, c1, i
-    cdef int32_t v
-    cdef int tid
-    if n_blocks >= 2 * threads:
-        for b in prange(n_blocks, nogil=True, num_threads=threads, schedule="dynamic"):
-            tid = threadid()
-            c0 = b * block_size
-            c1 = min(c0 + block_size, n_chains)
-            for t in range(n_sweeps):
-                for i in range(g.n_variables):  # color_vars lists the variables colour by colour
-                    v = g.color_vars[i]
-                    update_item(g, moves, &x[0], theta, &block_sums[b, 0], &key[0], n_chains, first_chain,
-                                c0, c1, v, first_sweep + t, &scratch[tid, 0], &ints[tid, 0],
-                                &per_thread[tid, moves.colour_of[i], 0])
-    else:
-        t = colour = lo = hi = 0
-        tid = 0
-        with nogil, parallel(num_threads=threads):
-            tid = threadid()
-            for t in range(n_sweeps):
-                for colour in range(n_colors):
-                    lo = g.color_ptr[colour]
-                    hi = g.color_ptr[colour + 1]
-                    for item in prange((hi - lo) * n_blocks, schedule="static"):
-                        b = item % n_blocks
-                        c0 = b * block_size
-                        c1 = min(c0 + block_size, n_chains)
-                        v = g.color_vars[lo + item // n_blocks]
-                        update_item(g, moves, &x[0], theta, &block_sums[b, 0], &key[0], n_chains,
-                                    first_chain, c0, c1, v, first_sweep + t, &scratch[tid, 0],
-                                    &ints[tid, 0], &per_thread[tid, colour, 0])
+    cdef MetropolisSweep kernel = MetropolisSweep.__new__(MetropolisSweep)
+    kernel.g, kernel.moves, kernel.theta, kernel.block_sums = g, moves, theta, block_sums
+    kernel.x, kernel.key = &x[0], &key[0]
+    kernel.n_chains, kernel.first_chain = n_chains, first_chain
+    kernel.scratch = np.zeros((threads, 3 * bs))
+    kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)
+    kernel.per_thread = per_thread_arr
+    run_sweeps(kernel, g.color_ptr, n_blocks, block_size, n_chains, first_sweep, n_sweeps, threads)
     total = per_thread_arr.sum(axis=0)  # integers: the same whatever thread counted what
     cdef int64_t[:, ::1] tot = total
+    cdef int64_t colour
     for colour in range(n_colors):
         counts[colour, 0] += tot[colour, 0]
         counts[colour, 1] += tot[colour, 1]

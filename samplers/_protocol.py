@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse
 
-from factorgraph import _kernels
+from factorgraph import _kernels, enumeration
 from factorgraph._errors import ModelSpecError, ModelTooLargeError, PluginError
+from factorgraph._joint import place_values
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
 
 __all__ = [
-    "Sampler", "ChainStats", "SweepInfo", "seed_key", "single_site_matrix", "MAX_KERNEL_STATES",
-    "state_marginal_counts", "state_weighted_sums",
+    "Sampler",
+    "ChainStats",
+    "SweepInfo",
+    "seed_key",
+    "single_site_matrix",
+    "MAX_KERNEL_STATES",
+    "state_marginal_counts",
+    "state_weighted_sums",
 ]
 
 #: The most joint states :func:`single_site_matrix` (and so ``transition_matrix``) will enumerate.
@@ -34,8 +41,9 @@ def state_marginal_counts(graph: Any, states: np.ndarray, scope: Any, owner: str
     return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
 
 
-def state_weighted_sums(graph: Any, states: np.ndarray, scope: Any, table: Any,
-                        owner: str = "weighted_sums") -> np.ndarray:
+def state_weighted_sums(
+    graph: Any, states: np.ndarray, scope: Any, table: Any, owner: str = "weighted_sums"
+) -> np.ndarray:
     """Σ_c table[x_S^c] f(x^c) over ``states`` (shape (n_chains, n_variables)), shape (n_features,)."""
     ids, places = check_scope(graph, scope, owner)
     weights = check_scope_table(graph, ids, table, owner)[states[:, ids].astype(np.int64) @ places]
@@ -112,8 +120,13 @@ class ChainStats:
         states = graph._states(states, "ChainStats.from_states")
         n = len(states)
         counts = {tuple(scope): state_marginal_counts(graph, states, scope) for scope in scopes}
-        return cls(mean=graph.feature_sums(states) / n, n_chains=n, sweep=sweep, marginal_counts=counts,
-                   weighted_sums=functools.partial(state_weighted_sums, graph, states))
+        return cls(
+            mean=graph.feature_sums(states) / n,
+            n_chains=n,
+            sweep=sweep,
+            marginal_counts=counts,
+            weighted_sums=functools.partial(state_weighted_sums, graph, states),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,8 +175,6 @@ def enumerated_states(graph: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
     ModelTooLargeError
         If the model has more than ``MAX_KERNEL_STATES`` joint states.
     """
-    from factorgraph import exact
-
     sizes = graph.n_states.astype(np.int64)
     n_joint = int(np.prod(sizes, dtype=object))
     if n_joint > MAX_KERNEL_STATES:
@@ -171,8 +182,7 @@ def enumerated_states(graph: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
             f"{owner}: the model has {n_joint} joint states; transition matrices are built only for models "
             f"with at most {MAX_KERNEL_STATES}. Check the kernel on a smaller model."
         )
-    place = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-    return exact.enumerate_states(graph), place
+    return enumeration.enumerate_states(graph), place_values(sizes)
 
 
 def single_site_matrix(
@@ -246,8 +256,9 @@ def single_site_matrix(
         energies[:, s] = graph.energy(moved, theta, n_threads=1)
     probabilities = np.asarray(move(energies, states[:, variable].copy()), dtype=np.float64)
     if probabilities.shape != (n_joint, k):
-        raise PluginError(message("move", owner, f"a function returning shape ({n_joint}, {k})",
-                                  f"shape {probabilities.shape}"))
+        raise PluginError(
+            message("move", owner, f"a function returning shape ({n_joint}, {k})", f"shape {probabilities.shape}")
+        )
     first = np.arange(n_joint) - states[:, variable].astype(np.int64) * stride  # the variable at state 0
     columns = first[:, None] + np.arange(k) * stride
     return scipy.sparse.csr_matrix(
@@ -279,23 +290,26 @@ class Sampler:
 
     Examples
     --------
-    A complete, if slow, single-site Metropolis sampler in pure Python:
+    A complete, if slow, single-site Metropolis sampler in pure Python. Each sweep draws from a
+    generator seeded by (key, sweep), so ``get_state`` can say exactly where the run is, as
+    checkpoints need (:class:`factorgraph.contracts.Checkpointable`):
 
     >>> import numpy as np, factorgraph as fg, samplers
     >>> class ToyMetropolis(samplers.Sampler):
     ...     name = "toy-metropolis"
     ...     def __init__(self, graph, n_chains, *, seed=None):
     ...         super().__init__(graph, n_chains, seed=seed)
-    ...         self._rng = np.random.default_rng(self.key)
-    ...         self._x = self._rng.integers(0, graph.n_states, size=(n_chains, graph.n_variables))
+    ...         start = np.random.default_rng(self.key)
+    ...         self._x = start.integers(0, graph.n_states, size=(n_chains, graph.n_variables))
     ...         self._sweep = 0
     ...     def run(self, theta, n_sweeps):
     ...         for _ in range(n_sweeps):
+    ...             rng = np.random.default_rng([*self.key.tolist(), self._sweep])
     ...             for c in range(self.n_chains):
     ...                 for v in range(self.graph.n_variables):
     ...                     e = self.graph.conditional_energies(self._x[c], v, theta)
-    ...                     s = self._rng.integers(e.size)
-    ...                     if np.log(self._rng.random()) < e[s] - e[self._x[c, v]]:
+    ...                     s = rng.integers(e.size)
+    ...                     if np.log(rng.random()) < e[s] - e[self._x[c, v]]:
     ...                         self._x[c, v] = s
     ...             self._sweep += 1
     ...         return samplers.SweepInfo(n_sweeps, n_sweeps * self._x.size, 0)
@@ -306,9 +320,10 @@ class Sampler:
     ...     def states(self):
     ...         return self._x.copy()
     ...     def get_state(self):
-    ...         return {"states": self._x.copy(), "sweep": self._sweep}
+    ...         return {"states": self._x.copy(), "key": self.key.copy(), "sweep": self._sweep}
     ...     def set_state(self, state):
-    ...         self._x, self._sweep = state["states"].copy(), state["sweep"]
+    ...         self._x = np.array(state["states"])
+    ...         self.key, self._sweep = np.array(state["key"], dtype=np.uint32), int(state["sweep"])
     >>> g = fg.FactorGraph()
     >>> _ = g.add_variables(2, values=[-1, 1])
     >>> _ = g.add_features(fg.features.Product([(0, 1)]))
@@ -325,8 +340,7 @@ class Sampler:
 
         if not isinstance(graph, CompiledGraph):
             raise ModelSpecError(
-                message("graph", type(self).__name__, "a CompiledGraph", type(graph).__name__,
-                        "Pass g.compile().")
+                message("graph", type(self).__name__, "a CompiledGraph", type(graph).__name__, "Pass g.compile().")
             )
         self.graph = graph
         self.n_chains = check_int("n_chains", n_chains, type(self).__name__, minimum=1)

@@ -28,6 +28,7 @@ import numpy as np
 
 from samplers._core import thread_counts
 
+from samplers._unionfind cimport find, join
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor
 from samplers._rng cimport fg_categorical_draws, fg_philox4x32_10
@@ -55,24 +56,6 @@ cdef inline double uniform_at(const uint32_t* key, uint32_t variable, uint64_t s
     counter[3] = (<uint32_t>(sweep >> 32) << 4) | stream
     fg_philox4x32_10(counter, key, out)
     return out[chain & 3] * (1.0 / 4294967296.0)
-
-
-cdef inline int32_t find(int32_t* parent, int32_t v) noexcept nogil:
-    """The root of v's tree, halving the path on the way."""
-    while parent[v] != v:
-        parent[v] = parent[parent[v]]
-        v = parent[v]
-    return v
-
-
-cdef inline void join(int32_t* parent, int32_t a, int32_t b) noexcept nogil:
-    """Merge the trees of a and b; the smaller root becomes the root of both."""
-    a = find(parent, a)
-    b = find(parent, b)
-    if a < b:
-        parent[b] = a
-    elif b < a:
-        parent[a] = b
 
 
 cdef inline int64_t cluster_part(GraphView g, const int32_t* xs, const int32_t* root_of, int32_t r,
@@ -271,3 +254,23 @@ def _py_uniform_at(key, uint32_t variable, uint64_t sweep, uint32_t stream, int6
     if k.shape[0] != 2 or chain < 0 or stream > 15:
         raise ValueError("_py_uniform_at needs a key of two words, a chain >= 0 and a stream < 16")
     return uniform_at(&k[0], variable, sweep, stream, chain)
+
+
+def components(int64_t n, const int32_t[::1] a, const int32_t[::1] b):
+    """Each of the variables 0..n-1's component under the edges (a[i], b[i]), labelled by its
+    smallest member (the sweep's own union-find)."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError("components needs as many first as second ends")
+    parent_arr = np.arange(n, dtype=np.int32)
+    cdef int32_t[::1] parent = parent_arr
+    cdef int64_t i
+    cdef int32_t v
+    for i in range(a.shape[0]):
+        if not (0 <= a[i] < n and 0 <= b[i] < n):
+            raise ValueError(f"edge {i} ({a[i]}, {b[i]}) is not between variables 0..{n - 1}")
+    with nogil:
+        for i in range(a.shape[0]):
+            join(&parent[0], a[i], b[i])
+        for v in range(n):
+            parent[v] = find(&parent[0], v)
+    return parent_arr

@@ -122,8 +122,14 @@ class BlockGibbs(BlockChains, Sampler):
         first_chain: int = 0,
     ) -> None:
         super().__init__(graph, n_chains, seed=seed)
-        self.max_joint_states = check_int("max_joint_states", max_joint_states, "BlockGibbs", minimum=1,
-                                          maximum=MAX_JOINT_STATES_LIMIT, error=BlockSpecError)
+        self.max_joint_states = check_int(
+            "max_joint_states",
+            max_joint_states,
+            "BlockGibbs",
+            minimum=1,
+            maximum=MAX_JOINT_STATES_LIMIT,
+            error=BlockSpecError,
+        )
         if blocks is None:
             labels = automatic_blocks(graph, self.max_joint_states)
         else:
@@ -136,8 +142,12 @@ class BlockGibbs(BlockChains, Sampler):
         """The kernel's tables of the blocks (rebuilt after unpickling: they hold a graph view)."""
         sizes = [len(b) for b in self.blocks]
         color_ptr = np.searchsorted(self.block_colors, np.arange(self.block_colors.max(initial=-1) + 2))
-        return _block.Blocks(self.graph._view, np.concatenate([[0], np.cumsum(sizes)]),
-                             np.concatenate([np.zeros(0, np.int32), *self.blocks]), color_ptr)
+        return _block.Blocks(
+            self.graph._view,
+            np.concatenate([[0], np.cumsum(sizes)]),
+            np.concatenate([np.zeros(0, np.int32), *self.blocks]),
+            color_ptr,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items() if name != "_blocks"}
@@ -158,8 +168,20 @@ class BlockGibbs(BlockChains, Sampler):
         theta, n_sweeps = self._check_run(theta, n_sweeps)
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
-            return _block.sweep(self.graph._view, self._blocks, self._x, theta, self._sums, self.key, self.n_chains,
-                                self.first_chain, self.block_size, first_sweep, step, threads)
+            return _block.sweep(
+                self.graph._view,
+                self._blocks,
+                self._x,
+                theta,
+                self._sums,
+                self.key,
+                self.n_chains,
+                self.first_chain,
+                self.block_size,
+                first_sweep,
+                step,
+                threads,
+            )
 
         changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, changes)
@@ -202,8 +224,9 @@ class BlockGibbs(BlockChains, Sampler):
             e = energy[targets]
             p = np.exp(e - e.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
-            kernel = scipy.sparse.csr_matrix((p.ravel(), targets.ravel(), np.arange(0, p.size + 1, p.shape[1])),
-                                             shape=(total, total))
+            kernel = scipy.sparse.csr_matrix(
+                (p.ravel(), targets.ravel(), np.arange(0, p.size + 1, p.shape[1])), shape=(total, total)
+            )
             sweep = np.asarray((kernel.T @ sweep.T).T)
         return sweep
 
@@ -245,8 +268,9 @@ def automatic_blocks(graph: Any, max_joint_states: int = 1024) -> np.ndarray:
     )
     shared = scipy.sparse.triu(incidence.T @ incidence, k=1).tocoo()
     order = np.lexsort((shared.col, shared.row, -shared.data))
-    return _block.greedy_blocks(graph.n_states, shared.row[order].astype(np.int32),
-                                shared.col[order].astype(np.int32), max_joint_states)
+    return _block.greedy_blocks(
+        graph.n_states, shared.row[order].astype(np.int32), shared.col[order].astype(np.int32), max_joint_states
+    )
 
 
 def _given_blocks(graph: Any, blocks: Any, max_joint_states: int) -> np.ndarray:
@@ -263,13 +287,22 @@ def _given_blocks(graph: Any, blocks: Any, max_joint_states: int) -> np.ndarray:
             raise BlockSpecError(message(f"blocks[{i}]", owner, "a non-empty sequence of variable ids", block))
         bad = members[(members < 0) | (members >= n)]
         if bad.size:
-            raise BlockSpecError(message(f"blocks[{i}]", owner, f"made of variable ids 0..{n - 1}", block,
-                                         f"Variable {int(bad[0])} does not exist; the model has {n} variables."))
+            raise BlockSpecError(
+                message(
+                    f"blocks[{i}]",
+                    owner,
+                    f"made of variable ids 0..{n - 1}",
+                    block,
+                    f"Variable {int(bad[0])} does not exist; the model has {n} variables.",
+                )
+            )
         for v in members.tolist():
             if seen[v] >= 0:
                 where = f"blocks[{seen[v]}] and blocks[{i}]" if seen[v] != i else f"blocks[{i}] twice"
-                raise BlockSpecError(f"Variable {v} appears in {where}; a variable may belong to one block only. "
-                                     "Remove it from all blocks but one.")
+                raise BlockSpecError(
+                    f"Variable {v} appears in {where}; a variable may belong to one block only. "
+                    "Remove it from all blocks but one."
+                )
             seen[v] = i
         joint = int(np.prod(graph.n_states[members].astype(object)))
         if members.size > 1 and joint > max_joint_states:

@@ -331,7 +331,7 @@ def _rhat(y: np.ndarray) -> np.ndarray:
     """Split R-hat of (n_chains, n_draws, n_stats) draws (Gelman et al., BDA3 §11.4)."""
     half = y.shape[1] // 2
     # the middle draw of an odd-length chain is dropped so that both halves are equal
-    split = np.concatenate([y[:, :half], y[:, y.shape[1] - half:]], axis=0)
+    split = np.concatenate([y[:, :half], y[:, y.shape[1] - half :]], axis=0)
     within = split.var(axis=1, ddof=1).mean(axis=0)
     between = split.mean(axis=1).var(axis=0, ddof=1)  # B / n in BDA3's notation
     if np.any(within <= 0):

@@ -101,9 +101,21 @@ class Gibbs(BlockChains, Sampler):
             self._tables.fill(theta, threads)
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
-            return _gibbs.sweep(self.graph._view, self._x, theta, self._sums, self.key, self.n_chains,
-                                self.first_chain, self.block_size, first_sweep, step, threads, self._tables,
-                                self.sums == "incremental")
+            return _gibbs.sweep(
+                self.graph._view,
+                self._x,
+                theta,
+                self._sums,
+                self.key,
+                self.n_chains,
+                self.first_chain,
+                self.block_size,
+                first_sweep,
+                step,
+                threads,
+                self._tables,
+                self.sums == "incremental",
+            )
 
         changes = self._advance(n_sweeps, threads, kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, int(changes))

@@ -113,8 +113,9 @@ class MetropolisHastings(BlockChains, Sampler):
         self.step = check_int("step", step, "MetropolisHastings", minimum=1, maximum=2**30)
         self._walk = _walk_flags(proposal, graph.n_variables)
         self.proposal = proposal if isinstance(proposal, str) else tuple(PROPOSALS[w] for w in self._walk)
-        self._moves = _mh.Moves(self._walk, self.step, graph.value_offset, _value_order(graph), graph.n_states,
-                               graph.color_ptr)
+        self._moves = _mh.Moves(
+            self._walk, self.step, graph.value_offset, _value_order(graph), graph.n_states, graph.color_ptr
+        )
         self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
         self._counts = np.zeros((graph.n_colors, 2), dtype=np.int64)  # proposals, accepted
 
@@ -131,8 +132,21 @@ class MetropolisHastings(BlockChains, Sampler):
         counts = np.zeros((self.graph.n_colors, 2), dtype=np.int64)  # proposals, accepted
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
-            return _mh.sweep(self.graph._view, self._moves, self._x, theta, self._sums, self.key, self.n_chains,
-                             self.first_chain, self.block_size, first_sweep, step, threads, counts)
+            return _mh.sweep(
+                self.graph._view,
+                self._moves,
+                self._x,
+                theta,
+                self._sums,
+                self.key,
+                self.n_chains,
+                self.first_chain,
+                self.block_size,
+                first_sweep,
+                step,
+                threads,
+                counts,
+            )
 
         changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
         self._counts += counts
@@ -163,9 +177,14 @@ class MetropolisHastings(BlockChains, Sampler):
         if isinstance(state, dict) and "acceptance_counts" in state:
             counts = np.asarray(state["acceptance_counts"])
             if counts.shape != self._counts.shape or counts.dtype.kind not in "ui" or (counts < 0).any():
-                raise ModelSpecError(message("acceptance_counts", "MetropolisHastings.set_state",
-                                             f"non-negative ints of shape {self._counts.shape}",
-                                             f"{counts.dtype} of shape {counts.shape}"))
+                raise ModelSpecError(
+                    message(
+                        "acceptance_counts",
+                        "MetropolisHastings.set_state",
+                        f"non-negative ints of shape {self._counts.shape}",
+                        f"{counts.dtype} of shape {counts.shape}",
+                    )
+                )
         super().set_state(state)
         self._counts = counts.astype(np.int64)
 
@@ -247,7 +266,7 @@ class MetropolisHastings(BlockChains, Sampler):
         y = np.where(y >= k, period - 1 - y, y)
         by_rank = np.zeros((k, k))
         np.add.at(by_rank, (np.repeat(np.arange(k), period), y.ravel()), np.tile(count, k) / (2 * w))
-        order = _value_order(self.graph)[self.graph.value_offset[v]:self.graph.value_offset[v] + k]
+        order = _value_order(self.graph)[self.graph.value_offset[v] : self.graph.value_offset[v] + k]
         q = np.zeros((k, k))
         q[np.ix_(order, order)] = by_rank
         return q
@@ -262,8 +281,9 @@ def _walk_flags(proposal: Any, n_variables: int) -> np.ndarray:
         return np.full(n_variables, PROPOSALS.index(proposal), dtype=np.int8)
     names = np.asarray(proposal, dtype=object)
     if names.shape != (n_variables,):
-        raise ModelSpecError(message("proposal", owner, f"a name or one name per variable ({n_variables})",
-                                     f"shape {names.shape}"))
+        raise ModelSpecError(
+            message("proposal", owner, f"a name or one name per variable ({n_variables})", f"shape {names.shape}")
+        )
     bad = [name for name in names.tolist() if name not in PROPOSALS]
     if bad:
         raise ModelSpecError(message("proposal", owner, "made of 'uniform' and 'random-walk'", bad[0]))
@@ -275,7 +295,7 @@ def _value_order(graph: Any) -> np.ndarray:
     order = np.zeros(len(graph.values), dtype=np.int32)
     domains = np.unique(np.stack([graph.value_offset, graph.n_states.astype(np.int64)], axis=1), axis=0)
     for start, k in domains.tolist():
-        order[start:start + k] = np.argsort(graph.values[start:start + k], kind="stable")
+        order[start : start + k] = np.argsort(graph.values[start : start + k], kind="stable")
     return order
 
 

@@ -21,13 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph import _version
 from factorgraph._errors import (
-    ClusterError, MissingDependencyError, ModelSpecError, PluginError, ShardingOverheadWarning, ShardLostError,
+    ClusterError,
+    MissingDependencyError,
+    ModelSpecError,
+    PluginError,
+    ShardingOverheadWarning,
+    ShardLostError,
     ShardReseededWarning,
 )
 from factorgraph._validation import check_int, check_theta, message
+from factorgraph.contracts import Shardable
 from samplers._chains import batches_fit, default_block_size
 from samplers._protocol import ChainStats, Sampler, SweepInfo
+from samplers._registry import REGISTRY, create
 
 __all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
 
@@ -44,7 +52,7 @@ def _distributed() -> Any:
     except ImportError:
         raise MissingDependencyError(
             "ShardedChains needs Dask's distributed scheduler, which is not installed. Install it with "
-            "pip install \"factorgraph-maxent[distributed]\" (or pip install \"dask[distributed]\")."
+            'pip install "factorgraph-maxent[distributed]" (or pip install "dask[distributed]").'
         ) from None
     return distributed
 
@@ -70,9 +78,7 @@ def _actor_gone(exc: RuntimeError) -> bool:
 
 
 def _worker_version() -> str:
-    import factorgraph
-
-    return factorgraph.__version__
+    return _version.__version__
 
 
 def _block_rows(states: np.ndarray, graph: Any, block_size: int) -> np.ndarray:
@@ -80,7 +86,7 @@ def _block_rows(states: np.ndarray, graph: Any, block_size: int) -> np.ndarray:
     n_blocks = max(-(-len(states) // block_size), 1)
     rows = np.zeros((n_blocks, graph.n_features))
     for b in range(-(-len(states) // block_size)):
-        rows[b] = graph.feature_sums(states[b * block_size:(b + 1) * block_size])
+        rows[b] = graph.feature_sums(states[b * block_size : (b + 1) * block_size])
     return rows
 
 
@@ -92,17 +98,32 @@ class _Shard:
     a single-process run.
     """
 
-    def __init__(self, graph: Any, inner: str, n_chains: int, seed: Any, first_chain: int, block_size: int,
-                 n_threads: int | None, options: dict[str, Any],
-                 reseed: tuple[np.ndarray | None, int] | None = None) -> None:
-        import samplers
-
+    def __init__(
+        self,
+        graph: Any,
+        inner: str,
+        n_chains: int,
+        seed: Any,
+        first_chain: int,
+        block_size: int,
+        n_threads: int | None,
+        options: dict[str, Any],
+        reseed: tuple[np.ndarray | None, int] | None = None,
+    ) -> None:
         if n_threads is None:  # the worker's own thread count, not every core of the machine
             from distributed import get_worker
 
             n_threads = int(get_worker().state.nthreads)
-        self.sampler = samplers.create(inner, graph, n_chains, seed=seed, first_chain=first_chain,
-                                       block_size=block_size, n_threads=n_threads, **options)
+        self.sampler: Any = create(
+            inner,
+            graph,
+            n_chains,
+            seed=seed,
+            first_chain=first_chain,
+            block_size=block_size,
+            n_threads=n_threads,
+            **options,
+        )
         if reseed is not None:  # a lost shard restarted from saved states at the current sweep
             states, sweep = reseed
             states = self.sampler.states if states is None else states  # nothing saved: its initial states
@@ -248,13 +269,22 @@ class ShardedChains(Sampler):
         if recovery not in RECOVERY_POLICIES:
             raise ModelSpecError(message("recovery", owner, f"one of {RECOVERY_POLICIES}", recovery))
         self.inner, self.recovery, self.options = inner, recovery, dict(options)
-        self._settings = dict(inner=inner, client=client, n_shards=n_shards, recovery=recovery,
-                              block_size=block_size, wait=wait, **options)
+        self._settings = dict(
+            inner=inner,
+            client=client,
+            n_shards=n_shards,
+            recovery=recovery,
+            block_size=block_size,
+            wait=wait,
+            **options,
+        )
         self.bound = graph is not None
         if not self.bound:
             if n_chains is not None or seed is not None:
-                raise ModelSpecError(f"{owner} got n_chains or seed without a graph; give the graph too, or let "
-                                     "the Trainer build it (Trainer(..., sampler=ShardedChains(...), n_chains=...)).")
+                raise ModelSpecError(
+                    f"{owner} got n_chains or seed without a graph; give the graph too, or let "
+                    "the Trainer build it (Trainer(..., sampler=ShardedChains(...), n_chains=...))."
+                )
             self.n_threads = n_threads
             return
         if n_chains is None:
@@ -271,20 +301,26 @@ class ShardedChains(Sampler):
             try:
                 client = distributed.get_client()
             except ValueError:
-                raise ModelSpecError(f"{owner} needs a Dask client: pass client=distributed.Client(...), or create "
-                                     "one first (it becomes the default).") from None
+                raise ModelSpecError(
+                    f"{owner} needs a Dask client: pass client=distributed.Client(...), or create "
+                    "one first (it becomes the default)."
+                ) from None
         self.client = client
-        self._lost = _lost_errors()
+        self._lost: tuple[type[BaseException], ...] = _lost_errors()
         workers = self._check_workers()
-        self.block_size = check_int("block_size", block_size, owner, minimum=1) if block_size is not None \
+        self.block_size = (
+            check_int("block_size", block_size, owner, minimum=1)
+            if block_size is not None
             else default_block_size(self.n_chains, graph.n_features)
+        )
         self.block_size = min(self.block_size, self.n_chains)
         n_blocks = -(-self.n_chains // self.block_size)
         n_shards = len(workers) if n_shards is None else check_int("n_shards", n_shards, owner, minimum=1)
         if n_shards > n_blocks:
             raise ModelSpecError(
                 f"{owner}: {n_shards} shards for {n_blocks} block(s) of {self.block_size} chains; a shard holds "
-                f"whole blocks. Use at most {n_blocks} shards, more chains, or a smaller block_size.")
+                f"whole blocks. Use at most {n_blocks} shards, more chains, or a smaller block_size."
+            )
         # contiguous runs of whole blocks, as even as possible
         edges = np.linspace(0, n_blocks, n_shards + 1).round().astype(np.int64)
         self._blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
@@ -304,14 +340,16 @@ class ShardedChains(Sampler):
 
     # -- construction --------------------------------------------------------------------------
 
-    def bind(self, graph: Any, n_chains: int, seed: Any = None, n_threads: int | None = None,
-             **options: Any) -> ShardedChains:
+    def bind(
+        self, graph: Any, n_chains: int, seed: Any = None, n_threads: int | None = None, **options: Any
+    ) -> ShardedChains:
         """This description built on ``graph`` with ``n_chains`` chains (what the Trainer calls)."""
         if self.bound:
             raise ModelSpecError("ShardedChains.bind: this sampler is already built on a graph.")
         settings = {**self._settings, **options}
-        return ShardedChains(graph, n_chains, seed=seed, n_threads=self.n_threads if n_threads is None else n_threads,
-                             **settings)
+        return ShardedChains(
+            graph, n_chains, seed=seed, n_threads=self.n_threads if n_threads is None else n_threads, **settings
+        )
 
     def config(self) -> dict[str, Any]:
         """How to rebuild these chains on one machine: the inner sampler's name, the chain count
@@ -325,36 +363,37 @@ class ShardedChains(Sampler):
     def _check_inner(inner: str) -> None:
         import inspect
 
-        import samplers
-
-        cls = samplers.get(inner)
+        cls = REGISTRY.get(inner)
         if cls is ShardedChains:
             raise ModelSpecError("ShardedChains cannot wrap itself; name the sampler to shard, e.g. inner='gibbs'.")
         parameters = inspect.signature(cls).parameters
         lacking = [p for p in ("first_chain", "block_size") if p not in parameters]
-        lacking += [m for m in ("block_stats", "weighted_block_sums") if not callable(getattr(cls, m, None))]
+        if not issubclass(cls, Shardable):
+            lacking += [m for m in ("block_stats", "weighted_block_sums") if not callable(getattr(cls, m, None))]
         if lacking:
             raise PluginError(
                 f"ShardedChains cannot shard the sampler {inner!r}: it lacks {lacking}. A shardable sampler takes "
                 "first_chain= (its chains' global indices) and block_size=, and reports per-block sums; samplers "
-                "built on samplers._chains.BlockChains (gibbs, mh, block-gibbs, swendsen-wang) do.")
+                "built on samplers._chains.BlockChains (gibbs, mh, block-gibbs, swendsen-wang) do."
+            )
 
     def _check_workers(self) -> list[str]:
         """The workers' addresses, after checking that each runs this library's version."""
-        import factorgraph
-
         try:
             versions = self.client.run(_worker_version)
         except self._lost as exc:
             raise ClusterError(f"ShardedChains cannot reach the cluster's workers: {exc}") from exc
         if not versions:
-            raise ClusterError("ShardedChains: the Dask cluster has no worker; start some "
-                               "(e.g. LocalCluster(n_workers=2)) before building the sampler.")
-        other = {addr: v for addr, v in versions.items() if v != factorgraph.__version__}
+            raise ClusterError(
+                "ShardedChains: the Dask cluster has no worker; start some "
+                "(e.g. LocalCluster(n_workers=2)) before building the sampler."
+            )
+        other = {addr: v for addr, v in versions.items() if v != _version.__version__}
         if other:
             raise ClusterError(
                 f"ShardedChains refuses workers that run another factorgraph-maxent version than this process "
-                f"({factorgraph.__version__}): {other}. Install the same version on every worker.")
+                f"({_version.__version__}): {other}. Install the same version on every worker."
+            )
         return sorted(versions)
 
     def _create(self, i: int, worker: str, reseed: tuple[np.ndarray | None, int] | None = None) -> tuple[Any, str]:
@@ -363,8 +402,21 @@ class ShardedChains(Sampler):
         c0, c1 = self._chains[i]
         for attempt in range(3):
             future = self.client.submit(
-                _Shard, self._graph_future, self.inner, c1 - c0, self._seed, c0, self.block_size, self.n_threads,
-                self.options, reseed, actor=True, workers=[worker], allow_other_workers=True, pure=False)
+                _Shard,
+                self._graph_future,
+                self.inner,
+                c1 - c0,
+                self._seed,
+                c0,
+                self.block_size,
+                self.n_threads,
+                self.options,
+                reseed,
+                actor=True,
+                workers=[worker],
+                allow_other_workers=True,
+                pure=False,
+            )
             try:
                 with self.client.as_current():  # the actor binds to the client current as it is unpacked
                     actor = future.result(timeout=self.wait)
@@ -389,7 +441,8 @@ class ShardedChains(Sampler):
         if self._restore_needed and method not in ("set_state", "where"):
             raise ClusterError(
                 "ShardedChains: shards were recreated after a worker was lost and hold no valid chains yet; "
-                "call set_state with a saved state (the Trainer does so from its last checkpoint).")
+                "call set_state with a saved state (the Trainer does so from its last checkpoint)."
+            )
         if any(actor is None for actor in self._actors):
             raise ClusterError("ShardedChains: the sampler was closed; its chains are gone. Build a new one.")
         shards = list(range(len(self._actors))) if shards is None else list(shards)
@@ -430,8 +483,9 @@ class ShardedChains(Sampler):
 
     def _recover(self, lost: list[int], method: str) -> None:
         avoid = {self._workers[i] for i in lost}
-        where = ", ".join(f"shard {i} (chains {self._chains[i][0]}..{self._chains[i][1] - 1} on {self._workers[i]})"
-                          for i in lost)
+        where = ", ".join(
+            f"shard {i} (chains {self._chains[i][0]}..{self._chains[i][1] - 1} on {self._workers[i]})" for i in lost
+        )
         for i in lost:
             worker = self._live_worker(avoid)
             if self.recovery == "reseed":
@@ -444,13 +498,17 @@ class ShardedChains(Sampler):
                 f"ShardedChains: lost {where} during {method}; recreated on live workers from "
                 f"{'the chain states of the last checkpoint' if self._saved is not None else 'fresh initial states'} "
                 f"at sweep {self._sweep}. The run goes on but is no longer bit-reproducible "
-                "(recovery='rollback' keeps it exact).", ShardReseededWarning, stacklevel=4)
+                "(recovery='rollback' keeps it exact).",
+                ShardReseededWarning,
+                stacklevel=4,
+            )
             return
         self._restore_needed = True
         raise ShardLostError(
             f"ShardedChains: lost {where} during {method}. The shards were recreated on live workers; restore "
             "every shard from a saved state with set_state (the Trainer rolls back to its last checkpoint).",
-            shards=tuple(lost))
+            shards=tuple(lost),
+        )
 
     def _reseed_state(self, i: int) -> tuple[np.ndarray | None, int]:
         if self._saved is None:
@@ -467,7 +525,8 @@ class ShardedChains(Sampler):
         theta = check_theta(theta, self.graph.n_features, owner)
         n_sweeps = check_int("n_sweeps", n_sweeps, owner, minimum=0)
         self._batches_wanted = bool(self.options.get("average_sweeps")) and batches_fit(
-            self.n_chains // self.block_size, n_sweeps, self.graph.n_features)
+            self.n_chains // self.block_size, n_sweeps, self.graph.n_features
+        )
         start = time.perf_counter()
         self._blocks_now = None  # an interrupted call leaves no stale figures behind
         results = self._call("run", theta, n_sweeps, self._batches_wanted)
@@ -490,7 +549,9 @@ class ShardedChains(Sampler):
                 f"ShardedChains: communication takes {share:.0%} of each step (over {OVERHEAD_WARNING:.0%}): the model "
                 f"is too small to shard ({self.graph.n_variables} variables x {self.n_chains} chains, {wall * 1e3:.1f} "
                 "ms a step). Use one machine's threads instead, or more sweeps per step.",
-                ShardingOverheadWarning, stacklevel=3)
+                ShardingOverheadWarning,
+                stacklevel=3,
+            )
 
     @property
     def overhead(self) -> float:
@@ -514,9 +575,14 @@ class ShardedChains(Sampler):
         batches = None
         if self._batches_wanted and all(p.get("batches") is not None for p in parts):
             batches = np.concatenate([p["batches"] for p in parts])
-        return ChainStats(mean=accumulated / (n_averaged * self.n_chains), n_chains=self.n_chains, sweep=self._sweep,
-                          n_averaged=n_averaged, batch_means=batches,
-                          batch_size=self.block_size if batches is not None else None)
+        return ChainStats(
+            mean=accumulated / (n_averaged * self.n_chains),
+            n_chains=self.n_chains,
+            sweep=self._sweep,
+            n_averaged=n_averaged,
+            batch_means=batches,
+            batch_size=self.block_size if batches is not None else None,
+        )
 
     @property
     def states(self) -> np.ndarray:
@@ -555,8 +621,10 @@ class ShardedChains(Sampler):
         parts = self._call("get_state")
         sweeps = {int(p["sweep"]) for p in parts}
         if len(sweeps) != 1:
-            raise ClusterError(f"ShardedChains: the shards stand at different sweeps {sorted(sweeps)}; the state is "
-                               "inconsistent. Restore them from a checkpoint with set_state.")
+            raise ClusterError(
+                f"ShardedChains: the shards stand at different sweeps {sorted(sweeps)}; the state is "
+                "inconsistent. Restore them from a checkpoint with set_state."
+            )
         state = {key: value for key, value in parts[0].items() if key not in _STANDARD_KEYS}
         for key in state:
             values = [p[key] for p in parts]
@@ -564,9 +632,14 @@ class ShardedChains(Sampler):
                 state[key] = np.sum(values, axis=0)
             elif not all(_equal(values[0], v) for v in values[1:]):
                 raise ClusterError(f"ShardedChains: the shards disagree on {key!r}; it cannot be joined.")
-        state.update(sampler=self.inner, states=np.concatenate([p["states"] for p in parts]), sweep=sweeps.pop(),
-                     key=self.key.copy(), first_chain=int(parts[0]["first_chain"]),
-                     block_sums=np.concatenate([p["block_sums"] for p in parts]))
+        state.update(
+            sampler=self.inner,
+            states=np.concatenate([p["states"] for p in parts]),
+            sweep=sweeps.pop(),
+            key=self.key.copy(),
+            first_chain=int(parts[0]["first_chain"]),
+            block_sums=np.concatenate([p["block_sums"] for p in parts]),
+        )
         self._saved = state
         return state
 
@@ -586,16 +659,30 @@ class ShardedChains(Sampler):
         if states.shape != (self.n_chains, self.graph.n_variables):
             raise DataError(message("states", owner, f"shape {(self.n_chains, self.graph.n_variables)}", states.shape))
         if sums.shape != (n_blocks, self.graph.n_features):
-            raise DataError(message("block_sums", owner, f"shape {(n_blocks, self.graph.n_features)} (blocks of "
-                                    f"{self.block_size} chains)", sums.shape))
+            raise DataError(
+                message(
+                    "block_sums",
+                    owner,
+                    f"shape {(n_blocks, self.graph.n_features)} (blocks of {self.block_size} chains)",
+                    sums.shape,
+                )
+            )
         base = int(state["first_chain"])
         extras = {key: value for key, value in state.items() if key not in _STANDARD_KEYS}
         pieces = []
         for i, ((c0, c1), (b0, b1)) in enumerate(zip(self._chains, self._blocks)):
-            piece = {key: (value if i == 0 or not _is_counter(value) else np.zeros_like(value))
-                     for key, value in extras.items()}  # counters: the first shard holds the totals
-            piece.update(sampler=self.inner, states=states[c0:c1], sweep=state["sweep"], key=state["key"],
-                         first_chain=base + c0, block_sums=sums[b0:b1])
+            piece = {
+                key: (value if i == 0 or not _is_counter(value) else np.zeros_like(value))
+                for key, value in extras.items()
+            }  # counters: the first shard holds the totals
+            piece.update(
+                sampler=self.inner,
+                states=states[c0:c1],
+                sweep=state["sweep"],
+                key=state["key"],
+                first_chain=base + c0,
+                block_sums=sums[b0:b1],
+            )
             pieces.append(piece)
         self._restore_needed = False
         self._blocks_now = None
@@ -603,7 +690,7 @@ class ShardedChains(Sampler):
             futures = [actor.set_state(piece) for actor, piece in zip(self._actors, pieces)]
             for future in futures:
                 future.result()
-        except (*self._lost, RuntimeError) as exc:
+        except (*self._lost, RuntimeError) as exc:  # type: ignore[misc]  # a tuple of exception classes
             if isinstance(exc, RuntimeError) and not isinstance(exc, self._lost) and not _actor_gone(exc):
                 raise
             # try again on recreated shards: a loss while restoring loses nothing
@@ -629,9 +716,7 @@ class ShardedChains(Sampler):
         AttributeError
             When the inner sampler reports no transition matrix.
         """
-        import samplers
-
-        local = samplers.create(self.inner, self.graph, 1, seed=0, **self.options)
+        local: Any = create(self.inner, self.graph, 1, seed=0, **self.options)
         return local.transition_matrix(theta)
 
     def close(self) -> None:
@@ -642,8 +727,10 @@ class ShardedChains(Sampler):
     def __repr__(self) -> str:
         if not self.bound:
             return f"<ShardedChains of {self.inner!r} (not built on a graph yet)>"
-        return (f"<ShardedChains of {self.inner!r}: {self.n_chains} chains in {len(self._actors)} shards on "
-                f"{len(set(self._workers))} worker(s), {self.graph!r}>")
+        return (
+            f"<ShardedChains of {self.inner!r}: {self.n_chains} chains in {len(self._actors)} shards on "
+            f"{len(set(self._workers))} worker(s), {self.graph!r}>"
+        )
 
 
 def _is_counter(value: Any) -> bool:
@@ -660,6 +747,6 @@ def _combine_extra(extras: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     joined: dict[str, Any] = {}
     for key in extras[0]:
-        values = [e.get(key) for e in extras]
+        values: list[Any] = [e.get(key) for e in extras]
         joined[key] = np.sum(values, axis=0) if all(_is_counter(v) for v in values) else values
     return joined

@@ -202,9 +202,24 @@ class SwendsenWang(BlockChains, Sampler):
         counts = np.zeros(4, dtype=np.int64)  # open bonds, clusters, relabelled clusters, changes
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
-            return _sw.sweep(self.graph._view, self._x, theta, self._sums, self._bond_a, self._bond_b, p_open,
-                             strength, self.key, self.n_chains, self.first_chain, self.block_size, first_sweep,
-                             step, threads, counts)
+            return _sw.sweep(
+                self.graph._view,
+                self._x,
+                theta,
+                self._sums,
+                self._bond_a,
+                self._bond_b,
+                p_open,
+                strength,
+                self.key,
+                self.n_chains,
+                self.first_chain,
+                self.block_size,
+                first_sweep,
+                step,
+                threads,
+                counts,
+            )
 
         changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
         updates = self.graph.n_variables * self.n_chains * n_sweeps
@@ -297,16 +312,6 @@ def _bond_factors(graph: Any) -> np.ndarray:
 
 def _clusters(n: int, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     """The connected components of variables 0..n-1 under the edges (a, b), each sorted, in
-    the order of their smallest variable."""
-    parent = list(range(n))
-
-    def find(v: int) -> int:
-        while parent[v] != v:
-            v = parent[v]
-        return v
-
-    for u, v in zip(a.tolist(), b.tolist()):
-        ru, rv = find(u), find(v)
-        parent[max(ru, rv)] = min(ru, rv)
-    roots = np.array([find(v) for v in range(n)])
+    the order of their smallest variable (by the sweep's own union-find)."""
+    roots = _sw.components(n, np.ascontiguousarray(a, dtype=np.int32), np.ascontiguousarray(b, dtype=np.int32))
     return [np.flatnonzero(roots == r) for r in range(n) if roots[r] == r]

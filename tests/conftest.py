@@ -11,11 +11,17 @@ from hypothesis import HealthCheck, settings
 collect_ignore = ["plugins"]
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=100, database=None,
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=100,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "nightly", deadline=None, max_examples=2000,
+    "nightly",
+    deadline=None,
+    max_examples=2000,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

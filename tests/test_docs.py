@@ -97,8 +97,17 @@ def _ensure_plugin() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = shutil.copytree(PLUGIN, pathlib.Path(tmp) / PLUGIN.name)
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                   "--no-index", str(source)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(source),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"could not install {PLUGIN}:\n{done.stdout}{done.stderr}"
     importlib.invalidate_caches()
@@ -171,8 +180,20 @@ def test_docs_build_without_warnings(tmp_path):
     env = dict(os.environ)
     env.pop("FACTORGRAPH_DOCS_INTERSPHINX", None)  # offline: no inventories from the network
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-               "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        "-d",
+        str(tmp_path / "doctrees"),
+        str(DOCS),
+        str(tmp_path / "html"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, f"sphinx reported problems:\n{done.stderr}{done.stdout}"
     assert (tmp_path / "html" / "index.html").exists()

@@ -25,9 +25,11 @@ def test_import_factorgraph_is_light():
         "import sys, time\n"
         "t0 = time.perf_counter(); import numpy; t1 = time.perf_counter()\n"
         "import factorgraph; t2 = time.perf_counter()\n"
-        "heavy = [m for m in ('scipy.stats', 'scipy.optimize', 'dask', 'matplotlib', 'networkx', 'factorgraph.training',\n"
-        "         'factorgraph.spec', 'factorgraph.checkpoint', 'factorgraph.plot', 'samplers') if m in sys.modules]\n"
-        "print(t2 - t1, t1 - t0, ','.join(heavy))\n")
+        "heavy = [m for m in ('scipy.stats', 'scipy.optimize', 'dask', 'matplotlib', 'networkx',\n"
+        "         'factorgraph.training', 'factorgraph.spec', 'factorgraph.checkpoint', 'factorgraph.plot',\n"
+        "         'samplers') if m in sys.modules]\n"
+        "print(t2 - t1, t1 - t0, ','.join(heavy))\n"
+    )
     extra, numpy_time, heavy = out.split(" ", 2)
     assert heavy.strip() == ""
     assert float(extra) < 0.3, (extra, numpy_time)
@@ -45,5 +47,6 @@ def test_lazy_attributes_are_the_real_objects():
         "try:\n"
         "    fg.no_such_name\n"
         "except AttributeError as exc:\n"
-        "    print(exc)\n")
+        "    print(exc)\n"
+    )
     assert "no attribute 'no_such_name'" in out

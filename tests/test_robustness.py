@@ -75,42 +75,109 @@ class _NanTables(F.FeatureKind):
 
 
 NON_FINITE = [
-    ("fit-target", _fit_nan_target, fg.DataError,
-     r"target of feature 4 \(group 'pairs', scope \(1, 2\)\) is nan.*Targets must be finite"),
-    ("exact-fit-target", _exact_fit_inf_target, fg.DataError,
-     r"target of feature 3 \(group 'pairs', scope \(0, 1\)\) is inf"),
-    ("fit-data", lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, NAN, 0]], max_steps=1, progress=False),
-     fg.DataError, r"non-finite entry at row 1, variable 1.*impute"),
-    ("fit-weights", lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, 0, 0]], weights=[1.0, NAN], max_steps=1,
-                                   progress=False), fg.DataError, r"'weights'.*must be finite and non-negative.*non-finite values"),
-    ("moment-matching-target", lambda: objectives.MomentMatching([0.5, NAN, 0.2]), fg.DataError,
-     r"'target' argument of MomentMatching must be finite; entry \(1,\) is nan"),
-    ("trainer-theta0", lambda: fg.Trainer(_binary(), [objectives.MomentMatching(_target(_binary()))],
-                                          theta0=[0.0, NAN, 0, 0, 0]),
-     fg.DataError, r"'theta0' argument of Trainer must be finite; entry \(1,\) is nan"),
-    ("exact-fit-theta0", lambda: fg.exact.fit(_binary(), _target(_binary()), theta0=[0, 0, 0, INF, 0]),
-     (fg.DataError, fg.NumericalError), r"theta.*finite.*\(3,\) is inf"),
+    (
+        "fit-target",
+        _fit_nan_target,
+        fg.DataError,
+        r"target of feature 4 \(group 'pairs', scope \(1, 2\)\) is nan.*Targets must be finite",
+    ),
+    (
+        "exact-fit-target",
+        _exact_fit_inf_target,
+        fg.DataError,
+        r"target of feature 3 \(group 'pairs', scope \(0, 1\)\) is inf",
+    ),
+    (
+        "fit-data",
+        lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, NAN, 0]], max_steps=1, progress=False),
+        fg.DataError,
+        r"non-finite entry at row 1, variable 1.*impute",
+    ),
+    (
+        "fit-weights",
+        lambda: fg.fit(_binary(), data=[[0, 1, 1], [1, 0, 0]], weights=[1.0, NAN], max_steps=1, progress=False),
+        fg.DataError,
+        r"'weights'.*must be finite and non-negative.*non-finite values",
+    ),
+    (
+        "moment-matching-target",
+        lambda: objectives.MomentMatching([0.5, NAN, 0.2]),
+        fg.DataError,
+        r"'target' argument of MomentMatching must be finite; entry \(1,\) is nan",
+    ),
+    (
+        "trainer-theta0",
+        lambda: fg.Trainer(_binary(), [objectives.MomentMatching(_target(_binary()))], theta0=[0.0, NAN, 0, 0, 0]),
+        fg.DataError,
+        r"'theta0' argument of Trainer must be finite; entry \(1,\) is nan",
+    ),
+    (
+        "exact-fit-theta0",
+        lambda: fg.exact.fit(_binary(), _target(_binary()), theta0=[0, 0, 0, INF, 0]),
+        (fg.DataError, fg.NumericalError),
+        r"theta.*finite.*\(3,\) is inf",
+    ),
     ("l2-strength", lambda: objectives.L2(NAN), fg.ModelSpecError, r"'strength' argument of L2 must be finite"),
-    ("l1-strength-per-feature", lambda: objectives.L1([0.1, INF]), fg.ModelSpecError,
-     r"'strength' argument of L1 must be finite; entry \(1,\) is inf"),
-    ("fit-l2", lambda: fg.fit(_binary(), target=_target(_binary()), l2=NAN, max_steps=1, progress=False),
-     fg.ModelSpecError, r"'strength' argument of L2 must be finite"),
-    ("exact-fit-l2", lambda: fg.exact.fit(_binary(), _target(_binary()), l2=INF), fg.ModelSpecError,
-     r"'l2' argument of exact.fit must be a finite number"),
-    ("marginal-prior-table", lambda: objectives.MarginalPrior((0, 1), [[0.5, NAN], [0.25, 0.25]]), fg.DataError,
-     r"'target' argument of MarginalPrior must be finite; entry \(0, 1\) is nan"),
-    ("marginal-prior-strength", lambda: objectives.MarginalPrior((0, 1), np.full((2, 2), 0.25), strength=NAN),
-     fg.ModelSpecError, r"'strength' argument of MarginalPrior must be a finite number"),
-    ("exact-marginal-table", lambda: objectives.ExactMarginal((0, 1), [[0.5, 0.2], [INF, 0.1]]), fg.DataError,
-     r"'target' argument of ExactMarginal must be finite; entry \(1, 0\) is inf"),
-    ("feature-table", lambda: _binary().add_features(F.Table([(0, 1)], table=[[0.0, NAN], [1.0, 2.0]])),
-     fg.FeatureSpecError, r"'table' argument of Table must be finite; entry \(0, 1\) is nan"),
-    ("kind-tables", lambda: _binary().add_features(_NanTables([(0, 1)]), name="nan"),
-     fg.FeatureSpecError, r"_NanTables is not finite at some joint state"),
-    ("theta-init", lambda: _binary().add_features(F.Product([(0, 2)]), theta_init=NAN),
-     fg.FeatureSpecError, r"'theta_init'.*finite"),
-    ("sampler-theta", lambda: samplers.create("gibbs", _binary().compile(), 4, seed=0).run([0, 0, NAN, 0, 0], 1),
-     fg.DataError, r"'theta' argument of Gibbs.run must be finite; entry \(2,\) is nan"),
+    (
+        "l1-strength-per-feature",
+        lambda: objectives.L1([0.1, INF]),
+        fg.ModelSpecError,
+        r"'strength' argument of L1 must be finite; entry \(1,\) is inf",
+    ),
+    (
+        "fit-l2",
+        lambda: fg.fit(_binary(), target=_target(_binary()), l2=NAN, max_steps=1, progress=False),
+        fg.ModelSpecError,
+        r"'strength' argument of L2 must be finite",
+    ),
+    (
+        "exact-fit-l2",
+        lambda: fg.exact.fit(_binary(), _target(_binary()), l2=INF),
+        fg.ModelSpecError,
+        r"'l2' argument of exact.fit must be a finite number",
+    ),
+    (
+        "marginal-prior-table",
+        lambda: objectives.MarginalPrior((0, 1), [[0.5, NAN], [0.25, 0.25]]),
+        fg.DataError,
+        r"'target' argument of MarginalPrior must be finite; entry \(0, 1\) is nan",
+    ),
+    (
+        "marginal-prior-strength",
+        lambda: objectives.MarginalPrior((0, 1), np.full((2, 2), 0.25), strength=NAN),
+        fg.ModelSpecError,
+        r"'strength' argument of MarginalPrior must be a finite number",
+    ),
+    (
+        "exact-marginal-table",
+        lambda: objectives.ExactMarginal((0, 1), [[0.5, 0.2], [INF, 0.1]]),
+        fg.DataError,
+        r"'target' argument of ExactMarginal must be finite; entry \(1, 0\) is inf",
+    ),
+    (
+        "feature-table",
+        lambda: _binary().add_features(F.Table([(0, 1)], table=[[0.0, NAN], [1.0, 2.0]])),
+        fg.FeatureSpecError,
+        r"'table' argument of Table must be finite; entry \(0, 1\) is nan",
+    ),
+    (
+        "kind-tables",
+        lambda: _binary().add_features(_NanTables([(0, 1)]), name="nan"),
+        fg.FeatureSpecError,
+        r"_NanTables is not finite at some joint state",
+    ),
+    (
+        "theta-init",
+        lambda: _binary().add_features(F.Product([(0, 2)]), theta_init=NAN),
+        fg.FeatureSpecError,
+        r"'theta_init'.*finite",
+    ),
+    (
+        "sampler-theta",
+        lambda: samplers.create("gibbs", _binary().compile(), 4, seed=0).run([0, 0, NAN, 0, 0], 1),
+        fg.DataError,
+        r"'theta' argument of Gibbs.run must be finite; entry \(2,\) is nan",
+    ),
 ]
 
 
@@ -137,7 +204,10 @@ def test_row_target_outside_range_exact():
     g = _binary()
     target = _target(g)
     target[0] = -0.2
-    with pytest.raises(fg.DataError, match=r"Target -0.2 of feature 0 \(group 'means', scope \(0,\)\) lies outside the range \[0.0, 1.0\]"):
+    with pytest.raises(
+        fg.DataError,
+        match=r"Target -0.2 of feature 0 \(group 'means', scope \(0,\)\) lies outside the range \[0.0, 1.0\]",
+    ):
         fg.exact.fit(g, target)
 
 
@@ -198,8 +268,11 @@ def test_row_disagreeing_priors_are_checked_on_request():
     g = _binary(pairs=())
     terms, target = _disagreeing_terms(g, ("prior", "exact"))
     fg.Trainer(g, [objectives.MomentMatching(target)] + terms, n_chains=8)
-    with pytest.raises(fg.InconsistentTargetError, match=r"MarginalPrior \(term 0\) on scope \(0, 1\) and "
-                       r"ExactMarginal \(term 1\) on scope \(1, 2\) disagree on variable\(s\) \[1\] by up to 0.1"):
+    with pytest.raises(
+        fg.InconsistentTargetError,
+        match=r"MarginalPrior \(term 0\) on scope \(0, 1\) and "
+        r"ExactMarginal \(term 1\) on scope \(1, 2\) disagree on variable\(s\) \[1\] by up to 0.1",
+    ):
         check_consistent_marginals(terms, include_priors=True)
 
 
@@ -247,8 +320,9 @@ def test_row_unreachable_target_on_the_edge():
 @pytest.mark.filterwarnings("ignore::factorgraph.StuckChainsWarning")
 def test_row_unreachable_jointly_infeasible_targets():
     g = _binary(2, pairs=[(0, 1)])
-    trainer = fg.Trainer(g, [objectives.MomentMatching([0.5, 0.5, 0.6])], n_chains=128, seed=0,
-                         optimizer=fg.optim.SGD(lr=0.5))
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching([0.5, 0.5, 0.6])], n_chains=128, seed=0, optimizer=fg.optim.SGD(lr=0.5)
+    )
     with pytest.raises(fg.UnreachableTargetError, match=r"grew without bound.*group 'pairs'.*objectives.L2"):
         trainer.fit(max_steps=2000, tol=0.0, progress=False)
 
@@ -259,11 +333,15 @@ def test_row_unreachable_jointly_infeasible_targets():
 # ---------------------------------------------------------------------------------------------
 def test_row_divergence_huge_learning_rate_rolls_back_to_the_start():
     g = _binary()
-    trainer = fg.Trainer(g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=0,
-                         optimizer=fg.optim.SGD(lr=1e4), average_from=0)
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=0, optimizer=fg.optim.SGD(lr=1e4), average_from=0
+    )
     theta0, before = trainer.theta.copy(), trainer.sampler.get_state()
-    with pytest.raises(fg.TrainingDivergedError, match=r"diverged at step 1: one step changed the log-odds.*"
-                       r"group .*rolled back to step 0.*ten times smaller, lr=1e\+03 \(the rate in force was 1e\+04") as info:
+    with pytest.raises(
+        fg.TrainingDivergedError,
+        match=r"diverged at step 1: one step changed the log-odds.*"
+        r"group .*rolled back to step 0.*ten times smaller, lr=1e\+03 \(the rate in force was 1e\+04",
+    ) as info:
         trainer.fit(max_steps=100, tol=0.0, progress=False)
     assert isinstance(info.value, fg.NumericalError)
     assert (info.value.step, info.value.restored_step, info.value.suggested_lr) == (1, 0, 1000.0)
@@ -279,8 +357,9 @@ def test_row_divergence_huge_learning_rate_rolls_back_to_the_start():
 
 def test_row_divergence_mid_fit_restores_the_last_good_check():
     g = _binary()
-    trainer = fg.Trainer(g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=1,
-                         optimizer=fg.optim.Adam(lr=0.05))
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=1, optimizer=fg.optim.Adam(lr=0.05)
+    )
     seen = {}
 
     def callback(info):
@@ -303,8 +382,9 @@ def test_row_divergence_mid_fit_restores_the_last_good_check():
 def test_row_divergence_step_norm_growing_geometrically():
     """SGD on an L2 penalty with lr·λ = 3: θ ← −2θ, so every step doubles."""
     g = _binary()
-    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.full(5, 0.01),
-                         optimizer=fg.optim.SGD(lr=3.0))
+    trainer = fg.Trainer(
+        g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.full(5, 0.01), optimizer=fg.optim.SGD(lr=3.0)
+    )
     with pytest.raises(fg.TrainingDivergedError, match=r"step size grew geometrically.*lr=0.3\b"):
         trainer.fit(max_steps=50, tol=0.0, progress=False)
     assert np.abs(trainer.theta).max() < 1.0
@@ -315,10 +395,14 @@ def test_row_divergence_gradient_rising_at_each_check():
     the step-size sign) and stays far below max_theta until step 29; the gradient's RMS rises 30%
     at every check, which stops the fit at the fifth rising check (step 25)."""
     g = _binary()
-    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.full(5, 0.01),
-                         optimizer=fg.optim.SGD(lr=2.3))
-    with pytest.raises(fg.TrainingDivergedError, match=r"step 25: the gradient's RMS rose by more than 20% at each of "
-                       r"5 consecutive checks.*rolled back to step 1\b.*lr=0.23\b") as info:
+    trainer = fg.Trainer(
+        g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.full(5, 0.01), optimizer=fg.optim.SGD(lr=2.3)
+    )
+    with pytest.raises(
+        fg.TrainingDivergedError,
+        match=r"step 25: the gradient's RMS rose by more than 20% at each of "
+        r"5 consecutive checks.*rolled back to step 1\b.*lr=0.23\b",
+    ) as info:
         trainer.fit(max_steps=50, tol=0.0, check_every=5, progress=False)
     assert (info.value.step, info.value.restored_step) == (25, 1) and trainer.step_count == 1
     np.testing.assert_allclose(trainer.theta, np.full(5, -0.013), rtol=1e-12)  # θ after one step
@@ -359,9 +443,11 @@ def test_row_stuck_chains_warn(sampler):
     chains = samplers.create(sampler, compiled, 32, seed=0)
     chains.run(compiled.theta_init, 20)  # every chain has settled into one of the two aligned states
     trainer = fg.Trainer(compiled, [objectives.MomentMatching(np.zeros(g.n_features))], sampler=chains)
-    match = (rf"'{sampler}' sampler changed a state in 0% of its updates \(0 of \d+\) over the last 50 steps, "
-             r"below 0.1%.*stuck.*"
-             r"Variables no chain changed: \[0, 1, 2, 3, 4, 5\].*swendsen-wang")
+    match = (
+        rf"'{sampler}' sampler changed a state in 0% of its updates \(0 of \d+\) over the last 50 steps, "
+        r"below 0.1%.*stuck.*"
+        r"Variables no chain changed: \[0, 1, 2, 3, 4, 5\].*swendsen-wang"
+    )
     with pytest.warns(fg.StuckChainsWarning, match=match):
         trainer.fit(max_steps=100, tol=0.0, progress=False)
 
@@ -370,7 +456,8 @@ def test_row_moving_chains_do_not_warn():
     """Control: weak couplings; pytest turns any stray warning into an error."""
     g = _frozen_ferromagnet(coupling=0.1)
     fg.Trainer(g, [objectives.MomentMatching(np.zeros(g.n_features))], n_chains=32, seed=0).fit(
-        max_steps=120, tol=0.0, progress=False)
+        max_steps=120, tol=0.0, progress=False
+    )
 
 
 def test_row_chains_that_all_agree_do_not_warn():
@@ -402,18 +489,36 @@ class _BadOneHot(F.FeatureKind):
 
 
 BAD_SPECS = [
-    ("variable-out-of-range", lambda g: g.add_features(F.Product([(0, 1), (1, 5)]), name="pairs"),
-     r"group 'pairs': scope row 1 refers to variable 5, but the graph has variables 0..2"),
-    ("repeated-variable", lambda g: g.add_features(F.Product([(0, 1), (2, 2)]), name="pairs"),
-     r"group 'pairs': scope row 1 \[2, 2\] repeats a variable"),
-    ("table-shape", lambda g: g.add_features(F.Table([(0, 1)], table=np.zeros((2, 3))), name="tab"),
-     r"group 'tab': Table has shape \(2, 3\) but its scope \[0, 1\] has joint domain shape \(2, 2\)"),
-    ("arity-vs-table-rank", lambda g: g.add_features(F.Table([(0, 1)], table=np.zeros(2)), name="tab"),
-     r"arity 2 needs a table with 2 axes.*got shape \(2,\)"),
-    ("one-hot-map-beyond-group", lambda g: g.add_features(_BadOneHot([(0, 1)]), name="onehot"),
-     r"group 'onehot': _BadOneHot's index map has entries outside -1..2"),
-    ("theta-init-shape", lambda g: g.add_features(F.Product([(0, 1)]), name="pairs", theta_init=[0.0, 1.0]),
-     r"group 'pairs': theta_init has shape \(2,\) but the group has 1 features"),
+    (
+        "variable-out-of-range",
+        lambda g: g.add_features(F.Product([(0, 1), (1, 5)]), name="pairs"),
+        r"group 'pairs': scope row 1 refers to variable 5, but the graph has variables 0..2",
+    ),
+    (
+        "repeated-variable",
+        lambda g: g.add_features(F.Product([(0, 1), (2, 2)]), name="pairs"),
+        r"group 'pairs': scope row 1 \[2, 2\] repeats a variable",
+    ),
+    (
+        "table-shape",
+        lambda g: g.add_features(F.Table([(0, 1)], table=np.zeros((2, 3))), name="tab"),
+        r"group 'tab': Table has shape \(2, 3\) but its scope \[0, 1\] has joint domain shape \(2, 2\)",
+    ),
+    (
+        "arity-vs-table-rank",
+        lambda g: g.add_features(F.Table([(0, 1)], table=np.zeros(2)), name="tab"),
+        r"arity 2 needs a table with 2 axes.*got shape \(2,\)",
+    ),
+    (
+        "one-hot-map-beyond-group",
+        lambda g: g.add_features(_BadOneHot([(0, 1)]), name="onehot"),
+        r"group 'onehot': _BadOneHot's index map has entries outside -1..2",
+    ),
+    (
+        "theta-init-shape",
+        lambda g: g.add_features(F.Product([(0, 1)]), name="pairs", theta_init=[0.0, 1.0]),
+        r"group 'pairs': theta_init has shape \(2,\) but the group has 1 features",
+    ),
 ]
 
 
@@ -445,8 +550,11 @@ def test_row_memory_estimate_warns_before_allocating(monkeypatch, name):
     g.add_features(F.Product([(i, i + 1) for i in range(9)]), name="pairs")
     monkeypatch.setattr(fg, "MEMORY_WARNING_BYTES", 10_000)
     # 1000 chains x 10 variables x 4 bytes + 16 blocks x 9 sums x 8 bytes = 41,152 bytes
-    with pytest.warns(fg.MemoryEstimateWarning, match=rf"the {name} sampler's chains \(n_chains=1000.*"
-                      r"about 40.2 KiB, more than the 9.77 KiB threshold.*fewer chains"):
+    with pytest.warns(
+        fg.MemoryEstimateWarning,
+        match=rf"the {name} sampler's chains \(n_chains=1000.*"
+        r"about 40.2 KiB, more than the 9.77 KiB threshold.*fewer chains",
+    ):
         samplers.create(name, g.compile(), 1000, seed=0)
 
 
@@ -465,8 +573,11 @@ def test_row_failed_allocation_gives_the_estimate(monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(samplers._chains, "np", types.SimpleNamespace(**{**vars(np), "zeros": no_memory}))
-    with pytest.raises(fg.OutOfMemoryError, match=r"Could not allocate the gibbs sampler's chains \(n_chains=1000, "
-                       r"n_variables=3, n_features=5\): about 12.3 KiB were needed. Use fewer chains") as info:
+    with pytest.raises(
+        fg.OutOfMemoryError,
+        match=r"Could not allocate the gibbs sampler's chains \(n_chains=1000, "
+        r"n_variables=3, n_features=5\): about 12.3 KiB were needed. Use fewer chains",
+    ) as info:
         samplers.create("gibbs", _binary().compile(), 1000, seed=0)
     assert isinstance(info.value, MemoryError) and isinstance(info.value, fg.ModelTooLargeError)
     assert info.value.nbytes == 4 * 1000 * 3 + 8 * 16 * 5
@@ -492,14 +603,20 @@ def _all_fixed():
     return g
 
 
-@pytest.mark.parametrize("make, why", [(_no_variables, "no variables"), (_no_features, "no features"),
-                                        (_all_fixed, "every feature is fixed")], ids=["n=0", "K=0", "all-fixed"])
+@pytest.mark.parametrize(
+    "make, why",
+    [(_no_variables, "no variables"), (_no_features, "no features"), (_all_fixed, "every feature is fixed")],
+    ids=["n=0", "K=0", "all-fixed"],
+)
 def test_row_nothing_to_fit_returns_at_once_with_a_warning(make, why):
     g = make()
     with pytest.warns(fg.DegenerateModelWarning, match=f"nothing to fit: the model has {why}|nothing to fit: {why}"):
         result = fg.fit(g, target=np.full(g.n_features, 0.5), max_steps=100, progress=False)
-    assert result.n_steps == 0 and result.converged and result.message == f"nothing to fit: " + (
-        why if why.startswith("every") else f"the model has {why}")
+    assert (
+        result.n_steps == 0
+        and result.converged
+        and result.message == "nothing to fit: " + (why if why.startswith("every") else f"the model has {why}")
+    )
     np.testing.assert_array_equal(result.theta, g.compile().theta_init)
     assert result.states.shape[1] == g.n_variables and all(len(v) == 0 for v in result.history.values())
     repr(result)
@@ -540,7 +657,8 @@ def test_row_single_state_feature_trains_to_itself():
     g.add_variables(1)
     g.add_features(F.Product([(0,), (1,)]), name="means")
     result = fg.Trainer(g, [objectives.MomentMatching([3.0, 0.4])], n_chains=64, seed=0).fit(
-        max_steps=30, tol=0.0, progress=False)
+        max_steps=30, tol=0.0, progress=False
+    )
     assert result.theta[0] == 0.0 and result.history["mismatch"][-1] == result.history["mismatch"][-1]
 
 
@@ -565,8 +683,12 @@ def test_row_keyboard_interrupt_from_a_callback():
     _sums_match_states(trainer.sampler)
 
 
-KERNELS = {"gibbs": "samplers.gibbs._gibbs", "mh": "samplers.mh._mh", "block-gibbs": "samplers.block_gibbs._block",
-           "swendsen-wang": "samplers.swendsen_wang._sw"}
+KERNELS = {
+    "gibbs": "samplers.gibbs._gibbs",
+    "mh": "samplers.mh._mh",
+    "block-gibbs": "samplers.block_gibbs._block",
+    "swendsen-wang": "samplers.swendsen_wang._sw",
+}
 
 
 def _failing_kernel(monkeypatch, name, fail_on, error):
@@ -594,17 +716,24 @@ def _failing_kernel(monkeypatch, name, fail_on, error):
 # next refresh of the sums (every 3 sweeps), one sweep when averaging, all 10 when the sums
 # are recomputed at the end of the run
 INTERRUPTED = [
-    ("gibbs", {"sums": "incremental"}, 2, 6), ("gibbs", {"sums": "recompute"}, 1, 10),
-    ("gibbs", {"average_sweeps": True}, 2, 2), ("mh", {}, 2, 6), ("block-gibbs", {}, 2, 6),
+    ("gibbs", {"sums": "incremental"}, 2, 6),
+    ("gibbs", {"sums": "recompute"}, 1, 10),
+    ("gibbs", {"average_sweeps": True}, 2, 2),
+    ("mh", {}, 2, 6),
+    ("block-gibbs", {}, 2, 6),
     ("swendsen-wang", {}, 2, 6),
 ]
 
 
-@pytest.mark.parametrize("name, options, fail_on, done", INTERRUPTED,
-                         ids=["gibbs", "gibbs-recompute", "gibbs-averaging", "mh", "block-gibbs", "swendsen-wang"])
+@pytest.mark.parametrize(
+    "name, options, fail_on, done",
+    INTERRUPTED,
+    ids=["gibbs", "gibbs-recompute", "gibbs-averaging", "mh", "block-gibbs", "swendsen-wang"],
+)
 @pytest.mark.parametrize("error", [MemoryError, KeyboardInterrupt])
-def test_row_interrupted_sweep_keeps_chains_sums_and_counter_consistent(monkeypatch, name, options, fail_on, done,
-                                                                       error):
+def test_row_interrupted_sweep_keeps_chains_sums_and_counter_consistent(
+    monkeypatch, name, options, fail_on, done, error
+):
     g = fg.FactorGraph()
     g.add_variables(5, values=[-1, 1])
     g.add_features(F.Product(np.arange(5)), name="fields")
@@ -646,8 +775,9 @@ def test_row_interrupted_run_leaves_no_stale_average(monkeypatch, error):
 
 def test_row_memory_error_in_the_kernel_during_fit(monkeypatch):
     g = _binary()
-    trainer = fg.Trainer(g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=0, sweeps_per_step=2,
-                         refresh_every=1)
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching(_target(g))], n_chains=64, seed=0, sweeps_per_step=2, refresh_every=1
+    )
     restore = _failing_kernel(monkeypatch, "gibbs", fail_on=9, error=MemoryError)
     with pytest.raises(MemoryError):
         trainer.fit(max_steps=50, tol=0.0, progress=False)

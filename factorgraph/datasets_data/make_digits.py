@@ -53,6 +53,7 @@ def convert(csv_gz: Path, out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Rebuild digits.npz from the path in ``argv[1]``; returns the exit status."""
     if len(argv) != 2:
         print(__doc__)
         print("usage: python make_digits.py PATH/TO/digits.csv.gz")

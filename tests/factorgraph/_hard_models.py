@@ -43,8 +43,14 @@ def triangular_antiferromagnet():
     a highly degenerate ground state."""
     g = _spins(16)
     site = lambda r, c: (r % 4) * 4 + c % 4  # noqa: E731
-    bonds = sorted({tuple(sorted((site(r, c), site(r + dr, c + dc))))
-                    for r in range(4) for c in range(4) for dr, dc in ((0, 1), (1, 0), (1, 1))})
+    bonds = sorted(
+        {
+            tuple(sorted((site(r, c), site(r + dr, c + dc))))
+            for r in range(4)
+            for c in range(4)
+            for dr, dc in ((0, 1), (1, 0), (1, 1))
+        }
+    )
     g.add_features(F.Product(np.arange(16)))
     g.add_features(F.Product(bonds))
     rng = np.random.default_rng(401)
@@ -116,8 +122,10 @@ def marginal_prior():
     g.add_features(F.Product(np.arange(6)))
     g.add_features(F.Product([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0), (0, 3), (1, 4)]))
     theta = np.random.default_rng(407).normal(0, 0.6, g.n_features)
-    terms = [objectives.MomentMatching(_planted(g, theta)),
-             objectives.MarginalPrior((0, 3), [[0.4, 0.1], [0.1, 0.4]], kind="kl", strength=0.5)]
+    terms = [
+        objectives.MomentMatching(_planted(g, theta)),
+        objectives.MarginalPrior((0, 3), [[0.4, 0.1], [0.1, 0.4]], kind="kl", strength=0.5),
+    ]
     return g, terms, _exact(g, terms)
 
 

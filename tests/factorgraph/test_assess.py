@@ -138,8 +138,9 @@ def test_a_constant_feature_away_from_its_target_is_flagged():
 def _ferromagnet(side=6, coupling=2.0):
     g = fg.FactorGraph()
     s = g.add_variables(side * side, values=[-1, 1]).reshape(side, side)
-    pairs = np.concatenate([np.stack([s[:, :-1].ravel(), s[:, 1:].ravel()], 1),
-                            np.stack([s[:-1].ravel(), s[1:].ravel()], 1)])
+    pairs = np.concatenate(
+        [np.stack([s[:, :-1].ravel(), s[:, 1:].ravel()], 1), np.stack([s[:-1].ravel(), s[1:].ravel()], 1)]
+    )
     g.add_features(fg.features.Product(pairs), name="bonds")
     return g, np.full(len(pairs), coupling)
 
@@ -210,8 +211,9 @@ def test_equilibrate_returns_the_measured_sampler(seed):
 
 def test_a_sampler_without_averaging_is_measured_on_its_final_states():
     g, theta, _ = ising_chord()
-    found = _assess(g, theta, fg.exact.expectations(g, theta), 4, sampler="loopback", n_chains=16, max_sweeps=16,
-                    n_threads=None)
+    found = _assess(
+        g, theta, fg.exact.expectations(g, theta), 4, sampler="loopback", n_chains=16, max_sweeps=16, n_threads=None
+    )
     assert found.n_sweeps == 0 and found.burn_in == 16
     final_states = np.sqrt(np.maximum(0.0, 1 - found.mean**2) / 16)  # ±1 features: σ² = 1 − m², ESS = chains
     assert np.all(found.stderr >= final_states - 1e-12)
@@ -245,7 +247,7 @@ def test_standard_errors_is_the_monitors_formula():
 def _bench_connected(mean, n, q):
     """benchmarks/bench_pf00014.py's C_ij(a, b) for full field and pair Potential groups."""
     f1 = mean[: n * q].reshape(n, q)
-    f2 = mean[n * q:].reshape(-1, q, q)
+    f2 = mean[n * q :].reshape(-1, q, q)
     i, j = np.triu_indices(n, k=1)
     return (f2 - f1[i][:, :, None] * f1[j][:, None, :]).ravel()
 

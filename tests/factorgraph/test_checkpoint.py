@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -30,12 +29,25 @@ def _model():
 def _trainer(folder=None, sampler="gibbs", every=5, **options):
     """Moment matching + a KL marginal prior + L1, Adam with a schedule, Polyak averaging."""
     g, target = _model()
-    terms = [objectives.MomentMatching(target),
-             objectives.MarginalPrior((0, 1), [[0.3, 0.2], [0.2, 0.3]], strength=0.5),
-             objectives.L1(0.01)]
+    terms = [
+        objectives.MomentMatching(target),
+        objectives.MarginalPrior((0, 1), [[0.3, 0.2], [0.2, 0.3]], strength=0.5),
+        objectives.L1(0.01),
+    ]
     optimizer = fg.optim.Adam(lr=fg.optim.warmup(fg.optim.inverse_time(0.05, 20, 0.6), 4))
-    return fg.Trainer(g, terms, sampler=sampler, n_chains=64, seed=7, optimizer=optimizer, average_from=5,
-                      n_threads=1, checkpoint_dir=folder, checkpoint_every=every if folder else None, **options)
+    return fg.Trainer(
+        g,
+        terms,
+        sampler=sampler,
+        n_chains=64,
+        seed=7,
+        optimizer=optimizer,
+        average_from=5,
+        n_threads=1,
+        checkpoint_dir=folder,
+        checkpoint_every=every if folder else None,
+        **options,
+    )
 
 
 def _assert_same(a, b):
@@ -51,8 +63,8 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(oa[key], ob[key], err_msg=key)
     np.testing.assert_array_equal(a.average.mean, b.average.mean)
     assert a.average.t == b.average.t and a.step_count == b.step_count
-    assert a._plateau.get_state() == b._plateau.get_state()
-    wa, wb = a._stability.get_state(), b._stability.get_state()
+    assert a.convergence.plateau.get_state() == b.convergence.plateau.get_state()
+    wa, wb = a.convergence.stability.get_state(), b.convergence.stability.get_state()
     assert wa["count"] == wb["count"]
     np.testing.assert_array_equal(wa["sum"], wb["sum"])
     np.testing.assert_array_equal(wa.get("previous"), wb.get("previous"))
@@ -71,8 +83,9 @@ def test_two_fits_equal_one_fit_of_twice_the_steps():
     assert first.n_steps == second.n_steps == N and len(twice.history["mismatch"]) == 2 * N
     for key in result.history:
         if key != "time":
-            np.testing.assert_array_equal(result.history[key], np.concatenate([first.history[key],
-                                                                               second.history[key]]))
+            np.testing.assert_array_equal(
+                result.history[key], np.concatenate([first.history[key], second.history[key]])
+            )
     assert np.all(np.diff(twice.history["time"]) >= 0)  # one clock over both calls
 
 
@@ -81,7 +94,8 @@ def test_reset_convergence_forgets_windows_but_not_theta():
     trainer.fit(max_steps=N, **FIT)
     theta = trainer.theta.copy()
     trainer.reset_convergence()
-    assert trainer._stability is None and trainer._plateau is None and not trainer._checked
+    state = trainer.convergence
+    assert state.stability is None and state.plateau is None and not state.checked
     np.testing.assert_array_equal(trainer.theta, theta)
 
 
@@ -109,8 +123,14 @@ def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, sampler)
     first.fit(max_steps=N, **FIT)
     out = tmp_path / "resumed.npz"
     script = _RESUME.format(n=N, fit=FIT)
-    done = subprocess.run([sys.executable, "-c", script, str(folder), str(out)], env=_env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(out)],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     with np.load(out) as resumed:
         np.testing.assert_array_equal(resumed["theta"], reference.theta)
@@ -133,8 +153,13 @@ def test_exact_marginal_and_every_objective_describe_themselves():
     g.add_features(fg.features.Product([(0, 1), (1, 2)]))
     exact = objectives.ExactMarginal([1, 2], [[0.1, 0.2], [0.3, 0.4]])
     exact.add_to(g)
-    terms = [objectives.MomentMatching(np.zeros(g.n_features)), exact, objectives.L2(np.full(g.n_features, 0.1)),
-             objectives.L1(0.2), objectives.MarginalPrior([0, 2], [[0.1, 0.4], [0.2, 0.3]], kind="l2")]
+    terms = [
+        objectives.MomentMatching(np.zeros(g.n_features)),
+        exact,
+        objectives.L2(np.full(g.n_features, 0.1)),
+        objectives.L1(0.2),
+        objectives.MarginalPrior([0, 2], [[0.1, 0.4], [0.2, 0.3]], kind="l2"),
+    ]
     for term in terms:
         name, params = term.config()
         rebuilt = objectives.get(name).from_config(params)
@@ -145,8 +170,13 @@ def test_exact_marginal_and_every_objective_describe_themselves():
 
 def test_schedules_and_optimizers_describe_themselves():
     opt = fg.optim
-    for schedule in (opt.constant(0.1), opt.inverse_time(0.1, 10, 0.7), opt.exponential(0.2, 0.5, 3),
-                     opt.cosine(0.1, 50, 0.01), opt.warmup(opt.cosine(0.1, 50), 5)):
+    for schedule in (
+        opt.constant(0.1),
+        opt.inverse_time(0.1, 10, 0.7),
+        opt.exponential(0.2, 0.5, 3),
+        opt.cosine(0.1, 50, 0.01),
+        opt.warmup(opt.cosine(0.1, 50), 5),
+    ):
         rebuilt = opt.Schedule.from_config(json.loads(json.dumps(schedule.config())))
         assert rebuilt == schedule and [rebuilt(t) for t in range(60)] == [schedule(t) for t in range(60)]
     sgd = opt.SGD(lr=0.3, momentum=0.5, nesterov=True)
@@ -159,8 +189,14 @@ def test_a_resumed_run_with_exact_marginal_restores_its_features(tmp_path):
     g.add_features(fg.features.Product([(0, 1)]))
     exact = objectives.ExactMarginal([1, 2], [[0.1, 0.2], [0.3, 0.4]])
     exact.add_to(g)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(np.r_[0.1, exact.moments]), exact], n_chains=32, seed=1,
-                         n_threads=1, checkpoint_dir=tmp_path)
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(np.r_[0.1, exact.moments]), exact],
+        n_chains=32,
+        seed=1,
+        n_threads=1,
+        checkpoint_dir=tmp_path,
+    )
     trainer.fit(max_steps=3, tol=0.0, progress=False)
     resumed = fg.Trainer.resume(tmp_path)
     np.testing.assert_array_equal(resumed.objectives[1].feature_ids, exact.feature_ids)
@@ -186,8 +222,14 @@ trainer.fit(max_steps=5, tol=0.0, progress=False)
 
 def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path):
     folder, theta = tmp_path / "run", tmp_path / "theta.npy"
-    done = subprocess.run([sys.executable, "-c", _KILLED, str(folder), str(theta)], env=_env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(folder), str(theta)],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 9, done.stderr
     assert sorted(os.listdir(folder)) == ["ckpt-000005", "ckpt-000010.tmp", "latest"]
     assert [os.path.basename(p) for p in checkpoint.list_checkpoints(folder)] == ["ckpt-000005"]
@@ -218,13 +260,16 @@ def _flip(path):
     (path / "graph.npz").write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, match", [
-    (_truncate, "truncated"),
-    (_flip, "SHA-256"),
-    (lambda p: os.remove(p / "manifest.json"), "no manifest"),
-    (lambda p: (p / "manifest.json").write_text("{not json"), "unreadable manifest"),
-    (lambda p: os.remove(p / "trainer.json"), "missing"),
-])
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (_truncate, "truncated"),
+        (_flip, "SHA-256"),
+        (lambda p: os.remove(p / "manifest.json"), "no manifest"),
+        (lambda p: (p / "manifest.json").write_text("{not json"), "unreadable manifest"),
+        (lambda p: os.remove(p / "trainer.json"), "missing"),
+    ],
+)
 def test_damage_is_refused_and_resume_falls_back(tmp_path, damage, match):
     folder, newest = _two_checkpoints(tmp_path)
     good = checkpoint.read(folder / "ckpt-000005").theta
@@ -307,12 +352,19 @@ def test_what_cannot_be_described_is_refused_at_checkpoint_time(tmp_path):
         def value_and_grad(self, stats, theta):
             return 0.0, np.zeros_like(theta)
 
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target), Custom()], n_chains=16, seed=0,
-                         checkpoint_dir=tmp_path / "a")
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching(target), Custom()], n_chains=16, seed=0, checkpoint_dir=tmp_path / "a"
+    )
     with pytest.raises(fg.CheckpointError, match="Objective 1 \\(Custom\\).*config"):
         trainer.fit(max_steps=2, tol=0.0, progress=False)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=16, seed=0,
-                         optimizer=fg.optim.SGD(lr=lambda t: 0.1), checkpoint_dir=tmp_path / "b")
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target)],
+        n_chains=16,
+        seed=0,
+        optimizer=fg.optim.SGD(lr=lambda t: 0.1),
+        checkpoint_dir=tmp_path / "b",
+    )
     with pytest.raises(fg.CheckpointError, match="schedule"):
         trainer.fit(max_steps=2, tol=0.0, progress=False)
     ready = samplers.create("gibbs", trainer.graph, 16, seed=0)

@@ -94,8 +94,23 @@ def test_fit_saves_the_fitted_theta(files, capsys, name):
 def test_fit_flags_override_the_model_file(files, capsys):
     folder, data = files
     out = folder / "fitted.npz"
-    code, text, _ = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "-o", out, "--steps", "12",
-                        "--chains", "40", "--seed", "9", "--sweeps", "2", "-q")
+    code, text, _ = run(
+        capsys,
+        "fit",
+        folder / "model.toml",
+        folder / "data.npy",
+        "-o",
+        out,
+        "--steps",
+        "12",
+        "--chains",
+        "40",
+        "--seed",
+        "9",
+        "--sweeps",
+        "2",
+        "-q",
+    )
     assert code == 0 and "steps: 12 in" in text
     expected = reference_fit(folder / "model.toml", data, max_steps=12, n_chains=40, seed=9, sweeps_per_step=2)
     np.testing.assert_array_equal(fg.load(out)[1], expected.theta)
@@ -106,8 +121,12 @@ def test_fit_with_weights(files, capsys):
     weights = np.linspace(0.5, 2.0, len(data))
     np.save(folder / "w.npy", weights)
     out = folder / "fitted.npz"
-    assert run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--weights", folder / "w.npy",
-               "-o", out, "-q")[0] == 0
+    assert (
+        run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--weights", folder / "w.npy", "-o", out, "-q")[
+            0
+        ]
+        == 0
+    )
     expected = fg.load_spec(folder / "model.toml").fit(data, weights, progress=False)
     np.testing.assert_array_equal(fg.load(out)[1], expected.theta)
 
@@ -166,14 +185,16 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(files, capsys, monkeypat
     folder, _ = files
     checkpoints, out = folder / "run", folder / "fitted.npz"
     monkeypatch.setattr(samplers.gibbs.Gibbs, "run", interrupted)
-    code, text, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--checkpoint-dir", checkpoints,
-                          "-o", out, "-q")
+    code, text, err = run(
+        capsys, "fit", folder / "model.toml", folder / "data.npy", "--checkpoint-dir", checkpoints, "-o", out, "-q"
+    )
     monkeypatch.undo()
     assert code == 130, err
     assert "--resume" in err and str(checkpoints) in err and "converged: no" in text
     assert checkpoints.is_dir() and any(checkpoints.iterdir()) and not out.exists()
-    code, text, err = run(capsys, "fit", folder / "model.toml", "--checkpoint-dir", checkpoints, "--resume", "-o", out,
-                          "-q")
+    code, text, err = run(
+        capsys, "fit", folder / "model.toml", "--checkpoint-dir", checkpoints, "--resume", "-o", out, "-q"
+    )
     assert code == 0, err
     steps = int(text.split("steps: ")[1].split()[0])
     assert 0 < steps < 25
@@ -198,8 +219,21 @@ def test_the_printed_resume_command_finishes_the_interrupted_run(files, capsys, 
     folder, data = files
     checkpoints, out, png = folder / "run", folder / "fitted.npz", folder / "fit.png"
     monkeypatch.setattr(samplers.gibbs.Gibbs, "run", interrupted)
-    code, _, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--steps", "20", "--checkpoint-dir",
-                       checkpoints, "-o", out, "--plot", png, "-q")
+    code, _, err = run(
+        capsys,
+        "fit",
+        folder / "model.toml",
+        folder / "data.npy",
+        "--steps",
+        "20",
+        "--checkpoint-dir",
+        checkpoints,
+        "-o",
+        out,
+        "--plot",
+        png,
+        "-q",
+    )
     monkeypatch.undo()
     assert code == 130, err
     line = shlex.split(err.split("Resume with:")[1].strip().splitlines()[0])
@@ -213,10 +247,25 @@ def test_the_printed_resume_command_finishes_the_interrupted_run(files, capsys, 
 def test_resume_continues_the_same_fit(files, capsys):
     folder, data = files
     checkpoints, out = folder / "run", folder / "resumed.npz"
-    assert run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--steps", "10", "--checkpoint-dir",
-               checkpoints, "--checkpoint-every", "5", "-q")[0] == 0
-    code, text, err = run(capsys, "fit", folder / "model.toml", "--checkpoint-dir", checkpoints, "--resume", "-o", out,
-                          "-q")
+    assert (
+        run(
+            capsys,
+            "fit",
+            folder / "model.toml",
+            folder / "data.npy",
+            "--steps",
+            "10",
+            "--checkpoint-dir",
+            checkpoints,
+            "--checkpoint-every",
+            "5",
+            "-q",
+        )[0]
+        == 0
+    )
+    code, text, err = run(
+        capsys, "fit", folder / "model.toml", "--checkpoint-dir", checkpoints, "--resume", "-o", out, "-q"
+    )
     assert code == 0, err
     assert "steps: 15 in" in text  # the model file's 25 steps in all
     np.testing.assert_allclose(fg.load(out)[1], reference_fit(folder / "model.toml", data).theta, rtol=0, atol=1e-12)
@@ -225,8 +274,22 @@ def test_resume_continues_the_same_fit(files, capsys):
 def test_resume_refuses_another_model(files, capsys):
     folder, _ = files
     checkpoints = folder / "run"
-    assert run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--steps", "5", "--checkpoint-dir",
-               checkpoints, "--checkpoint-every", "5", "-q")[0] == 0
+    assert (
+        run(
+            capsys,
+            "fit",
+            folder / "model.toml",
+            folder / "data.npy",
+            "--steps",
+            "5",
+            "--checkpoint-dir",
+            checkpoints,
+            "--checkpoint-every",
+            "5",
+            "-q",
+        )[0]
+        == 0
+    )
     (folder / "other.toml").write_text(MODEL.replace("[[0, 1], [1, 2], [2, 3]]", "[[0, 1], [1, 2]]"))
     code, _, err = run(capsys, "fit", folder / "other.toml", "--checkpoint-dir", checkpoints, "--resume")
     assert code == 1 and "another model" in err
@@ -249,7 +312,9 @@ def test_info_reports_sizes_groups_colours_and_memory(files, capsys):
     assert "joint states: 16 (small enough" in text
     assert "features: 7 in 2 groups; factors: 7" in text
     assert [line.split() for line in text.splitlines() if line.strip().startswith(("fields", "couplings"))] == [
-        ["fields", "Product", "4", "1", "4", "yes"], ["couplings", "Product", "3", "2", "3", "yes"]]
+        ["fields", "Product", "4", "1", "4", "yes"],
+        ["couplings", "Product", "3", "2", "3", "yes"],
+    ]
     assert "colours: 2 (class sizes 2 to 2)" in text
     assert "MomentMatching (target from data, pseudocount 0.05)" in text
     assert "sampler: gibbs, 100 chains, auto sweeps a step, seed 3, threads 1" in text
@@ -307,8 +372,25 @@ def test_sample_writes_samples_of_the_right_shape(files, capsys, suffix):
     folder, _ = files
     fg.load_spec(folder / "model.toml").graph.save(folder / "fitted.npz", theta=np.full(7, 0.3))
     out = folder / f"draws{suffix}"
-    code, text, _ = run(capsys, "sample", folder / "fitted.npz", "-n", "70", "-o", out, "--burn-in", "20",
-                        "--thin", "2", "--chains", "30", "--seed", "4", "--threads", "1")
+    code, text, _ = run(
+        capsys,
+        "sample",
+        folder / "fitted.npz",
+        "-n",
+        "70",
+        "-o",
+        out,
+        "--burn-in",
+        "20",
+        "--thin",
+        "2",
+        "--chains",
+        "30",
+        "--seed",
+        "4",
+        "--threads",
+        "1",
+    )
     assert code == 0 and "samples: 70 of 4 variables" in text
     draws = np.load(out) if suffix == ".npy" else np.loadtxt(out, delimiter=",", dtype=int)
     graph, theta = fg.load(folder / "fitted.npz")
@@ -324,8 +406,19 @@ def test_sample_a_toml_model_with_theta_from_a_fitted_file(files, capsys):
     np.save(folder / "theta.npy", np.full(7, -0.2))
     outs = []
     for theta in ("fitted.npz", "theta.npy"):
-        code, _, err = run(capsys, "sample", folder / "model.toml", "--theta", folder / theta, "-n", "40",
-                           "--burn-in", "10", "-o", folder / "d.npy")
+        code, _, err = run(
+            capsys,
+            "sample",
+            folder / "model.toml",
+            "--theta",
+            folder / theta,
+            "-n",
+            "40",
+            "--burn-in",
+            "10",
+            "-o",
+            folder / "d.npy",
+        )
         assert code == 0, err
         outs.append(np.load(folder / "d.npy"))
     np.testing.assert_array_equal(outs[0], outs[1])
@@ -351,17 +444,24 @@ def _write(folder, name, content):
     return path
 
 
-@pytest.mark.parametrize(("command", "make", "needle"), [
-    ("fit", lambda f: f / "missing.npy", "missing.npy: no such data file"),
-    ("fit", lambda f: _write(f, "short.npy", np.zeros((5, 3), int)), "expected state indices of shape (N, 4)"),
-    ("fit", lambda f: _write(f, "flat.npy", np.zeros(5, int)), "found shape (5,)"),
-    ("fit", lambda f: _write(f, "frac.csv", "0,1,0,1\n1,0.5,0,1\n"), "row 2, column 2: expected an integer state"),
-    ("fit", lambda f: _write(f, "word.csv", "0,1,0,1\n1,0,x,1\n"), "line 2, column 3: expected a number; found 'x'"),
-    ("fit", lambda f: _write(f, "ragged.csv", "0,1,0,1\n1,0,1\n"), "line 2 has 3 fields; the first row has 4"),
-    ("fit", lambda f: _write(f, "range.csv", "0,1,0,1\n1,0,2,1\n"), "row 2, column 3: state 2 is out of range"),
-    ("fit", lambda f: _write(f, "data.txt", "0,1,0,1\n"), "unknown data file type '.txt'"),
-    ("exact", lambda f: f / "missing.csv", "missing.csv: no such data file"),
-])
+@pytest.mark.parametrize(
+    ("command", "make", "needle"),
+    [
+        ("fit", lambda f: f / "missing.npy", "missing.npy: no such data file"),
+        ("fit", lambda f: _write(f, "short.npy", np.zeros((5, 3), int)), "expected state indices of shape (N, 4)"),
+        ("fit", lambda f: _write(f, "flat.npy", np.zeros(5, int)), "found shape (5,)"),
+        ("fit", lambda f: _write(f, "frac.csv", "0,1,0,1\n1,0.5,0,1\n"), "row 2, column 2: expected an integer state"),
+        (
+            "fit",
+            lambda f: _write(f, "word.csv", "0,1,0,1\n1,0,x,1\n"),
+            "line 2, column 3: expected a number; found 'x'",
+        ),
+        ("fit", lambda f: _write(f, "ragged.csv", "0,1,0,1\n1,0,1\n"), "line 2 has 3 fields; the first row has 4"),
+        ("fit", lambda f: _write(f, "range.csv", "0,1,0,1\n1,0,2,1\n"), "row 2, column 3: state 2 is out of range"),
+        ("fit", lambda f: _write(f, "data.txt", "0,1,0,1\n"), "unknown data file type '.txt'"),
+        ("exact", lambda f: f / "missing.csv", "missing.csv: no such data file"),
+    ],
+)
 def test_bad_data_exits_1_with_one_line(files, capsys, command, make, needle):
     folder, _ = files
     code, text, err = run(capsys, command, folder / "model.toml", make(folder))
@@ -377,17 +477,20 @@ def test_npz_with_several_arrays_needs_a_key(files, capsys):
     assert run(capsys, "fit", folder / "model.toml", folder / "two.npz", "--data-key", "b", "-q")[0] == 0
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["fit", "{f}/missing.toml", "{f}/data.npy"], "missing.toml: cannot read the model file"),
-    (["fit", "{f}/model.toml"], "targets come from data; pass a DATA file"),
-    (["fit", "{f}/fitted.npz", "{f}/data.npy"], "'fit' needs a TOML model file"),
-    (["sample", "{f}/fitted.npz", "-n", "5", "-o", "{f}/draws.txt"], "name the file .npy or .csv"),
-    (["sample", "{f}/model.toml", "-n", "5", "--theta", "{f}/other.npz"], "another model"),
-    (["info", "{f}/nothing.npz"], "nothing.npz"),
-    (["fit", "{f}/model.toml", "{f}/data.npy", "-o", "{f}/out.bin"], "name the file something.npz"),
-    (["exact", "{f}/model.toml", "{f}/data.npy", "-o", "{f}/no/out.npz"], "does not exist"),
-    (["fit", "{f}/model.toml", "{f}/data.npy", "--plot", "{f}/fit.nope"], "cannot draw a plot as 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["fit", "{f}/missing.toml", "{f}/data.npy"], "missing.toml: cannot read the model file"),
+        (["fit", "{f}/model.toml"], "targets come from data; pass a DATA file"),
+        (["fit", "{f}/fitted.npz", "{f}/data.npy"], "'fit' needs a TOML model file"),
+        (["sample", "{f}/fitted.npz", "-n", "5", "-o", "{f}/draws.txt"], "name the file .npy or .csv"),
+        (["sample", "{f}/model.toml", "-n", "5", "--theta", "{f}/other.npz"], "another model"),
+        (["info", "{f}/nothing.npz"], "nothing.npz"),
+        (["fit", "{f}/model.toml", "{f}/data.npy", "-o", "{f}/out.bin"], "name the file something.npz"),
+        (["exact", "{f}/model.toml", "{f}/data.npy", "-o", "{f}/no/out.npz"], "does not exist"),
+        (["fit", "{f}/model.toml", "{f}/data.npy", "--plot", "{f}/fit.nope"], "cannot draw a plot as 'nope'"),
+    ],
+)
 def test_library_errors_exit_1(files, capsys, argv, needle):
     folder, _ = files
     fg.load_spec(folder / "model.toml").graph.save(folder / "fitted.npz", theta=np.zeros(7))
@@ -401,8 +504,17 @@ def test_library_errors_exit_1(files, capsys, argv, needle):
     assert code == 1 and err.startswith("factorgraph: error: ") and needle in err and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("argv", [["fit"], ["sample", "m.npz"], ["fit", "m.toml", "d.npy", "--steps", "-1"],
-                                  ["sample", "m.npz", "-n", "0"], ["nonsense"], []])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit"],
+        ["sample", "m.npz"],
+        ["fit", "m.toml", "d.npy", "--steps", "-1"],
+        ["sample", "m.npz", "-n", "0"],
+        ["nonsense"],
+        [],
+    ],
+)
 def test_usage_errors_exit_2(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 2 and "usage: factorgraph" in err
@@ -423,8 +535,14 @@ def test_top_level_help_and_version(capsys):
 
 def _module(*argv, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "factorgraph", *map(str, argv)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "factorgraph", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_python_m_factorgraph_exit_codes(files):
@@ -456,8 +574,9 @@ def test_progress_bars_show_rates(files, capsys, monkeypatch):
     with_bar = fg.sample(graph, np.zeros(7), 50, burn_in=30, seed=1, n_threads=1, progress=True)
     err = capsys.readouterr().err
     assert "sample:" in err and "sweep" in err and "updates=" in err
-    np.testing.assert_array_equal(with_bar, fg.sample(graph, np.zeros(7), 50, burn_in=30, seed=1, n_threads=1,
-                                                      progress=False))
+    np.testing.assert_array_equal(
+        with_bar, fg.sample(graph, np.zeros(7), 50, burn_in=30, seed=1, n_threads=1, progress=False)
+    )
 
 
 def test_progress_is_off_when_not_a_terminal(monkeypatch):
@@ -497,8 +616,9 @@ def test_fit_on_a_dask_scheduler_gives_the_single_machine_theta(files, capsys):
     folder, data = files
     out = folder / "sharded.npz"
     address = shared_client().scheduler.address
-    code, text, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", address,
-                          "-o", out, "-q")
+    code, text, err = run(
+        capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", address, "-o", out, "-q"
+    )
     assert code == 0, err
     assert "steps: 25 in" in text
     np.testing.assert_array_equal(fg.load(out)[1], reference_fit(folder / "model.toml", data).theta)
@@ -510,8 +630,9 @@ def test_fit_with_an_unreachable_scheduler_names_it(files, capsys, monkeypatch):
 
     monkeypatch.setattr(_cli_commands, "CONNECT_TIMEOUT", 0.5)
     folder, _ = files
-    code, _, err = run(capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", "tcp://127.0.0.1:9",
-                       "-q")
+    code, _, err = run(
+        capsys, "fit", folder / "model.toml", folder / "data.npy", "--scheduler", "tcp://127.0.0.1:9", "-q"
+    )
     assert code == 1
     assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in err
 
@@ -534,8 +655,9 @@ def test_check_passes_the_exact_fit_and_reports_what_assess_finds(files, exact_t
     code, text, err = run(capsys, "check", folder / "model.toml", folder / "exact.npz", folder / "data.npy", "-q")
     assert code == 0, text + err
     spec = fg.load_spec(folder / "model.toml")
-    expected = fg.assess(spec.graph, exact_theta, spec.objectives_for(data)[0].target, seed=3, n_threads=1,
-                         progress=False)
+    expected = fg.assess(
+        spec.graph, exact_theta, spec.objectives_for(data)[0].target, seed=3, n_threads=1, progress=False
+    )
     assert expected.ok() and expected.equilibrated
     assert f"mismatch: rms z {expected.rms:.3g} (bound {expected.rms_bound:.3g}), max |z| {expected.max:.3g}" in text
     assert f"burn-in: {expected.burn_in} sweeps, split R-hat {expected.rhat:.4g}" in text
@@ -549,8 +671,9 @@ def test_check_passes_the_exact_fit_and_reports_what_assess_finds(files, exact_t
 def test_check_exits_3_when_the_model_does_not_match(files, capsys):
     folder, _ = files
     np.save(folder / "zero.npy", np.zeros(7))  # no coupling, while the data couple spins 0 and 1 strongly
-    code, text, _ = run(capsys, "check", folder / "model.toml", folder / "zero.npy", folder / "data.npy", "-q",
-                        "--worst", "1")
+    code, text, _ = run(
+        capsys, "check", folder / "model.toml", folder / "zero.npy", folder / "data.npy", "-q", "--worst", "1"
+    )
     assert code == 3 and "verdict: the model does NOT match its targets" in text
     assert text.count("\n  feature ") == 1 and "feature 4 (group 'couplings', scope (0, 1)): z +" in text
 
@@ -558,8 +681,18 @@ def test_check_exits_3_when_the_model_does_not_match(files, capsys):
 def test_check_exits_4_when_the_chains_do_not_equilibrate(files, exact_theta, capsys):
     folder, _ = files
     # one round of 16 sweeps holds 8 draws per chain: never the 10 independent draws the test needs
-    code, text, _ = run(capsys, "check", folder / "model.toml", folder / "exact.npz", folder / "data.npy", "-q",
-                        "--max-sweeps", "16", "--chains", "32")
+    code, text, _ = run(
+        capsys,
+        "check",
+        folder / "model.toml",
+        folder / "exact.npz",
+        folder / "data.npy",
+        "-q",
+        "--max-sweeps",
+        "16",
+        "--chains",
+        "32",
+    )
     assert code == 4 and "chains: 32 fresh 'gibbs' chains, NOT equilibrated" in text
     assert "verdict: the fresh chains did not equilibrate; raise --max-sweeps or --time-budget" in text
 
@@ -578,12 +711,15 @@ def test_check_reads_theta_as_numbers(files, exact_theta, capsys, suffix):
     assert code == reference[0] == 0 and text.split("in all")[1] == reference[1].split("in all")[1]
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["{f}/theta.npy", "{f}/data.npy"], "theta.npy: expected 7 numbers"),
-    (["{f}/exact.npz"], "the model's targets come from data; pass a DATA file (factorgraph check"),
-    (["{f}/exact.npz", "{f}/data.npy", "--chains", "1"], "'n_chains' argument of assess must be an int >= 2"),
-    (["{f}/nan.txt", "{f}/data.npy"], "'theta' argument of assess must be finite"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["{f}/theta.npy", "{f}/data.npy"], "theta.npy: expected 7 numbers"),
+        (["{f}/exact.npz"], "the model's targets come from data; pass a DATA file (factorgraph check"),
+        (["{f}/exact.npz", "{f}/data.npy", "--chains", "1"], "'n_chains' argument of assess must be an int >= 2"),
+        (["{f}/nan.txt", "{f}/data.npy"], "'theta' argument of assess must be finite"),
+    ],
+)
 def test_check_errors_exit_1(files, exact_theta, capsys, argv, needle):
     folder, _ = files
     np.save(folder / "theta.npy", np.zeros(5))
@@ -594,8 +730,9 @@ def test_check_errors_exit_1(files, exact_theta, capsys, argv, needle):
 
 def test_check_needs_a_target_for_every_feature(files, capsys):
     folder, _ = files
-    penalty = MODEL.replace('name = "moment-matching"\ntarget = { from = "data", pseudocount = 0.05 }',
-                            'name = "l2"\nstrength = 0.1')
+    penalty = MODEL.replace(
+        'name = "moment-matching"\ntarget = { from = "data", pseudocount = 0.05 }', 'name = "l2"\nstrength = 0.1'
+    )
     (folder / "penalty.toml").write_text(penalty)
     np.save(folder / "theta.npy", np.zeros(7))
     code, _, err = run(capsys, "check", folder / "penalty.toml", folder / "theta.npy", "-q")

@@ -30,8 +30,17 @@ def test_demo_fits_the_digits_and_reports_the_mismatch(capsys, tmp_path):
 def test_kinds_builds_every_kind_and_fits(capsys):
     assert main(["kinds", "--size", "6"]) == 0
     out = capsys.readouterr().out
-    for kind in ("Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function",
-                 "Potential", "Histogram"):
+    for kind in (
+        "Product",
+        "Indicator",
+        "Bin",
+        "Polynomial",
+        "Threshold",
+        "Table",
+        "Function",
+        "Potential",
+        "Histogram",
+    ):
         assert kind in out
     assert "colouring:" in out and "exact fit" in out
 
@@ -80,14 +89,25 @@ def test_builds_and_runs_without_openmp(tmp_path):
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     for package in ("factorgraph", "samplers", "objectives"):
-        shutil.copytree(ROOT / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
     env = dict(os.environ, FACTORGRAPH_NO_OPENMP="1")
-    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True)
-    check = ("import factorgraph as fg, factorgraph._openmp as o; "
-             "assert fg.__file__.startswith(%r); assert not o.have_openmp(); "
-             "assert o.effective_n_threads(None) == 1; "
-             "from factorgraph.cli import main; assert main(['kinds', '--size', '4']) == 0") % str(tmp_path)
-    subprocess.run([sys.executable, "-c", check], cwd=tmp_path, check=True, capture_output=True,
-                   env=dict(env, PYTHONPATH=str(tmp_path)))
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    check = (
+        "import factorgraph as fg, factorgraph._openmp as o; "
+        f"assert fg.__file__.startswith({str(tmp_path)!r}); assert not o.have_openmp(); "
+        "assert o.effective_n_threads(None) == 1; "
+        "from factorgraph.cli import main; assert main(['kinds', '--size', '4']) == 0"
+    )
+    subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        env=dict(env, PYTHONPATH=str(tmp_path)),
+    )

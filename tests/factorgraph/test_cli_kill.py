@@ -20,8 +20,10 @@ import pytest
 
 import factorgraph as fg
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL") or os.name != "posix",
-                                reason="needs POSIX SIGKILL to kill the fit without any clean-up")
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "SIGKILL") or os.name != "posix",
+    reason="needs POSIX SIGKILL to kill the fit without any clean-up",
+)
 
 STEPS = 240  # the run's total steps (the model file's max_steps, passed again as --steps)
 EVERY = 8  # steps between checkpoints
@@ -83,9 +85,21 @@ def _environment():
 
 
 def _fit_command(folder, checkpoints, name, *extra):
-    return [sys.executable, "-m", "factorgraph", "fit", str(folder / "model.toml"), *extra,
-            "--checkpoint-dir", str(folder / checkpoints), "-o", str(folder / f"{name}.npz"),
-            "--plot", str(folder / f"{name}.png"), "-q"]
+    return [
+        sys.executable,
+        "-m",
+        "factorgraph",
+        "fit",
+        str(folder / "model.toml"),
+        *extra,
+        "--checkpoint-dir",
+        str(folder / checkpoints),
+        "-o",
+        str(folder / f"{name}.npz"),
+        "--plot",
+        str(folder / f"{name}.png"),
+        "-q",
+    ]
 
 
 def _latest_step(checkpoints):
@@ -124,8 +138,14 @@ def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_theta(tmp_path):
 
     # the same command, killed with SIGKILL once a checkpoint a sixth of the way exists
     killed_dir = folder / "killed_ckpt"
-    proc = subprocess.Popen(_fit_command(folder, "killed_ckpt", "killed", *settings), cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _fit_command(folder, "killed_ckpt", "killed", *settings),
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -134,8 +154,10 @@ def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_theta(tmp_path):
                 break
             if proc.poll() is not None:
                 out, err = proc.communicate()
-                pytest.fail(f"the fit ended (exit code {proc.returncode}) before a checkpoint at step >= "
-                            f"{KILL_AFTER} appeared (latest: {step}):\n{out}\n{err}")
+                pytest.fail(
+                    f"the fit ended (exit code {proc.returncode}) before a checkpoint at step >= "
+                    f"{KILL_AFTER} appeared (latest: {step}):\n{out}\n{err}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"no checkpoint at step >= {KILL_AFTER} after 300 s (latest: {step})")
             time.sleep(0.005)
@@ -147,7 +169,8 @@ def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_theta(tmp_path):
             proc.wait()
     assert proc.returncode == -signal.SIGKILL, (
         f"the fit was to be killed in the middle, but it exited with {proc.returncode} (the run is too "
-        f"short for this machine: the reference took {reference_seconds:.1f} s):\n{out}\n{err}")
+        f"short for this machine: the reference took {reference_seconds:.1f} s):\n{out}\n{err}"
+    )
     assert not (folder / "killed.npz").exists() and not (folder / "killed.png").exists()
     done = _latest_step(killed_dir)
     assert done is not None and KILL_AFTER <= done < STEPS and done % EVERY == 0, done

@@ -86,9 +86,7 @@ def test_threshold_extremes_and_nan():
 
 
 def test_threshold_ignored_without_binarize():
-    np.testing.assert_array_equal(
-        load_digits(binarize=False, threshold=3), load_digits(binarize=False)
-    )
+    np.testing.assert_array_equal(load_digits(binarize=False, threshold=3), load_digits(binarize=False))
 
 
 @pytest.mark.parametrize("binarize", [True, False])

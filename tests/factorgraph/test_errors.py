@@ -10,7 +10,6 @@ The callables build the feature *and* add it *and* compile, so a library may
 validate at construction, at ``add_features`` or at ``compile()``; it must
 validate somewhere before evaluation.
 """
-import os
 
 import numpy as np
 import pytest
@@ -29,10 +28,12 @@ def _graph(n=3, **domain):
 
 def _add(feature_factory, n=3, **domain):
     """Return a callable that builds, adds and compiles one feature group."""
+
     def run():
         g = _graph(n, **domain)
         g.add_features(feature_factory())
         g.compile()
+
     return run
 
 
@@ -49,56 +50,135 @@ def _nonfinite_fn(x):
 
 # (id, callable, FactorGraphError subclass, builtin, match)
 SPEC_CASES = [
-    ("scope-negative", _add(lambda: F.Product([(0, -1)])),
-     fg.FeatureSpecError, ValueError, r"(?i)range|bound|variable -1\b"),
-    ("scope-too-large", _add(lambda: F.Product([(0, 3)])),
-     fg.FeatureSpecError, ValueError, r"(?i)range|bound|variable 3\b"),
-    ("scope-repeated-variable", _add(lambda: F.Product([(1, 1)])),
-     fg.FeatureSpecError, ValueError, r"(?i)repeat|duplicate|twice|distinct|unique"),
-    ("polynomial-arity-2", _add(lambda: F.Polynomial([(0, 1)], power=2)),
-     fg.FeatureSpecError, ValueError, r"(?i)arity"),
-    ("threshold-arity-2", _add(lambda: F.Threshold([(0, 1)], threshold=0.5)),
-     fg.FeatureSpecError, ValueError, r"(?i)arity"),
-    ("table-wrong-shape", _add(lambda: F.Table([(0, 1)], table=np.zeros((2, 3)))),
-     fg.FeatureSpecError, ValueError, r"(?i)shape"),
-    ("table-wrong-rank", _add(lambda: F.Table([(0, 1)], table=np.zeros(2))),
-     fg.FeatureSpecError, ValueError, r"(?i)shape|rank|dim|arity"),
-    ("table-nan", _add(lambda: F.Table([(0, 1)], table=[[0.0, NAN], [1.0, 2.0]])),
-     fg.FeatureSpecError, ValueError, r"(?i)nan|finite"),
-    ("table-inf", _add(lambda: F.Table([(0,)], table=[INF, 1.0])),
-     fg.FeatureSpecError, ValueError, r"(?i)inf|finite"),
-    ("values-nan", lambda: _graph(2, values=[0.0, NAN]),
-     fg.ModelSpecError, ValueError, r"(?i)nan|finite"),
-    ("values-inf", lambda: _graph(2, values=[-INF, 1.0]),
-     fg.ModelSpecError, ValueError, r"(?i)inf|finite"),
-    ("bin-lower-nan", _add(lambda: F.Bin([(0,)], lower=[NAN], upper=[1.0])),
-     fg.FeatureSpecError, ValueError, r"(?i)nan|finite"),
-    ("bin-upper-inf", _add(lambda: F.Bin([(0,)], lower=[0.0], upper=[INF])),
-     fg.FeatureSpecError, ValueError, r"(?i)inf|finite"),
-    ("function-nonfinite", _add(lambda: F.Function([(0,)], fn=_nonfinite_fn)),
-     fg.FeatureSpecError, ValueError, r"(?i)finite|inf|nan"),
-    ("indicator-state-too-large", _add(lambda: F.Indicator([(0, 1)], states=[0, 2])),
-     fg.FeatureSpecError, ValueError, r"(?i)state"),
-    ("indicator-state-negative", _add(lambda: F.Indicator([(0,)], states=[-1])),
-     fg.FeatureSpecError, ValueError, r"(?i)state"),
-    ("empty-scopes-array", _add(lambda: F.Product(np.zeros((0, 2), dtype=np.int64))),
-     fg.FeatureSpecError, ValueError, r"(?i)empty|no scope|zero|at least"),
-    ("empty-scopes-list", _add(lambda: F.Product([])),
-     fg.FeatureSpecError, ValueError, r"(?i)empty|no scope|zero|at least"),
-    ("scopes-fractional-float", _add(lambda: F.Product(np.array([[0.5, 1.0]]))),
-     fg.FeatureSpecError, ValueError, r"(?i)integer|int"),
-    ("n-states-zero", lambda: _graph(2, n_states=0),
-     fg.ModelSpecError, ValueError, r"(?i)n_states"),
-    ("n-states-negative", lambda: _graph(2, n_states=-3),
-     fg.ModelSpecError, ValueError, r"(?i)n_states"),
+    (
+        "scope-negative",
+        _add(lambda: F.Product([(0, -1)])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)range|bound|variable -1\b",
+    ),
+    (
+        "scope-too-large",
+        _add(lambda: F.Product([(0, 3)])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)range|bound|variable 3\b",
+    ),
+    (
+        "scope-repeated-variable",
+        _add(lambda: F.Product([(1, 1)])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)repeat|duplicate|twice|distinct|unique",
+    ),
+    (
+        "polynomial-arity-2",
+        _add(lambda: F.Polynomial([(0, 1)], power=2)),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)arity",
+    ),
+    (
+        "threshold-arity-2",
+        _add(lambda: F.Threshold([(0, 1)], threshold=0.5)),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)arity",
+    ),
+    (
+        "table-wrong-shape",
+        _add(lambda: F.Table([(0, 1)], table=np.zeros((2, 3)))),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)shape",
+    ),
+    (
+        "table-wrong-rank",
+        _add(lambda: F.Table([(0, 1)], table=np.zeros(2))),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)shape|rank|dim|arity",
+    ),
+    (
+        "table-nan",
+        _add(lambda: F.Table([(0, 1)], table=[[0.0, NAN], [1.0, 2.0]])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)nan|finite",
+    ),
+    ("table-inf", _add(lambda: F.Table([(0,)], table=[INF, 1.0])), fg.FeatureSpecError, ValueError, r"(?i)inf|finite"),
+    ("values-nan", lambda: _graph(2, values=[0.0, NAN]), fg.ModelSpecError, ValueError, r"(?i)nan|finite"),
+    ("values-inf", lambda: _graph(2, values=[-INF, 1.0]), fg.ModelSpecError, ValueError, r"(?i)inf|finite"),
+    (
+        "bin-lower-nan",
+        _add(lambda: F.Bin([(0,)], lower=[NAN], upper=[1.0])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)nan|finite",
+    ),
+    (
+        "bin-upper-inf",
+        _add(lambda: F.Bin([(0,)], lower=[0.0], upper=[INF])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)inf|finite",
+    ),
+    (
+        "function-nonfinite",
+        _add(lambda: F.Function([(0,)], fn=_nonfinite_fn)),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)finite|inf|nan",
+    ),
+    (
+        "indicator-state-too-large",
+        _add(lambda: F.Indicator([(0, 1)], states=[0, 2])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)state",
+    ),
+    (
+        "indicator-state-negative",
+        _add(lambda: F.Indicator([(0,)], states=[-1])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)state",
+    ),
+    (
+        "empty-scopes-array",
+        _add(lambda: F.Product(np.zeros((0, 2), dtype=np.int64))),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)empty|no scope|zero|at least",
+    ),
+    (
+        "empty-scopes-list",
+        _add(lambda: F.Product([])),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)empty|no scope|zero|at least",
+    ),
+    (
+        "scopes-fractional-float",
+        _add(lambda: F.Product(np.array([[0.5, 1.0]]))),
+        fg.FeatureSpecError,
+        ValueError,
+        r"(?i)integer|int",
+    ),
+    ("n-states-zero", lambda: _graph(2, n_states=0), fg.ModelSpecError, ValueError, r"(?i)n_states"),
+    ("n-states-negative", lambda: _graph(2, n_states=-3), fg.ModelSpecError, ValueError, r"(?i)n_states"),
 ]
 
 
-@pytest.mark.parametrize("make, kind", [
-    (lambda: "Product", "string"),
-    (lambda: {"kind": "Product", "scopes": [(0, 1)]}, "dict"),
-    (lambda: np.array([[0, 1]]), "array"),
-], ids=["string", "dict", "array"])
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (lambda: "Product", "string"),
+        (lambda: {"kind": "Product", "scopes": [(0, 1)]}, "dict"),
+        (lambda: np.array([[0, 1]]), "array"),
+    ],
+    ids=["string", "dict", "array"],
+)
 def test_unknown_feature_kind(make, kind):
     g = _graph()
     with pytest.raises(fg.FeatureSpecError, match=r"(?i)kind|feature") as info:
@@ -106,8 +186,7 @@ def test_unknown_feature_kind(make, kind):
     assert isinstance(info.value, ValueError), kind
 
 
-@pytest.mark.parametrize("run, error, builtin, match",
-                         [c[1:] for c in SPEC_CASES], ids=[c[0] for c in SPEC_CASES])
+@pytest.mark.parametrize("run, error, builtin, match", [c[1:] for c in SPEC_CASES], ids=[c[0] for c in SPEC_CASES])
 def test_bad_model_spec(run, error, builtin, match):
     with pytest.raises(error, match=match) as info:
         run()
@@ -136,8 +215,7 @@ MOMENT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("data, weights, match", [c[1:] for c in MOMENT_CASES],
-                         ids=[c[0] for c in MOMENT_CASES])
+@pytest.mark.parametrize("data, weights, match", [c[1:] for c in MOMENT_CASES], ids=[c[0] for c in MOMENT_CASES])
 def test_moments_bad_data(data, weights, match):
     g = _ising()
     with pytest.raises(fg.DataError, match=match) as info:
@@ -145,11 +223,15 @@ def test_moments_bad_data(data, weights, match):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("raw, match", [
-    (np.array([[-1.0, 0.5]]), r"(?i)domain|value|state"),
-    (np.array([[-1.0, NAN]]), r"(?i)nan|finite"),
-    (np.array([[-1.0, 1.0, 1.0]]), r"(?i)shape|column|variables"),
-], ids=["not-in-domain", "nan", "wrong-columns"])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (np.array([[-1.0, 0.5]]), r"(?i)domain|value|state"),
+        (np.array([[-1.0, NAN]]), r"(?i)nan|finite"),
+        (np.array([[-1.0, 1.0, 1.0]]), r"(?i)shape|column|variables"),
+    ],
+    ids=["not-in-domain", "nan", "wrong-columns"],
+)
 def test_encode_bad_values(raw, match):
     g = _graph(2, values=[-1, 1])
     with pytest.raises(fg.DataError, match=match) as info:
@@ -184,13 +266,16 @@ def _corrupt(tmp_path, how):
     return str(path)
 
 
-@pytest.mark.parametrize("how, match", [
-    ("missing", r"(?i)exist|not found|no such"),
-    ("random-bytes", r"(?i)corrupt|invalid|not a|read|format"),
-    ("empty", r"(?i)corrupt|invalid|empty|truncat|read|format"),
-    ("truncated", r"(?i)corrupt|truncat|invalid|read"),
-    ("byte-flipped", r"(?i)corrupt|checksum|hash|invalid|read|crc"),
-])
+@pytest.mark.parametrize(
+    "how, match",
+    [
+        ("missing", r"(?i)exist|not found|no such"),
+        ("random-bytes", r"(?i)corrupt|invalid|not a|read|format"),
+        ("empty", r"(?i)corrupt|invalid|empty|truncat|read|format"),
+        ("truncated", r"(?i)corrupt|truncat|invalid|read"),
+        ("byte-flipped", r"(?i)corrupt|checksum|hash|invalid|read|crc"),
+    ],
+)
 def test_load_bad_file(tmp_path, how, match):
     path = _corrupt(tmp_path, how)
     with pytest.raises(fg.ModelFileError, match=match) as info:
@@ -223,8 +308,7 @@ EXACT_CALLS = {
 @pytest.mark.parametrize("name", sorted(EXACT_CALLS))
 def test_exact_refuses_huge_model(name):
     g = _ising(40)
-    with pytest.raises(fg.ModelTooLargeError, match=r"(?i)large|enumerat|states|2\*\*40|2\^40") \
-            as info:
+    with pytest.raises(fg.ModelTooLargeError, match=r"(?i)large|enumerat|states|2\*\*40|2\^40") as info:
         EXACT_CALLS[name](g, np.zeros(g.n_features))
     assert isinstance(info.value, ValueError)
 
@@ -235,12 +319,16 @@ BAD_THETA_VALUE = (fg.DataError, fg.NumericalError)
 
 
 @pytest.mark.parametrize("name", sorted(EXACT_CALLS))
-@pytest.mark.parametrize("theta, match, error", [
-    (np.zeros(4), r"(?i)theta.*(length|shape)", fg.DataError),
-    (np.zeros(6), r"(?i)theta.*(length|shape)", fg.DataError),
-    (np.array([0.0, 0.1, NAN, 0.0, 0.0]), r"(?i)nan|finite", BAD_THETA_VALUE),
-    (np.array([0.0, 0.1, INF, 0.0, 0.0]), r"(?i)inf|finite", BAD_THETA_VALUE),
-], ids=["short", "long", "nan", "inf"])
+@pytest.mark.parametrize(
+    "theta, match, error",
+    [
+        (np.zeros(4), r"(?i)theta.*(length|shape)", fg.DataError),
+        (np.zeros(6), r"(?i)theta.*(length|shape)", fg.DataError),
+        (np.array([0.0, 0.1, NAN, 0.0, 0.0]), r"(?i)nan|finite", BAD_THETA_VALUE),
+        (np.array([0.0, 0.1, INF, 0.0, 0.0]), r"(?i)inf|finite", BAD_THETA_VALUE),
+    ],
+    ids=["short", "long", "nan", "inf"],
+)
 def test_exact_bad_theta(name, theta, match, error):
     g = _ising(3)
     assert g.n_features == 5

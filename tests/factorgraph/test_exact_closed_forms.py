@@ -40,8 +40,18 @@ DOMAINS = {
     "three": (dict(values=[-0.7, 0.3, 2.1]), np.array([-0.7, 0.3, 2.1])),
     "five": (dict(values=[-1.5, -0.2, 0.4, 1.1, 3.0]), np.array([-1.5, -0.2, 0.4, 1.1, 3.0])),
 }
-UNARY_KINDS = ["product", "polynomial", "indicator", "threshold", "table_shared", "table_rows",
-               "bin", "function", "potential", "histogram"]
+UNARY_KINDS = [
+    "product",
+    "polynomial",
+    "indicator",
+    "threshold",
+    "table_shared",
+    "table_rows",
+    "bin",
+    "function",
+    "potential",
+    "histogram",
+]
 
 
 # --------------------------------------------------------------------------- independent
@@ -144,16 +154,28 @@ def _independent_closed_forms(F, theta):
     return log_z, moments, cov, entropy, probs
 
 
-INDEPENDENT_CASES = {
-    f"{domain}-{kind}": [(domain, 3, [kind])] for domain in DOMAINS for kind in UNARY_KINDS
-}
+INDEPENDENT_CASES = {f"{domain}-{kind}": [(domain, 3, [kind])] for domain in DOMAINS for kind in UNARY_KINDS}
 INDEPENDENT_CASES["mixed"] = [
     ("binary", 2, ["product", "table_rows", "indicator"]),
     ("spin", 2, ["product", "polynomial", "threshold", "bin", "potential_ref"]),
-    ("three", 2, ["product", "polynomial_scalar", "threshold", "indicator", "table_shared",
-                  "histogram", "potential"]),
-    ("five", 3, ["product", "polynomial", "polynomial_scalar", "threshold", "indicator",
-                 "table_shared", "table_rows", "bin", "function", "potential_ref", "histogram"]),
+    ("three", 2, ["product", "polynomial_scalar", "threshold", "indicator", "table_shared", "histogram", "potential"]),
+    (
+        "five",
+        3,
+        [
+            "product",
+            "polynomial",
+            "polynomial_scalar",
+            "threshold",
+            "indicator",
+            "table_shared",
+            "table_rows",
+            "bin",
+            "function",
+            "potential_ref",
+            "histogram",
+        ],
+    ),
 ]
 
 
@@ -213,8 +235,10 @@ def test_pair_kinds_on_two_variables():
         (ff.Table([(1, 0)], table_yx), table_yx.T[..., None]),
         (ff.Indicator([(0, 1)], [2, 1]), ((ia == 2) & (ib == 1))[..., None] * 1.0),
         (ff.Indicator([(1, 0)], [1, 2]), ((ib == 1) & (ia == 2))[..., None] * 1.0),
-        (ff.Bin([(0, 1)], [0.3, -0.2], [2.1, 3.0]),
-         ((A >= 0.3) & (A < 2.1) & (B >= -0.2) & (B < 3.0))[..., None] * 1.0),
+        (
+            ff.Bin([(0, 1)], [0.3, -0.2], [2.1, 3.0]),
+            ((A >= 0.3) & (A < 2.1) & (B >= -0.2) & (B < 3.0))[..., None] * 1.0,
+        ),
         (ff.Histogram([(0, 1)], [np.array([-0.7, 0.3, 2.1]), np.array([-1.5, 0.4, 3.0])]), hist),
         (ff.Potential([(0, 1)], reference=0), pot),
     ]
@@ -278,10 +302,7 @@ def _pair_marginal(J, h, periodic, i, j):
     """p(x_i = a, x_j = b) (state indices) by inserting projectors at i and j."""
     z = _transfer_weight(J, h, periodic)
     P = [np.diag([1.0, 0.0]), np.diag([0.0, 1.0])]
-    return np.array(
-        [[_transfer_weight(J, h, periodic, {i: P[a], j: P[b]}) / z for b in range(2)]
-         for a in range(2)]
-    )
+    return np.array([[_transfer_weight(J, h, periodic, {i: P[a], j: P[b]}) / z for b in range(2)] for a in range(2)])
 
 
 ISING_CASES = [(n, periodic) for n in range(6, 11) for periodic in (False, True)]
@@ -308,8 +329,13 @@ def test_ising_chain(n, periodic):
     log_z = np.log(_transfer_weight(J, h, periodic))
     mean = np.array([_spin_moment(J, h, periodic, A) for A in sites])
     cov = np.array(
-        [[_spin_moment(J, h, periodic, A ^ B) - _spin_moment(J, h, periodic, A)
-          * _spin_moment(J, h, periodic, B) for B in sites] for A in sites]
+        [
+            [
+                _spin_moment(J, h, periodic, A ^ B) - _spin_moment(J, h, periodic, A) * _spin_moment(J, h, periodic, B)
+                for B in sites
+            ]
+            for A in sites
+        ]
     )
 
     assert fg.exact.log_partition(g, theta) == pytest.approx(log_z, abs=ATOL, rel=0)
@@ -321,9 +347,7 @@ def test_ising_chain(n, periodic):
         fg.exact.marginal(g, theta, [0, 1]), _pair_marginal(J, h, periodic, 0, 1), rtol=0, atol=ATOL
     )
     m2 = mean[len(J) + 2]
-    np.testing.assert_allclose(
-        fg.exact.marginal(g, theta, [2]), [(1 - m2) / 2, (1 + m2) / 2], rtol=0, atol=ATOL
-    )
+    np.testing.assert_allclose(fg.exact.marginal(g, theta, [2]), [(1 - m2) / 2, (1 + m2) / 2], rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("periodic", [False, True], ids=["open", "ring"])

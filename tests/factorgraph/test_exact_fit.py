@@ -52,8 +52,14 @@ def _polynomial_threshold():
     g.add_features(ff.Product(np.concatenate([spins, three, five])[:, None]))
     g.add_features(ff.Polynomial(np.concatenate([three, five])[:, None], 2))
     g.add_features(ff.Threshold(five[:, None], [0.0, 1.0]))  # 0.0 is a state value
-    pairs = [(spins[0], spins[1]), (spins[1], three[0]), (three[0], five[0]),
-             (five[0], three[1]), (three[1], five[1]), (five[1], spins[0])]
+    pairs = [
+        (spins[0], spins[1]),
+        (spins[1], three[0]),
+        (three[0], five[0]),
+        (five[0], three[1]),
+        (three[1], five[1]),
+        (five[1], spins[0]),
+    ]
     g.add_features(ff.Product(pairs))
     return g
 
@@ -133,8 +139,7 @@ def _planted(g, seed, fixed_values=None):
 
 
 def test_models_cover_every_feature_kind():
-    kinds = {"Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function",
-             "Potential", "Histogram"}
+    kinds = {"Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function", "Potential", "Histogram"}
     assert all(hasattr(ff, k) for k in kinds)
     assert all(MODELS[m]().n_variables <= 10 for m in MODELS)
     assert len(MODELS) >= 5

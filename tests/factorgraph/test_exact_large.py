@@ -43,8 +43,10 @@ def test_22_spin_ring_matches_transfer_matrix_in_bounded_memory():
     for k in (0, n - 1, n, 2 * n - 1):  # a field and a coupling at each end
         step = np.zeros(2 * n)
         step[k] = h
-        derivative = (_ring_log_partition(coupling + step[n:], field + step[:n])
-                      - _ring_log_partition(coupling - step[n:], field - step[:n])) / (2 * h)
+        derivative = (
+            _ring_log_partition(coupling + step[n:], field + step[:n])
+            - _ring_log_partition(coupling - step[n:], field - step[:n])
+        ) / (2 * h)
         assert means[k] == pytest.approx(derivative, abs=1e-8)
     assert peak < 2**30
 

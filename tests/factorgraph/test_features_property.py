@@ -12,6 +12,7 @@ deltas, conditional energies, the colouring, pickling and save/load.
 Plain tests check the colouring on periodic lattices (exactly 2 colours) and
 on seeded random graphs (at most ``max_degree + 1`` colours).
 """
+
 import itertools
 import math
 import os
@@ -26,12 +27,10 @@ from hypothesis import strategies as st
 
 import factorgraph as fg
 
-
 VALUE_POOL = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 CUT_POOL = VALUE_POOL + (-1.5, 0.25, 1.5)
 TABLE_POOL = (-1.5, 0.0, 0.5, 2.0, 3.25)
-KINDS = ("Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table",
-         "Function", "Potential", "Histogram")
+KINDS = ("Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function", "Potential", "Histogram")
 UNARY_ONLY = ("Polynomial", "Threshold")
 INDEXED = ("Potential", "Histogram")
 
@@ -63,20 +62,17 @@ def domains(draw):
         if draw(st.booleans()):
             out.append((np.arange(k, dtype=float), True))
         else:
-            vals = draw(st.lists(st.sampled_from(VALUE_POOL), min_size=k,
-                                 max_size=k, unique=True))
+            vals = draw(st.lists(st.sampled_from(VALUE_POOL), min_size=k, max_size=k, unique=True))
             out.append((np.array(vals, dtype=float), False))
     return out
 
 
 def _cut_pair(draw):
-    return sorted(draw(st.lists(st.sampled_from(CUT_POOL), min_size=2,
-                                max_size=2, unique=True)))
+    return sorted(draw(st.lists(st.sampled_from(CUT_POOL), min_size=2, max_size=2, unique=True)))
 
 
 def _edges(draw):
-    return np.array(sorted(draw(st.lists(st.sampled_from(CUT_POOL), min_size=2,
-                                         max_size=4, unique=True))))
+    return np.array(sorted(draw(st.lists(st.sampled_from(CUT_POOL), min_size=2, max_size=4, unique=True))))
 
 
 @st.composite
@@ -99,11 +95,9 @@ def group_specs(draw, ks, kinds):
     p = {}
     if kind == "Indicator":
         if draw(st.booleans()):
-            p["states"] = np.array([draw(st.integers(0, dom[:, j].min() - 1))
-                                    for j in range(arity)])
+            p["states"] = np.array([draw(st.integers(0, dom[:, j].min() - 1)) for j in range(arity)])
         else:
-            p["states"] = np.array([[draw(st.integers(0, dom[e, j] - 1))
-                                     for j in range(arity)] for e in range(n_rows)])
+            p["states"] = np.array([[draw(st.integers(0, dom[e, j] - 1)) for j in range(arity)] for e in range(n_rows)])
     elif kind == "Bin":
         shape = (arity,) if draw(st.booleans()) else (n_rows, arity)
         pairs = np.array([_cut_pair(draw) for _ in range(int(np.prod(shape)))])
@@ -130,8 +124,7 @@ def group_specs(draw, ks, kinds):
         else:
             p["edges"] = [_edges(draw) for _ in range(arity)]
     scopes_arg = scopes if draw(st.booleans()) else [tuple(map(int, r)) for r in rows]
-    return {"kind": kind, "scopes": scopes, "scopes_arg": scopes_arg,
-            "params": p, "trainable": draw(st.booleans())}
+    return {"kind": kind, "scopes": scopes, "scopes_arg": scopes_arg, "params": p, "trainable": draw(st.booleans())}
 
 
 @st.composite
@@ -185,7 +178,7 @@ def direct_group(spec, values, state):
             f = [float(xs == list(_per_row(p["states"], e, 1)))]
         elif kind == "Bin":
             lo, hi = _per_row(p["lower"], e, 1), _per_row(p["upper"], e, 1)
-            f = [float(all(l <= v < h for v, l, h in zip(vs, lo, hi)))]
+            f = [float(all(low <= v < high for v, low, high in zip(vs, lo, hi)))]
         elif kind == "Polynomial":
             f = [vs[0] ** int(_per_row(p["power"], e, 0))]
         elif kind == "Threshold":
@@ -209,8 +202,7 @@ def direct_group(spec, values, state):
 
 
 def direct_features(groups, values, states):
-    return np.array([np.concatenate([direct_group(s, values, x).ravel() for s in groups])
-                     for x in states])
+    return np.array([np.concatenate([direct_group(s, values, x).ravel() for s in groups]) for x in states])
 
 
 def random_states(rng, ks, n_rows, dtype=np.int32):
@@ -274,8 +266,7 @@ def test_energy_sums_deltas_and_conditionals(case):
     weights = rng.uniform(0.1, 2.0, size=4)
 
     np.testing.assert_allclose(cg.energy(states, theta), feats @ theta, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(cg.feature_sums(states, weights), weights @ feats,
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(cg.feature_sums(states, weights), weights @ feats, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(cg.feature_sums(states), feats.sum(axis=0), atol=1e-10)
 
     state = states[0]
@@ -289,9 +280,13 @@ def test_energy_sums_deltas_and_conditionals(case):
     diff = cg.feature_values(moved[None])[0] - feats[0]
     np.testing.assert_allclose(accumulated, diff, atol=1e-12)
     # only features whose scope contains v may be listed (unchanged ones may be left out)
-    touching = {int(k) for spec, gid in zip(groups, group_ids)
-                for row, rid in zip(spec["scopes"], gid) if v in row
-                for k in np.atleast_1d(rid)}
+    touching = {
+        int(k)
+        for spec, gid in zip(groups, group_ids)
+        for row, rid in zip(spec["scopes"], gid)
+        if v in row
+        for k in np.atleast_1d(rid)
+    }
     assert set(np.asarray(ids).tolist()) <= touching
     assert len(set(np.asarray(ids).tolist())) == len(ids)
 
@@ -331,10 +326,8 @@ def test_save_load_round_trip(case):
         g.save(path, theta=theta)
         g2, theta2 = fg.load(path)
     np.testing.assert_array_equal(theta2, theta)
-    assert (g2.n_variables, g2.n_features, g2.n_factors) == (g.n_variables, g.n_features,
-                                                              g.n_factors)
-    np.testing.assert_array_equal(g2.compile().feature_values(states),
-                                  g.compile().feature_values(states))
+    assert (g2.n_variables, g2.n_features, g2.n_factors) == (g.n_variables, g.n_features, g.n_factors)
+    np.testing.assert_array_equal(g2.compile().feature_values(states), g.compile().feature_values(states))
     np.testing.assert_array_equal(g2.trainable, g.trainable)
     np.testing.assert_array_equal(g2.theta_init(), g.theta_init())
 

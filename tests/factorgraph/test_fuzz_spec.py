@@ -6,7 +6,6 @@ and every model that builds compiles, pickles with a stable fingerprint and norm
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -22,23 +21,36 @@ NUMBERS = st.one_of(
 )
 SCOPES = st.lists(st.lists(st.integers(-1, 6), min_size=0, max_size=3), min_size=0, max_size=4)
 VALID_SCOPES = st.integers(1, 3).flatmap(
-    lambda arity: st.lists(st.lists(st.integers(0, 5), min_size=arity, max_size=arity, unique=True),
-                           min_size=1, max_size=4)
+    lambda arity: st.lists(
+        st.lists(st.integers(0, 5), min_size=arity, max_size=arity, unique=True), min_size=1, max_size=4
+    )
 )
 
 
 @st.composite
 def specs(draw):
     """A sequence of (kind, arguments) pairs, valid or not."""
-    kind = draw(st.sampled_from(
-        ["Product", "Indicator", "Bin", "Polynomial", "Threshold", "Table", "Function", "Potential",
-         "Histogram", "junk"]
-    ))
-    scopes = draw(st.one_of(VALID_SCOPES, VALID_SCOPES, VALID_SCOPES, SCOPES,
-                            st.lists(st.integers(-1, 6), max_size=4)))
+    kind = draw(
+        st.sampled_from(
+            [
+                "Product",
+                "Indicator",
+                "Bin",
+                "Polynomial",
+                "Threshold",
+                "Table",
+                "Function",
+                "Potential",
+                "Histogram",
+                "junk",
+            ]
+        )
+    )
+    scopes = draw(st.one_of(VALID_SCOPES, VALID_SCOPES, VALID_SCOPES, SCOPES, st.lists(st.integers(-1, 6), max_size=4)))
     arity = len(scopes[0]) if scopes and isinstance(scopes[0], list) and scopes[0] else 1
-    vector = st.one_of(st.lists(NUMBERS, min_size=0, max_size=4),
-                       st.lists(st.sampled_from([0, 1, 2]), min_size=arity, max_size=arity))
+    vector = st.one_of(
+        st.lists(NUMBERS, min_size=0, max_size=4), st.lists(st.sampled_from([0, 1, 2]), min_size=arity, max_size=arity)
+    )
     if kind == "Indicator":
         return F.Indicator, (scopes,), {"states": draw(vector)}
     if kind == "Bin":
@@ -49,8 +61,9 @@ def specs(draw):
     if kind == "Threshold":
         return F.Threshold, (scopes,), {"threshold": draw(NUMBERS)}
     if kind == "Table":
-        shape = draw(st.one_of(st.lists(st.integers(0, 3), min_size=arity - 1, max_size=arity + 1),
-                               st.just([2] * arity)))
+        shape = draw(
+            st.one_of(st.lists(st.integers(0, 3), min_size=arity - 1, max_size=arity + 1), st.just([2] * arity))
+        )
         fill = draw(NUMBERS)
         return F.Table, (scopes,), {"table": np.full(shape, fill, dtype=float)}
     if kind == "Function":
@@ -72,7 +85,8 @@ def specs(draw):
             st.builds(dict, n_states=st.integers(-1, 3)),
             st.builds(dict, values=st.lists(NUMBERS, min_size=0, max_size=3)),
         ),
-        min_size=1, max_size=3,
+        min_size=1,
+        max_size=3,
     ),
     groups=st.lists(specs(), min_size=0, max_size=4),
 )
@@ -103,6 +117,7 @@ def test_any_spec_builds_or_raises_a_library_error(domains, groups):
 # -- RELIABILITY.md (g): n in [0, 6] variables with n_states in [1, 4] and random values; groups of
 # arity 1..3 with scopes, tables and one-hot maps that are sometimes invalid or NaN.
 
+
 class _OneHot(F.FeatureKind):
     """A one-hot kind with a drawn index map (entries sometimes beyond ``count``)."""
 
@@ -124,8 +139,9 @@ def small_graphs(draw):
     domains = []
     for _ in range(n):
         k = draw(st.integers(1, 4))
-        values = draw(st.one_of(st.none(), st.lists(st.floats(-3, 3, allow_nan=False), min_size=k, max_size=k,
-                                                    unique=True)))
+        values = draw(
+            st.one_of(st.none(), st.lists(st.floats(-3, 3, allow_nan=False), min_size=k, max_size=k, unique=True))
+        )
         domains.append((k, values))
     groups = []
     for _ in range(draw(st.integers(0, 3))):

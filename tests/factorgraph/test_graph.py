@@ -97,9 +97,7 @@ def test_incidence_matrices_and_networkx(mixed):
     assert graph.nodes["v", 2]["name"] == "s0"
     assert sorted(graph.neighbors(("f", 3))) == [("v", 0), ("v", 4)]
     adjacency = mixed.interaction_graph().toarray()
-    assert adjacency.tolist() == [
-        [0, 0, 1, 0, 1], [0, 0, 0, 1, 0], [1, 0, 0, 0, 1], [0, 1, 0, 0, 0], [1, 0, 1, 0, 0]
-    ]
+    assert adjacency.tolist() == [[0, 0, 1, 0, 1], [0, 0, 0, 1, 0], [1, 0, 0, 0, 1], [0, 1, 0, 0, 0], [1, 0, 1, 0, 0]]
 
 
 def test_compiled_arrays_are_consistent_and_frozen(mixed):
@@ -121,8 +119,9 @@ def test_compiled_arrays_are_consistent_and_frozen(mixed):
             getattr(cg, name)[0] = 0
     clone = pickle.loads(pickle.dumps(cg))
     assert clone.fingerprint() == cg.fingerprint()
-    np.testing.assert_array_equal(clone.energy([[1, 0, 1, 1, 2]], np.arange(14.0)),
-                                  cg.energy([[1, 0, 1, 1, 2]], np.arange(14.0)))
+    np.testing.assert_array_equal(
+        clone.energy([[1, 0, 1, 1, 2]], np.arange(14.0)), cg.energy([[1, 0, 1, 1, 2]], np.arange(14.0))
+    )
 
 
 def test_colour_classes_partition_the_variables(mixed):

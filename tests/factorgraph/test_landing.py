@@ -38,9 +38,12 @@ def test_default_fit_lands_on_the_exact_solution_and_says_so(hard, threads):
 @pytest.mark.skipif(not have_openmp(), reason="the build has no OpenMP: one thread only")
 def test_default_fit_is_the_same_on_one_and_two_threads(hard):
     g, terms, _ = hard
-    runs = [fg.Trainer(g, terms, n_chains=512, seed=1, n_threads=t).fit(max_steps=600, tol=0.0, progress=False,
-                                                                        assess=False)
-            for t in (1, 2)]
+    runs = [
+        fg.Trainer(g, terms, n_chains=512, seed=1, n_threads=t).fit(
+            max_steps=600, tol=0.0, progress=False, assess=False
+        )
+        for t in (1, 2)
+    ]
     np.testing.assert_array_equal(runs[0].theta, runs[1].theta)
     np.testing.assert_array_equal(runs[0].history["sweeps"], runs[1].history["sweeps"])
 
@@ -50,8 +53,9 @@ def test_ten_times_the_steps_is_no_worse(hard):
     """A decaying rate with averaging keeps improving; a constant rate would wander off."""
     g, terms, exact = hard
     first = fg.Trainer(g, terms, n_chains=512, seed=1).fit(progress=False, assess=False)
-    longer = fg.Trainer(g, terms, n_chains=512, seed=1).fit(max_steps=10 * first.n_steps, tol=0.0,
-                                                            progress=False, assess=False)
+    longer = fg.Trainer(g, terms, n_chains=512, seed=1).fit(
+        max_steps=10 * first.n_steps, tol=0.0, progress=False, assess=False
+    )
     kl_first = kl_to_exact(g, exact.theta, first.theta)
     kl_longer = kl_to_exact(g, exact.theta, longer.theta)
     assert kl_longer <= 2 * kl_first + 1e-4, (kl_first, kl_longer)
@@ -96,15 +100,20 @@ def test_lagging_chains_get_more_sweeps_and_block_convergence():
     g = fg.FactorGraph()
     s = g.add_variables(36, values=[-1, 1])
     grid = np.arange(36).reshape(6, 6)
-    bonds = np.concatenate([np.stack([grid.ravel(), np.roll(grid, -1, 0).ravel()], 1),
-                            np.stack([grid.ravel(), np.roll(grid, -1, 1).ravel()], 1)])
+    bonds = np.concatenate(
+        [
+            np.stack([grid.ravel(), np.roll(grid, -1, 0).ravel()], 1),
+            np.stack([grid.ravel(), np.roll(grid, -1, 1).ravel()], 1),
+        ]
+    )
     g.add_features(fg.features.Product(s))
     g.add_features(fg.features.Product(bonds))
     theta = np.concatenate([np.full(36, 0.02), np.full(72, 0.6)])
     target = fg.sample(g, theta, 4000, n_chains=500, burn_in=200, seed=3).astype(float)
     target = fg.moments(g, target.astype(np.int32))
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=256, seed=2, max_sweeps_per_step=4,
-                         relax_within=20)
+    trainer = fg.Trainer(
+        g, [objectives.MomentMatching(target)], n_chains=256, seed=2, max_sweeps_per_step=4, relax_within=20
+    )
     result = trainer.fit(max_steps=300, progress=False, assess=False)
     sweeps = result.history["sweeps"]
     assert sweeps[0] == 1 and sweeps[-1] == 4, sweeps
@@ -194,8 +203,12 @@ def test_a_fit_that_runs_out_of_steps_is_converged_when_its_last_checks_agree(mo
     monkeypatch.setattr(_fit_check, "assess_result", first_fails)
     # where in the gap before the retry (at 5/4 of the steps) the training side holds
     held_after, trainer = {}, fg.Trainer(g, terms, n_chains=256, seed=3)
-    trainer.fit(max_steps=first * 5 // 4 - 1, progress=False, assess=True,
-                callback=lambda info: held_after.__setitem__(info["step"] - 1, trainer._training_failed == []))
+    trainer.fit(
+        max_steps=first * 5 // 4 - 1,
+        progress=False,
+        assess=True,
+        callback=lambda info: held_after.__setitem__(info["step"] - 1, trainer.convergence.training_failed == []),
+    )
     ends = [step for step, held in held_after.items() if held and first < step]
     assert ends and calls[0] == first
     calls.clear()
@@ -203,7 +216,13 @@ def test_a_fit_that_runs_out_of_steps_is_converged_when_its_last_checks_agree(mo
     assert calls == [first, ends[-1]]
     assert result.converged and result.message.startswith("converged at max_steps"), result.message
     calls.clear()
-    monkeypatch.setattr(_fit_check, "assess_result", lambda trainer, theta, **kw: (
-        calls.append(trainer.step_count), dataclasses.replace(real(trainer, theta, **kw), failures=("injected",)))[1])
+    monkeypatch.setattr(
+        _fit_check,
+        "assess_result",
+        lambda trainer, theta, **kw: (
+            calls.append(trainer.step_count),
+            dataclasses.replace(real(trainer, theta, **kw), failures=("injected",)),
+        )[1],
+    )
     result = fg.Trainer(g, terms, n_chains=256, seed=3).fit(max_steps=ends[-1], progress=False)
     assert calls == [first, ends[-1]] and not result.converged and result.failures == ("injected",)

@@ -114,6 +114,7 @@ def spec(tmp_path):
 
 # -- the full example ----------------------------------------------------------------------------
 
+
 def test_full_example_builds_the_same_graph_as_python(spec):
     expected = _python_model()
     got, want = spec.graph.compile(), expected.compile()
@@ -162,7 +163,9 @@ def test_data_target_needs_data(spec):
 
 
 def test_exact_marginal_adds_its_group_and_sets_the_data_target(tmp_path):
-    text = MODEL.replace('[[objectives]]\nname = "l2"', textwrap.dedent("""\
+    text = MODEL.replace(
+        '[[objectives]]\nname = "l2"',
+        textwrap.dedent("""\
         [[objectives]]
         name = "exact-marginal"
         scope = [6]
@@ -170,7 +173,8 @@ def test_exact_marginal_adds_its_group_and_sets_the_data_target(tmp_path):
         group = "colour-marginal"
 
         [[objectives]]
-        name = "l2\""""))
+        name = "l2\""""),
+    )
     spec = fg.load_spec(_write_model(tmp_path, text))
     group = spec.graph.group("colour-marginal")
     assert group.n_features == 2 and group.theta_start == _python_model().n_features
@@ -240,70 +244,187 @@ def test_error_class_is_value_and_os_error():
 
 # -- one test per kind of mistake ----------------------------------------------------------------
 
+
 def _edit(old, new):
     assert old in MODEL, old
     return MODEL.replace(old, new, 1)
 
 
 ERRORS = [
-    ("syntax", _edit("n = 6\n", "n = = 6\n"), fg.ModelSpecFileError,
-     [r"model\.toml: line 6, column \d+: TOML syntax error"]),
-    ("unknown-key", _edit('name = "ring"\nscopes', 'name = "ring"\nscope'), fg.ModelSpecFileError,
-     [r"features\[1\]\.scope: unknown key", r"Did you mean 'scopes'\?"]),
-    ("unknown-top-level-key", MODEL + '\n[sampeler]\nname = "gibbs"\n', fg.ModelSpecFileError,
-     [r"model\.toml: sampeler: unknown key", r"Did you mean 'sampler'\?"]),
-    ("wrong-type", _edit("n_chains = 64", 'n_chains = "many"'), fg.ModelSpecFileError,
-     [r"sampler\.n_chains: expected an integer >= 1; found the string 'many'"]),
-    ("wrong-type-array", _edit("values = [-1, 1]", 'values = [-1, "up"]'), fg.ModelSpecFileError,
-     [r"variables\[0\]\.values\[1\]: expected a number; found the string 'up'"]),
-    ("ragged-array", _edit("scopes = [[6, 7]]", "scopes = [[6, 7], [5]]"), fg.ModelSpecFileError,
-     [r"features\[2\]\.scopes: expected a rectangular array"]),
-    ("missing-file", _edit('"pairs.npy"', '"nowhere.npy"'), fg.ModelSpecFileError,
-     [r"features\[1\]\.scopes\.file: file 'nowhere\.npy' not found"]),
-    ("bad-version", _edit("version = 1", "version = 2"), fg.ModelSpecFileError,
-     [r"model\.toml: version: format version 2 is not supported", r"versions \[1\]"]),
-    ("bad-format", _edit('format = "factorgraph-model"', 'format = "something-else"'), fg.ModelSpecFileError,
-     [r"model\.toml: format: expected \"factorgraph-model\"; found the string 'something-else'"]),
-    ("bad-feature-kind", _edit('kind = "Potential"', 'kind = "Potental"'), fg.ModelSpecFileError,
-     [r"features\[2\]\.kind: expected one of \[", r"Did you mean 'Potential'\?"]),
-    ("lower-case-kind", _edit('kind = "Potential"', 'kind = "potential"'), fg.ModelSpecFileError,
-     [r"features\[2\]\.kind", r"Did you mean 'Potential'\?"]),
-    ("function-kind", _edit('kind = "Potential"', 'kind = "Function"'), fg.ModelSpecFileError,
-     [r"features\[2\]\.kind: a Function feature needs Python code"]),
-    ("scope-out-of-range", _edit("scopes = [[6, 7]]", "scopes = [[6, 99]]"), fg.ModelSpecFileError,
-     [r"features\[2\]\.scopes: expected variable ids in 0\.\.7", r"found 99 at index \[0, 1\]"]),
-    ("scope-generator-out-of-range", _edit('{ file = "fields.csv" }', "{ range = [0, 9] }"), fg.ModelSpecFileError,
-     [r"features\[0\]\.scopes\.range: expected \[start, stop\] with 0 <= start < stop <= 8"]),
-    ("missing-kind-parameter", _edit("states = [2, 1]\n", ""), fg.ModelSpecFileError,
-     [r"features\[3\]: missing key 'states'"]),
-    ("library-error-keeps-its-class", _edit("states = [2, 1]", "states = [3, 1]"), fg.FeatureSpecError,
-     [r"model\.toml: features\[3\]: Feature group 'red-up': Indicator state 3"]),
-    ("repeated-variable", _edit("scopes = [[6, 7]]", "scopes = [[6, 6]]"), fg.FeatureSpecError,
-     [r"features\[2\]: Feature group 'colours': scope row 0 \[6, 6\] repeats a variable"]),
-    ("bad-objective", _edit('name = "marginal-prior"', 'name = "marginal-priors"'), fg.ModelSpecFileError,
-     [r"objectives\[1\]\.name: expected one of", r"Did you mean 'marginal-prior'\?"]),
-    ("objective-value", _edit('kind = "l2"', 'kind = "l3"'), fg.ModelSpecError,
-     [r"objectives\[1\]: The 'kind' argument of MarginalPrior must be 'kl' or 'l2'"]),
-    ("data-target-elsewhere", _edit("target = [[0.4, 0.1], [0.1, 0.4]]", 'target = { from = "data" }'),
-     fg.ModelSpecFileError, [r"objectives\[1\]\.target: a target from data is only available"]),
-    ("pseudocount", _edit("pseudocount = 0.05", "pseudocount = 1.5"), fg.ModelSpecFileError,
-     [r"objectives\[0\]\.target\.pseudocount: expected a number in \[0, 1\); found the float 1\.5"]),
-    ("unknown-sampler", _edit('name = "gibbs"', 'name = "gibs"'), fg.ModelSpecFileError,
-     [r"sampler\.name: expected one of", r"Did you mean 'gibbs'\?"]),
-    ("unknown-sampler-option", MODEL.replace("n_threads = 1\n", "n_threads = 1\noptions = { refresh_evry = 10 }\n"),
-     fg.ModelSpecFileError, [r"sampler\.options\.refresh_evry: unknown key", r"Did you mean 'refresh_every'\?"]),
-    ("sampler-option-value", MODEL.replace("n_threads = 1\n", "n_threads = 1\noptions = { refresh_every = -4 }\n"),
-     fg.ModelSpecError, [r"model\.toml: sampler: "]),
-    ("optimizer-option", _edit("momentum = 0.5", "beta1 = 0.5"), fg.ModelSpecFileError,
-     [r"optimizer\.beta1: unknown key", r"'sgd'"]),
-    ("optimizer-value", _edit("momentum = 0.5", "momentum = 1.5"), fg.ModelSpecError,
-     [r"optimizer: The 'momentum' argument of optim\.SGD must be a number in \[0, 1\)"]),
-    ("schedule-name", _edit('name = "inverse_time"', 'name = "inverse-time"'), fg.ModelSpecFileError,
-     [r"optimizer\.lr\.name: expected one of", r"Did you mean 'inverse_time'\?"]),
-    ("fit-value", _edit("max_steps = 7", "max_steps = -7"), fg.ModelSpecFileError,
-     [r"fit\.max_steps: expected an integer >= 0; found the integer -7"]),
-    ("theta0-shape", _edit("average_from = 3", "theta0 = [0.0, 1.0]"), fg.ModelSpecFileError,
-     [r"fit\.theta0: expected 17 values, one per feature"]),
+    (
+        "syntax",
+        _edit("n = 6\n", "n = = 6\n"),
+        fg.ModelSpecFileError,
+        [r"model\.toml: line 6, column \d+: TOML syntax error"],
+    ),
+    (
+        "unknown-key",
+        _edit('name = "ring"\nscopes', 'name = "ring"\nscope'),
+        fg.ModelSpecFileError,
+        [r"features\[1\]\.scope: unknown key", r"Did you mean 'scopes'\?"],
+    ),
+    (
+        "unknown-top-level-key",
+        MODEL + '\n[sampeler]\nname = "gibbs"\n',
+        fg.ModelSpecFileError,
+        [r"model\.toml: sampeler: unknown key", r"Did you mean 'sampler'\?"],
+    ),
+    (
+        "wrong-type",
+        _edit("n_chains = 64", 'n_chains = "many"'),
+        fg.ModelSpecFileError,
+        [r"sampler\.n_chains: expected an integer >= 1; found the string 'many'"],
+    ),
+    (
+        "wrong-type-array",
+        _edit("values = [-1, 1]", 'values = [-1, "up"]'),
+        fg.ModelSpecFileError,
+        [r"variables\[0\]\.values\[1\]: expected a number; found the string 'up'"],
+    ),
+    (
+        "ragged-array",
+        _edit("scopes = [[6, 7]]", "scopes = [[6, 7], [5]]"),
+        fg.ModelSpecFileError,
+        [r"features\[2\]\.scopes: expected a rectangular array"],
+    ),
+    (
+        "missing-file",
+        _edit('"pairs.npy"', '"nowhere.npy"'),
+        fg.ModelSpecFileError,
+        [r"features\[1\]\.scopes\.file: file 'nowhere\.npy' not found"],
+    ),
+    (
+        "bad-version",
+        _edit("version = 1", "version = 2"),
+        fg.ModelSpecFileError,
+        [r"model\.toml: version: format version 2 is not supported", r"versions \[1\]"],
+    ),
+    (
+        "bad-format",
+        _edit('format = "factorgraph-model"', 'format = "something-else"'),
+        fg.ModelSpecFileError,
+        [r"model\.toml: format: expected \"factorgraph-model\"; found the string 'something-else'"],
+    ),
+    (
+        "bad-feature-kind",
+        _edit('kind = "Potential"', 'kind = "Potental"'),
+        fg.ModelSpecFileError,
+        [r"features\[2\]\.kind: expected one of \[", r"Did you mean 'Potential'\?"],
+    ),
+    (
+        "lower-case-kind",
+        _edit('kind = "Potential"', 'kind = "potential"'),
+        fg.ModelSpecFileError,
+        [r"features\[2\]\.kind", r"Did you mean 'Potential'\?"],
+    ),
+    (
+        "function-kind",
+        _edit('kind = "Potential"', 'kind = "Function"'),
+        fg.ModelSpecFileError,
+        [r"features\[2\]\.kind: a Function feature needs Python code"],
+    ),
+    (
+        "scope-out-of-range",
+        _edit("scopes = [[6, 7]]", "scopes = [[6, 99]]"),
+        fg.ModelSpecFileError,
+        [r"features\[2\]\.scopes: expected variable ids in 0\.\.7", r"found 99 at index \[0, 1\]"],
+    ),
+    (
+        "scope-generator-out-of-range",
+        _edit('{ file = "fields.csv" }', "{ range = [0, 9] }"),
+        fg.ModelSpecFileError,
+        [r"features\[0\]\.scopes\.range: expected \[start, stop\] with 0 <= start < stop <= 8"],
+    ),
+    (
+        "missing-kind-parameter",
+        _edit("states = [2, 1]\n", ""),
+        fg.ModelSpecFileError,
+        [r"features\[3\]: missing key 'states'"],
+    ),
+    (
+        "library-error-keeps-its-class",
+        _edit("states = [2, 1]", "states = [3, 1]"),
+        fg.FeatureSpecError,
+        [r"model\.toml: features\[3\]: Feature group 'red-up': Indicator state 3"],
+    ),
+    (
+        "repeated-variable",
+        _edit("scopes = [[6, 7]]", "scopes = [[6, 6]]"),
+        fg.FeatureSpecError,
+        [r"features\[2\]: Feature group 'colours': scope row 0 \[6, 6\] repeats a variable"],
+    ),
+    (
+        "bad-objective",
+        _edit('name = "marginal-prior"', 'name = "marginal-priors"'),
+        fg.ModelSpecFileError,
+        [r"objectives\[1\]\.name: expected one of", r"Did you mean 'marginal-prior'\?"],
+    ),
+    (
+        "objective-value",
+        _edit('kind = "l2"', 'kind = "l3"'),
+        fg.ModelSpecError,
+        [r"objectives\[1\]: The 'kind' argument of MarginalPrior must be 'kl' or 'l2'"],
+    ),
+    (
+        "data-target-elsewhere",
+        _edit("target = [[0.4, 0.1], [0.1, 0.4]]", 'target = { from = "data" }'),
+        fg.ModelSpecFileError,
+        [r"objectives\[1\]\.target: a target from data is only available"],
+    ),
+    (
+        "pseudocount",
+        _edit("pseudocount = 0.05", "pseudocount = 1.5"),
+        fg.ModelSpecFileError,
+        [r"objectives\[0\]\.target\.pseudocount: expected a number in \[0, 1\); found the float 1\.5"],
+    ),
+    (
+        "unknown-sampler",
+        _edit('name = "gibbs"', 'name = "gibs"'),
+        fg.ModelSpecFileError,
+        [r"sampler\.name: expected one of", r"Did you mean 'gibbs'\?"],
+    ),
+    (
+        "unknown-sampler-option",
+        MODEL.replace("n_threads = 1\n", "n_threads = 1\noptions = { refresh_evry = 10 }\n"),
+        fg.ModelSpecFileError,
+        [r"sampler\.options\.refresh_evry: unknown key", r"Did you mean 'refresh_every'\?"],
+    ),
+    (
+        "sampler-option-value",
+        MODEL.replace("n_threads = 1\n", "n_threads = 1\noptions = { refresh_every = -4 }\n"),
+        fg.ModelSpecError,
+        [r"model\.toml: sampler: "],
+    ),
+    (
+        "optimizer-option",
+        _edit("momentum = 0.5", "beta1 = 0.5"),
+        fg.ModelSpecFileError,
+        [r"optimizer\.beta1: unknown key", r"'sgd'"],
+    ),
+    (
+        "optimizer-value",
+        _edit("momentum = 0.5", "momentum = 1.5"),
+        fg.ModelSpecError,
+        [r"optimizer: The 'momentum' argument of optim\.SGD must be a number in \[0, 1\)"],
+    ),
+    (
+        "schedule-name",
+        _edit('name = "inverse_time"', 'name = "inverse-time"'),
+        fg.ModelSpecFileError,
+        [r"optimizer\.lr\.name: expected one of", r"Did you mean 'inverse_time'\?"],
+    ),
+    (
+        "fit-value",
+        _edit("max_steps = 7", "max_steps = -7"),
+        fg.ModelSpecFileError,
+        [r"fit\.max_steps: expected an integer >= 0; found the integer -7"],
+    ),
+    (
+        "theta0-shape",
+        _edit("average_from = 3", "theta0 = [0.0, 1.0]"),
+        fg.ModelSpecFileError,
+        [r"fit\.theta0: expected 17 values, one per feature"],
+    ),
 ]
 
 
@@ -320,8 +441,11 @@ def test_each_mistake_names_its_key_path(tmp_path, text, error, patterns):
 def test_wrong_dtype_in_a_file_names_the_file(tmp_path):
     path = _write_model(tmp_path)
     np.save(tmp_path / "pairs.npy", PAIRS.astype(float) + 0.5)
-    with pytest.raises(fg.ModelSpecFileError, match=r"features\[1\]\.scopes\.file: expected integers in "
-                                                    r"'pairs\.npy'; found dtype float64"):
+    with pytest.raises(
+        fg.ModelSpecFileError,
+        match=r"features\[1\]\.scopes\.file: expected integers in "
+        r"'pairs\.npy'; found dtype float64",
+    ):
         fg.load_spec(path)
 
 

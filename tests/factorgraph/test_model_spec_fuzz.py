@@ -15,21 +15,88 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import factorgraph as fg
-
 from tests.factorgraph.test_model_spec import MODEL, PAIRS
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True)
 BASE = tomllib.loads(MODEL)
 
 # the keys of the format, so that random tables often hit a real key with a wrong value
-KEYS = ["format", "version", "variables", "features", "objectives", "sampler", "optimizer", "fit", "n",
-        "n_states", "values", "edges", "names", "kind", "name", "scopes", "trainable", "theta_init", "states",
-        "lower", "upper", "power", "threshold", "table", "reference", "file", "range", "all_pairs", "target",
-        "from", "pseudocount", "scope", "strength", "group", "n_chains", "seed", "sweeps_per_step", "options",
-        "lr", "momentum", "max_steps", "tol", "theta0", "total_steps", "schedule", "steps"]
-WORDS = ["factorgraph-model", "Product", "Potential", "Table", "Histogram", "Indicator", "Function", "gibbs", "mh",
-         "adam", "sgd", "cosine", "warmup", "moment-matching", "marginal-prior", "exact-marginal", "l1", "l2",
-         "kl", "data", "pairs.npy", "fields.csv", "missing.npy", "", ".", "x.txt"]
+KEYS = [
+    "format",
+    "version",
+    "variables",
+    "features",
+    "objectives",
+    "sampler",
+    "optimizer",
+    "fit",
+    "n",
+    "n_states",
+    "values",
+    "edges",
+    "names",
+    "kind",
+    "name",
+    "scopes",
+    "trainable",
+    "theta_init",
+    "states",
+    "lower",
+    "upper",
+    "power",
+    "threshold",
+    "table",
+    "reference",
+    "file",
+    "range",
+    "all_pairs",
+    "target",
+    "from",
+    "pseudocount",
+    "scope",
+    "strength",
+    "group",
+    "n_chains",
+    "seed",
+    "sweeps_per_step",
+    "options",
+    "lr",
+    "momentum",
+    "max_steps",
+    "tol",
+    "theta0",
+    "total_steps",
+    "schedule",
+    "steps",
+]
+WORDS = [
+    "factorgraph-model",
+    "Product",
+    "Potential",
+    "Table",
+    "Histogram",
+    "Indicator",
+    "Function",
+    "gibbs",
+    "mh",
+    "adam",
+    "sgd",
+    "cosine",
+    "warmup",
+    "moment-matching",
+    "marginal-prior",
+    "exact-marginal",
+    "l1",
+    "l2",
+    "kl",
+    "data",
+    "pairs.npy",
+    "fields.csv",
+    "missing.npy",
+    "",
+    ".",
+    "x.txt",
+]
 SCALARS = st.one_of(
     st.integers(-3, 12),
     st.sampled_from([0, 1, 2, 6, 8, 64, 2**31, 2**62 + 1, 2**63 - 1, -(2**63), 10**30]),
@@ -41,9 +108,10 @@ SCALARS = st.one_of(
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner,
-                                            max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner, max_size=3),
+    ),
     max_leaves=10,
 )
 
@@ -110,8 +178,7 @@ def test_mutated_documents_load_or_raise_library_errors(folder, document):
 
 
 @FUZZ
-@given(document=st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6),
-       header=st.booleans())
+@given(document=st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6), header=st.booleans())
 def test_random_documents_load_or_raise_library_errors(folder, document, header):
     if header:
         document = {"format": "factorgraph-model", "version": 1, **document}
@@ -125,8 +192,13 @@ def edited_text(draw):
     for _ in range(draw(st.integers(1, 4))):
         start = draw(st.integers(0, len(text)))
         stop = draw(st.integers(start, min(len(text), start + 12)))
-        insert = draw(st.one_of(st.just(""), st.just(text[start:stop] * 2),
-                                st.text(alphabet='[]{}=,."#\n 0123456789-+e_abcnfilrtuxy', max_size=8)))
+        insert = draw(
+            st.one_of(
+                st.just(""),
+                st.just(text[start:stop] * 2),
+                st.text(alphabet='[]{}=,."#\n 0123456789-+e_abcnfilrtuxy', max_size=8),
+            )
+        )
         text = text[:start] + insert + text[stop:]
     return text
 

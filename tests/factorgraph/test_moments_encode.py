@@ -7,6 +7,7 @@ indices: exact matches for value domains (spins, unsorted real values, plain
 variables defined by ``edges``.  Every expected number below was worked out
 by hand from the tiny data set in the comments.
 """
+
 import numpy as np
 import pytest
 
@@ -44,46 +45,53 @@ def _moments_of(feature, weights=None):
     return np.asarray(fg.moments(g, DATA, weights=weights)).reshape(np.shape(ids))
 
 
-@pytest.mark.parametrize("weights, expected", [
-    # x0: (-1+1+1+1)/4; x2: (0.5+2-3+0.5)/4; x0*x1: (1-1+1+1)/4; x1*x2: (-0.5-2-3+0.5)/4
-    (None, [0.5, 0.0, 0.5, -1.25]),
-    # x0: (-1+2+0.5+0.5)/4; x2: (0.5+4-1.5+0.25)/4; x0*x1: (1-2+0.5+0.5)/4;
-    # x1*x2: (-0.5-4-1.5+0.25)/4
-    (WEIGHTS, [0.5, 0.8125, 0.0, -1.4375]),
-], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(
+    "weights, expected",
+    [
+        # x0: (-1+1+1+1)/4; x2: (0.5+2-3+0.5)/4; x0*x1: (1-1+1+1)/4; x1*x2: (-0.5-2-3+0.5)/4
+        (None, [0.5, 0.0, 0.5, -1.25]),
+        # x0: (-1+2+0.5+0.5)/4; x2: (0.5+4-1.5+0.25)/4; x0*x1: (1-2+0.5+0.5)/4;
+        # x1*x2: (-0.5-4-1.5+0.25)/4
+        (WEIGHTS, [0.5, 0.8125, 0.0, -1.4375]),
+    ],
+    ids=["unweighted", "weighted"],
+)
 def test_product_moments(weights, expected):
     got = _moments_of([F.Product([(0,), (2,)]), F.Product([(0, 1), (1, 2)])], weights)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("feature, unweighted, weighted", [
-    # x2 == 0: rows r0, r3
-    (lambda: F.Indicator([(2,)], states=[0]), [0.5], [(1.0 + 0.5) / 4]),
-    # shared states (1, 0): row (0,1) -> x0=1, x1=0: r1;  row (1,0) -> x1=1, x0=0: never
-    (lambda: F.Indicator([(0, 1), (1, 0)], states=[1, 0]), [0.25, 0.0], [2.0 / 4, 0.0]),
-    # per-row states: (x0, x2) == (1, 0): r3;  (x1, x2) == (1, 2): r2
-    (lambda: F.Indicator([(0, 2), (1, 2)], states=[[1, 0], [1, 2]]),
-     [0.25, 0.25], [0.5 / 4, 0.5 / 4]),
-], ids=["unary", "pair-shared-states", "pair-per-row-states"])
+@pytest.mark.parametrize(
+    "feature, unweighted, weighted",
+    [
+        # x2 == 0: rows r0, r3
+        (lambda: F.Indicator([(2,)], states=[0]), [0.5], [(1.0 + 0.5) / 4]),
+        # shared states (1, 0): row (0,1) -> x0=1, x1=0: r1;  row (1,0) -> x1=1, x0=0: never
+        (lambda: F.Indicator([(0, 1), (1, 0)], states=[1, 0]), [0.25, 0.0], [2.0 / 4, 0.0]),
+        # per-row states: (x0, x2) == (1, 0): r3;  (x1, x2) == (1, 2): r2
+        (lambda: F.Indicator([(0, 2), (1, 2)], states=[[1, 0], [1, 2]]), [0.25, 0.25], [0.5 / 4, 0.5 / 4]),
+    ],
+    ids=["unary", "pair-shared-states", "pair-per-row-states"],
+)
 def test_indicator_moments(feature, unweighted, weighted):
     np.testing.assert_allclose(_moments_of(feature()), unweighted, atol=1e-12)
     np.testing.assert_allclose(_moments_of(feature(), WEIGHTS), weighted, atol=1e-12)
 
 
-@pytest.mark.parametrize("feature, unweighted, weighted", [
-    # (x0, x1) over joint states 00, 01, 10, 11: r0 -> 00, r1 -> 10, r2, r3 -> 11
-    (lambda: F.Potential([(0, 1)]), [[0.25, 0.0, 0.25, 0.5]], [[0.25, 0.0, 0.5, 0.25]]),
-    # (x0, x2) over 00, 01, 02, 10, 11, 12: r0 -> 00, r1 -> 11, r2 -> 12, r3 -> 10
-    (lambda: F.Potential([(0, 2)]),
-     [[0.25, 0.0, 0.0, 0.25, 0.25, 0.25]],
-     [[0.25, 0.0, 0.0, 0.125, 0.5, 0.125]]),
-    # reference 0 keeps only 11, 12
-    (lambda: F.Potential([(0, 2)], reference=0), [[0.25, 0.25]], [[0.5, 0.125]]),
-    # scope order matters: (x2, x0) over 00, 01, 10, 11, 20, 21
-    (lambda: F.Potential([(2, 0)]),
-     [[0.25, 0.25, 0.0, 0.25, 0.0, 0.25]],
-     [[0.25, 0.125, 0.0, 0.5, 0.0, 0.125]]),
-], ids=["spins", "mixed-domain", "reference", "reversed-scope"])
+@pytest.mark.parametrize(
+    "feature, unweighted, weighted",
+    [
+        # (x0, x1) over joint states 00, 01, 10, 11: r0 -> 00, r1 -> 10, r2, r3 -> 11
+        (lambda: F.Potential([(0, 1)]), [[0.25, 0.0, 0.25, 0.5]], [[0.25, 0.0, 0.5, 0.25]]),
+        # (x0, x2) over 00, 01, 02, 10, 11, 12: r0 -> 00, r1 -> 11, r2 -> 12, r3 -> 10
+        (lambda: F.Potential([(0, 2)]), [[0.25, 0.0, 0.0, 0.25, 0.25, 0.25]], [[0.25, 0.0, 0.0, 0.125, 0.5, 0.125]]),
+        # reference 0 keeps only 11, 12
+        (lambda: F.Potential([(0, 2)], reference=0), [[0.25, 0.25]], [[0.5, 0.125]]),
+        # scope order matters: (x2, x0) over 00, 01, 10, 11, 20, 21
+        (lambda: F.Potential([(2, 0)]), [[0.25, 0.25, 0.0, 0.25, 0.0, 0.25]], [[0.25, 0.125, 0.0, 0.5, 0.0, 0.125]]),
+    ],
+    ids=["spins", "mixed-domain", "reference", "reversed-scope"],
+)
 def test_potential_moments(feature, unweighted, weighted):
     np.testing.assert_allclose(_moments_of(feature()), unweighted, atol=1e-12)
     np.testing.assert_allclose(_moments_of(feature(), WEIGHTS), weighted, atol=1e-12)
@@ -91,15 +99,13 @@ def test_potential_moments(feature, unweighted, weighted):
 
 def test_weights_are_normalised():
     feature = F.Potential([(1, 2)])
-    np.testing.assert_allclose(_moments_of(feature, 3.0 * WEIGHTS),
-                               _moments_of(feature, WEIGHTS), rtol=1e-12)
-    np.testing.assert_allclose(_moments_of(feature, np.full(4, 0.7)),
-                               _moments_of(feature), rtol=1e-12)
+    np.testing.assert_allclose(_moments_of(feature, 3.0 * WEIGHTS), _moments_of(feature, WEIGHTS), rtol=1e-12)
+    np.testing.assert_allclose(_moments_of(feature, np.full(4, 0.7)), _moments_of(feature), rtol=1e-12)
 
 
 def test_moments_of_several_groups_follow_theta_order():
     g = _graph()
-    g.add_features(F.Product([(0, 1)]))             # id 0
+    g.add_features(F.Product([(0, 1)]))  # id 0
     g.add_features(F.Potential([(1, 2)], reference=0))  # ids 1, 2: (x1, x2) = 11, 12
     g.add_features(F.Indicator([(2,)], states=[1]))  # id 3
     # (x1, x2): r0 (0,0), r1 (0,1), r2 (1,2), r3 (1,0)
@@ -136,9 +142,19 @@ def test_encode_tolerates_tiny_relative_error_only():
 EDGES = [0.0, 1.0, 2.0, 4.0]
 
 
-@pytest.mark.parametrize("raw, state", [
-    (0.0, 0), (0.5, 0), (0.999, 0), (1.0, 1), (1.5, 1), (2.0, 2), (3.9, 2), (4.0, 2),
-])
+@pytest.mark.parametrize(
+    "raw, state",
+    [
+        (0.0, 0),
+        (0.5, 0),
+        (0.999, 0),
+        (1.0, 1),
+        (1.5, 1),
+        (2.0, 2),
+        (3.9, 2),
+        (4.0, 2),
+    ],
+)
 def test_encode_bins_by_edges(raw, state):
     g = fg.FactorGraph()
     g.add_variables(1, edges=EDGES)

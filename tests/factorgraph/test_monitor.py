@@ -25,8 +25,9 @@ def test_a_binary_mean_of_exactly_zero_or_one_is_refused_before_the_first_step()
 
 def test_an_edge_target_is_allowed_when_a_penalty_keeps_theta_finite():
     g = _binary(3)
-    result = fg.Trainer(g, [objectives.MomentMatching([0.3, 1.0, 0.0]), objectives.L2(0.5)], n_chains=64,
-                        seed=0).fit(max_steps=20, tol=0.0, progress=False)
+    result = fg.Trainer(g, [objectives.MomentMatching([0.3, 1.0, 0.0]), objectives.L2(0.5)], n_chains=64, seed=0).fit(
+        max_steps=20, tol=0.0, progress=False
+    )
     assert np.all(np.isfinite(result.theta))
 
 
@@ -53,8 +54,7 @@ def test_jointly_inconsistent_moments_stop_when_theta_runs_away(pairs, target, o
     g.add_variables(3 if offending is None else 2, values=values)
     g.add_features(fg.features.Product(np.arange(g.n_variables)), name="means")
     g.add_features(fg.features.Product(pairs), name="pairs")
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=128, seed=0,
-                         optimizer=fg.optim.SGD(lr=0.5))
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=128, seed=0, optimizer=fg.optim.SGD(lr=0.5))
     with pytest.raises(fg.UnreachableTargetError, match="grew without bound.*group 'pairs'") as info:
         trainer.fit(max_steps=2000, tol=0.0, progress=False)
     assert trainer.step_count < 2000

@@ -30,6 +30,7 @@ def run(opt, steps, theta=None):
 
 # Hand-computed references: plain Python floats, one coordinate at a time.
 
+
 def ref_sgd(lr_at, steps):
     columns = []
     for a, c, x in zip(A, C, THETA0):
@@ -118,8 +119,10 @@ def test_adam_matches_hand_computation(lr, b1, b2, eps):
     close(run(optim.Adam(lr=lr, beta1=b1, beta2=b2, eps=eps), 10), ref_adam(lr, b1, b2, eps, 10))
 
 
-@pytest.mark.parametrize("groups, b1, b2, eps", [([0, 2, 3, 4], 0.0, 0.999, 1e-8), ([0, 4], 0.5, 0.8, 0.1),
-                                                 ([0, 0, 1, 1, 4], 0.0, 0.0, 1e-8)])
+@pytest.mark.parametrize(
+    "groups, b1, b2, eps",
+    [([0, 2, 3, 4], 0.0, 0.999, 1e-8), ([0, 4], 0.5, 0.8, 0.1), ([0, 0, 1, 1, 4], 0.0, 0.0, 1e-8)],
+)
 def test_group_adam_matches_hand_computation(groups, b1, b2, eps):
     opt = optim.GroupAdam(lr=0.05, groups=groups, beta1=b1, beta2=b2, eps=eps)
     close(run(opt, 10), ref_group_adam(0.05, groups, b1, b2, eps, 10))
@@ -136,6 +139,7 @@ def test_group_adam_steps_follow_the_gradient_within_a_group():
 
 def test_group_adam_binds_to_the_graph_groups_once():
     import factorgraph as fg
+
     g = fg.FactorGraph()
     g.add_variables(3, values=[-1, 1])
     g.add_features(fg.features.Product([0, 1, 2]))
@@ -154,8 +158,12 @@ def test_group_adam_binds_to_the_graph_groups_once():
 
 
 def test_ascent_converges_to_the_maximum():
-    for opt in (optim.SGD(lr=0.5), optim.SGD(lr=0.1, momentum=0.9, nesterov=True), optim.Adam(lr=optim.cosine(0.5, 3000)),
-                optim.GroupAdam(lr=optim.cosine(0.5, 3000), groups=[0, 1, 2, 3, 4])):
+    for opt in (
+        optim.SGD(lr=0.5),
+        optim.SGD(lr=0.1, momentum=0.9, nesterov=True),
+        optim.Adam(lr=optim.cosine(0.5, 3000)),
+        optim.GroupAdam(lr=optim.cosine(0.5, 3000), groups=[0, 1, 2, 3, 4]),
+    ):
         np.testing.assert_allclose(run(opt, 3000)[-1], C, atol=1e-6)
 
 
@@ -171,9 +179,16 @@ def test_adam_never_moves_entries_whose_gradient_is_always_zero():
     assert np.all(theta[~frozen] != theta0[~frozen])
 
 
-@pytest.mark.parametrize("make", [lambda: optim.SGD(0.1), lambda: optim.SGD(0.1, momentum=0.5),
-                                  lambda: optim.SGD(0.1, 0.5, nesterov=True), lambda: optim.Adam(0.1),
-                                  lambda: optim.GroupAdam(0.1, groups=[0, 2, 4])])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optim.SGD(0.1),
+        lambda: optim.SGD(0.1, momentum=0.5),
+        lambda: optim.SGD(0.1, 0.5, nesterov=True),
+        lambda: optim.Adam(0.1),
+        lambda: optim.GroupAdam(0.1, groups=[0, 2, 4]),
+    ],
+)
 def test_step_leaves_its_inputs_alone(make):
     theta, grad = np.array(THETA0), quad_grad(np.array(THETA0))
     theta_copy, grad_copy = theta.copy(), grad.copy()
@@ -241,11 +256,20 @@ def test_state_holds_the_buffers():
     assert sorted(optim.SGD(momentum=0.5).get_state()) == ["t"]
 
 
-@pytest.mark.parametrize("state", [
-    {}, {"m": np.zeros(4), "v": np.zeros(4)}, {"t": 1, "m": np.zeros(4)}, {"t": 1, "m": np.zeros(4), "v": np.zeros(3)},
-    {"t": 1, "m": np.zeros(4), "v": np.zeros(4), "x": 1}, {"t": -1}, {"t": 1.5},
-    {"t": 1, "m": np.full(4, np.nan), "v": np.zeros(4)}, [("t", 1)],
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {},
+        {"m": np.zeros(4), "v": np.zeros(4)},
+        {"t": 1, "m": np.zeros(4)},
+        {"t": 1, "m": np.zeros(4), "v": np.zeros(3)},
+        {"t": 1, "m": np.zeros(4), "v": np.zeros(4), "x": 1},
+        {"t": -1},
+        {"t": 1.5},
+        {"t": 1, "m": np.full(4, np.nan), "v": np.zeros(4)},
+        [("t", 1)],
+    ],
+)
 def test_bad_states_are_refused(state):
     opt = optim.Adam()
     with pytest.raises(ModelSpecError, match="state"):
@@ -258,16 +282,19 @@ def test_bad_states_are_refused(state):
 TIMES = [0, 1, 2, 5, 10, 37, 100, 1000]
 
 
-@pytest.mark.parametrize("schedule, closed_form", [
-    (optim.constant(0.3), lambda t: 0.3),
-    (optim.inverse_time(0.5, 20), lambda t: 10.0 / (20 + t)),
-    (optim.inverse_time(0.5, 20, power=0.5), lambda t: 0.5 * math.sqrt(20 / (20 + t))),
-    (optim.exponential(0.2, 0.5, 10), lambda t: 0.2 * math.exp(-t * math.log(2) / 10)),
-    (optim.cosine(1.0, 100, final=0.1), lambda t: 0.1 + 0.9 * math.cos(math.pi * min(t, 100) / 200) ** 2),
-    (optim.warmup(optim.constant(0.4), 10), lambda t: 0.04 * t if t < 10 else 0.4),
-    (optim.warmup(optim.inverse_time(0.5, 20), 5), lambda t: 0.1 * t if t < 5 else 10.0 / (15 + t)),
-    (optim.warmup(0.2, 0), lambda t: 0.2),
-])
+@pytest.mark.parametrize(
+    "schedule, closed_form",
+    [
+        (optim.constant(0.3), lambda t: 0.3),
+        (optim.inverse_time(0.5, 20), lambda t: 10.0 / (20 + t)),
+        (optim.inverse_time(0.5, 20, power=0.5), lambda t: 0.5 * math.sqrt(20 / (20 + t))),
+        (optim.exponential(0.2, 0.5, 10), lambda t: 0.2 * math.exp(-t * math.log(2) / 10)),
+        (optim.cosine(1.0, 100, final=0.1), lambda t: 0.1 + 0.9 * math.cos(math.pi * min(t, 100) / 200) ** 2),
+        (optim.warmup(optim.constant(0.4), 10), lambda t: 0.04 * t if t < 10 else 0.4),
+        (optim.warmup(optim.inverse_time(0.5, 20), 5), lambda t: 0.1 * t if t < 5 else 10.0 / (15 + t)),
+        (optim.warmup(0.2, 0), lambda t: 0.2),
+    ],
+)
 def test_schedules_match_closed_forms(schedule, closed_form):
     for t in TIMES:
         assert schedule(t) == pytest.approx(closed_form(t), rel=1e-13, abs=1e-16)
@@ -277,7 +304,9 @@ def test_schedules_match_closed_forms(schedule, closed_form):
 def test_schedule_spot_values():
     assert optim.inverse_time(0.1, 10)(10) == pytest.approx(0.05)
     assert optim.exponential(0.1, 0.5, 10)(5) == pytest.approx(0.1 / math.sqrt(2))
-    assert optim.cosine(1.0, 100)(50) == pytest.approx(0.5) and optim.cosine(1.0, 100)(25) == pytest.approx(0.5 + 0.5**1.5)
+    assert optim.cosine(1.0, 100)(50) == pytest.approx(0.5) and optim.cosine(1.0, 100)(25) == pytest.approx(
+        0.5 + 0.5**1.5
+    )
     assert [optim.warmup(1.0, 4)(t) for t in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
 
 
@@ -345,32 +374,57 @@ def test_polyak_refuses_bad_iterates():
 # -- errors ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build, name", [
-    (lambda: optim.constant(0), "lr"), (lambda: optim.constant(-1.0), "lr"), (lambda: optim.constant(np.nan), "lr"),
-    (lambda: optim.constant(True), "lr"), (lambda: optim.constant("0.1"), "lr"),
-    (lambda: optim.inverse_time(0.1, 0), "decay_steps"), (lambda: optim.inverse_time(0.1, 10, power=-1), "power"),
-    (lambda: optim.exponential(0.1, 0.0, 10), "rate"), (lambda: optim.exponential(0.1, 1.5, 10), "rate"),
-    (lambda: optim.exponential(0.1, 0.5, -2), "decay_steps"), (lambda: optim.cosine(0.1, 0), "total_steps"),
-    (lambda: optim.cosine(0.1, 10.0), "total_steps"), (lambda: optim.cosine(0.1, 10, final=0.2), "final"),
-    (lambda: optim.cosine(0.1, 10, final=-0.1), "final"), (lambda: optim.warmup(0.1, -1), "steps"),
-    (lambda: optim.warmup("fast", 3), "schedule"),
-    (lambda: optim.SGD(lr=0), "lr"), (lambda: optim.SGD(lr=-0.1), "lr"), (lambda: optim.SGD(lr=np.inf), "lr"),
-    (lambda: optim.SGD(lr=None), "lr"), (lambda: optim.SGD(momentum=-0.1), "momentum"),
-    (lambda: optim.SGD(momentum=1.0), "momentum"), (lambda: optim.SGD(nesterov="yes"), "nesterov"),
-    (lambda: optim.Adam(lr=0.0), "lr"), (lambda: optim.Adam(beta1=1.0), "beta1"), (lambda: optim.Adam(beta1=-0.1), "beta1"),
-    (lambda: optim.Adam(beta2=1.0), "beta2"), (lambda: optim.Adam(beta2=-1e-3), "beta2"),
-    (lambda: optim.Adam(eps=0.0), "eps"), (lambda: optim.Adam(eps=-1e-8), "eps"),
-    (lambda: optim.GroupAdam(groups=[1, 4]), "groups"), (lambda: optim.GroupAdam(groups=[0, 3, 2]), "groups"),
-    (lambda: optim.GroupAdam(groups=[0.0, 4.0]), "groups"), (lambda: optim.GroupAdam(groups=[]), "groups"),
-    (lambda: optim.GroupAdam(groups="all"), "groups"), (lambda: optim.GroupAdam(beta2=1.0), "beta2"),
-    (lambda: optim.PolyakAverage(-1), "start"), (lambda: optim.PolyakAverage(1.5), "start"),
-])
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: optim.constant(0), "lr"),
+        (lambda: optim.constant(-1.0), "lr"),
+        (lambda: optim.constant(np.nan), "lr"),
+        (lambda: optim.constant(True), "lr"),
+        (lambda: optim.constant("0.1"), "lr"),
+        (lambda: optim.inverse_time(0.1, 0), "decay_steps"),
+        (lambda: optim.inverse_time(0.1, 10, power=-1), "power"),
+        (lambda: optim.exponential(0.1, 0.0, 10), "rate"),
+        (lambda: optim.exponential(0.1, 1.5, 10), "rate"),
+        (lambda: optim.exponential(0.1, 0.5, -2), "decay_steps"),
+        (lambda: optim.cosine(0.1, 0), "total_steps"),
+        (lambda: optim.cosine(0.1, 10.0), "total_steps"),
+        (lambda: optim.cosine(0.1, 10, final=0.2), "final"),
+        (lambda: optim.cosine(0.1, 10, final=-0.1), "final"),
+        (lambda: optim.warmup(0.1, -1), "steps"),
+        (lambda: optim.warmup("fast", 3), "schedule"),
+        (lambda: optim.SGD(lr=0), "lr"),
+        (lambda: optim.SGD(lr=-0.1), "lr"),
+        (lambda: optim.SGD(lr=np.inf), "lr"),
+        (lambda: optim.SGD(lr=None), "lr"),
+        (lambda: optim.SGD(momentum=-0.1), "momentum"),
+        (lambda: optim.SGD(momentum=1.0), "momentum"),
+        (lambda: optim.SGD(nesterov="yes"), "nesterov"),
+        (lambda: optim.Adam(lr=0.0), "lr"),
+        (lambda: optim.Adam(beta1=1.0), "beta1"),
+        (lambda: optim.Adam(beta1=-0.1), "beta1"),
+        (lambda: optim.Adam(beta2=1.0), "beta2"),
+        (lambda: optim.Adam(beta2=-1e-3), "beta2"),
+        (lambda: optim.Adam(eps=0.0), "eps"),
+        (lambda: optim.Adam(eps=-1e-8), "eps"),
+        (lambda: optim.GroupAdam(groups=[1, 4]), "groups"),
+        (lambda: optim.GroupAdam(groups=[0, 3, 2]), "groups"),
+        (lambda: optim.GroupAdam(groups=[0.0, 4.0]), "groups"),
+        (lambda: optim.GroupAdam(groups=[]), "groups"),
+        (lambda: optim.GroupAdam(groups="all"), "groups"),
+        (lambda: optim.GroupAdam(beta2=1.0), "beta2"),
+        (lambda: optim.PolyakAverage(-1), "start"),
+        (lambda: optim.PolyakAverage(1.5), "start"),
+    ],
+)
 def test_bad_arguments_raise_model_spec_errors(build, name):
     with pytest.raises(ModelSpecError, match=rf"^The '{name}' argument of optim\.\w+ must be .*; got "):
         build()
 
 
-@pytest.mark.parametrize("make", [lambda: optim.SGD(0.1, momentum=0.5), lambda: optim.Adam(), lambda: optim.GroupAdam()])
+@pytest.mark.parametrize(
+    "make", [lambda: optim.SGD(0.1, momentum=0.5), lambda: optim.Adam(), lambda: optim.GroupAdam()]
+)
 def test_bad_gradients_are_refused_without_a_step(make):
     opt = make()
     theta = np.zeros(6)

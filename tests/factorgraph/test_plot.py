@@ -43,7 +43,8 @@ def fitted():
     target = fg.exact.expectations(g, theta_star)
     terms = [objectives.MomentMatching(target), objectives.L2(0.01)]
     result = fg.Trainer(g, terms, n_chains=200, seed=3, optimizer=fg.optim.Adam(lr=0.05)).fit(
-        max_steps=60, tol=0.0, check_every=5, progress=False)
+        max_steps=60, tol=0.0, check_every=5, progress=False
+    )
     return g, target, result
 
 
@@ -76,8 +77,13 @@ def test_convergence_draws_the_history_of_a_fit(fitted, tmp_path):
     history = result.history
     fig = fg.plot.convergence(result, labels=["moments", "L2"])
     save_png(fig, tmp_path, "convergence")
-    assert [ax.get_title() for ax in fig.axes] == ["Mismatch and residual", "Objective terms", "θ change", "Sampler",
-                                                   "Chains"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Mismatch and residual",
+        "Objective terms",
+        "θ change",
+        "Sampler",
+        "Chains",
+    ]
     steps = np.arange(1, result.n_steps + 1)
 
     mismatch = lines_by_label(panel(fig, "Mismatch and residual"))
@@ -119,7 +125,9 @@ def test_convergence_skips_empty_series_and_draws_unknown_keys(tmp_path):
     assert list(terms) == ["term 1", "term 2"]
     np.testing.assert_array_equal(terms["term 2"].get_ydata(), history["values"][:, 2])
     np.testing.assert_array_equal(terms["term 2"].get_xdata(), history["time"])
-    np.testing.assert_array_equal(lines_by_label(panel(fig, "Other"))["custom figure"].get_ydata(), history["custom_figure"])
+    np.testing.assert_array_equal(
+        lines_by_label(panel(fig, "Other"))["custom figure"].get_ydata(), history["custom_figure"]
+    )
     assert fig.axes[-1].get_xlabel() == "time (s)"
 
 
@@ -208,7 +216,7 @@ def test_marginals_from_chains_against_data(fitted, tmp_path):
     two = np.array([np.mean((states[:, 0] == a) & (states[:, 1] == b)) for a in (0, 1) for b in (0, 1)])
     data_two = np.array([np.mean((data[:, 0] == a) & (data[:, 1] == b)) for a in (0, 1) for b in (0, 1)])
     for ax, model in zip(fig.axes, (one, two)):
-        model_bars, target_bars = ax.containers[1], ax.containers[2]  # [errorbar, model bars, target bars]
+        model_bars = ax.containers[1]  # [errorbar, model bars, target bars]
         np.testing.assert_allclose([b.get_height() for b in model_bars], model, atol=1e-12)
         np.testing.assert_allclose(errorbar_halves(ax)[0], np.sqrt(model * (1 - model) / n), atol=1e-12)
     np.testing.assert_allclose([b.get_height() for b in fig.axes[1].containers[2]], data_two, atol=1e-12)
@@ -294,11 +302,15 @@ def test_couplings_picks_the_only_pairwise_group(tmp_path):
     assert matrix[0, 2] == matrix[2, 0] == 0.5 and matrix[1, 2] == -0.25 and np.isnan(matrix[0, 1])
 
 
-@pytest.mark.parametrize("kind, match", [
-    (lambda: fg.features.Product(np.arange(3)), "scopes of \\[1\\] variables"),
-    (lambda: fg.features.Product([(0, 1, 2)]), "scopes of \\[3\\] variables"),
-    (lambda: fg.features.Potential([(0, 1), (1, 2)]), "several features per pair"),
-], ids=["fields", "triples", "potential"])
+@pytest.mark.parametrize(
+    "kind, match",
+    [
+        (lambda: fg.features.Product(np.arange(3)), "scopes of \\[1\\] variables"),
+        (lambda: fg.features.Product([(0, 1, 2)]), "scopes of \\[3\\] variables"),
+        (lambda: fg.features.Potential([(0, 1), (1, 2)]), "several features per pair"),
+    ],
+    ids=["fields", "triples", "potential"],
+)
 def test_couplings_refuses_a_group_that_is_not_pairwise(kind, match):
     g = fg.FactorGraph()
     g.add_variables(3, n_states=2)
@@ -329,12 +341,16 @@ def test_couplings_checks_its_arguments():
 # -- without matplotlib ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda g, t: fg.plot.convergence({"step_norm": np.ones(3)}),
-    lambda g, t: fg.plot.moments(g, t, np.zeros(len(t))),
-    lambda g, t: fg.plot.marginals(g, t, [0]),
-    lambda g, t: fg.plot.couplings(g, t, "pairs"),
-], ids=["convergence", "moments", "marginals", "couplings"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g, t: fg.plot.convergence({"step_norm": np.ones(3)}),
+        lambda g, t: fg.plot.moments(g, t, np.zeros(len(t))),
+        lambda g, t: fg.plot.marginals(g, t, [0]),
+        lambda g, t: fg.plot.couplings(g, t, "pairs"),
+    ],
+    ids=["convergence", "moments", "marginals", "couplings"],
+)
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch, call):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)  # makes `import matplotlib...` raise ImportError

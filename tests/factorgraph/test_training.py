@@ -46,7 +46,8 @@ def test_l2_reaches_the_exact_regularised_solution():
     target = fg.exact.expectations(g, theta_star)
     exact = fg.exact.fit(g, target, l2=0.5)
     result = _trainer(g, [objectives.MomentMatching(target), objectives.L2(0.5)]).fit(
-        max_steps=1500, tol=0.0, progress=False)
+        max_steps=1500, tol=0.0, progress=False
+    )
     assert np.abs(result.theta - exact.theta).max() < 0.05
 
 
@@ -56,10 +57,20 @@ def test_theta_trajectory_is_identical_for_one_and_two_threads():
     target = fg.exact.expectations(g, theta_star)
     runs = []
     for threads in (1, 2):
-        trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=300, seed=4, n_threads=threads,
-                             optimizer=fg.optim.Adam(lr=0.05))
-        seen = []
-        result = trainer.fit(max_steps=60, tol=0.0, progress=False, callback=lambda i: seen.append(i["theta"].copy()))
+        trainer = fg.Trainer(
+            g,
+            [objectives.MomentMatching(target)],
+            n_chains=300,
+            seed=4,
+            n_threads=threads,
+            optimizer=fg.optim.Adam(lr=0.05),
+        )
+        seen: list[np.ndarray] = []
+
+        def record(info, seen=seen):
+            seen.append(info["theta"].copy())
+
+        result = trainer.fit(max_steps=60, tol=0.0, progress=False, callback=record)
         runs.append((np.array(seen), result))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1].states, runs[1][1].states)
@@ -139,8 +150,14 @@ def test_a_constant_mismatch_far_below_one_unit_is_not_converged():
     g.add_features(fg.features.Product(np.arange(20)))
     target = np.full(20, 0.0005)  # P(up) = 0.75
     # from θ = 0 (the independent-site start would already be the answer)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=256, seed=0,
-                         optimizer=fg.optim.SGD(lr=0.05), theta0=np.zeros(20))
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target)],
+        n_chains=256,
+        seed=0,
+        optimizer=fg.optim.SGD(lr=0.05),
+        theta0=np.zeros(20),
+    )
     result = trainer.fit(max_steps=200, tol=0.01, progress=False, window=20)
     assert not result.converged and result.history["mismatch"][-1] > 3
 
@@ -151,8 +168,14 @@ def test_one_badly_matched_feature_blocks_convergence():
     g.add_features(fg.features.Product(np.arange(200)))
     theta0 = np.zeros(200)
     theta0[0] = 1.0
-    trainer = fg.Trainer(g, [objectives.MomentMatching(np.zeros(200))], n_chains=256, seed=0, theta0=theta0,
-                         optimizer=fg.optim.SGD(lr=1e-6))
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(np.zeros(200))],
+        n_chains=256,
+        seed=0,
+        theta0=theta0,
+        optimizer=fg.optim.SGD(lr=1e-6),
+    )
     result = trainer.fit(max_steps=200, tol=0.01, progress=False, window=20)
     assert not result.converged and result.history["mismatch_max"][-1] > 6
 
@@ -162,8 +185,15 @@ def test_one_badly_matched_feature_blocks_convergence():
     [
         (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9)), objectives.L2(np.ones(3))]), "strength"),
         (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))], sampler=123), "sampler"),
-        (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))],
-                                  sampler=__import__("samplers").create("gibbs", cg, 4), seed=3), "ready sampler"),
+        (
+            lambda g, cg: fg.Trainer(
+                cg,
+                [objectives.MomentMatching(np.zeros(9))],
+                sampler=__import__("samplers").create("gibbs", cg, 4),
+                seed=3,
+            ),
+            "ready sampler",
+        ),
         (lambda g, cg: fg.Trainer(cg, [objectives.MomentMatching(np.zeros(9))], blocksize=4), "blocksize"),
         (lambda g, cg: fg.fit(g, target=np.zeros(9), weights=[1, 2]), "weights"),
     ],
@@ -176,8 +206,7 @@ def test_bad_trainer_arguments(make, match):
 
 def test_without_moment_matching_theta_stability_decides():
     g, _ = frustrated_ising()
-    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.ones(9),
-                         optimizer=fg.optim.SGD(lr=0.5))
+    trainer = fg.Trainer(g, [objectives.L2(1.0)], n_chains=8, seed=0, theta0=np.ones(9), optimizer=fg.optim.SGD(lr=0.5))
     result = trainer.fit(max_steps=500, tol=1e-6, progress=False, window=10)
     assert result.converged and np.abs(result.theta).max() < 1e-5
 
@@ -192,8 +221,16 @@ def test_standardised_mismatch_is_honest_at_the_exact_solution(average_sweeps):
     g, theta_star = frustrated_ising()
     theta = 2 * theta_star  # stronger couplings: consecutive sweeps clearly correlated
     target = fg.exact.expectations(g, theta)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=512, seed=3, theta0=theta,
-                         optimizer=fg.optim.SGD(lr=1e-300), sweeps_per_step=10, average_sweeps=average_sweeps)
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target)],
+        n_chains=512,
+        seed=3,
+        theta0=theta,
+        optimizer=fg.optim.SGD(lr=1e-300),
+        sweeps_per_step=10,
+        average_sweeps=average_sweeps,
+    )
     result = trainer.fit(max_steps=1000, tol=0.0, check_every=5, progress=False)
     np.testing.assert_array_equal(result.theta, theta)  # the step is too small to move θ
     z_squared = result.history["mismatch"][4::5] ** 2
@@ -206,8 +243,7 @@ def test_learning_rate_decays_on_a_plateau():
     g, theta_star = frustrated_ising()
     target = fg.exact.expectations(g, theta_star)
     exact = fg.exact.fit(g, target)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=2000, seed=3,
-                         optimizer=fg.optim.SGD(lr=1.0))
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=2000, seed=3, optimizer=fg.optim.SGD(lr=1.0))
     result = trainer.fit(max_steps=800, tol=0.0, progress=False, decay_on_plateau=0.5, patience=40)
     scale = result.history["lr_scale"]
     assert np.all(np.diff(scale) <= 0) and scale[0] == 1.0 and scale[-1] <= 0.125

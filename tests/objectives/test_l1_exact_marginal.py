@@ -28,8 +28,15 @@ def test_exact_l1_solution_meets_the_subgradient_conditions():
     result = _exact_l1_fit(g, target, l1)
     theta = result.theta
     h = 1e-5
-    grad = np.array([(fg.exact.log_partition(g, theta + h * e) - fg.exact.log_partition(g, theta - h * e)) / (2 * h)
-                     for e in np.eye(len(theta))]) - target
+    grad = (
+        np.array(
+            [
+                (fg.exact.log_partition(g, theta + h * e) - fg.exact.log_partition(g, theta - h * e)) / (2 * h)
+                for e in np.eye(len(theta))
+            ]
+        )
+        - target
+    )
     assert result.success and l1_residual(grad, theta, l1).max() < 1e-6
     assert np.sum(theta == 0) >= 2 and np.sum(theta != 0) >= 4
 
@@ -38,7 +45,8 @@ def test_trainer_with_l1_reaches_the_exact_sparse_solution():
     g, target, l1 = _sparse_problem()
     exact = _exact_l1_fit(g, target, l1).theta
     result = _trainer(g, [objectives.MomentMatching(target), objectives.L1(l1)]).fit(
-        max_steps=1500, tol=0.0, progress=False)
+        max_steps=1500, tol=0.0, progress=False
+    )
     zero = exact == 0
     assert np.abs(result.theta[zero]).max() <= 0.02
     assert np.abs(result.theta - exact)[~zero].max() < 0.05
@@ -47,9 +55,11 @@ def test_trainer_with_l1_reaches_the_exact_sparse_solution():
 def test_l1_with_adam_thresholds_in_its_metric():
     g, target, l1 = _sparse_problem()
     exact = _exact_l1_fit(g, target, l1).theta
-    result = _trainer(g, [objectives.MomentMatching(target), objectives.L1(l1)],
-                      optimizer=fg.optim.Adam(lr=fg.optim.inverse_time(0.05, 200, 0.6))).fit(
-        max_steps=1500, tol=0.0, progress=False)
+    result = _trainer(
+        g,
+        [objectives.MomentMatching(target), objectives.L1(l1)],
+        optimizer=fg.optim.Adam(lr=fg.optim.inverse_time(0.05, 200, 0.6)),
+    ).fit(max_steps=1500, tol=0.0, progress=False)
     assert np.abs(result.theta[exact == 0]).max() <= 0.02
     assert np.abs(result.theta - exact).max() < 0.05
 
@@ -57,8 +67,13 @@ def test_l1_with_adam_thresholds_in_its_metric():
 def test_l1_proximal_step_leaves_fixed_features_alone():
     g, theta_star = base_measure()
     target = fg.exact.expectations(g, theta_star)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target), objectives.L1(100.0)], n_chains=16, seed=0,
-                         optimizer=fg.optim.Adam(lr=0.1))
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target), objectives.L1(100.0)],
+        n_chains=16,
+        seed=0,
+        optimizer=fg.optim.Adam(lr=0.1),
+    )
     result = trainer.fit(max_steps=5, tol=0.0, progress=False)
     np.testing.assert_array_equal(result.theta[~g.trainable], g.theta_init()[~g.trainable])
     np.testing.assert_array_equal(result.theta[g.trainable], 0.0)

@@ -42,10 +42,13 @@ def test_exact_gradient_matches_finite_differences(case, kind):
     prior = objectives.MarginalPrior(scope, target, kind=kind, strength=1.7)
     _, grad = prior.exact_value_and_grad(cg, theta)
     h = 1e-5
-    numeric = np.array([
-        (prior.exact_value_and_grad(cg, theta + h * e)[0] - prior.exact_value_and_grad(cg, theta - h * e)[0]) / (2 * h)
-        for e in np.eye(len(theta))
-    ])
+    numeric = np.array(
+        [
+            (prior.exact_value_and_grad(cg, theta + h * e)[0] - prior.exact_value_and_grad(cg, theta - h * e)[0])
+            / (2 * h)
+            for e in np.eye(len(theta))
+        ]
+    )
     np.testing.assert_allclose(grad, numeric, rtol=0, atol=1e-6)
 
 
@@ -53,9 +56,13 @@ def _chain_gradient(cg, theta, prior, seed, n_chains=1000, burn_in=100):
     sampler = samplers.create("gibbs", cg, n_chains, seed=seed, n_threads=1)
     sampler.run(theta, burn_in)
     stats = sampler.stats()
-    stats = samplers.ChainStats(stats.mean, stats.n_chains, stats.sweep,
-                                marginal_counts={prior.scope: sampler.marginal_counts(prior.scope)},
-                                weighted_sums=sampler.weighted_sums)
+    stats = samplers.ChainStats(
+        stats.mean,
+        stats.n_chains,
+        stats.sweep,
+        marginal_counts={prior.scope: sampler.marginal_counts(prior.scope)},
+        weighted_sums=sampler.weighted_sums,
+    )
     return prior.value_and_grad(stats, theta)
 
 
@@ -92,8 +99,15 @@ def test_trainer_reaches_the_exact_solution(kind):
     p_exact = fg.exact.marginal(g, exact.theta, (0, 1))
     # the prior moves the solution visibly away from the plain MaxEnt one
     assert np.abs(p_exact - fg.exact.marginal(g, theta_star, (0, 1))).max() > 0.02
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target), prior], n_chains=2000, seed=3, n_threads=1,
-                         optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(step, 200, 0.6)), average_from=500)
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target), prior],
+        n_chains=2000,
+        seed=3,
+        n_threads=1,
+        optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(step, 200, 0.6)),
+        average_from=500,
+    )
     result = trainer.fit(max_steps=1500, tol=0.0, progress=False)
     assert np.abs(result.theta - exact.theta).max() < 0.05
     assert np.abs(fg.exact.marginal(g, result.theta, (0, 1)) - p_exact).max() < 0.01
@@ -109,8 +123,9 @@ def test_exact_fit_without_prior_is_unchanged_and_prior_strength_zero_is_neutral
 def test_exact_fit_l2_objective_equals_l2_argument():
     g, theta_star = frustrated_ising()
     target = fg.exact.expectations(g, theta_star)
-    np.testing.assert_allclose(fg.exact.fit(g, target, objectives=[objectives.L2(0.3)]).theta,
-                               fg.exact.fit(g, target, l2=0.3).theta, atol=1e-8)
+    np.testing.assert_allclose(
+        fg.exact.fit(g, target, objectives=[objectives.L2(0.3)]).theta, fg.exact.fit(g, target, l2=0.3).theta, atol=1e-8
+    )
 
 
 # ------------------------------------------------------------------ the sampler side

@@ -71,8 +71,14 @@ def test_trainer_reaches_the_exact_solution_of_every_objective_mixed():
     assert zeros.sum() >= 1  # the L1 term makes some coupling exactly zero
     # the priors move the indicators' marginal off its target: the mix is not separable
     assert np.abs(fg.exact.marginal(g, exact.theta, (4, 5)) - Q_EXACT).max() > 0.005
-    trainer = fg.Trainer(g, terms, n_chains=2000, seed=1, average_from=500,
-                         optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(1.0, 200, 0.6)))
+    trainer = fg.Trainer(
+        g,
+        terms,
+        n_chains=2000,
+        seed=1,
+        average_from=500,
+        optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(1.0, 200, 0.6)),
+    )
     result = trainer.fit(max_steps=1500, tol=0.0, progress=False)
     assert np.abs(result.theta - exact.theta).max() < 0.05
     assert np.abs(result.theta[zeros]).max() <= 0.02
@@ -96,8 +102,17 @@ def test_residual_is_honest_at_the_exact_optimum(average_sweeps):
     noise: the priors pull the moments off their targets."""
     g, terms = mixed_problem()
     exact = fg.exact.fit(g, objectives=terms)
-    trainer = fg.Trainer(g, terms, n_chains=1024, seed=3, theta0=exact.theta, sweeps_per_step=10, n_threads=1,
-                         average_sweeps=average_sweeps, optimizer=fg.optim.SGD(lr=1e-300))
+    trainer = fg.Trainer(
+        g,
+        terms,
+        n_chains=1024,
+        seed=3,
+        theta0=exact.theta,
+        sweeps_per_step=10,
+        n_threads=1,
+        average_sweeps=average_sweeps,
+        optimizer=fg.optim.SGD(lr=1e-300),
+    )
     result = trainer.fit(max_steps=1000, tol=0.0, check_every=5, progress=False)
     np.testing.assert_allclose(result.theta, exact.theta, rtol=1e-250, atol=1e-250)  # the step is ~1e-300
     z_squared = result.history["residual"][4::5] ** 2
@@ -108,8 +123,15 @@ def test_residual_is_honest_at_the_exact_optimum(average_sweeps):
 def test_a_fit_with_priors_converges_on_the_residual_and_stops():
     g, terms = mixed_problem()
     exact = fg.exact.fit(g, objectives=terms)
-    trainer = fg.Trainer(g, terms, n_chains=2000, seed=5, average_from=200, n_threads=1,
-                         optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(1.0, 100, 0.6)))
+    trainer = fg.Trainer(
+        g,
+        terms,
+        n_chains=2000,
+        seed=5,
+        average_from=200,
+        n_threads=1,
+        optimizer=fg.optim.SGD(lr=fg.optim.inverse_time(1.0, 100, 0.6)),
+    )
     result = trainer.fit(max_steps=3000, tol=0.01, window=50, progress=False)
     assert result.converged and result.n_steps < 3000, result.message
     assert "residual" in result.message
@@ -120,8 +142,7 @@ def test_a_fit_with_priors_converges_on_the_residual_and_stops():
 def test_residual_equals_mismatch_with_matching_terms_only():
     g, theta = frustrated_ising()
     target = fg.exact.expectations(g, theta)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=256, seed=0,
-                         optimizer=fg.optim.SGD(lr=0.1))
+    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], n_chains=256, seed=0, optimizer=fg.optim.SGD(lr=0.1))
     history = trainer.fit(max_steps=30, tol=0.0, check_every=3, progress=False).history
     np.testing.assert_allclose(history["residual"], history["mismatch"], rtol=1e-12)
     np.testing.assert_allclose(history["residual_max"], history["mismatch_max"], rtol=1e-12)
@@ -135,6 +156,5 @@ def test_residual_with_l1_is_the_distance_from_the_subdifferential():
     theta[0], theta[1] = 0.5, -0.5
     grad = np.linspace(-0.2, 0.2, g.n_features)
     residual = trainer.monitor.stationarity(grad, theta)
-    expected = np.where(theta != 0, np.abs(grad - strength * np.sign(theta)),
-                        np.maximum(np.abs(grad) - strength, 0.0))
+    expected = np.where(theta != 0, np.abs(grad - strength * np.sign(theta)), np.maximum(np.abs(grad) - strength, 0.0))
     np.testing.assert_allclose(residual, expected, rtol=0, atol=1e-15)

@@ -59,8 +59,9 @@ def assert_within_mcse(per_chain, exact, variance, z_max=4.0, min_ess=500, label
     assert ess.min() > min_ess, f"underpowered: ESS {ess.min():.0f} < {min_ess} {label}"
     z = np.abs(estimate[varying] - exact[varying]) / mcse
     worst = int(np.argmax(z))
-    assert z.max() < z_max, (f"statistic {np.flatnonzero(varying)[worst]} is {z.max():.2f} MCSE from exact "
-                             f"(ESS {ess[worst]:.0f}) {label}")
+    assert z.max() < z_max, (
+        f"statistic {np.flatnonzero(varying)[worst]} is {z.max():.2f} MCSE from exact (ESS {ess[worst]:.0f}) {label}"
+    )
     np.testing.assert_allclose(estimate[~varying], exact[~varying], atol=1e-12, err_msg=label)
 
 

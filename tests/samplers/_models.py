@@ -51,8 +51,9 @@ def base_measure():
     """A fixed (untrained) base-measure table beside trained moments."""
     g = fg.FactorGraph()
     g.add_variables(4, n_states=3)
-    g.add_features(F.Table([(0, 1), (2, 3)], table=[[0.0, 1.0, -2.0], [0.5, 0.0, 0.3], [-1.0, 0.2, 0.0]]),
-                   trainable=False)
+    g.add_features(
+        F.Table([(0, 1), (2, 3)], table=[[0.0, 1.0, -2.0], [0.5, 0.0, 0.3], [-1.0, 0.2, 0.0]]), trainable=False
+    )
     g.add_features(F.Product([(1, 2), (3, 0)]))
     return g, np.array([1.0, 1.0, 0.4, -0.3])
 
@@ -66,6 +67,6 @@ def disconnected():
     return g, np.array([1.2, -0.8, 0.5, -0.5])
 
 
-MODELS = {f.__name__: f for f in (frustrated_ising, potts_triangle, five_state_chain, mixed_kinds,
-                                  base_measure, disconnected)}
-
+MODELS = {
+    f.__name__: f for f in (frustrated_ising, potts_triangle, five_state_chain, mixed_kinds, base_measure, disconnected)
+}

@@ -51,8 +51,18 @@ def pytest_configure(config):
     if not _up_to_date(project):
         with tempfile.TemporaryDirectory() as tmp:
             source = shutil.copytree(PLUGIN, Path(tmp) / PLUGIN.name)
-            command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                       "--no-index", "--force-reinstall", str(source)]
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--force-reinstall",
+                str(source),
+            ]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             raise pytest.UsageError(

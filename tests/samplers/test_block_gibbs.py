@@ -23,8 +23,12 @@ def _user_blocks(n):
 
 
 def _options(kind, n):
-    return {"user": {"blocks": _user_blocks(n)}, "small": {"max_joint_states": 9},
-            "auto": {}, "singletons": {"max_joint_states": 1}}[kind]
+    return {
+        "user": {"blocks": _user_blocks(n)},
+        "small": {"max_joint_states": 9},
+        "auto": {},
+        "singletons": {"max_joint_states": 1},
+    }[kind]
 
 
 OPTION_KINDS = ["user", "small", "auto", "singletons"]
@@ -46,8 +50,9 @@ def potts_grid(side=6, q=3):
     """A side x side grid of q-state variables with random indexed pair maps and fields."""
     g = fg.FactorGraph()
     v = g.add_variables(side * side, n_states=q).reshape(side, side)
-    pairs = np.concatenate([np.stack([v[:, :-1].ravel(), v[:, 1:].ravel()], 1),
-                            np.stack([v[:-1].ravel(), v[1:].ravel()], 1)])
+    pairs = np.concatenate(
+        [np.stack([v[:, :-1].ravel(), v[:, 1:].ravel()], 1), np.stack([v[:-1].ravel(), v[1:].ravel()], 1)]
+    )
     g.add_features(fg.features.Potential(v.ravel(), reference=0))
     g.add_features(fg.features.Potential(pairs))
     g.add_features(fg.features.Product(pairs[::3]))
@@ -77,7 +82,7 @@ def test_automatic_blocks_cover_every_variable_within_the_limit_and_are_properly
     for i, b in enumerate(sampler.blocks):
         block_of[b] = i
     for f in range(cg.n_factors):
-        touched = np.unique(block_of[cg.factor_vars[cg.factor_ptr[f]:cg.factor_ptr[f + 1]]])
+        touched = np.unique(block_of[cg.factor_vars[cg.factor_ptr[f] : cg.factor_ptr[f + 1]]])
         assert len(np.unique(sampler.block_colors[touched])) == len(touched)
 
 
@@ -131,8 +136,9 @@ def test_one_sweep_from_one_state_follows_the_reported_row(kind, seed):
     pi = fg.exact.probabilities(cg, theta).ravel()
     start = fg.exact.enumerate_states(cg)[int(np.argmin(pi))]
     states = np.tile(start, (n_chains, 1)).astype(np.int32)
-    sums = np.array([cg.feature_sums(states[i:i + sampler.block_size])
-                     for i in range(0, n_chains, sampler.block_size)])
+    sums = np.array(
+        [cg.feature_sums(states[i : i + sampler.block_size]) for i in range(0, n_chains, sampler.block_size)]
+    )
     sampler.set_state(dict(sampler.get_state(), states=states, block_sums=sums))
     sampler.run(theta, 1)
     row = sampler.transition_matrix(theta)[int(np.argmin(pi))]
@@ -198,8 +204,9 @@ def test_states_and_sums_are_identical_for_one_and_two_threads(block_size):
     cg, theta = potts_grid()
     runs = []
     for threads in (1, 2):
-        sampler = samplers.create("block-gibbs", cg, 96, seed=3, n_threads=threads, block_size=block_size,
-                                  max_joint_states=27)
+        sampler = samplers.create(
+            "block-gibbs", cg, 96, seed=3, n_threads=threads, block_size=block_size, max_joint_states=27
+        )
         info = sampler.run(theta, 30)
         runs.append((sampler.states, sampler.get_state()["block_sums"], info.n_changes))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
@@ -222,8 +229,9 @@ def test_chains_do_not_depend_on_the_chain_count_or_the_block_of_chains():
 def test_running_sums_match_a_recomputation_after_many_sweeps(model):
     g, theta = MODELS[model]()
     cg = g.compile()
-    sampler = samplers.create("block-gibbs", cg, 50, seed=4, block_size=16, refresh_every=10**6,
-                              blocks=_user_blocks(cg.n_variables))
+    sampler = samplers.create(
+        "block-gibbs", cg, 50, seed=4, block_size=16, refresh_every=10**6, blocks=_user_blocks(cg.n_variables)
+    )
     sampler.run(theta, 2000)
     recomputed = cg.feature_sums(sampler.states)
     running = sampler.get_state()["block_sums"].sum(axis=0)
@@ -235,8 +243,9 @@ def test_running_sums_of_a_large_model_match_a_recomputation():
     sampler = samplers.create("block-gibbs", cg, 64, seed=2, refresh_every=10**6, max_joint_states=81)
     sampler.run(theta, 300)
     recomputed = cg.feature_sums(sampler.states)
-    np.testing.assert_allclose(sampler.get_state()["block_sums"].sum(axis=0), recomputed, rtol=1e-9,
-                               atol=1e-9 * np.abs(recomputed).max())
+    np.testing.assert_allclose(
+        sampler.get_state()["block_sums"].sum(axis=0), recomputed, rtol=1e-9, atol=1e-9 * np.abs(recomputed).max()
+    )
 
 
 def test_get_state_and_set_state_continue_bit_for_bit():
@@ -277,8 +286,10 @@ def test_a_pickled_sampler_continues_bit_for_bit():
         ({"blocks": [[]]}, ["blocks[0]", "non-empty"]),
         ({"blocks": [[0.5, 1]]}, ["blocks[0]", "whole numbers"]),
         ({"blocks": "0123"}, ["'blocks' argument of BlockGibbs"]),
-        ({"blocks": [[0, 1, 2, 3]], "max_joint_states": 100}, ["blocks[0] has 625 joint states",
-                                                               "max_joint_states=100", "Split the block"]),
+        (
+            {"blocks": [[0, 1, 2, 3]], "max_joint_states": 100},
+            ["blocks[0] has 625 joint states", "max_joint_states=100", "Split the block"],
+        ),
         ({"max_joint_states": 0}, ["'max_joint_states'"]),
         ({"max_joint_states": 2**30}, ["'max_joint_states'"]),
     ],

@@ -140,8 +140,9 @@ def test_gibbs_chain_is_correlated_at_strong_coupling(seed):
     tau_strong, tau_weak = diagnostics.integrated_time(strong), diagnostics.integrated_time(weak)
     # at β = 0.1 the spins are nearly independent (τ close to 1); at β = 0.6, deep in the
     # ordered phase, |m| relaxes over several sweeps; 5-sigma margins are below 0.5 for both
-    assert tau_strong > 2.0 and tau_strong > tau_weak + tau_tolerance(tau_strong, strong.size), \
+    assert tau_strong > 2.0 and tau_strong > tau_weak + tau_tolerance(tau_strong, strong.size), (
         f"seed={seed}: τ(0.6)={tau_strong}, τ(0.1)={tau_weak}"
+    )
     assert diagnostics.ess(strong) < strong.size / 2
     assert diagnostics.split_rhat(strong) < 1.05, f"seed={seed}"
 
@@ -159,8 +160,10 @@ def test_gibbs_chain_is_correlated_at_strong_coupling(seed):
         (lambda: diagnostics.integrated_time(np.arange(10.0), c=-1), "'c' argument"),
         (lambda: diagnostics.mcse("abc"), "real numbers"),
         (lambda: diagnostics.acceptance_rates([]), "no SweepInfo"),
-        (lambda: diagnostics.acceptance_rates([samplers.SweepInfo(1, 4, 2, {"n_clusters": 3})]),
-         r"no 'acceptance_rate'.*\['n_clusters'\].*change_rate"),
+        (
+            lambda: diagnostics.acceptance_rates([samplers.SweepInfo(1, 4, 2, {"n_clusters": 3})]),
+            r"no 'acceptance_rate'.*\['n_clusters'\].*change_rate",
+        ),
         (lambda: diagnostics.acceptance_rates([samplers.SweepInfo(1, 4, 2, {"acceptance_rate": 1.5})]), r"\[0, 1\]"),
     ],
 )
@@ -175,8 +178,10 @@ def test_diagnostics_errors_are_value_errors():
 
 
 def test_acceptance_rates_weight_runs_by_their_sweeps():
-    infos = [samplers.SweepInfo(1, 10, 3, {"acceptance_rate": 0.5}),
-             samplers.SweepInfo(3, 30, 9, {"acceptance_rate": 0.1})]
+    infos = [
+        samplers.SweepInfo(1, 10, 3, {"acceptance_rate": 0.5}),
+        samplers.SweepInfo(3, 30, 9, {"acceptance_rate": 0.1}),
+    ]
     assert diagnostics.acceptance_rates(infos) == pytest.approx(0.2, rel=1e-15)
 
 
@@ -188,6 +193,10 @@ def test_average_ranks_match_scipy_with_ties():
     from samplers.diagnostics import _average_ranks
 
     rng = np.random.default_rng(0)
-    for x in (rng.integers(0, 4, size=(50, 7)).astype(float), rng.normal(size=(33, 3)), np.zeros((5, 2)),
-              np.array([[1.0, -np.inf], [1.0, 2.0], [0.0, -np.inf]])):
+    for x in (
+        rng.integers(0, 4, size=(50, 7)).astype(float),
+        rng.normal(size=(33, 3)),
+        np.zeros((5, 2)),
+        np.array([[1.0, -np.inf], [1.0, 2.0], [0.0, -np.inf]]),
+    ):
         np.testing.assert_array_equal(_average_ranks(x), scipy.stats.rankdata(x, axis=0))

@@ -14,20 +14,22 @@ entry points (the plugin of tests/plugins included) and samplers added later all
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore::factorgraph.ShardingOverheadWarning")
-
 import factorgraph as fg
 import samplers
 
 from ._checks import assert_within_mcse, exact_values, state_index, time_averages
 from ._models import MODELS
 
+pytestmark = pytest.mark.filterwarnings("ignore::factorgraph.ShardingOverheadWarning")
+
 # Per sampler: constructor options and run lengths where the defaults do not suit, or the
 # reason it is left out of the long runs (reported as a skip naming the sampler).
 DEFAULTS = {"options": {}, "n_chains": 256, "n_burn": 200, "n_sweeps": 500, "skip": None}
 SETTINGS = {
-    "loopback": {"skip": "its chains equal those of 'gibbs' bit for bit (test_gibbs.py); pure Python is too "
-                         "slow to repeat their statistics"},
+    "loopback": {
+        "skip": "its chains equal those of 'gibbs' bit for bit (test_gibbs.py); pure Python is too "
+        "slow to repeat their statistics"
+    },
 }
 
 SAMPLERS = samplers.available()
@@ -102,8 +104,9 @@ def _all_chains_at(sampler, x):
     state["states"] = np.tile(x, (sampler.n_chains, 1)).astype(np.int32)
     if "block_sums" in state:  # running feature sums per block of chains (Gibbs, MH)
         size = sampler.block_size
-        state["block_sums"] = np.array([sampler.graph.feature_sums(state["states"][i:i + size])
-                                        for i in range(0, sampler.n_chains, size)])
+        state["block_sums"] = np.array(
+            [sampler.graph.feature_sums(state["states"][i : i + size]) for i in range(0, sampler.n_chains, size)]
+        )
     return state
 
 

@@ -13,21 +13,21 @@ from scipy.stats import chisquare
 import factorgraph as fg
 import samplers
 from factorgraph._openmp import have_openmp
-from samplers import _random
-from samplers import _chains
-from samplers import _core
+from samplers import _chains, _core, _random
 
 from ._checks import assert_batch_means_of_sweep_average, assert_sweep_average_matches_states, state_index
 from ._models import MODELS
-
 
 # Known-answer vectors of Philox4x32-10 from the Random123 distribution (tests/kat_vectors):
 # counter, key, expected output.
 PHILOX_KAT = [
     ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
     ([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
-    ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0],
-     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+    (
+        [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+        [0xA4093822, 0x299F31D0],
+        [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1],
+    ),
 ]
 
 
@@ -286,8 +286,7 @@ def test_recomputed_sums_give_the_same_chains_and_exact_statistics(average_sweep
     np.testing.assert_array_equal(runs["recompute"].states, runs["incremental"].states)
     exact = cg.feature_sums(runs["recompute"].states)
     np.testing.assert_allclose(runs["recompute"].get_state()["block_sums"].sum(axis=0), exact, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(runs["recompute"].stats().mean, runs["incremental"].stats().mean, rtol=0,
-                               atol=1e-12)
+    np.testing.assert_allclose(runs["recompute"].stats().mean, runs["incremental"].stats().mean, rtol=0, atol=1e-12)
 
 
 def test_sums_mode_is_chosen_by_size_and_checked():
@@ -316,8 +315,12 @@ def test_sweep_averaged_means_match_the_recorded_states():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"n_chains": 0}, "n_chains"), ({"seed": -1}, "seed"), ({"n_threads": 0}, "n_threads"),
-     ({"block_size": 0}, "block_size")],
+    [
+        ({"n_chains": 0}, "n_chains"),
+        ({"seed": -1}, "seed"),
+        ({"n_threads": 0}, "n_threads"),
+        ({"block_size": 0}, "block_size"),
+    ],
 )
 def test_bad_arguments(kwargs, match):
     cg, _ = _big_model()

@@ -12,8 +12,14 @@ from factorgraph._openmp import have_openmp
 from samplers import _mh, _random
 from samplers.mh import acceptance_probability
 
-from ._checks import (assert_batch_means_of_sweep_average, assert_sweep_average_matches_states,
-                      assert_within_mcse, exact_values, state_index, time_averages)
+from ._checks import (
+    assert_batch_means_of_sweep_average,
+    assert_sweep_average_matches_states,
+    assert_within_mcse,
+    exact_values,
+    state_index,
+    time_averages,
+)
 from ._models import MODELS
 
 PROPOSALS = [("uniform", 1), ("random-walk", 1), ("random-walk", 3)]
@@ -236,8 +242,9 @@ def test_joint_states_of_independent_chains_follow_the_exact_distribution(model,
         observed, expected = observed[:-1], expected[:-1]
     assert chisquare(observed, expected * observed.sum() / expected.sum()).pvalue > 1e-6, f"{sweeps} sweeps"
     info = sampler.run(theta, 1)
-    np.testing.assert_allclose(info.extra["acceptance"], _exact_acceptance(sampler, theta, pi),
-                               atol=5 * 0.5 / np.sqrt(sampler.n_chains))  # a chain's rate has sd <= 1/2
+    np.testing.assert_allclose(
+        info.extra["acceptance"], _exact_acceptance(sampler, theta, pi), atol=5 * 0.5 / np.sqrt(sampler.n_chains)
+    )  # a chain's rate has sd <= 1/2
 
 
 def _exact_acceptance(sampler, theta, pi):
@@ -257,8 +264,11 @@ def _exact_acceptance(sampler, theta, pi):
             for b in range(cg.n_states[v]):
                 target = np.arange(len(pi)) + (b - states[:, v]) * place[v]
                 moved = b != states[:, v]
-                accept += np.where(moved, q[states[:, v], b] * acceptance_probability(energy[target] - energy,
-                                                                                      cg.n_states[v]), q[states[:, v], b])
+                accept += np.where(
+                    moved,
+                    q[states[:, v], b] * acceptance_probability(energy[target] - energy, cg.n_states[v]),
+                    q[states[:, v], b],
+                )
             per_variable.append(pi @ accept)
         rates.append(np.mean(per_variable) if per_variable else np.nan)
     return np.array(rates)
@@ -290,8 +300,9 @@ def test_states_sums_and_counts_are_identical_for_one_and_two_threads(block_size
     cg, theta = _walk_model()
     runs = []
     for threads in (1, 2):
-        sampler = samplers.create("mh", cg, 96, seed=3, n_threads=threads, block_size=block_size,
-                                  proposal=proposal, step=2)
+        sampler = samplers.create(
+            "mh", cg, 96, seed=3, n_threads=threads, block_size=block_size, proposal=proposal, step=2
+        )
         infos = [sampler.run(theta, 15), sampler.run(theta, 10)]
         runs.append((sampler.get_state(), infos))
     (one, infos_one), (two, infos_two) = runs
@@ -388,10 +399,18 @@ def test_one_state_variables_make_no_proposals():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"n_chains": 0}, "n_chains"), ({"seed": -1}, "seed"), ({"n_threads": 0}, "n_threads"),
-     ({"block_size": 0}, "block_size"), ({"step": 0}, "step"), ({"step": 1.5}, "step"),
-     ({"proposal": "gibbs"}, "proposal"), ({"proposal": ["uniform"] * 3}, "proposal"),
-     ({"proposal": ["uniform"] * 59 + ["walk"]}, "proposal"), ({"refresh_every": 0}, "refresh_every")],
+    [
+        ({"n_chains": 0}, "n_chains"),
+        ({"seed": -1}, "seed"),
+        ({"n_threads": 0}, "n_threads"),
+        ({"block_size": 0}, "block_size"),
+        ({"step": 0}, "step"),
+        ({"step": 1.5}, "step"),
+        ({"proposal": "gibbs"}, "proposal"),
+        ({"proposal": ["uniform"] * 3}, "proposal"),
+        ({"proposal": ["uniform"] * 59 + ["walk"]}, "proposal"),
+        ({"refresh_every": 0}, "refresh_every"),
+    ],
 )
 def test_bad_arguments(kwargs, match):
     cg, _ = _walk_model()

@@ -30,6 +30,11 @@ def test_the_installed_package_registers_the_sampler():
     assert issubclass(cls, samplers.Sampler) and cls.name == NAME
 
 
+def test_the_plugin_passes_the_conformance_checks():
+    """The shipped plugin meets the sampler contract, checkpoint and resume included."""
+    fg.testing.check_sampler(samplers.get(NAME))
+
+
 def test_the_plugin_docstring_examples_run():
     module = inspect.getmodule(samplers.get(NAME))
     assert doctest.testmod(module).failed == 0
@@ -38,8 +43,15 @@ def test_the_plugin_docstring_examples_run():
 def test_trainer_fits_a_model_with_the_plugin_by_name():
     g, planted = frustrated_ising()
     target = fg.exact.expectations(g, planted)
-    trainer = fg.Trainer(g, [objectives.MomentMatching(target)], sampler=NAME, n_chains=500, seed=0,
-                         optimizer=fg.optim.SGD(lr=0.1), average_from=300)
+    trainer = fg.Trainer(
+        g,
+        [objectives.MomentMatching(target)],
+        sampler=NAME,
+        n_chains=500,
+        seed=0,
+        optimizer=fg.optim.SGD(lr=0.1),
+        average_from=300,
+    )
     result = trainer.fit(max_steps=600, tol=0.0, progress=False)
     assert type(trainer.sampler) is samplers.get(NAME)
     assert np.abs(fg.exact.expectations(g, result.theta) - target).max() < 0.03
@@ -70,3 +82,13 @@ def test_set_state_refuses_a_foreign_state():
         sampler.set_state(dict(sampler.get_state(), states=np.zeros((3, cg.n_variables))))
     with pytest.raises(fg.ModelSpecError, match="n_sweeps"):
         sampler.run(theta, -1)
+
+
+@pytest.mark.slow
+def test_the_docstring_example_sampler_passes_the_conformance_checks():
+    """The pure-Python sampler in samplers.Sampler's docstring meets the contract it shows,
+    checkpoint and resume included (about 40 s: it loops over chains in Python)."""
+    namespace: dict = {}
+    for example in doctest.DocTestFinder().find(samplers.Sampler)[0].examples:
+        exec(example.source, namespace)
+    fg.testing.check_sampler(namespace["ToyMetropolis"])

@@ -75,16 +75,18 @@ def test_twenty_steps_equal_the_single_process_run_bit_for_bit(model, client, n_
     assert np.array_equal(sharded.history["mismatch"], local.history["mismatch"])
 
 
-@pytest.mark.parametrize("inner, options", [
-    ("gibbs", {"average_sweeps": True}),
-    ("mh", {}),
-    ("swendsen-wang", {}),
-])
+@pytest.mark.parametrize(
+    "inner, options",
+    [
+        ("gibbs", {"average_sweeps": True}),
+        ("mh", {}),
+        ("swendsen-wang", {}),
+    ],
+)
 def test_other_samplers_averaging_and_priors_are_bit_for_bit_too(model, client, inner, options):
     cg, target, _ = model
     local = _trainer(cg, target, sampler=inner, prior=True, sweeps_per_step=3, **options)
-    sharded = _trainer(cg, target, sampler=inner, prior=True, sweeps_per_step=3, cluster=client, n_shards=2,
-                       **options)
+    sharded = _trainer(cg, target, sampler=inner, prior=True, sweeps_per_step=3, cluster=client, n_shards=2, **options)
     a, b = _fit(local, 15), _fit(sharded, 15)
     assert np.array_equal(a.theta, b.theta)
     assert np.array_equal(a.history["residual"], b.history["residual"])
@@ -129,13 +131,16 @@ def _kill_during(trainer, at_step, shard=1):
             _, pid = trainer.sampler._actors[shard].where().result()
             _kill(pid)
             done.append(pid)
+
     return callback, done
 
 
-@pytest.mark.parametrize("on_disk, at_step, every, restored",
-                         [(False, 13, 5, 10), (True, 13, 5, 10), (False, 30, 5, 25), (False, 30, 7, 28)])
-def test_a_worker_killed_mid_training_rolls_back_to_the_uninterrupted_result(model, tmp_path, on_disk, at_step,
-                                                                               every, restored, caplog):
+@pytest.mark.parametrize(
+    "on_disk, at_step, every, restored", [(False, 13, 5, 10), (True, 13, 5, 10), (False, 30, 5, 25), (False, 30, 7, 28)]
+)
+def test_a_worker_killed_mid_training_rolls_back_to_the_uninterrupted_result(
+    model, tmp_path, on_disk, at_step, every, restored, caplog
+):
     """Killed after step 13, the loss shows in step 14. Killed after the last step, it shows as
     that step's checkpoint is taken (every 5 steps), or as the final states are gathered (every
     7); either way the trainer replays from its last checkpoint."""
@@ -221,8 +226,11 @@ def test_reseed_keeps_every_chain_and_says_the_run_is_no_longer_reproducible(mod
             # ... and the lost one restarted from the saved states (of sweep 5) at sweep 10
             restarted = samplers.create("gibbs", cg, c1 - c0, seed=1, first_chain=c0, block_size=sampler.block_size)
             start = restarted.get_state()
-            start.update(states=saved["states"][c0:c1], sweep=10,
-                         block_sums=_block_rows(saved["states"][c0:c1], cg, sampler.block_size))
+            start.update(
+                states=saved["states"][c0:c1],
+                sweep=10,
+                block_sums=_block_rows(saved["states"][c0:c1], cg, sampler.block_size),
+            )
             restarted.set_state(start)
             restarted.run(theta, 3)
             assert np.array_equal(state["states"][c0:c1], restarted.states)
@@ -270,9 +278,9 @@ def test_workers_of_another_version_are_refused(model):
 
 
 def _pretend_old_version():
-    import factorgraph
+    from factorgraph import _version
 
-    factorgraph.__version__ = "0.0.1"
+    _version.__version__ = "0.0.1"
 
 
 def test_a_model_too_small_to_shard_is_warned_about(client):

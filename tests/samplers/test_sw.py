@@ -36,8 +36,15 @@ def potts_grid_with_fields():
     (a Potential in the reference gauge) and fields."""
     g = fg.FactorGraph()
     v = g.add_variables(6, n_states=3).reshape(2, 3)
-    pairs = [(v[0, 0], v[0, 1]), (v[0, 1], v[0, 2]), (v[1, 0], v[1, 1]), (v[1, 1], v[1, 2]),
-             (v[0, 0], v[1, 0]), (v[0, 1], v[1, 1]), (v[0, 2], v[1, 2])]
+    pairs = [
+        (v[0, 0], v[0, 1]),
+        (v[0, 1], v[0, 2]),
+        (v[1, 0], v[1, 1]),
+        (v[1, 1], v[1, 2]),
+        (v[0, 0], v[1, 0]),
+        (v[0, 1], v[1, 1]),
+        (v[0, 2], v[1, 2]),
+    ]
     g.add_features(F.Indicator(pairs, states=[0, 0]))
     g.add_features(F.Table(pairs, table=np.eye(3)))
     g.add_features(F.Potential(pairs, reference=0))

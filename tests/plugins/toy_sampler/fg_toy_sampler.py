@@ -44,8 +44,10 @@ class RandomScanMetropolis(samplers.Sampler):
     n_chains : int
         The number of persistent chains.
     seed : int, SeedSequence or None
-        Seeds the chains' initial states and every random number drawn by the sampler (one
-        numpy ``Generator``). The same seed gives the same chains.
+        Seeds the chains' initial states and every random number drawn by the sampler. Each
+        sweep draws from a numpy ``Generator`` seeded by (key, sweep): a counter-based stream,
+        so the state (chains, key, sweep) says exactly where the run is, and a checkpoint can
+        continue it. The same seed gives the same chains.
 
     Examples
     --------
@@ -63,28 +65,34 @@ class RandomScanMetropolis(samplers.Sampler):
 
     def __init__(self, graph: Any, n_chains: int, *, seed: int | np.random.SeedSequence | None = None) -> None:
         super().__init__(graph, n_chains, seed=seed)
-        self._rng = np.random.default_rng(self.key)
-        self._x = (self._rng.random((self.n_chains, graph.n_variables)) * graph.n_states).astype(np.int32)
+        start = np.random.default_rng(self.key)
+        self._x = (start.random((self.n_chains, graph.n_variables)) * graph.n_states).astype(np.int32)
         self._sweep = 0
+
+    def _stream(self) -> np.random.Generator:
+        """The random numbers of the next sweep: a function of the key and the sweep counter."""
+        return np.random.default_rng([*self.key.tolist(), self._sweep, 1])
 
     def run(self, theta: Any, n_sweeps: int) -> samplers.SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``; returns a SweepInfo."""
         if not isinstance(n_sweeps, int | np.integer) or n_sweeps < 0:
-            raise fg.ModelSpecError(f"The 'n_sweeps' argument of RandomScanMetropolis.run must be an int >= 0; "
-                                    f"got {n_sweeps!r}.")
+            raise fg.ModelSpecError(
+                f"The 'n_sweeps' argument of RandomScanMetropolis.run must be an int >= 0; got {n_sweeps!r}."
+            )
         theta = np.asarray(theta, dtype=np.float64)
         n_variables = self.graph.n_variables
         chains = np.arange(self.n_chains)
         accepted = 0
         for _ in range(n_sweeps):
+            rng = self._stream()
             for _ in range(n_variables):
-                v = self._rng.integers(n_variables, size=self.n_chains)
+                v = rng.integers(n_variables, size=self.n_chains)
                 k = self.graph.n_states[v]
-                shift = (self._rng.random(self.n_chains) * (k - 1)).astype(np.int32) + 1
+                shift = (rng.random(self.n_chains) * (k - 1)).astype(np.int32) + 1
                 proposal = self._x.copy()
                 proposal[chains, v] = (self._x[chains, v] + shift) % k  # one of the other k - 1 states
                 gain = self.graph.energy(proposal, theta, n_threads=1) - self.graph.energy(self._x, theta, n_threads=1)
-                accept = (np.log(self._rng.random(self.n_chains)) < gain) & (k > 1)
+                accept = (np.log(rng.random(self.n_chains)) < gain) & (k > 1)
                 self._x[accept] = proposal[accept]
                 accepted += int(accept.sum())
             self._sweep += 1
@@ -102,23 +110,24 @@ class RandomScanMetropolis(samplers.Sampler):
         return self._x.copy()
 
     def get_state(self) -> dict[str, Any]:
-        """Chain states, sweep counter and generator state (copies)."""
-        return {"sampler": self.name, "states": self.states, "sweep": self._sweep,
-                "rng": self._rng.bit_generator.state}
+        """Chain states, generator key and sweep counter (copies): the generator's position."""
+        return {"sampler": self.name, "states": self.states, "key": self.key.copy(), "sweep": self._sweep}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state`; continuing gives the uninterrupted run's chains."""
         if state.get("sampler") != self.name:
-            raise fg.DataError(f"RandomScanMetropolis.set_state got the state of {state.get('sampler')!r}, "
-                               "not of 'random-scan-metropolis'.")
+            raise fg.DataError(
+                f"RandomScanMetropolis.set_state got the state of {state.get('sampler')!r}, "
+                "not of 'random-scan-metropolis'."
+            )
         states = np.array(state["states"], dtype=np.int32)
         if states.shape != self._x.shape or (states < 0).any() or (states >= self.graph.n_states).any():
             raise fg.DataError(
                 f"RandomScanMetropolis.set_state needs states of shape {self._x.shape} within the domains."
             )
         self._x = states
+        self.key = np.array(state["key"], dtype=np.uint32)
         self._sweep = int(state["sweep"])
-        self._rng.bit_generator.state = state["rng"]
 
     def transition_matrix(self, theta: Any) -> np.ndarray:
         """The exact transition matrix of one sweep over every joint state of a small model.
