@@ -110,9 +110,9 @@ CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler of --scheduler
 def _connect(address: str) -> Any:
     """A Dask client of the scheduler at ``address``, for --scheduler."""
     from factorgraph._errors import ClusterError
-    from samplers.sharded import _distributed
+    from samplers._shards import distributed_module
 
-    distributed = _distributed()
+    distributed = distributed_module()
     try:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:

@@ -1,28 +1,37 @@
-"""A trainer's parts described for a checkpoint, and a trainer rebuilt from one.
+"""A trainer's state: what it is, how it is saved and put back, and a trainer rebuilt from it.
 
-:meth:`Trainer.state_dict` gathers the state; the functions here describe the parts a state
-must name to be rebuilt in another process (the objectives by registered name and parameters,
-the sampler by name and options, the optimizer by its config), check the sampler's checkpoint
-contract, and build a trainer again from a verified checkpoint (:func:`rebuild`).
+:class:`TrainerState` is the part of :class:`~factorgraph.Trainer` that owns its persistent
+state (:meth:`~TrainerState.state_dict`, :meth:`~TrainerState.load_state_dict`), writes it
+to checkpoints and resumes from them; :mod:`factorgraph.checkpoint` only stores it. The
+functions describe the parts a state must name to be rebuilt in another process (the
+objectives by registered name and parameters, the sampler by name and options, the optimizer
+by its config), check the sampler's checkpoint contract, and build a trainer again from a
+verified checkpoint (:func:`rebuild`).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import numpy as np
 
 import objectives
 import samplers
+from factorgraph import checkpoint
+from factorgraph._convergence import Convergence
 from factorgraph._errors import CheckpointCorruptedError, CheckpointError, FactorGraphError, ModelSpecError
 from factorgraph._landing import Landing
+from factorgraph._relaxation import Relaxation
+from factorgraph.compiled import CompiledGraph, as_compiled
 from factorgraph.contracts import STATE_KEYS
-from factorgraph.optim import Optimizer
+from factorgraph.optim import Optimizer, PolyakAverage
 
 if TYPE_CHECKING:
     from factorgraph.checkpoint import Checkpoint
-    from factorgraph.training import Trainer
+
+_T = TypeVar("_T", bound="TrainerState")
 
 __all__ = [
     "describe_objectives",
@@ -33,6 +42,233 @@ __all__ = [
     "history_lists",
     "rebuild",
 ]
+
+
+class TrainerState:
+    """The persistent state of a :class:`~factorgraph.Trainer`, and its checkpoints.
+
+    A base class of ``Trainer``: everything here reads and writes the trainer's attributes,
+    declared below for type checkers.
+    """
+
+    graph: CompiledGraph
+    objectives: list[Any]
+    sampler: Any
+    optimizer: Any
+    theta: np.ndarray
+    step_count: int
+    history: dict[str, list[Any]]
+    convergence: Convergence
+    relaxation: Relaxation
+    landing: Landing | None
+    average: PolyakAverage | None
+    average_from: int | None
+    sweeps_per_step: int | str
+    n_threads: int | None
+    run_id: str
+    checkpoint_dir: str | None
+    checkpoint_every: int | None
+    recovery_point: dict[str, Any] | None
+    _sampler_config: dict[str, Any] | None
+    _call: dict[str, Any]
+    _elapsed: float
+    _last_checkpoint: int
+
+    def state_dict(self) -> dict[str, Any]:
+        """The trainer's whole state, as copies: θ, the chains, the optimizer, the averaging and
+        schedule, the convergence test, the latest fit call and the history, with the settings
+        and the descriptions of the objectives, sampler and optimizer that rebuild it elsewhere.
+
+        Nested dicts and lists of JSON scalars and numeric arrays (what a checkpoint stores);
+        :meth:`load_state_dict` puts it back.
+
+        Raises
+        ------
+        CheckpointError
+            When a part cannot be described: a custom objective without ``config()``, a ready
+            sampler without ``config()``, a sampler whose state lacks its generator's position,
+            an optimizer with a plain-callable learning rate.
+        """
+        state = {
+            "step": self.step_count,
+            "run_id": self.run_id,
+            "theta": self.theta,
+            "trainer": {
+                "sweeps_per_step": self.sweeps_per_step,
+                "max_sweeps_per_step": self.relaxation.max_sweeps,
+                "relax_within": self.relaxation.horizon,
+                "landing": None if self.landing is None else self.landing.config(),
+                "average_from": self.average_from,
+                "n_threads": self.n_threads,
+                "checkpoint_every": self.checkpoint_every,
+            },
+            "sampler": {**self.sampler_config(), "state": sampler_state(self.sampler)},
+            "optimizer": describe_optimizer(self.optimizer),
+            "schedule": self.schedule_state(),
+            "objectives": describe_objectives(self.objectives),
+            "monitor": self.convergence.get_state(),
+            "fit": {"call": self._call, "elapsed": self._elapsed},
+            "history": history_arrays(self.history, len(self.objectives)),
+        }
+        return copy.deepcopy(state)
+
+    def load_state_dict(self, state: dict[str, Any], where: str = "in memory") -> None:
+        """Put a :meth:`state_dict` back: θ, the chains, the optimizer, the averaging, the step
+        count, the convergence test, the latest fit call and the history.
+
+        Raises
+        ------
+        CheckpointCorruptedError, CheckpointError
+            When the chains' state does not restore, or the sampler ignores its generator's position.
+        """
+        self.theta = np.array(state["theta"], dtype=np.float64)
+        self.optimizer.set_state(copy.deepcopy(state["optimizer"]["state"]))
+        restore_sampler(self.sampler, state["sampler"]["name"], state["sampler"]["state"], where)
+        if "schedule" in state:
+            self.set_schedule_state(state["schedule"])
+        elif self.average is not None:  # a checkpoint from before landings and relaxation checks
+            self.average.set_state(copy.deepcopy(state["average"]))
+        self.step_count = int(state["step"])
+        self.history = history_lists(state["history"], len(self.objectives))
+        self.convergence.set_state(state["monitor"], len(self.theta))
+        self._call = copy.deepcopy(state["fit"]["call"])
+        self._elapsed = float(state["fit"]["elapsed"])
+        self.run_id = state["run_id"]
+
+    def sampler_config(self) -> dict[str, Any]:
+        """How to build the sampler again: ``{"name", "n_chains", "options"}``.
+
+        Raises
+        ------
+        CheckpointError
+            For a ready sampler that cannot describe itself (no ``config()``).
+        """
+        if self._sampler_config is not None:
+            return self._sampler_config
+        describe = getattr(self.sampler, "config", None)
+        if describe is None:
+            raise checkpoint.CheckpointError(
+                f"The trainer was given a ready sampler ({self.sampler!r}) and cannot say how to rebuild it. "
+                "Give the sampler by name (Trainer(..., sampler='gibbs', n_chains=..., **options)), or give it a "
+                "config() -> {'name', 'n_chains', 'options'}."
+            )
+        return describe()
+
+    def save_checkpoint(self, directory: str | os.PathLike | None = None) -> str:
+        """Write a checkpoint of the whole trainer now; returns its folder.
+
+        Parameters
+        ----------
+        directory : str or path-like, optional
+            Where; default :attr:`checkpoint_dir`. See :mod:`factorgraph.checkpoint` for the
+            layout and the atomic protocol.
+
+        Raises
+        ------
+        CheckpointError
+            When a part of the trainer cannot be described (a custom objective without
+            ``config()``, a plain-callable learning rate, a ready sampler without ``config()``).
+        """
+        directory = self.checkpoint_dir if directory is None else os.fspath(directory)
+        if directory is None:
+            raise ModelSpecError("save_checkpoint needs a folder: pass one, or set Trainer(checkpoint_dir=...).")
+        checkpoint.check_run(directory, self.run_id)
+        state = self.state_dict()
+        path = checkpoint.write(
+            directory, self.step_count, checkpoint.pack(self.graph, state), self.graph.fingerprint(), self.run_id
+        )
+        self.recovery_point = state  # the last checkpoint, in memory, for a sharded run's rollback
+        self._last_checkpoint = self.step_count
+        return path
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        *,
+        graph: Any = None,
+        n_threads: int | None = None,
+        checkpoint_every: int | None = None,
+        cluster: Any = None,
+    ) -> Self:
+        """Rebuild a trainer from a checkpoint, in this or a new process.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A checkpoint folder (the newest intact checkpoint in it is used, falling back to the
+            previous one with a :class:`~factorgraph.CheckpointFallbackWarning` when the newest
+            is damaged) or one checkpoint inside it (``.../ckpt-000123``).
+        graph : FactorGraph or CompiledGraph, optional
+            When given, the checkpoint must be of this model (same fingerprint), else
+            :class:`~factorgraph.CheckpointMismatchError`.
+        n_threads : int, optional
+            Sampler threads for the continuation (the results do not depend on it).
+        checkpoint_every : int, optional
+            A new checkpoint interval; by default the saved one.
+        cluster : distributed.Client, optional
+            Continue with the chains sharded over this Dask cluster (one shard per worker). A
+            checkpoint does not say where its chains ran: one written on a cluster resumes in
+            one process, and the reverse, with the same bits.
+
+        Returns
+        -------
+        Trainer
+            Its θ, chains, optimizer, averaging, convergence state and :attr:`history` are those
+            at the checkpoint, and it keeps writing checkpoints to the same folder.
+            ``trainer.fit(**trainer.resume_args)`` finishes the interrupted ``fit`` call:
+            the result equals the uninterrupted run's bit for bit.
+
+        Raises
+        ------
+        CheckpointCorruptedError, CheckpointMismatchError
+            When no checkpoint there is intact, or of this model and format version.
+        """
+        path = os.fspath(path)
+        fingerprint = None if graph is None else as_compiled(graph).fingerprint()
+        found = checkpoint.find(path, fingerprint)
+        trainer = rebuild(cls, found, n_threads, cluster)
+        trainer.checkpoint_dir = os.path.dirname(found.path)
+        trainer.checkpoint_every = checkpoint_every or found.meta["trainer"]["checkpoint_every"] or 100
+        trainer._last_checkpoint = trainer.step_count
+        return trainer
+
+    @property
+    def resume_args(self) -> dict[str, Any]:
+        """The arguments of the latest :meth:`fit` call with ``max_steps`` reduced to the steps it
+        had left; after :meth:`resume`, ``trainer.fit(**trainer.resume_args)`` completes the
+        interrupted call. Empty before the first call."""
+        if not self._call:
+            return {}
+        args = dict(self._call["args"])
+        args["max_steps"] = max(0, self._call["start"] + args["max_steps"] - self.step_count)
+        return args
+
+    def schedule_state(self) -> dict[str, Any]:
+        """Copies of the step-by-step state beside θ, the optimizer and the chains: the
+        averaging, the landing and the chains' relaxation (for rollbacks and checkpoints)."""
+        average = self.average
+        return copy.deepcopy(
+            {
+                "average": None
+                if average is None
+                else {"start": average.start, "weighting": average.weighting, "state": average.get_state()},
+                "landing": None if self.landing is None else self.landing.get_state(),
+                "relaxation": self.relaxation.get_state(),
+            }
+        )
+
+    def set_schedule_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`schedule_state`."""
+        state = copy.deepcopy(state)
+        average = state["average"]
+        self.average = None
+        if average is not None:
+            self.average = PolyakAverage(start=average["start"], weighting=average["weighting"])
+            self.average.set_state(average["state"])
+        if self.landing is not None and state["landing"] is not None:
+            self.landing.set_state(state["landing"])
+        self.relaxation.set_state(state["relaxation"])
 
 
 def describe_objectives(terms: list[Any]) -> list[dict[str, Any]]:
@@ -119,7 +355,7 @@ def history_lists(arrays: dict[str, Any], n_terms: int) -> dict[str, list[Any]]:
     }
 
 
-def rebuild(cls: type[Trainer], found: Checkpoint, n_threads: int | None, cluster: Any) -> Trainer:
+def rebuild(cls: type[_T], found: Checkpoint, n_threads: int | None, cluster: Any) -> _T:
     """A trainer of class ``cls`` built from a verified checkpoint's settings, its state loaded."""
     meta, where = found.meta, repr(found.path)
     try:
@@ -136,7 +372,7 @@ def rebuild(cls: type[Trainer], found: Checkpoint, n_threads: int | None, cluste
                 f"Checkpoint {where} needs the sampler {sampler['name']!r}, which is not "
                 f"installed (available: {samplers.available()})."
             )
-        trainer = cls(
+        trainer = cls(  # type: ignore[call-arg]  # a Trainer subclass: its constructor
             found.graph,
             terms,
             sampler=sampler["name"],

@@ -20,14 +20,27 @@ import abc
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
+from factorgraph._averaging import PolyakAverage, State, float_array, read_state
 from factorgraph._errors import ModelSpecError, NumericalError
 from factorgraph._landing import Landing
-from factorgraph._validation import as_finite_array, check_int, message
+from factorgraph._schedules import (
+    POSITIVE,
+    UNIT,
+    Schedule,
+    as_schedule,
+    constant,
+    cosine,
+    exponential,
+    inverse_time,
+    real_number,
+    schedule_config,
+    warmup,
+)
+from factorgraph._validation import as_finite_array, message
 
 __all__ = [
     "Schedule",
@@ -44,295 +57,6 @@ __all__ = [
     "Landing",
     "default_optimizer",
 ]
-
-State = dict[str, "np.ndarray | int | float"]
-
-
-def _real(name: str, value: object, owner: str, expected: str, ok: Callable[[float], bool]) -> float:
-    """Return ``value`` as a float, or raise ModelSpecError unless it is a finite real passing ``ok``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not ok(float(value))
-    ):
-        raise ModelSpecError(message(name, owner, expected, value))
-    return float(value)
-
-
-_POSITIVE = ("a finite number > 0", lambda x: x > 0)
-_UNIT = ("a number in [0, 1)", lambda x: 0 <= x < 1)
-
-
-class Schedule(abc.ABC):
-    """Base of the learning-rate schedules: ``schedule(t)`` is the rate at step ``t = 0, 1, ...``.
-
-    Examples
-    --------
-    >>> isinstance(constant(0.1), Schedule)
-    True
-    """
-
-    _checks: dict = {}  # field name -> (expected, test); not a dataclass field (no annotation)
-
-    def __post_init__(self) -> None:
-        for name, (expected, ok) in self._checks.items():
-            value = _real(name, getattr(self, name), f"optim.{type(self).__name__}", expected, ok)
-            object.__setattr__(self, name, value)
-
-    def __call__(self, t: int) -> float:
-        """The learning rate at step ``t``."""
-        return float(self._at(check_int("t", t, f"optim.{type(self).__name__}", minimum=0)))
-
-    @abc.abstractmethod
-    def _at(self, t: int) -> float:
-        """The rate at step ``t`` (already validated)."""
-
-    def config(self) -> dict[str, Any]:
-        """A JSON-ready description of the schedule, from which :meth:`from_config` rebuilds it.
-
-        Used by checkpoints. Only the schedules of this module can be described; a plain
-        callable used as a rate cannot.
-
-        Examples
-        --------
-        >>> warmup(inverse_time(0.1, 10), steps=5).config()  # doctest: +NORMALIZE_WHITESPACE
-        {'schedule': 'warmup',
-         'after': {'schedule': 'inverse_time', 'lr': 0.1, 'decay_steps': 10.0, 'power': 1.0}, 'steps': 5}
-        """
-        return _schedule_config(self)
-
-    @staticmethod
-    def from_config(config: object) -> Schedule:
-        """Rebuild a schedule from :meth:`config`.
-
-        Examples
-        --------
-        >>> Schedule.from_config(cosine(0.1, 100).config()) == cosine(0.1, 100)
-        True
-        """
-        if not isinstance(config, Mapping) or config.get("schedule") not in _SCHEDULES:
-            raise ModelSpecError(
-                message(
-                    "config",
-                    "optim.Schedule.from_config",
-                    f"a dict with 'schedule' one of {sorted(_SCHEDULES)}",
-                    config,
-                )
-            )
-        params = {k: v for k, v in config.items() if k != "schedule"}
-        if config["schedule"] == "warmup":
-            params["schedule"] = Schedule.from_config(params.pop("after", None))
-        return _SCHEDULES[config["schedule"]](**params)
-
-
-def _as_schedule(value: object, name: str, owner: str) -> Callable[[int], float]:
-    """A number becomes a constant schedule; any other callable is used as given."""
-    if callable(value):
-        return value
-    return constant(_real(name, value, owner, "a finite number > 0 or a schedule", lambda x: x > 0))
-
-
-@dataclass(frozen=True)
-class constant(Schedule):
-    """The same rate at every step.
-
-    Parameters
-    ----------
-    lr : float
-        The rate, > 0.
-
-    Examples
-    --------
-    >>> constant(0.1)(7)
-    0.1
-    """
-
-    lr: float
-    _checks = {"lr": _POSITIVE}
-
-    def _at(self, t: int) -> float:
-        return self.lr
-
-
-@dataclass(frozen=True)
-class inverse_time(Schedule):
-    """Inverse-time decay, ``lr / (1 + t / decay_steps) ** power``.
-
-    With ``power`` in (0.5, 1] the rates meet the Robbins-Monro conditions.
-
-    Parameters
-    ----------
-    lr, decay_steps : float
-        The rate at step 0 and the time scale of the decay, both > 0.
-    power : float, default 1.0
-        The exponent, >= 0.
-
-    Examples
-    --------
-    >>> inverse_time(0.1, decay_steps=10)(10)
-    0.05
-    """
-
-    lr: float
-    decay_steps: float
-    power: float = 1.0
-    _checks = {"lr": _POSITIVE, "decay_steps": _POSITIVE, "power": ("a finite number >= 0", lambda x: x >= 0)}
-
-    def _at(self, t: int) -> float:
-        return self.lr / (1.0 + t / self.decay_steps) ** self.power
-
-
-@dataclass(frozen=True)
-class exponential(Schedule):
-    """Exponential decay, ``lr * rate ** (t / decay_steps)``.
-
-    Parameters
-    ----------
-    lr : float
-        The rate at step 0, > 0.
-    rate, decay_steps : float
-        The factor, in (0, 1], applied every ``decay_steps`` (> 0) steps.
-
-    Examples
-    --------
-    >>> exponential(0.1, rate=0.5, decay_steps=10)(20)
-    0.025
-    """
-
-    lr: float
-    rate: float
-    decay_steps: float
-    _checks = {"lr": _POSITIVE, "rate": ("a number in (0, 1]", lambda x: 0 < x <= 1), "decay_steps": _POSITIVE}
-
-    def _at(self, t: int) -> float:
-        return self.lr * self.rate ** (t / self.decay_steps)
-
-
-@dataclass(frozen=True)
-class cosine(Schedule):
-    """Cosine annealing from ``lr`` down to ``final`` over ``total_steps`` steps, then ``final``.
-
-    The rate is ``final + (lr - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2``.
-
-    Parameters
-    ----------
-    lr : float
-        The rate at step 0, > 0.
-    total_steps : int
-        The length of the annealing, >= 1.
-    final : float, default 0.0
-        The rate from step ``total_steps`` on, in [0, lr].
-
-    Examples
-    --------
-    >>> s = cosine(0.1, total_steps=100)
-    >>> s(0), s(50), s(100), s(1000)
-    (0.1, 0.05, 0.0, 0.0)
-    """
-
-    lr: float
-    total_steps: int
-    final: float = 0.0
-    _checks = {"lr": _POSITIVE}
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps, "optim.cosine", minimum=1))
-        final = _real(
-            "final", self.final, "optim.cosine", f"a number in [0, lr={self.lr}]", lambda x: 0 <= x <= self.lr
-        )
-        object.__setattr__(self, "final", final)
-
-    def _at(self, t: int) -> float:
-        fraction = min(t, self.total_steps) / self.total_steps
-        return self.final + (self.lr - self.final) * (1.0 + math.cos(math.pi * fraction)) / 2.0
-
-
-@dataclass(frozen=True)
-class warmup(Schedule):
-    """A linear ramp from 0 over ``steps`` steps, then ``schedule`` started afresh.
-
-    The rate is ``schedule(0) * (t / steps)`` for ``t < steps`` and ``schedule(t - steps)`` after.
-
-    Parameters
-    ----------
-    schedule : callable or float
-        The schedule that follows the ramp; a number means a constant rate.
-    steps : int
-        The length of the ramp, >= 0.
-
-    Examples
-    --------
-    >>> s = warmup(constant(1.0), steps=4)
-    >>> [s(t) for t in range(6)]
-    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
-    """
-
-    schedule: Callable[[int], float]
-    steps: int
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", _as_schedule(self.schedule, "schedule", "optim.warmup"))
-        object.__setattr__(self, "steps", check_int("steps", self.steps, "optim.warmup", minimum=0))
-
-    def _at(self, t: int) -> float:
-        if t < self.steps:
-            return self.schedule(0) * (t / self.steps)
-        return self.schedule(t - self.steps)
-
-
-_SCHEDULES: dict[str, type] = {cls.__name__: cls for cls in (constant, inverse_time, exponential, cosine, warmup)}
-
-
-def _schedule_config(schedule: object) -> dict[str, Any]:
-    """The description of one of this module's schedules; anything else cannot be described."""
-    if type(schedule) not in _SCHEDULES.values():
-        raise ModelSpecError(
-            f"The learning-rate schedule {schedule!r} cannot be described for a checkpoint: only "
-            f"factorgraph.optim's {', '.join(sorted(_SCHEDULES))} (or a plain number) can. Use one of them."
-        )
-    out: dict[str, Any] = {"schedule": type(schedule).__name__}
-    for f in fields(schedule):  # type: ignore[arg-type]  # one of the dataclasses above
-        value = getattr(schedule, f.name)
-        if f.name == "schedule":
-            out["after"] = _schedule_config(value)
-        else:
-            out[f.name] = value
-    return out
-
-
-def _float_array(name: str, value: object, owner: str) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelSpecError(message(name, owner, "an array of real numbers", value)) from exc
-
-
-def _read_state(state: object, owner: str, names: tuple[str, ...]) -> tuple[int, dict[str, np.ndarray]]:
-    """Validate a ``get_state`` dict: its step count ``t`` and copies of its arrays (all or none)."""
-    if not isinstance(state, Mapping) or "t" not in state or not set(state) <= {"t", *names}:
-        keys = sorted(state) if isinstance(state, Mapping) else state
-        raise ModelSpecError(
-            message(
-                "state",
-                owner,
-                f"a dict with key 't' and optionally {list(names)}",
-                keys,
-                "Pass a dict returned by get_state().",
-            )
-        )
-    t = state["t"]
-    t = check_int("state['t']", t.item() if isinstance(t, np.ndarray) and t.ndim == 0 else t, owner, minimum=0)
-    arrays = {
-        k: np.array(as_finite_array(f"state[{k!r}]", state[k], owner, error=ModelSpecError))
-        for k in names
-        if k in state
-    }
-    shapes = {a.shape for a in arrays.values()}
-    if arrays and (len(arrays) != len(names) or len(shapes) != 1):
-        raise ModelSpecError(message("state", owner, f"all of {list(names)} with one shape, or none", sorted(shapes)))
-    return t, arrays
 
 
 class Optimizer(abc.ABC):
@@ -360,7 +84,7 @@ class Optimizer(abc.ABC):
     _buffer_names: tuple[str, ...] = ()
 
     def __init__(self, lr: float | Callable[[int], float]) -> None:
-        self.schedule = _as_schedule(lr, "lr", self._owner)
+        self.schedule = as_schedule(lr, "lr", self._owner)
         self._t = 0
         self._buffers: dict[str, np.ndarray] = {}
         self._step_size: float | np.ndarray = 0.0
@@ -401,7 +125,7 @@ class Optimizer(abc.ABC):
     def step(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """Return the parameters after one ascent step along ``grad``; ``theta`` is not modified."""
         owner = f"{self._owner}.step"
-        theta, grad = _float_array("theta", theta, owner), _float_array("grad", grad, owner)
+        theta, grad = float_array("theta", theta, owner), float_array("grad", grad, owner)
         if grad.shape != theta.shape:
             raise ModelSpecError(message("grad", owner, f"of the shape of theta, {theta.shape}", f"shape {grad.shape}"))
         as_finite_array("grad", grad, owner, error=NumericalError)
@@ -440,7 +164,7 @@ class Optimizer(abc.ABC):
         if not (isinstance(scale, float) and math.isfinite(scale) and scale > 0):
             raise ModelSpecError(message("state['lr_scale']", owner, "a finite number > 0", scale))
         rest = {k: v for k, v in state.items() if k != "lr_scale"} if isinstance(state, Mapping) else state
-        self._t, self._buffers = _read_state(rest, owner, self._buffer_names)
+        self._t, self._buffers = read_state(rest, owner, self._buffer_names)
         self.lr_scale = scale
 
     def reset(self) -> None:
@@ -466,7 +190,7 @@ class Optimizer(abc.ABC):
             )
         return {
             "optimizer": type(self).__name__,
-            "lr": _schedule_config(self.schedule),
+            "lr": schedule_config(self.schedule),
             **{name: getattr(self, name) for name in self._params},
         }
 
@@ -522,7 +246,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.1, momentum: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(lr)
-        self.momentum = _real("momentum", momentum, self._owner, *_UNIT)
+        self.momentum = real_number("momentum", momentum, self._owner, *UNIT)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise ModelSpecError(message("nesterov", self._owner, "True or False", nesterov))
         self.nesterov = bool(nesterov)
@@ -586,9 +310,9 @@ class Adam(Optimizer):
         self, lr: float | Callable[[int], float] = 0.01, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
     ) -> None:
         super().__init__(lr)
-        self.beta1 = _real("beta1", beta1, self._owner, *_UNIT)
-        self.beta2 = _real("beta2", beta2, self._owner, *_UNIT)
-        self.eps = _real("eps", eps, self._owner, *_POSITIVE)
+        self.beta1 = real_number("beta1", beta1, self._owner, *UNIT)
+        self.beta2 = real_number("beta2", beta2, self._owner, *UNIT)
+        self.eps = real_number("eps", eps, self._owner, *POSITIVE)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
         m, v, t = _adam_moments(self, grad)
@@ -657,9 +381,9 @@ class GroupAdam(Optimizer):
     ) -> None:
         super().__init__(lr)
         self.groups = None if groups is None else self._check_groups(groups)
-        self.beta1 = _real("beta1", beta1, self._owner, *_UNIT)
-        self.beta2 = _real("beta2", beta2, self._owner, *_UNIT)
-        self.eps = _real("eps", eps, self._owner, *_POSITIVE)
+        self.beta1 = real_number("beta1", beta1, self._owner, *UNIT)
+        self.beta2 = real_number("beta2", beta2, self._owner, *UNIT)
+        self.eps = real_number("eps", eps, self._owner, *POSITIVE)
 
     def _check_groups(self, groups: Any) -> list[int]:
         try:
@@ -723,158 +447,3 @@ def default_optimizer() -> GroupAdam:
     scale per group, not per feature: per-feature scales (Adam) amplify the noise of rare
     features (see :class:`GroupAdam` and docs/training.rst)."""
     return GroupAdam(lr=0.05)
-
-
-class PolyakAverage:
-    """Running mean of the iterates passed to :meth:`update`, from the ``start``-th on (0-based).
-
-    Parameters
-    ----------
-    start : int, default 0
-        Number of first iterates to leave out (burn-in).
-    weighting : {"uniform", "linear"}, default "uniform"
-        "uniform": the plain mean. "linear": the n-th averaged iterate weighs n, so the early,
-        noisier iterates of a decaying step fade out (polynomial-decay averaging).
-
-    Attributes
-    ----------
-    stderr : ndarray or None
-        A standard error of :attr:`mean`, from batch means of the averaged iterates: their
-        spread divided by the square root of the number of batches (at least 8 equal batches;
-        the early, noisier ones make it conservative). None with fewer than 8 batches' worth
-        of iterates, or when 16 copies of θ would take more than SPREAD_BYTES.
-
-    Examples
-    --------
-    >>> avg = PolyakAverage(start=1)
-    >>> for theta in ([9.0], [1.0], [2.0]):
-    ...     avg.update(np.array(theta))
-    >>> avg.mean, avg.count
-    (array([1.5]), 2)
-    >>> linear = PolyakAverage(weighting="linear")
-    >>> for theta in ([1.0], [2.0], [4.0]):
-    ...     linear.update(np.array(theta))
-    >>> linear.mean  # (1·1 + 2·2 + 3·4) / 6
-    array([2.83333333])
-    """
-
-    SPREAD_BYTES = 128 * 2**20
-    _SLOTS = 16  # batch slots for the standard error; full, they merge pairwise into 8
-
-    def __init__(self, start: int = 0, weighting: str = "uniform") -> None:
-        self.start = check_int("start", start, "optim.PolyakAverage", minimum=0)
-        if weighting not in ("uniform", "linear"):
-            raise ModelSpecError(message("weighting", "optim.PolyakAverage", "'uniform' or 'linear'", weighting))
-        self.weighting = weighting
-        self._t = 0
-        self._mean: np.ndarray | None = None
-        self._batches: np.ndarray | None = None
-        self._batch_size, self._filled = 1, 0
-        self.reset()
-
-    @property
-    def t(self) -> int:
-        """The number of iterates seen."""
-        return self._t
-
-    @property
-    def count(self) -> int:
-        """The number of iterates averaged."""
-        return max(0, self._t - self.start)
-
-    @property
-    def mean(self) -> np.ndarray | None:
-        """A copy of the average, or None while no iterate has been averaged."""
-        return None if self._mean is None else self._mean.copy()
-
-    @property
-    def mean_view(self) -> np.ndarray | None:
-        """The average itself, not a copy: read only (what the trainer watches every step)."""
-        return self._mean
-
-    @property
-    def stderr(self) -> np.ndarray | None:
-        """A standard error of the average from batch means of the iterates; None until enough are averaged."""
-        batches = self._batches
-        full = self._filled // self._batch_size if batches is not None else 0
-        if batches is None or full < self._SLOTS // 2:
-            return None
-        means = batches[:full] / self._batch_size
-        return np.sqrt(means.var(axis=0, ddof=1) / full)
-
-    def update(self, theta: np.ndarray) -> None:
-        """Add one iterate (after each optimizer step); it must be finite."""
-        owner = "optim.PolyakAverage.update"
-        theta = as_finite_array("theta", _float_array("theta", theta, owner), owner, error=NumericalError)
-        if self._mean is not None and theta.shape != self._mean.shape:
-            raise ModelSpecError(message("theta", owner, f"of shape {self._mean.shape}", f"shape {theta.shape}"))
-        if self._t >= self.start:
-            if self._mean is None:
-                self._mean = theta.copy()
-                if self._SLOTS * theta.nbytes <= self.SPREAD_BYTES:
-                    self._batches = np.zeros((self._SLOTS,) + theta.shape)
-            else:
-                step = theta - self._mean
-                n = self.count + 1  # this iterate's place among the averaged ones
-                step *= 2.0 / (n + 1) if self.weighting == "linear" else 1.0 / n
-                self._mean += step
-            if self._batches is not None:
-                self._add_to_batch(theta)
-        self._t += 1
-
-    def _add_to_batch(self, theta: np.ndarray) -> None:
-        batches = self._batches
-        assert batches is not None, "called only while batches are kept"
-        if self._filled == self._SLOTS * self._batch_size:  # full: merge pairs, batches twice as long
-            merged = batches[0::2] + batches[1::2]
-            batches[: self._SLOTS // 2] = merged
-            batches[self._SLOTS // 2 :] = 0.0
-            self._batch_size *= 2
-        batches[self._filled // self._batch_size] += theta
-        self._filled += 1
-
-    def get_state(self) -> State:
-        """Return copies of ``t`` (iterates seen), ``mean`` (absent while none is averaged) and the
-        batch sums behind :attr:`stderr`."""
-        if self._mean is None:
-            return {"t": self._t}
-        state: State = {"t": self._t, "mean": self._mean.copy()}
-        if self._batches is not None:
-            state.update(batches=self._batches.copy(), batch_size=self._batch_size, filled=self._filled)
-        return state
-
-    def set_state(self, state: Mapping[str, np.ndarray | int | float]) -> None:
-        """Restore a state from :meth:`get_state` (the arrays are copied)."""
-        owner = "optim.PolyakAverage.set_state"
-        spread = {}
-        if isinstance(state, Mapping):
-            spread = {k: state[k] for k in ("batches", "batch_size", "filled") if k in state}
-            state = {k: v for k, v in state.items() if k not in spread}
-        t, arrays = _read_state(state, owner, ("mean",))
-        if (t > self.start) != ("mean" in arrays):
-            raise ModelSpecError(
-                message(
-                    "state",
-                    owner,
-                    f"a 'mean' exactly when t > start={self.start}",
-                    f"t={t} and {'a' if arrays else 'no'} mean",
-                )
-            )
-        self._t, self._mean = t, arrays.get("mean")
-        batches = spread.get("batches")
-        self._batches = (
-            None
-            if batches is None
-            else np.array(as_finite_array("state['batches']", batches, owner, error=ModelSpecError))
-        )
-        self._batch_size, self._filled = int(spread.get("batch_size", 1)), int(spread.get("filled", 0))
-
-    def reset(self) -> None:
-        """Forget all iterates."""
-        self._t, self._mean = 0, None
-        self._batches = None
-        self._batch_size, self._filled = 1, 0
-
-    def __repr__(self) -> str:
-        weighting = "" if self.weighting == "uniform" else f", weighting={self.weighting!r}"
-        return f"PolyakAverage(start={self.start}{weighting})"

@@ -10,7 +10,6 @@ checkpoints, Ctrl-C), with the replay after a lost shard around it. The trainer 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import numbers
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph import _fit_check, _trainer_state, checkpoint, optim
+from factorgraph import _fit_check, checkpoint, optim
 from factorgraph._convergence import Convergence
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, ShardLostError
 from factorgraph._fit_hooks import Callback, Checkpoints, ConvergenceTest, FitHook, History, Interrupt, ProgressBar
@@ -33,6 +32,7 @@ from factorgraph._relaxation import Relaxation
 from factorgraph._safeguards import Safeguards, check_trainer_memory
 from factorgraph._start import independent_site_theta
 from factorgraph._trainer_setup import build_sampler, check_reachable, check_theta_finite
+from factorgraph._trainer_state import TrainerState
 from factorgraph._validation import check_int, check_targets, check_theta, message
 from factorgraph.compiled import as_compiled
 from factorgraph.contracts import MatchingTerm, ProximalTerm
@@ -60,7 +60,7 @@ class _StepSettings:
     decay_on_plateau: float | None = None
 
 
-class Trainer:
+class Trainer(TrainerState):
     """Fit θ by stochastic gradient ascent with persistent chains.
 
     Parameters
@@ -271,176 +271,6 @@ class Trainer:
         call with another ``window`` or ``patience`` starts that detector afresh.
         """
         self.convergence.reset()
-
-    def state_dict(self) -> dict[str, Any]:
-        """The trainer's whole state, as copies: θ, the chains, the optimizer, the averaging and
-        schedule, the convergence test, the latest fit call and the history, with the settings
-        and the descriptions of the objectives, sampler and optimizer that rebuild it elsewhere.
-
-        Nested dicts and lists of JSON scalars and numeric arrays (what a checkpoint stores);
-        :meth:`load_state_dict` puts it back.
-
-        Raises
-        ------
-        CheckpointError
-            When a part cannot be described: a custom objective without ``config()``, a ready
-            sampler without ``config()``, a sampler whose state lacks its generator's position,
-            an optimizer with a plain-callable learning rate.
-        """
-        state = {
-            "step": self.step_count,
-            "run_id": self.run_id,
-            "theta": self.theta,
-            "trainer": {
-                "sweeps_per_step": self.sweeps_per_step,
-                "max_sweeps_per_step": self.relaxation.max_sweeps,
-                "relax_within": self.relaxation.horizon,
-                "landing": None if self.landing is None else self.landing.config(),
-                "average_from": self.average_from,
-                "n_threads": self.n_threads,
-                "checkpoint_every": self.checkpoint_every,
-            },
-            "sampler": {**self.sampler_config(), "state": _trainer_state.sampler_state(self.sampler)},
-            "optimizer": _trainer_state.describe_optimizer(self.optimizer),
-            "schedule": self.schedule_state(),
-            "objectives": _trainer_state.describe_objectives(self.objectives),
-            "monitor": self.convergence.get_state(),
-            "fit": {"call": self._call, "elapsed": self._elapsed},
-            "history": _trainer_state.history_arrays(self.history, len(self.objectives)),
-        }
-        return copy.deepcopy(state)
-
-    def load_state_dict(self, state: dict[str, Any], where: str = "in memory") -> None:
-        """Put a :meth:`state_dict` back: θ, the chains, the optimizer, the averaging, the step
-        count, the convergence test, the latest fit call and the history.
-
-        Raises
-        ------
-        CheckpointCorruptedError, CheckpointError
-            When the chains' state does not restore, or the sampler ignores its generator's position.
-        """
-        self.theta = np.array(state["theta"], dtype=np.float64)
-        self.optimizer.set_state(copy.deepcopy(state["optimizer"]["state"]))
-        _trainer_state.restore_sampler(self.sampler, state["sampler"]["name"], state["sampler"]["state"], where)
-        if "schedule" in state:
-            self.set_schedule_state(state["schedule"])
-        elif self.average is not None:  # a checkpoint from before landings and relaxation checks
-            self.average.set_state(copy.deepcopy(state["average"]))
-        self.step_count = int(state["step"])
-        self.history = _trainer_state.history_lists(state["history"], len(self.objectives))
-        self.convergence.set_state(state["monitor"], len(self.theta))
-        self._call = copy.deepcopy(state["fit"]["call"])
-        self._elapsed = float(state["fit"]["elapsed"])
-        self.run_id = state["run_id"]
-
-    def sampler_config(self) -> dict[str, Any]:
-        """How to build the sampler again: ``{"name", "n_chains", "options"}``.
-
-        Raises
-        ------
-        CheckpointError
-            For a ready sampler that cannot describe itself (no ``config()``).
-        """
-        if self._sampler_config is not None:
-            return self._sampler_config
-        describe = getattr(self.sampler, "config", None)
-        if describe is None:
-            raise checkpoint.CheckpointError(
-                f"The trainer was given a ready sampler ({self.sampler!r}) and cannot say how to rebuild it. "
-                "Give the sampler by name (Trainer(..., sampler='gibbs', n_chains=..., **options)), or give it a "
-                "config() -> {'name', 'n_chains', 'options'}."
-            )
-        return describe()
-
-    def save_checkpoint(self, directory: str | os.PathLike | None = None) -> str:
-        """Write a checkpoint of the whole trainer now; returns its folder.
-
-        Parameters
-        ----------
-        directory : str or path-like, optional
-            Where; default :attr:`checkpoint_dir`. See :mod:`factorgraph.checkpoint` for the
-            layout and the atomic protocol.
-
-        Raises
-        ------
-        CheckpointError
-            When a part of the trainer cannot be described (a custom objective without
-            ``config()``, a plain-callable learning rate, a ready sampler without ``config()``).
-        """
-        directory = self.checkpoint_dir if directory is None else os.fspath(directory)
-        if directory is None:
-            raise ModelSpecError("save_checkpoint needs a folder: pass one, or set Trainer(checkpoint_dir=...).")
-        checkpoint.check_run(directory, self.run_id)
-        state = self.state_dict()
-        path = checkpoint.write(
-            directory, self.step_count, checkpoint.pack(self.graph, state), self.graph.fingerprint(), self.run_id
-        )
-        self.recovery_point = state  # the last checkpoint, in memory, for a sharded run's rollback
-        self._last_checkpoint = self.step_count
-        return path
-
-    @classmethod
-    def resume(
-        cls,
-        path: str | os.PathLike,
-        *,
-        graph: Any = None,
-        n_threads: int | None = None,
-        checkpoint_every: int | None = None,
-        cluster: Any = None,
-    ) -> Trainer:
-        """Rebuild a trainer from a checkpoint, in this or a new process.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A checkpoint folder (the newest intact checkpoint in it is used, falling back to the
-            previous one with a :class:`~factorgraph.CheckpointFallbackWarning` when the newest
-            is damaged) or one checkpoint inside it (``.../ckpt-000123``).
-        graph : FactorGraph or CompiledGraph, optional
-            When given, the checkpoint must be of this model (same fingerprint), else
-            :class:`~factorgraph.CheckpointMismatchError`.
-        n_threads : int, optional
-            Sampler threads for the continuation (the results do not depend on it).
-        checkpoint_every : int, optional
-            A new checkpoint interval; by default the saved one.
-        cluster : distributed.Client, optional
-            Continue with the chains sharded over this Dask cluster (one shard per worker). A
-            checkpoint does not say where its chains ran: one written on a cluster resumes in
-            one process, and the reverse, with the same bits.
-
-        Returns
-        -------
-        Trainer
-            Its θ, chains, optimizer, averaging, convergence state and :attr:`history` are those
-            at the checkpoint, and it keeps writing checkpoints to the same folder.
-            ``trainer.fit(**trainer.resume_args)`` finishes the interrupted ``fit`` call:
-            the result equals the uninterrupted run's bit for bit.
-
-        Raises
-        ------
-        CheckpointCorruptedError, CheckpointMismatchError
-            When no checkpoint there is intact, or of this model and format version.
-        """
-        path = os.fspath(path)
-        fingerprint = None if graph is None else as_compiled(graph).fingerprint()
-        found = checkpoint.find(path, fingerprint)
-        trainer = _trainer_state.rebuild(cls, found, n_threads, cluster)
-        trainer.checkpoint_dir = os.path.dirname(found.path)
-        trainer.checkpoint_every = checkpoint_every or found.meta["trainer"]["checkpoint_every"] or 100
-        trainer._last_checkpoint = trainer.step_count
-        return trainer
-
-    @property
-    def resume_args(self) -> dict[str, Any]:
-        """The arguments of the latest :meth:`fit` call with ``max_steps`` reduced to the steps it
-        had left; after :meth:`resume`, ``trainer.fit(**trainer.resume_args)`` completes the
-        interrupted call. Empty before the first call."""
-        if not self._call:
-            return {}
-        args = dict(self._call["args"])
-        args["max_steps"] = max(0, self._call["start"] + args["max_steps"] - self.step_count)
-        return args
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -762,32 +592,6 @@ class Trainer:
             theta_stderr=None if self.average is None else self.average.stderr,
             failures=failures,
         )
-
-    def schedule_state(self) -> dict[str, Any]:
-        """Copies of the step-by-step state beside θ, the optimizer and the chains: the
-        averaging, the landing and the chains' relaxation (for rollbacks and checkpoints)."""
-        average = self.average
-        return copy.deepcopy(
-            {
-                "average": None
-                if average is None
-                else {"start": average.start, "weighting": average.weighting, "state": average.get_state()},
-                "landing": None if self.landing is None else self.landing.get_state(),
-                "relaxation": self.relaxation.get_state(),
-            }
-        )
-
-    def set_schedule_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`schedule_state`."""
-        state = copy.deepcopy(state)
-        average = state["average"]
-        self.average = None
-        if average is not None:
-            self.average = optim.PolyakAverage(start=average["start"], weighting=average["weighting"])
-            self.average.set_state(average["state"])
-        if self.landing is not None and state["landing"] is not None:
-            self.landing.set_state(state["landing"])
-        self.relaxation.set_state(state["relaxation"])
 
     def result_theta(self) -> np.ndarray:
         """The θ a fit reports now: the average of the iterates when averaging has begun, else

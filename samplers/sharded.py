@@ -1,7 +1,7 @@
 """Persistent chains sharded over a Dask cluster, behind the ordinary sampler contract.
 
 :class:`ShardedChains` splits the global chain range into contiguous shards of whole blocks of
-chains. Each shard is a Dask actor (:class:`_Shard`) that holds an ordinary sampler (Gibbs, MH,
+chains. Each shard is a Dask actor (:class:`Shard`) that holds an ordinary sampler (Gibbs, MH,
 ...) built with ``first_chain`` set to the shard's first global chain, so the counter-based
 generator draws the same numbers for a chain wherever it lives. One call per shard advances
 the chains and returns the shard's per-block sums; the driver concatenates the blocks in global
@@ -13,7 +13,6 @@ Dask is an optional dependency: ``pip install "factorgraph-maxent[distributed]"`
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ import numpy as np
 from factorgraph import _version
 from factorgraph._errors import (
     ClusterError,
-    MissingDependencyError,
     ModelSpecError,
     PluginError,
     ShardingOverheadWarning,
@@ -36,6 +34,16 @@ from factorgraph.contracts import Shardable
 from samplers._chains import batches_fit, default_block_size
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers._registry import REGISTRY, create
+from samplers._shards import (
+    Shard,
+    actor_gone,
+    combine_extra,
+    distributed_module,
+    equal,
+    is_counter,
+    lost_errors,
+    worker_version,
+)
 
 __all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
 
@@ -44,122 +52,6 @@ RECOVERY_POLICIES = ("rollback", "reseed")
 OVERHEAD_WARNING = 0.2
 _OVERHEAD_STEPS = 10  # steps measured before the overhead is judged
 _STANDARD_KEYS = ("sampler", "states", "sweep", "key", "first_chain", "block_sums")
-
-
-def _distributed() -> Any:
-    try:
-        import distributed
-    except ImportError:
-        raise MissingDependencyError(
-            "ShardedChains needs Dask's distributed scheduler, which is not installed. Install it with "
-            'pip install "factorgraph-maxent[distributed]" (or pip install "dask[distributed]").'
-        ) from None
-    return distributed
-
-
-def _lost_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions by which Dask reports an actor whose worker is gone."""
-    distributed = _distributed()
-    errors: list[type[BaseException]] = [OSError, distributed.comm.CommClosedError]
-    for name in ("KilledWorker", "FutureCancelledError"):
-        cls = getattr(distributed, name, None) or getattr(distributed.client, name, None)
-        if isinstance(cls, type):
-            errors.append(cls)
-    from concurrent.futures import CancelledError
-
-    errors.append(CancelledError)
-    return tuple(errors)
-
-
-def _actor_gone(exc: RuntimeError) -> bool:
-    """Whether Dask's RuntimeError says a call could not start because the actor's worker died
-    (its actor handle raises it on attribute access, before any future exists)."""
-    return "Worker holding Actor was lost" in str(exc)
-
-
-def _worker_version() -> str:
-    return _version.__version__
-
-
-def _block_rows(states: np.ndarray, graph: Any, block_size: int) -> np.ndarray:
-    """Per-block feature sums of ``states`` (n_chains, n_variables), one row per block."""
-    n_blocks = max(-(-len(states) // block_size), 1)
-    rows = np.zeros((n_blocks, graph.n_features))
-    for b in range(-(-len(states) // block_size)):
-        rows[b] = graph.feature_sums(states[b * block_size : (b + 1) * block_size])
-    return rows
-
-
-class _Shard:
-    """One contiguous range of chains, living on a worker as a Dask actor.
-
-    It builds the inner sampler with ``first_chain`` (its place in the global chain range) and
-    the global block size, so its chains and block sums are exactly those of the same chains in
-    a single-process run.
-    """
-
-    def __init__(
-        self,
-        graph: Any,
-        inner: str,
-        n_chains: int,
-        seed: Any,
-        first_chain: int,
-        block_size: int,
-        n_threads: int | None,
-        options: dict[str, Any],
-        reseed: tuple[np.ndarray | None, int] | None = None,
-    ) -> None:
-        if n_threads is None:  # the worker's own thread count, not every core of the machine
-            from distributed import get_worker
-
-            n_threads = int(get_worker().state.nthreads)
-        self.sampler: Any = create(
-            inner,
-            graph,
-            n_chains,
-            seed=seed,
-            first_chain=first_chain,
-            block_size=block_size,
-            n_threads=n_threads,
-            **options,
-        )
-        if reseed is not None:  # a lost shard restarted from saved states at the current sweep
-            states, sweep = reseed
-            states = self.sampler.states if states is None else states  # nothing saved: its initial states
-            saved = self.sampler.get_state()
-            saved.update(states=states, sweep=sweep, block_sums=_block_rows(states, graph, block_size))
-            self.sampler.set_state(saved)
-
-    def where(self) -> tuple[str, int]:
-        """The worker's address and process id."""
-        from distributed import get_worker
-
-        return get_worker().address, os.getpid()
-
-    def run(self, theta: np.ndarray, n_sweeps: int, batches: bool) -> dict[str, Any]:
-        start = time.perf_counter()
-        info = self.sampler.run(theta, n_sweeps)
-        seconds = time.perf_counter() - start
-        return {"info": info, "seconds": seconds, **self.sampler.block_stats(batches)}
-
-    def block_stats(self) -> dict[str, Any]:
-        return self.sampler.block_stats(False)
-
-    def states(self) -> np.ndarray:
-        return self.sampler.states
-
-    def get_state(self) -> dict[str, Any]:
-        return self.sampler.get_state()
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.sampler.set_state(state)
-
-    def marginal_counts(self, scope: Any) -> np.ndarray:
-        return self.sampler.marginal_counts(scope)
-
-    def weighted_block_sums(self, scope: Any, table: Any) -> np.ndarray:
-        return self.sampler.weighted_block_sums(scope, table)
 
 
 class ShardedChains(Sampler):
@@ -296,7 +188,7 @@ class ShardedChains(Sampler):
         self.wait = float(wait)
         self.n_threads = None if n_threads is None else check_int("n_threads", n_threads, owner, minimum=1)
         self._check_inner(inner)
-        distributed = _distributed()
+        distributed = distributed_module()
         if client is None:
             try:
                 client = distributed.get_client()
@@ -306,7 +198,7 @@ class ShardedChains(Sampler):
                     "one first (it becomes the default)."
                 ) from None
         self.client = client
-        self._lost: tuple[type[BaseException], ...] = _lost_errors()
+        self._lost: tuple[type[BaseException], ...] = lost_errors()
         workers = self._check_workers()
         self.block_size = (
             check_int("block_size", block_size, owner, minimum=1)
@@ -380,7 +272,7 @@ class ShardedChains(Sampler):
     def _check_workers(self) -> list[str]:
         """The workers' addresses, after checking that each runs this library's version."""
         try:
-            versions = self.client.run(_worker_version)
+            versions = self.client.run(worker_version)
         except self._lost as exc:
             raise ClusterError(f"ShardedChains cannot reach the cluster's workers: {exc}") from exc
         if not versions:
@@ -402,7 +294,7 @@ class ShardedChains(Sampler):
         c0, c1 = self._chains[i]
         for attempt in range(3):
             future = self.client.submit(
-                _Shard,
+                Shard,
                 self._graph_future,
                 self.inner,
                 c1 - c0,
@@ -454,7 +346,7 @@ class ShardedChains(Sampler):
             except self._lost:
                 lost.append(i)
             except RuntimeError as exc:
-                if not _actor_gone(exc):
+                if not actor_gone(exc):
                     raise
                 lost.append(i)
         results: dict[int, Any] = {}
@@ -535,7 +427,7 @@ class ShardedChains(Sampler):
         self._sweep = int(results[0]["sweep"])
         self._note_overhead(wall, max(r["seconds"] for r in results))
         infos = [r["info"] for r in results]
-        extra = _combine_extra([i.extra for i in infos])
+        extra = combine_extra([i.extra for i in infos])
         return SweepInfo(n_sweeps, sum(i.n_updates for i in infos), sum(i.n_changes for i in infos), extra)
 
     def _note_overhead(self, wall: float, compute: float) -> None:
@@ -628,9 +520,9 @@ class ShardedChains(Sampler):
         state = {key: value for key, value in parts[0].items() if key not in _STANDARD_KEYS}
         for key in state:
             values = [p[key] for p in parts]
-            if _is_counter(values[0]):
+            if is_counter(values[0]):
                 state[key] = np.sum(values, axis=0)
-            elif not all(_equal(values[0], v) for v in values[1:]):
+            elif not all(equal(values[0], v) for v in values[1:]):
                 raise ClusterError(f"ShardedChains: the shards disagree on {key!r}; it cannot be joined.")
         state.update(
             sampler=self.inner,
@@ -672,7 +564,7 @@ class ShardedChains(Sampler):
         pieces = []
         for i, ((c0, c1), (b0, b1)) in enumerate(zip(self._chains, self._blocks)):
             piece = {
-                key: (value if i == 0 or not _is_counter(value) else np.zeros_like(value))
+                key: (value if i == 0 or not is_counter(value) else np.zeros_like(value))
                 for key, value in extras.items()
             }  # counters: the first shard holds the totals
             piece.update(
@@ -691,7 +583,7 @@ class ShardedChains(Sampler):
             for future in futures:
                 future.result()
         except (*self._lost, RuntimeError) as exc:  # type: ignore[misc]  # a tuple of exception classes
-            if isinstance(exc, RuntimeError) and not isinstance(exc, self._lost) and not _actor_gone(exc):
+            if isinstance(exc, RuntimeError) and not isinstance(exc, self._lost) and not actor_gone(exc):
                 raise
             # try again on recreated shards: a loss while restoring loses nothing
             self._recover_quietly()
@@ -731,22 +623,3 @@ class ShardedChains(Sampler):
             f"<ShardedChains of {self.inner!r}: {self.n_chains} chains in {len(self._actors)} shards on "
             f"{len(set(self._workers))} worker(s), {self.graph!r}>"
         )
-
-
-def _is_counter(value: Any) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind in "ui"
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
-
-
-def _combine_extra(extras: list[dict[str, Any]]) -> dict[str, Any]:
-    """Join the shards' ``SweepInfo.extra``: counts are added; other figures are listed per shard."""
-    if not extras or not extras[0]:
-        return {}
-    joined: dict[str, Any] = {}
-    for key in extras[0]:
-        values: list[Any] = [e.get(key) for e in extras]
-        joined[key] = np.sum(values, axis=0) if all(_is_counter(v) for v in values) else values
-    return joined

@@ -23,7 +23,7 @@ import pytest
 import factorgraph as fg
 import objectives
 import samplers
-from samplers.sharded import _block_rows
+from samplers._shards import block_rows
 from tests._cluster import shared_client
 
 distributed = pytest.importorskip("distributed")
@@ -229,7 +229,7 @@ def test_reseed_keeps_every_chain_and_says_the_run_is_no_longer_reproducible(mod
             start.update(
                 states=saved["states"][c0:c1],
                 sweep=10,
-                block_sums=_block_rows(saved["states"][c0:c1], cg, sampler.block_size),
+                block_sums=block_rows(saved["states"][c0:c1], cg, sampler.block_size),
             )
             restarted.set_state(start)
             restarted.run(theta, 3)
