@@ -246,3 +246,9 @@ def test_a_forbidden_import_is_caught(module, added):
 def test_a_cycle_is_caught():
     graph = import_graph(extra={"factorgraph.variables": "\ndef late():\n    import factorgraph.graph\n"})
     assert any({"factorgraph.variables", "factorgraph.graph"} <= set(group) for group in cycles(graph))
+
+
+def test_the_architecture_page_lists_every_module():
+    page = (ROOT / "docs" / "architecture.rst").read_text()
+    missing = [name for name in module_files() if f"``{name}``" not in page]
+    assert not missing, f"add these modules to docs/architecture.rst: {missing}"
