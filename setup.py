@@ -87,7 +87,7 @@ class BuildExt(build_ext):
         flags = ["-fopenmp"] if openmp else []
         for ext in self.extensions:
             # no fused multiply-adds formed behind our back: the kernels' bits must not depend
-            # on the machine or on which multi-versioned clone runs (samplers/_kernel.h); no
+            # on the machine or on which multi-versioned clone runs (samplers/_fg_*.h); no
             # floating-point traps, so that comparisons can become vector blends
             ext.extra_compile_args = ["-O3", "-ffp-contract=off", "-fno-trapping-math", *flags]
             ext.extra_link_args = list(flags)
@@ -96,7 +96,7 @@ class BuildExt(build_ext):
 
 def _extension(name: str) -> Extension:
     package = name.split(".")[0]
-    libraries = ["m"] if os.name == "posix" else []  # fma() in samplers/_kernel.h
+    libraries = ["m"] if os.name == "posix" else []  # fma() in samplers/_fg_draws.h
     return Extension(name, [name.replace(".", os.sep) + ".pyx"], include_dirs=[package], libraries=libraries)
 
 

@@ -1,5 +1,5 @@
 /* The vector binary path's driver, written once and compiled once per instruction set
- * (samplers/_kernel.h includes this file for each). The includer defines:
+ * (samplers/_fg_gibbs_paths.h includes this file for each). The includer defines:
  *   FG_BX_ATTRIBUTE  the function attribute with its target
  *   FG_BX_UPDATE     the name of the function made here
  *   FG_BX_GROUP(c)   the call that does the 16 chains from c (fg_binary_vectors' arguments)

@@ -28,7 +28,7 @@ from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport add_factor, chain_joint
 from samplers._driver cimport SweepKernel, run_sweeps
 from samplers._unionfind cimport find, link
-from samplers cimport _rng
+from samplers._random cimport simd_level
 from samplers._rng cimport fg_categorical_draws, fg_uniforms
 
 #: The generator's stream for the block draws.
@@ -159,7 +159,7 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
     cdef int64_t c, q, i, e, J, start, changed = 0, moved
     cdef int32_t v, k, drawn
     cdef double total
-    fg_uniforms(key, <uint32_t>bl.block_vars[lo], sweep, BLOCK_STREAM, first_chain + c0, c1 - c0, u)
+    fg_uniforms(key, <uint32_t>bl.block_vars[lo], sweep, BLOCK_STREAM, first_chain + c0, c1 - c0, u, simd_level())
     for c in range(c0, c1):
         # each factor's joint index = base (its variables outside the block) + the block's part
         block_offsets(bl, x, n_chains, c, b, old)
@@ -288,8 +288,3 @@ def greedy_blocks(const int32_t[::1] n_states, const int32_t[::1] first, const i
         for a in range(n):
             parent[a] = find(&parent[0], a)
     return parent_arr
-
-
-def allow_simd(int level):
-    """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = level

@@ -14,13 +14,8 @@ from libc.string cimport memset
 import numpy as np
 
 from factorgraph._kernels cimport GraphView
-from samplers cimport _rng
+from samplers._random cimport simd_level
 from samplers._rng cimport fg_uniforms
-
-
-def allow_simd(int level):
-    """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = level
 
 
 def thread_counts(int threads, tuple shape):
@@ -183,7 +178,7 @@ def init_states(GraphView g, int32_t[::1] x, const uint32_t[::1] key, int64_t n_
     cdef double[::1] u = np.empty(max(n_chains, 1))
     with nogil:
         for v in range(g.n_variables):
-            fg_uniforms(&key[0], <uint32_t>v, 0, 1, first_chain, n_chains, &u[0])
+            fg_uniforms(&key[0], <uint32_t>v, 0, 1, first_chain, n_chains, &u[0], simd_level())
             for c in range(n_chains):
                 x[v * n_chains + c] = <int32_t>(u[c] * g.n_states[v])
     return None

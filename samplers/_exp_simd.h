@@ -1,5 +1,5 @@
 /* fg_exp_neg on vector lanes, written once and compiled once per vector width
- * (samplers/_kernel.h includes this file for each). The same operations as fg_exp_neg, so the
+ * (samplers/_fg_gibbs_paths.h includes this file for each). The same operations as fg_exp_neg, so the
  * same bits. The includer defines:
  *   FG_EX_ATTRIBUTE  the function attribute with its target
  *   FG_EX_NAME       the name of the function made here

@@ -2,7 +2,7 @@
 """The Gibbs (heat-bath) sweep: colour by colour, in (variable, block of chains) items.
 
 Chain states are stored chain-innermost: x[v * n_chains + c], so one variable's chains sit
-side by side and the innermost loops (samplers/_kernel.h) run across a block's chains.
+side by side and the innermost loops (samplers/_fg_gibbs_paths.h) run across a block's chains.
 Variables of one colour share no factor, so the features they touch are disjoint: running
 feature sums kept per fixed block of chains are written by one item at a time, in chain order,
 whatever the thread count — the sums, like the states, are bit-identical for any number of
@@ -15,9 +15,9 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 import numpy as np
 
 from factorgraph._kernels cimport GraphView, factor_energy
-from samplers cimport _rng
 from samplers._core cimport chain_joint, commit_changes
 from samplers._driver cimport SweepKernel, run_sweeps
+from samplers._random cimport simd_level
 from samplers._rng cimport (
     fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws, fg_uniforms,
 )
@@ -168,16 +168,16 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
                                     int64_t c0, int64_t c1, int32_t v, uint64_t sweep,
                                     double* d, double* u, double* flip) noexcept nogil:
     """The binary fast path: fields, draws and scaled sums vectorised across the block's chains
-    (samplers/_kernel.h); the one-hot sums of indexed factors move here, chain by chain."""
+    (samplers/_fg_gibbs_paths.h); the one-hot sums of indexed factors move here, chain by chain."""
     cdef int64_t nb = c1 - c0, lo = g.var_ptr[v], e, f, c, j_new, j_old, stride_v, stride_u, changed
     cdef int32_t w, m
     cdef int32_t* xv = x + v * n_chains + c0
-    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u, simd_level())
     # pointer arithmetic, not &a[lo]: a variable with no factors at the end has lo == len(a)
     changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
                                &t.vtab[0], &t.offset[0] + lo,
                                (&t.scaled[0] + lo) if sums != NULL else (&t.untracked[0] + lo), &t.feature[0] + lo,
-                               sums, u, d, flip)
+                               sums, u, d, flip, simd_level())
     if changed == 0 or not t.indexed[v] or sums == NULL:
         return changed
     for e in range(lo, g.var_ptr[v + 1]):
@@ -203,15 +203,15 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
 cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sums, const uint32_t* key,
                               int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1, int32_t v,
                               uint64_t sweep, double* energy, double* u, int32_t* previous) noexcept nogil:
-    """Multi-state update from the per-run tables (samplers/_kernel.h), factor by factor across
+    """Multi-state update from the per-run tables (samplers/_fg_gibbs_paths.h), factor by factor across
     the block's chains so that each factor's table stays in cache. ``energy`` holds
     (c1 - c0) * (n_states[v] + 3) doubles, ``previous`` two ints per chain of the block."""
     cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
-    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u)
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u, simd_level())
     fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
-                       &t.offset[0] + lo, &t.dtab[0], x + c0, n_chains, energy, u, drawn)
+                       &t.offset[0] + lo, &t.dtab[0], x + c0, n_chains, energy, u, drawn, simd_level())
     for c in range(nb):
         previous[c] = xv[c]
         if drawn[c] != xv[c]:
@@ -266,7 +266,7 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
     cdef int32_t k = g.n_states[v], old, new, s
     cdef int64_t c, e, f, stride, base, changed = 0
     cdef double d
-    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, c1 - c0, uniform)
+    fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, c1 - c0, uniform, simd_level())
     for c in range(c0, c1):
         old = x[v * n_chains + c]
         if k == 2:  # one logistic in d = E(1) - E(0), summed factor by factor
@@ -349,7 +349,7 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
-    # energy rows are padded to whole 4-wide vectors (samplers/_kernel.h)
+    # energy rows are padded to whole 4-wide vectors (samplers/_fg_gibbs_paths.h)
     cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 3 + 2) * bs
     cdef int threads = max(n_threads, 1)
     if not track:
@@ -368,8 +368,3 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     kernel.scratch = np.zeros((threads, width))
     kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)
     return run_sweeps(kernel, g.color_ptr, n_blocks, unit, n_chains, first_sweep, n_sweeps, threads)
-
-
-def allow_simd(int level):
-    """Let the kernels use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = level

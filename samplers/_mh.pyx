@@ -23,7 +23,7 @@ from samplers._core import thread_counts
 from factorgraph._kernels cimport GraphView, factor_energy
 from samplers._core cimport chain_joint, commit_changes
 from samplers._driver cimport SweepKernel, run_sweeps
-from samplers cimport _rng
+from samplers._random cimport simd_level
 from samplers._rng cimport fg_exp_neg, fg_uniforms
 
 #: The generator's streams for the proposals and the acceptance draws.
@@ -160,8 +160,8 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
     cdef int32_t* xv = x + v * n_chains + c0
     if k < 2:  # a one-state variable has nothing to propose
         return
-    fg_uniforms(key, <uint32_t>v, sweep, PROPOSAL_STREAM, first_chain + c0, nb, u_propose)
-    fg_uniforms(key, <uint32_t>v, sweep, ACCEPT_STREAM, first_chain + c0, nb, u_accept)
+    fg_uniforms(key, <uint32_t>v, sweep, PROPOSAL_STREAM, first_chain + c0, nb, u_propose, simd_level())
+    fg_uniforms(key, <uint32_t>v, sweep, ACCEPT_STREAM, first_chain + c0, nb, u_accept, simd_level())
     for c in range(nb):
         previous[c] = xv[c]
         proposed[c] = propose(m, v, k, xv[c], u_propose[c])
@@ -260,8 +260,3 @@ def _py_propose(Moves moves, int32_t v, int32_t k, int32_t old, double u):
     if not 0 <= v < moves.walk.shape[0] or k < 2 or not 0 <= old < k or not 0.0 <= u < 1.0:
         raise ValueError("_py_propose needs a variable, its k >= 2 states, one of them, and 0 <= u < 1")
     return propose(moves, v, k, old, u)
-
-
-def allow_simd(int level):
-    """Let the generator here use the machine's vector code (see ``samplers._random.allow_simd``)."""
-    _rng.fg_simd_allowed = level

@@ -1,4 +1,4 @@
-/* One Philox vector path, written once and compiled once per instruction set (samplers/_kernel.h
+/* One Philox vector path, written once and compiled once per instruction set (samplers/_fg_philox.h
  * includes this file for each). The includer defines:
  *   FG_PX_ATTRIBUTE   the function attribute with its target
  *   FG_PX_VECTORS     how many 4-lane vectors run side by side

@@ -1,5 +1,10 @@
 # cython: language_level=3
-"""Python access to the kernels' generator and e^x, for tests and reference samplers."""
+"""The kernels' one vector-level switch, and Python access to their generator and e^x (for
+tests and reference samplers).
+
+Every kernel takes the widest vector code it may use as an argument; the sweeps read it from
+here (:func:`simd_level`, cimported), so :func:`allow_simd` sets it for every module at once.
+"""
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
@@ -7,6 +12,15 @@ import numpy as np
 
 from samplers cimport _rng
 from samplers._rng cimport fg_exp_neg, fg_philox4x32_10, fg_uniforms
+
+# The widest vector code the kernels may use: 0 portable only, 1 up to AVX2, 2 up to AVX-512.
+cdef int _simd_level = 2
+
+
+cdef int simd_level() noexcept nogil:
+    """The vector level every kernel call passes on (see :func:`allow_simd`)."""
+    return _simd_level
+
 
 #: Streams of the counter's fourth word: one per purpose, so draws never collide.
 STREAM_UPDATE = 0
@@ -32,7 +46,7 @@ def uniforms(key, uint32_t variable, int64_t first_chain, int64_t n_chains, uint
     out = np.empty(n_chains)
     cdef double[::1] o = out
     if n_chains:
-        fg_uniforms(&k[0], variable, sweep, stream, first_chain, n_chains, &o[0])
+        fg_uniforms(&k[0], variable, sweep, stream, first_chain, n_chains, &o[0], _simd_level)
     return out
 
 
@@ -58,13 +72,8 @@ def simd_available():
 def allow_simd(widest="avx512"):
     """Let the generator and every sampler kernel use vector code up to ``widest`` (one of
     ``SIMD_LEVELS``; the default allows all the machine has) or, with ``"portable"``, only the
-    portable code. Every path gives the same bits, which the tests check. Each compiled module
-    holds its own copy of the switch (the kernels are a header), so all are set."""
-    from samplers import _block, _core, _gibbs, _mh
-
+    portable code. Every path gives the same bits, which the tests check."""
+    global _simd_level
     if widest not in SIMD_LEVELS:
         raise ValueError(f"widest must be one of {SIMD_LEVELS}, not {widest!r}")
-    level = SIMD_LEVELS.index(widest)
-    _rng.fg_simd_allowed = level
-    for module in (_core, _gibbs, _mh, _block):
-        module.allow_simd(level)
+    _simd_level = SIMD_LEVELS.index(widest)

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The sampler kernels' C primitives (samplers/_kernel.h): the counter-based generator
+"""The sampler kernels' C primitives (samplers/_fg_*.h): the counter-based generator
 Philox4x32-10 (Salmon et al., SC'11), our reproducible e^x, and the binary update.
 
 A draw is a pure function of (key, counter): no state is shared between threads, so chains
@@ -11,20 +11,27 @@ the chain takes word c % 4 of the call's output, so its number depends on nothin
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 
-cdef extern from "_kernel.h" nogil:
-    int fg_simd_allowed
+cdef extern from "_fg_cpu.h" nogil:
     int fg_simd_machine()
-    double fg_exp_neg(double x)
+
+
+cdef extern from "_fg_philox.h" nogil:
     void fg_philox4x32_10(const uint32_t* counter, const uint32_t* key, uint32_t* out)
     void fg_uniforms(const uint32_t* key, uint32_t variable, uint64_t sweep, uint32_t stream,
-                     int64_t first, int64_t n, double* out)
+                     int64_t first, int64_t n, double* out, int simd)
+
+
+cdef extern from "_fg_draws.h" nogil:
+    double fg_exp_neg(double x)
     void fg_logistic_draws(int64_t n, const double* d, const double* u, int32_t* out)
     void fg_categorical_draws(int64_t n, int32_t k, double* energy, const double* u, int32_t* out)
+
+
+cdef extern from "_fg_gibbs_paths.h" nogil:
     void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t* other, const int32_t* k_rows,
-                            const int64_t* offset,
-                            const double* dtab, const int32_t* x, int64_t n_chains, double* energy,
-                            const double* u, int32_t* out)
+                            const int64_t* offset, const double* dtab, const int32_t* x, int64_t n_chains,
+                            double* energy, const double* u, int32_t* out, int simd)
     int64_t fg_binary_update(int64_t nb, int32_t* xv, const int32_t* x, int64_t n_chains,
                              int64_t degree, const int32_t* other, const int32_t* k_other, const double* vtab,
                              const int64_t* offset, const int8_t* scaled, const int64_t* feature,
-                             double* sums, const double* u, double* d, double* flip)
+                             double* sums, const double* u, double* d, double* flip, int simd)

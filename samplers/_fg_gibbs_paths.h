@@ -1,250 +1,11 @@
-/* The innermost pieces of the Gibbs kernels, in plain C loops over the chains of a block so that
- * the compiler vectorises them across chains (states are stored chain-innermost).
- *
- * Every floating-point result here is reproducible bit for bit: the module is compiled with
- * -ffp-contract=off (no fused multiply-adds that the compiler may or may not form), sums over
- * chains use four fixed partial sums, and e^x is our own polynomial rather than the C library's,
- * so scalar and vector code, every multi-versioned clone and every thread count agree.
- */
-#ifndef FG_KERNEL_H
-#define FG_KERNEL_H
+/* The Gibbs update paths over a block of chains: the multi-state table path and the binary
+ * fast path, portable and in AVX2 / AVX-512 registers, the same bits every way (see
+ * samplers/_gibbs.pyx for when each is taken). */
+#ifndef FG_GIBBS_PATHS_H
+#define FG_GIBBS_PATHS_H
 
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-/* One clone for x86-64-v3 machines (AVX2 and FMA: Haswell, Zen and later) and one for any
- * x86-64, picked at load time. fma() is exactly rounded everywhere (an instruction in the first,
- * the C library's exact routine in the second), so both give the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define FG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default"), unused))
-#elif defined(__GNUC__)
-#define FG_CLONES __attribute__((unused))
-#else
-#define FG_CLONES
-#endif
-
-/* Inlined into each clone, so that it is compiled for that clone's instruction set. */
-#if defined(__GNUC__)
-#define FG_INLINE static inline __attribute__((always_inline))
-#else
-#define FG_INLINE static inline
-#endif
-
-static inline double fg_from_bits(uint64_t b) { double d; memcpy(&d, &b, sizeof d); return d; }
-static inline uint64_t fg_to_bits(double d) { uint64_t b; memcpy(&b, &d, sizeof b); return b; }
-
-/* e^x for x <= 0, within one unit in the last place; x below -708 counts as -708 (e^x is then
- * below 1e-307, a difference no draw can see). Cody-Waite reduction x = n ln2 + r with
- * |r| <= ln2 / 2, the Taylor polynomial of degree 13 (truncation error below 1e-17) by fused
- * multiply-adds, and 2^n put into the exponent bits. Only arithmetic and bit moves: it
- * vectorises. */
-FG_INLINE double fg_exp_neg(double x)
-{
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
-    x = x < -708.0 ? -708.0 : x;
-    double t = fma(x, 1.4426950408889634, shifter);
-    double n = t - shifter;
-    double r = fma(-n, 1.90821492927058770002e-10, fma(-n, 6.93147180369123816490e-01, x));
-    /* e^r = 1 + r (1 + r s(r)): s, of degree 11, by Estrin's scheme (a shallow tree, so short
-     * dependency chains), the last two steps by Horner's (they set the rounding of the result) */
-    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-    double b01 = fma(r, 1.0 / 6.0, 0.5), b23 = fma(r, 1.0 / 120.0, 1.0 / 24.0);
-    double b45 = fma(r, 1.0 / 5040.0, 1.0 / 720.0), b67 = fma(r, 1.0 / 362880.0, 1.0 / 40320.0);
-    double b89 = fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0), b1011 = fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0);
-    double b03 = fma(r2, b23, b01), b47 = fma(r2, b67, b45), b811 = fma(r2, b1011, b89);
-    double p = fma(r8, b811, fma(r4, b47, b03));
-    p = fma(fma(p, r, 1.0), r, 1.0);
-    int64_t k = (int64_t)(fg_to_bits(t) - fg_to_bits(shifter));
-    return p * fg_from_bits((uint64_t)(k + 1023) << 52);
-}
-
-/* Philox4x32-10 (Salmon et al., SC'11): ten rounds on a 4-word counter with a 2-word key. */
-#define FG_PHILOX_ROUND                                                             \
-    do {                                                                            \
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2; \
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;                               \
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;                               \
-        c1 = (uint32_t)p1;                                                          \
-        c3 = (uint32_t)p0;                                                          \
-        c0 = n0;                                                                    \
-        c2 = n2;                                                                    \
-    } while (0)
-#define FG_PHILOX_BUMP do { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; } while (0)
-
-static inline void fg_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
-{
-    uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
-    uint32_t k0 = key[0], k1 = key[1];
-    FG_PHILOX_ROUND;
-    for (int r = 1; r < 10; r++) {
-        FG_PHILOX_BUMP;
-        FG_PHILOX_ROUND;
-    }
-    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
-}
-
-/* A uniform double in [0, 1) from one 32-bit word: word / 2^32, exact. Draws compare it with
- * probabilities, so a probability is resolved to 2^-32 (2.3e-10), far below any Monte Carlo error. */
-FG_INLINE double fg_unit(uint32_t word) { return (double)word * 0x1p-32; }
-
-#define FG_QUADS 16
-
-/* The widest vector code allowed: 0 portable only, 1 up to AVX2, 2 up to AVX-512 (the default).
- * Tests lower it to check that every vector path gives the portable code's bits. */
-static int fg_simd_allowed = 2;
-
-/* Four uniforms per Philox call, for the chain quads quad0 .. quad0 + m - 1 (m <= FG_QUADS):
- * counter (variable, quad, sweep low word, sweep high word * 16 + stream). */
-FG_INLINE void fg_philox_quads(uint32_t key0, uint32_t key1, uint32_t variable, uint32_t quad0,
-                               uint32_t sweep_lo, uint32_t sweep_hi, int m, double *out)
-{
-    for (size_t i = 0; i < (size_t)m; i++) { /* unsigned: vectorises even under -fwrapv */
-        uint32_t c0 = variable, c1 = quad0 + (uint32_t)i, c2 = sweep_lo, c3 = sweep_hi;
-        uint32_t k0 = key0, k1 = key1;
-        FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        FG_PHILOX_BUMP; FG_PHILOX_ROUND;
-        out[4 * i] = fg_unit(c0);
-        out[4 * i + 1] = fg_unit(c1);
-        out[4 * i + 2] = fg_unit(c2);
-        out[4 * i + 3] = fg_unit(c3);
-    }
-}
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#include <immintrin.h>
-#define FG_HAVE_AVX2_PATH 1
-/* The machine's widest vector code on fg_simd_allowed's scale (AVX2 needs FMA too, AVX-512 needs
- * F and VL), looked up once; one store, so a thread sees either -1 or the answer. */
-static int fg_cpu_widest = -1;
-
-static inline int fg_cpu_level(void)
-{
-    if (fg_cpu_widest < 0) {
-        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        fg_cpu_widest = avx2 + (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"));
-    }
-    return fg_cpu_widest;
-}
-
-/* The instruction sets of the vector paths, as fg_cpu_level checks them. */
-#define FG_AVX2 __attribute__((target("avx2,fma")))
-#define FG_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
-
-static inline int fg_use_avx2(void) { return fg_simd_allowed >= 1 && fg_cpu_level() >= 1; }
-static inline int fg_use_avx512(void) { return fg_simd_allowed >= 2 && fg_cpu_level() >= 2; }
-
-/* AVX2: two vectors side by side hide the multiply latency; four spill the 16 registers. */
-#define FG_PX_ATTRIBUTE FG_AVX2
-#define FG_PX_VECTORS 2
-#define FG_PX_VECTORS_FN fg_philox_vectors_avx2
-#define FG_PX_QUADS_FN fg_philox_quads_avx2
-#define FG_PX_XOR3(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)
-#define FG_PX_OR_AND(c, mask, bits) _mm256_or_si256(_mm256_and_si256(c, mask), bits)
-#include "_philox_simd.h"
-
-/* AVX-512VL on 256-bit vectors: 32 registers hold four vectors, and one three-input logic
- * instruction does each double xor and each and-or (0x96: a ^ b ^ c; 0xEA: (a & b) | c). */
-#define FG_PX_ATTRIBUTE FG_AVX512
-#define FG_PX_VECTORS 4
-#define FG_PX_VECTORS_FN fg_philox_vectors_avx512
-#define FG_PX_QUADS_FN fg_philox_quads_avx512
-#define FG_PX_XOR3(a, b, c) _mm256_ternarylogic_epi64(a, b, c, 0x96)
-#define FG_PX_OR_AND(c, mask, bits) _mm256_ternarylogic_epi64(c, mask, bits, 0xEA)
-#include "_philox_simd.h"
-#endif
-
-/* The widest vector code this build can run on this machine, on fg_simd_allowed's scale. */
-static int __attribute__((unused)) fg_simd_machine(void)
-{
-#ifdef FG_HAVE_AVX2_PATH
-    return fg_cpu_level();
-#else
-    return 0;
-#endif
-}
-
-/* The uniforms of global chains first .. first + n - 1 for one (variable, sweep, stream):
- * chain c takes word c % 4 of the call for quad c / 4, so a chain's number depends on nothing
- * but its own (key, chain, sweep, variable, stream). Computed with the widest Philox the
- * machine has; the same bits either way. */
-static void __attribute__((unused)) fg_uniforms(const uint32_t *key, uint32_t variable, uint64_t sweep,
-                                                      uint32_t stream, int64_t first, int64_t n, double *out)
-{
-    double buf[4 * FG_QUADS];
-    uint32_t sweep_lo = (uint32_t)sweep, sweep_hi = ((uint32_t)(sweep >> 32) << 4) | stream;
-    int64_t quad = first >> 2, end = (first + n + 3) >> 2, skip = first & 3, done = 0;
-#ifdef FG_HAVE_AVX2_PATH
-    int avx2 = fg_use_avx2(), avx512 = fg_use_avx512();
-#endif
-    while (quad < end) {
-        int m = end - quad < FG_QUADS ? (int)(end - quad) : FG_QUADS;
-        double *dst = skip == 0 && 4 * m <= n - done ? out + done : buf; /* whole quads go straight out */
-#ifdef FG_HAVE_AVX2_PATH
-        if (avx512)
-            fg_philox_quads_avx512(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
-        else if (avx2)
-            fg_philox_quads_avx2(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
-        else
-#endif
-            fg_philox_quads(key[0], key[1], variable, (uint32_t)quad, sweep_lo, sweep_hi, m, dst);
-        int64_t take = 4 * m - skip < n - done ? 4 * m - skip : n - done;
-        if (dst == buf)
-            memcpy(out + done, buf + skip, (size_t)take * sizeof(double));
-        done += take;
-        skip = 0;
-        quad += m;
-    }
-}
-
-/* 1 with probability 1 / (1 + e^-d), else 0, without overflow and without a branch:
- * u < 1 / (1 + e^-d) for d >= 0, and u < e^d / (1 + e^d) otherwise, both as products. */
-FG_INLINE int32_t fg_logistic_draw(double d, double u)
-{
-    double z = fg_exp_neg(d < 0.0 ? d : -d);
-    double bound = d >= 0.0 ? 1.0 : z;
-    return u * (1.0 + z) < bound;
-}
-
-/* fg_logistic_draw for n chains: out[c] = 1 with probability 1 / (1 + e^-d[c]). */
-FG_CLONES static void fg_logistic_draws(int64_t n, const double *d, const double *u, int32_t *out)
-{
-    for (int64_t c = 0; c < n; c++)
-        out[c] = fg_logistic_draw(d[c], u[c]);
-}
-
-/* A state drawn with probability proportional to exp(e[s]), s < k, for the uniform u;
- * overwrites e with the cumulative weights. */
-FG_INLINE int32_t fg_categorical_draw(int32_t k, double *e, double u)
-{
-    double top = e[0], total = 0.0;
-    int32_t s;
-    for (s = 1; s < k; s++)
-        top = e[s] > top ? e[s] : top;
-    for (s = 0; s < k; s++) {
-        total += fg_exp_neg(e[s] - top);
-        e[s] = total;
-    }
-    u *= total;
-    for (s = 0; s < k - 1 && !(u < e[s]); s++)
-        ;
-    return s;
-}
-
-/* fg_categorical_draw for n chains: chain c's k energies are energy[c * k .. c * k + k - 1]. */
-FG_CLONES static void fg_categorical_draws(int64_t n, int32_t k, double *energy, const double *u, int32_t *out)
-{
-    for (int64_t c = 0; c < n; c++)
-        out[c] = fg_categorical_draw(k, energy + c * k, u[c]);
-}
+#include "_fg_cpu.h"
+#include "_fg_draws.h"
 
 /* The multi-state table path for one variable v with k states over a block of nb chains: the
  * energies of every state summed factor by factor (entry e adds the row of its table at
@@ -664,19 +425,21 @@ FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degre
 /* The multi-state table path (see fg_tabulated_draws_portable): in AVX2 registers where the
  * machine has them and k <= FG_MAX_TABLE_STATES, the same bits either way. energy holds nb
  * rows of k rounded up to a multiple of 4 doubles. */
+#endif
+
 static void __attribute__((unused)) fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
                                                        const int32_t *k_rows, const int64_t *offset,
                                                        const double *dtab, const int32_t *x, int64_t n_chains,
-                                                       double *energy, const double *u, int32_t *out)
+                                                       double *energy, const double *u, int32_t *out, int simd)
 {
-    if (k <= FG_MAX_TABLE_STATES && fg_use_avx2())
+#ifdef FG_HAVE_AVX2_PATH
+    if (k <= FG_MAX_TABLE_STATES && fg_use_avx2(simd)) {
         fg_tabulated_draws_avx2(nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy, u, out);
-    else
-        fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy, u, out);
-}
-#else
-#define fg_tabulated_draws fg_tabulated_draws_portable
+        return;
+    }
 #endif
+    fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy, u, out);
+}
 
 /* The binary fast path (see fg_binary_update_portable): in AVX-512 or AVX2 registers where
  * the machine has them, the same bits every way. */
@@ -684,13 +447,13 @@ static int64_t __attribute__((unused)) fg_binary_update(int64_t nb, int32_t *xv,
                                                         int64_t degree, const int32_t *other, const int32_t *k_other,
                                                         const double *vtab, const int64_t *offset, const int8_t *scaled,
                                                         const int64_t *feature, double *sums, const double *u,
-                                                        double *d, double *flip)
+                                                        double *d, double *flip, int simd)
 {
 #ifdef FG_HAVE_AVX2_PATH
-    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx512())
+    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx512(simd))
         return fg_binary_update_avx512(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
                                        sums, u, flip);
-    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx2())
+    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx2(simd))
         return fg_binary_update_avx2(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
                                      sums, u, flip);
 #endif
