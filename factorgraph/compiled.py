@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -327,10 +327,16 @@ _DTYPES = {
 }
 
 
-def as_compiled(graph: Any) -> CompiledGraph:
+#: What functions that accept either form of a model take (see :func:`as_compiled`).
+GraphLike = Union["FactorGraph", CompiledGraph]
+
+
+def as_compiled(graph: GraphLike) -> CompiledGraph:
     """``graph`` if it is already compiled (a :class:`CompiledGraph`, or anything with its flat
     arrays), else ``graph.compile()``: what functions that accept either form call first."""
-    return graph if hasattr(graph, "factor_ptr") else graph.compile()
+    if hasattr(graph, "factor_ptr"):
+        return graph  # type: ignore[return-value]  # a CompiledGraph, or an object with its arrays
+    return graph.compile()
 
 
 def _check_arrays(cg: CompiledGraph) -> None:

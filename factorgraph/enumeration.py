@@ -32,7 +32,7 @@ from factorgraph._errors import ModelSpecError, ModelTooLargeError, NumericalErr
 from factorgraph._joint import place_values
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta
-from factorgraph.compiled import CompiledGraph, as_compiled
+from factorgraph.compiled import CompiledGraph, GraphLike, as_compiled
 
 __all__ = [
     "MAX_STATES",
@@ -78,7 +78,7 @@ def _chunks(compiled: CompiledGraph, chunk: int = _CHUNK) -> Iterator[np.ndarray
         yield ((index[:, None] // place[None, :]) % sizes[None, :]).astype(np.int32)
 
 
-def enumerate_states(graph: Any) -> np.ndarray:
+def enumerate_states(graph: GraphLike) -> np.ndarray:
     """Every joint state as a row of state indices, shape (prod(n_states), n_variables)."""
     compiled = as_compiled(graph)
     parts = list(_chunks(compiled))
@@ -123,7 +123,7 @@ def _energies(compiled: CompiledGraph, states: np.ndarray, theta: np.ndarray) ->
     return _kernels.energies(compiled._view, states, theta, effective_n_threads(None))
 
 
-def log_partition(graph: Any, theta: Any) -> float:
+def log_partition(graph: GraphLike, theta: Any) -> float:
     """log Z(θ) = log Σ_x exp(θ·f(x)).
 
     Parameters
@@ -154,7 +154,7 @@ def log_partition_and_means(compiled: CompiledGraph, theta: np.ndarray) -> tuple
     return acc.log_total, sums / acc.total
 
 
-def probabilities(graph: Any, theta: Any) -> np.ndarray:
+def probabilities(graph: GraphLike, theta: Any) -> np.ndarray:
     """The whole joint distribution, an array with one axis per variable (shape n_states)."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.probabilities")
@@ -163,7 +163,9 @@ def probabilities(graph: Any, theta: Any) -> np.ndarray:
     return p.reshape(tuple(compiled.n_states.tolist()))
 
 
-def sample(graph: Any, theta: Any, n_samples: int, seed: int | np.random.SeedSequence | None = None) -> np.ndarray:
+def sample(
+    graph: GraphLike, theta: Any, n_samples: int, seed: int | np.random.SeedSequence | None = None
+) -> np.ndarray:
     """Independent exact draws from p_θ, shape (n_samples, n_variables) of state indices.
 
     ``seed`` seeds the draws (an int or a :class:`numpy.random.SeedSequence`); the same seed
@@ -177,7 +179,7 @@ def sample(graph: Any, theta: Any, n_samples: int, seed: int | np.random.SeedSeq
     return np.stack(np.unravel_index(index, tuple(sizes.tolist())), axis=1).astype(np.int32)
 
 
-def expectations(graph: Any, theta: Any, scope: Any = None, table: Any = None) -> np.ndarray:
+def expectations(graph: GraphLike, theta: Any, scope: Any = None, table: Any = None) -> np.ndarray:
     """E_θ[f], shape (n_features,): the gradient of log Z; or E_θ[g(x_S) f] with weights.
 
     Parameters
@@ -211,7 +213,7 @@ def expectations(graph: Any, theta: Any, scope: Any = None, table: Any = None) -
     return sums / acc.total
 
 
-def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
+def marginal(graph: GraphLike, theta: Any, scope: Any) -> np.ndarray:
     """The joint marginal distribution of the variables in ``scope``.
 
     Returns
@@ -233,7 +235,7 @@ def marginal(graph: Any, theta: Any, scope: Any) -> np.ndarray:
     return (table / acc.total).reshape(tuple(sizes.tolist()))
 
 
-def covariance(graph: Any, theta: Any) -> np.ndarray:
+def covariance(graph: GraphLike, theta: Any) -> np.ndarray:
     """Cov_θ[f], shape (n_features, n_features): the Hessian of log Z."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.covariance")
@@ -252,7 +254,7 @@ def covariance(graph: Any, theta: Any) -> np.ndarray:
     return cov
 
 
-def entropy(graph: Any, theta: Any) -> float:
+def entropy(graph: GraphLike, theta: Any) -> float:
     """The Shannon entropy of p_θ in nats, −Σ_x p(x) log p(x)."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.entropy")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from samplers import ChainStats
+
 
 __all__ = ["Objective", "Needs"]
 
@@ -74,11 +79,11 @@ class Objective:
         """What this term reads from the chains' statistics."""
         return Needs()
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float | None, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats, theta: np.ndarray) -> tuple[float | None, np.ndarray]:
         """The term's value (None if unknown) and gradient at θ, given the chains' statistics."""
         raise NotImplementedError
 
-    def check(self, graph: Any) -> None:
+    def check(self, graph: CompiledGraph) -> None:
         """Validate the term against a compiled graph before training (shapes, finiteness)."""
 
     def config(self) -> tuple[str, dict[str, Any]]:

@@ -12,12 +12,15 @@ a silent compromise (or diverge).
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._errors import InconsistentTargetError
 from factorgraph.contracts import MarginalTerm, MatchingTerm
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["TOLERANCE", "marginal_tables", "check_consistent_marginals", "check_indicator_sums"]
 
@@ -102,7 +105,7 @@ def check_consistent_marginals(terms: Any, tol: float = TOLERANCE, include_prior
             )
 
 
-def check_indicator_sums(graph: Any, matched: np.ndarray, target: np.ndarray, tol: float = TOLERANCE) -> None:
+def check_indicator_sums(graph: CompiledGraph, matched: np.ndarray, target: np.ndarray, tol: float = TOLERANCE) -> None:
     """Refuse targets of a full one-hot factor (one indicator per joint state of its scope, as
     ``Potential`` without a reference) that do not sum to 1: they are its scope's marginal.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,6 +10,12 @@ from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, as_int_array, message
 from factorgraph.features import FeatureKind, _state_grid
 from objectives._protocol import Needs, Objective
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from factorgraph.graph import FactorGraph
+    from samplers import ChainStats
+
 
 __all__ = ["ExactMarginal"]
 
@@ -135,7 +141,7 @@ class ExactMarginal(Objective):
         self.moments = np.delete(flat, self.reference)
         self.feature_ids: np.ndarray | None = None
 
-    def add_to(self, graph: Any, name: str | None = None) -> np.ndarray:
+    def add_to(self, graph: FactorGraph, name: str | None = None) -> np.ndarray:
         """Add the indicator features to ``graph``; returns their θ indices.
 
         Parameters
@@ -185,7 +191,7 @@ class ExactMarginal(Objective):
         term.feature_ids = None if ids is None else np.asarray(ids, dtype=np.int64).ravel()
         return term
 
-    def check(self, graph: Any) -> None:
+    def check(self, graph: CompiledGraph) -> None:
         """Refuse a graph the indicators were not added to, or of another size."""
         if self.feature_ids is None:
             raise ModelSpecError(
@@ -202,7 +208,7 @@ class ExactMarginal(Objective):
             raise ModelSpecError("ExactMarginal has no features yet: call term.add_to(graph) before training.")
         return self.feature_ids, self.moments
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats, theta: np.ndarray) -> tuple[None, np.ndarray]:
         """q(s) − p̂(s) on the indicators: the matching gradient (its value is not estimated)."""
         grad = np.zeros_like(theta)
         grad[self.feature_ids] = self.moments - stats.mean[self.feature_ids]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,11 @@ from factorgraph import enumeration
 from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, as_int_array, check_scope, message
 from objectives._protocol import Needs, Objective
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from samplers import ChainStats
+
 
 __all__ = ["MarginalPrior"]
 
@@ -159,7 +164,7 @@ class MarginalPrior(Objective):
         term.target = np.array(params["target"], dtype=np.float64)
         return term
 
-    def check(self, graph: Any) -> None:
+    def check(self, graph: CompiledGraph) -> None:
         """Refuse a scope outside the graph or a table of another shape."""
         check_scope(graph, self.scope, "MarginalPrior")
         shape = tuple(graph.n_states[list(self.scope)].tolist())
@@ -188,7 +193,7 @@ class MarginalPrior(Objective):
         r = own - q
         return float(np.sum((p - q) ** 2)), 2.0 * (r - np.sum(p * r))
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−λ Φ̂ and −λ ∂Φ/∂θ estimated from the chains' marginal counts and one weighted sum."""
         counts = np.asarray(stats.marginal_counts[self.scope], dtype=np.float64)
         n = float(counts.sum())
@@ -196,9 +201,11 @@ class MarginalPrior(Objective):
         smoothed = np.maximum(counts, self.PSEUDOCOUNT)
         own = (counts - 1.0) / max(n - 1.0, 1.0)
         phi, table = self._penalty(counts / n, smoothed / smoothed.sum(), own)
+        if stats.weighted_sums is None:  # the trainer fills it, as needs() asks
+            raise ModelSpecError("MarginalPrior needs ChainStats.weighted_sums (Needs(weighted=True)).")
         return -self.strength * phi, -self.strength * stats.weighted_sums(self.scope, table) / n
 
-    def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def exact_value_and_grad(self, graph: CompiledGraph, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−λ Φ and −λ ∂Φ/∂θ computed by enumeration (see :mod:`factorgraph.exact`)."""
         p = enumeration.marginal(graph, theta, self.scope)
         phi, table = self._penalty(p, p, p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,11 @@ from factorgraph._errors import DataError, ModelSpecError
 from factorgraph._validation import as_finite_array, message
 from factorgraph.contracts import MatchingTerm
 from objectives._protocol import Needs, Objective
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from samplers import ChainStats
+
 
 __all__ = ["MomentMatching", "combined_targets"]
 
@@ -43,7 +48,7 @@ class MomentMatching(Objective):
         """The chains' feature means."""
         return Needs(mean=True)
 
-    def check(self, graph: Any) -> None:
+    def check(self, graph: CompiledGraph) -> None:
         """Refuse a target of another length than θ."""
         if self.target.shape != (graph.n_features,):
             raise DataError(
@@ -63,11 +68,11 @@ class MomentMatching(Objective):
         """The θ indices this term matches (all) and their target moments (for the trainer's monitor)."""
         return np.arange(len(self.target)), self.target
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[None, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats, theta: np.ndarray) -> tuple[None, np.ndarray]:
         """m − μ̂ (the log-likelihood's value needs log Z, so it is None)."""
         return None, self.target - stats.mean
 
-    def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def exact_value_and_grad(self, graph: CompiledGraph, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """θ·m − log Z(θ) and m − E_θ[f], by enumeration (see :mod:`factorgraph.exact`)."""
         log_z, mean = enumeration.log_partition_and_means(graph, theta)
         return float(theta @ self.target - log_z), self.target - mean

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._errors import ModelSpecError
 from factorgraph._validation import as_finite_array, message
 from objectives._protocol import Objective
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from samplers import ChainStats
+
 
 __all__ = ["L2", "L1"]
 
@@ -30,7 +35,7 @@ class _Penalty(Objective):
     def __init__(self, strength: Any) -> None:
         self.strength = _strength(strength, type(self).__name__)
 
-    def check(self, graph: Any) -> None:
+    def check(self, graph: CompiledGraph) -> None:
         if isinstance(self.strength, np.ndarray) and self.strength.shape != (graph.n_features,):
             raise ModelSpecError(
                 message(
@@ -70,12 +75,12 @@ class L2(_Penalty):
     (-1.25, [-1.0, 0.5])
     """
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats | None, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−(λ/2)|θ|² and −λθ."""
         grad = -self.strength * theta
         return float(0.5 * theta @ grad), grad
 
-    def exact_value_and_grad(self, graph: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def exact_value_and_grad(self, graph: CompiledGraph, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The same value and gradient: the penalty needs no expectations."""
         return self.value_and_grad(None, theta)
 
@@ -108,7 +113,7 @@ class L1(_Penalty):
     [1.5, -0.0, 0.0]
     """
 
-    def value_and_grad(self, stats: Any, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, stats: ChainStats | None, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−λ|θ|₁, and a zero gradient: the penalty acts through :meth:`proximal`."""
         return float(-np.sum(self.strength * np.abs(theta))), np.zeros_like(theta)
 

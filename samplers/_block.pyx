@@ -215,16 +215,11 @@ cdef int64_t update_item(GraphView g, Blocks bl, int32_t* x, const double[::1] t
 cdef class BlockSweep(SweepKernel):
     """The joint redraw of one block of variables in one block of chains, for the shared driver."""
 
-    cdef GraphView g
     cdef Blocks blocks
-    cdef int32_t* x
-    cdef const uint32_t* key
-    cdef const double[::1] theta
-    cdef double[:, ::1] block_sums
     cdef double[:, ::1] energy
     cdef int64_t[:, ::1] ints
     cdef int32_t[:, ::1] digits
-    cdef int64_t n_chains, first_chain, bs, nf, nk
+    cdef int64_t bs, nf, nk
 
     cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
                         uint64_t sweep, int tid) noexcept nogil:
@@ -250,9 +245,8 @@ def sweep(GraphView g, Blocks blocks, int32_t[::1] x, const double[::1] theta, d
     if n_sweeps <= 0 or n_chains <= 0 or n_blocks == 0:
         return 0
     cdef BlockSweep kernel = BlockSweep.__new__(BlockSweep)
-    kernel.g, kernel.blocks, kernel.theta, kernel.block_sums = g, blocks, theta, block_sums
-    kernel.x, kernel.key = &x[0], &key[0]
-    kernel.n_chains, kernel.first_chain, kernel.bs = n_chains, first_chain, bs
+    kernel.bind(g, x, theta, block_sums, key, n_chains, first_chain)
+    kernel.blocks, kernel.bs = blocks, bs
     kernel.nf, kernel.nk = blocks.max_factors, blocks.max_joint
     kernel.energy = np.zeros((threads, kernel.nk + bs + blocks.max_vars))  # energies, uniforms, partial sums
     kernel.ints = np.zeros((threads, 3 * kernel.nf), dtype=np.int64)

@@ -5,10 +5,21 @@ A sampler subclasses :class:`SweepKernel` with its per-item update; :func:`run_s
 over every (item, block of chains) of every sweep, colour by colour, on the thread schedule.
 """
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+from factorgraph._kernels cimport GraphView
 
 
 cdef class SweepKernel:
+    cdef GraphView g
+    cdef int32_t* x
+    cdef const uint32_t* key
+    cdef const double[::1] theta
+    cdef double[:, ::1] block_sums
+    cdef int64_t n_chains, first_chain
+
+    cdef void bind(self, GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
+                   const uint32_t[::1] key, int64_t n_chains, int64_t first_chain)
     cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
                         uint64_t sweep, int tid) noexcept nogil
 

@@ -19,13 +19,23 @@ states the update changed.
 """
 
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+from factorgraph._kernels cimport GraphView
 
 from samplers._core import thread_counts
 
 
 cdef class SweepKernel:
-    """Base class of the per-item updates that :func:`run_sweeps` drives."""
+    """Base class of the per-item updates that :func:`run_sweeps` drives: it holds what every
+    update reads (the graph, the chain-innermost states, θ, the block sums, the generator key)."""
+
+    cdef void bind(self, GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] block_sums,
+                   const uint32_t[::1] key, int64_t n_chains, int64_t first_chain):
+        """Point the kernel at one sweep call's arrays (non-empty; the caller keeps them alive)."""
+        self.g, self.theta, self.block_sums = g, theta, block_sums
+        self.x, self.key = &x[0], &key[0]
+        self.n_chains, self.first_chain = n_chains, first_chain
 
     cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
                         uint64_t sweep, int tid) noexcept nogil:

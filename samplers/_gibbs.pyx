@@ -314,15 +314,10 @@ cdef inline int64_t update_item(GraphView g, PairTables tables, int32_t* x, cons
 cdef class GibbsSweep(SweepKernel):
     """The Gibbs update of one variable in one block of chains, for the shared driver."""
 
-    cdef GraphView g
     cdef PairTables tables
-    cdef int32_t* x
-    cdef const uint32_t* key
-    cdef const double[::1] theta
-    cdef double[:, ::1] block_sums
     cdef double[:, ::1] scratch
     cdef int32_t[:, ::1] ints
-    cdef int64_t n_chains, first_chain, bs, width
+    cdef int64_t bs, width
     cdef bint track
 
     cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
@@ -361,9 +356,8 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if n_sweeps <= 0 or n_chains <= 0 or g.n_variables == 0:
         return 0
     cdef GibbsSweep kernel = GibbsSweep.__new__(GibbsSweep)
-    kernel.g, kernel.tables, kernel.theta, kernel.block_sums, kernel.track = g, tables, theta, block_sums, track
-    kernel.x, kernel.key = &x[0], &key[0]
-    kernel.n_chains, kernel.first_chain, kernel.bs, kernel.width = n_chains, first_chain, bs, width
+    kernel.bind(g, x, theta, block_sums, key, n_chains, first_chain)
+    kernel.tables, kernel.track, kernel.bs, kernel.width = tables, track, bs, width
     # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
     kernel.scratch = np.zeros((threads, width))
     kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)

@@ -200,16 +200,10 @@ cdef void update_item(GraphView g, Moves m, int32_t* x, const double[::1] theta,
 cdef class MetropolisSweep(SweepKernel):
     """The Metropolis-Hastings update of one variable in one block of chains, for the shared driver."""
 
-    cdef GraphView g
     cdef Moves moves
-    cdef int32_t* x
-    cdef const uint32_t* key
-    cdef const double[::1] theta
-    cdef double[:, ::1] block_sums
     cdef double[:, ::1] scratch
     cdef int32_t[:, ::1] ints
     cdef int64_t[:, :, :] per_thread  # strided: the threads' slices are apart
-    cdef int64_t n_chains, first_chain
 
     cdef int64_t update(self, int64_t b, int64_t c0, int64_t c1, int64_t item, int64_t colour,
                         uint64_t sweep, int tid) noexcept nogil:
@@ -239,9 +233,8 @@ def sweep(GraphView g, Moves moves, int32_t[::1] x, const double[::1] theta, dou
         return 0
     per_thread_arr = thread_counts(threads, (n_colors, N_COUNTS))
     cdef MetropolisSweep kernel = MetropolisSweep.__new__(MetropolisSweep)
-    kernel.g, kernel.moves, kernel.theta, kernel.block_sums = g, moves, theta, block_sums
-    kernel.x, kernel.key = &x[0], &key[0]
-    kernel.n_chains, kernel.first_chain = n_chains, first_chain
+    kernel.bind(g, x, theta, block_sums, key, n_chains, first_chain)
+    kernel.moves = moves
     kernel.scratch = np.zeros((threads, 3 * bs))
     kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)
     kernel.per_thread = per_thread_arr
