@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from factorgraph._monitor import Plateau, StabilityWindow
+from factorgraph._detectors import Plateau, StabilityWindow
 
 __all__ = ["Convergence"]
 

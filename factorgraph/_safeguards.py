@@ -3,10 +3,10 @@
 :class:`Safeguards` is created at the start of each :meth:`Trainer.fit`. It keeps in memory the
 last state at which the fit showed no sign of divergence (θ, the optimizer's state, the
 sampler's state, the Polyak average and the step count), taken when the fit starts and at every
-check that is not part of a rising streak. When :class:`~factorgraph._monitor.Divergence` sees
+check that is not part of a rising streak. When :class:`~factorgraph._detectors.Divergence` sees
 a sign, it restores that state and raises :class:`~factorgraph.TrainingDivergedError`, whose
 message suggests a learning rate ten times smaller. It also warns once per fit when the chains
-are stuck (:class:`~factorgraph._monitor.StuckChains`).
+are stuck (:class:`~factorgraph._detectors.StuckChains`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from factorgraph._detectors import Divergence, StuckChains
 from factorgraph._errors import DegenerateModelWarning, StuckChainsWarning, TrainingDivergedError
 from factorgraph._memory import check_estimate, trainer_bytes
-from factorgraph._monitor import Divergence, StuckChains
 from factorgraph._trainer_setup import describe_features
 
 __all__ = ["Safeguards", "check_trainer_memory"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,13 +10,12 @@ import scipy.sparse as sp
 
 from factorgraph._errors import (
     DataError,
-    DuplicateScopeWarning,
     FeatureSpecError,
     ModelFileError,
     ModelSpecError,
     UnknownGroupError,
 )
-from factorgraph._parts import FeatureGroup, GraphParts
+from factorgraph._parts import FeatureGroup, GraphParts, checked_index_map, checked_tables, warn_duplicate_rows
 from factorgraph._pool import TablePool
 from factorgraph._validation import as_finite_array, check_int, message
 from factorgraph.compiled import CompiledGraph, build_compiled
@@ -29,62 +27,6 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["FactorGraph", "FeatureGroup", "load"]
-
-
-def _checked_tables(group: FeatureKind, tables: Any, n_rows: int, size: int) -> np.ndarray:
-    """A kind's scaled tables must be finite floats of shape (1 or n_rows, size)."""
-    tables = np.asarray(tables)
-    if tables.dtype.kind not in "biuf" or tables.shape not in ((1, size), (n_rows, size)):
-        raise FeatureSpecError(
-            f"{group.kind} produced tables of shape {tables.shape} and dtype {tables.dtype}; "
-            f"expected real tables of shape (1, {size}) or ({n_rows}, {size})."
-        )
-    if not np.all(np.isfinite(tables)):
-        raise FeatureSpecError(f"{group.kind} is not finite at some joint state; features must be finite.")
-    return tables.astype(np.float64, copy=False)
-
-
-def _checked_index_map(group: FeatureKind, index_map: Any, count: Any, size: int) -> tuple[np.ndarray, int]:
-    """A kind's index map must give each joint state a local feature in [0, count) or -1."""
-    index_map = np.asarray(index_map)
-    count = int(count)
-    if index_map.shape != (size,) or index_map.dtype.kind not in "iu" or count < 0:
-        raise FeatureSpecError(
-            f"{group.kind} produced an index map of shape {index_map.shape} and dtype {index_map.dtype} "
-            f"with {count} features; expected integers of shape ({size},) and a count >= 0."
-        )
-    if np.any((index_map < -1) | (index_map >= count)):
-        raise FeatureSpecError(
-            f"{group.kind}'s index map has entries outside -1..{count - 1} (its declared feature count)."
-        )
-    return index_map.astype(np.int32), count
-
-
-def _warn_duplicate_rows(scopes: np.ndarray, n_variables: int, name: str) -> None:
-    """Warn when a group lists the same scope row twice: its features would be exact copies."""
-    if len(scopes) < 2:
-        return
-    bits = max(int(n_variables - 1).bit_length(), 1)
-    if bits * scopes.shape[1] <= 62:  # one int64 key per row: a sort, not a row-wise unique
-        keys = np.zeros(len(scopes), dtype=np.int64)
-        for column in scopes.T:
-            keys = (keys << bits) | column.astype(np.int64)
-        order = np.argsort(keys, kind="stable")
-        same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-        pairs = [(int(order[i]), int(order[i + 1])) for i in same[:1]]
-    else:
-        _, first, counts = np.unique(scopes, axis=0, return_index=True, return_counts=True)
-        dup = first[counts > 1]
-        pairs = [(int(r), int(np.flatnonzero((scopes == scopes[r]).all(axis=1))[1])) for r in dup[:1]]
-    if pairs:
-        a, b = pairs[0]
-        warnings.warn(
-            f"Feature group '{name}': scope rows {a} and {b} are both {scopes[a].tolist()}, so their features "
-            "are exact copies and only their sum is identifiable. Remove the repeated rows (e.g. "
-            "np.unique(scopes, axis=0)).",
-            DuplicateScopeWarning,
-            stacklevel=4,
-        )
 
 
 class FactorGraph:
@@ -262,10 +204,10 @@ class FactorGraph:
                         f"{MAX_JOINT_STATES:,} a feature table may have. Use smaller domains or scopes."
                     )
                 if group.form == "scaled":
-                    tables = _checked_tables(group, group._tables(values, rows), len(rows), size)
+                    tables = checked_tables(group, group._tables(values, rows), len(rows), size)
                     offsets[rows] = self._tables.add(tables)
                 else:
-                    index_map, count = _checked_index_map(group, *group._index_map(values), size)
+                    index_map, count = checked_index_map(group, *group._index_map(values), size)
                     offsets[rows] = self._maps.add(index_map[None, :])[0]
                     n_per_row[rows] = count
         except FeatureSpecError as exc:
@@ -329,7 +271,7 @@ class FactorGraph:
                     "variable. Each variable may appear once per scope; use Polynomial or a Table "
                     "for functions of one variable."
                 )
-        _warn_duplicate_rows(scopes, n, name)
+        warn_duplicate_rows(scopes, n, name)
         return scopes
 
     def _theta_init(self, theta_init: Any, trainable: bool, n_new: int, name: str) -> float | np.ndarray:

@@ -71,6 +71,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "factorgraph._connected",
         "factorgraph._schedules",
         "factorgraph._averaging",
+        "factorgraph._detectors",
         "factorgraph.sampling",
         "factorgraph.testing",
     ),
