@@ -232,9 +232,9 @@ def _check_plot_path(path: str) -> None:
     """matplotlib is installed and can write an image of this type."""
     from pathlib import Path
 
-    from factorgraph.plot import _pyplot
+    from factorgraph._plot_common import pyplot
 
-    _pyplot()  # MissingDependencyError, with how to install it, when matplotlib is absent
+    pyplot()  # MissingDependencyError, with how to install it, when matplotlib is absent
     from matplotlib.backend_bases import FigureCanvasBase
 
     kinds = FigureCanvasBase.get_supported_filetypes()

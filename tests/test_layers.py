@@ -80,6 +80,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "factorgraph._spec_read",
         "factorgraph._spec_sections",
         "factorgraph.plot",
+        "factorgraph._plot_common",
+        "factorgraph._plot_couplings",
         "factorgraph.cli",
         "factorgraph._cli_*",
         "factorgraph.__main__",

@@ -327,7 +327,9 @@ def test_couplings_checks_its_arguments():
     g, theta = spin_model()
     monkeypatch_limit = pytest.MonkeyPatch.context()
     with monkeypatch_limit as mp:
-        mp.setattr(fg.plot, "_MAX_MATRIX", 3)
+        from factorgraph import _plot_couplings
+
+        mp.setattr(_plot_couplings, "_MAX_MATRIX", 3)
         with pytest.raises(fg.ModelTooLargeError, match="4 variables"):
             fg.plot.couplings(g, theta, "pairs")
     with pytest.raises(fg.UnknownGroupError, match="J"):
