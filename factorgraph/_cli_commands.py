@@ -7,7 +7,7 @@ import argparse
 import logging
 import shlex
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from factorgraph._cli_files import (
 )
 from factorgraph._errors import DataError, ModelSpecFileError
 from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
 
 __all__ = ["run_fit", "run_check", "run_sample", "run_exact", "INTERRUPTED", "MISMATCH", "NOT_EQUILIBRATED"]
 
@@ -88,7 +91,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     return trainer, fit
 
 
-def _fingerprint(graph: Any) -> str:
+def _fingerprint(graph: GraphLike) -> str:
     return as_compiled(graph).fingerprint()
 
 
@@ -299,7 +302,7 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if found.ok() else MISMATCH
 
 
-def _check_targets(terms: list[Any], graph: Any, model: str) -> np.ndarray:
+def _check_targets(terms: list[Any], graph: GraphLike, model: str) -> np.ndarray:
     """One target per feature from the matching terms; every feature needs one."""
     from factorgraph._validation import describe_feature
     from objectives.moments import combined_targets
@@ -307,7 +310,8 @@ def _check_targets(terms: list[Any], graph: Any, model: str) -> np.ndarray:
     matched, target = combined_targets(terms, graph.n_features)
     if not matched.all():
         missing = np.flatnonzero(~matched)
-        listed = "; ".join(describe_feature(graph, int(k)) for k in missing[:3])
+        compiled = as_compiled(graph)
+        listed = "; ".join(describe_feature(compiled, int(k)) for k in missing[:3])
         more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
         raise DataError(
             f"{model}: check compares every feature with its target, but no moment-matching objective "
@@ -318,7 +322,7 @@ def _check_targets(terms: list[Any], graph: Any, model: str) -> np.ndarray:
     return target
 
 
-def _report(found: Any, graph: Any, terms: list[Any], worst: int, out: TextIO) -> None:
+def _report(found: Any, graph: GraphLike, terms: list[Any], worst: int, out: TextIO) -> None:
     state = "equilibrated" if found.equilibrated else "NOT equilibrated (the figures below are unreliable)"
     print(f"chains: {found.n_chains} fresh '{found.sampler}' chains, {state}", file=out)
     print(

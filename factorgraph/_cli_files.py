@@ -20,11 +20,15 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._errors import DataError, ModelFileError
+from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
 
 __all__ = [
     "read_model",
@@ -186,7 +190,7 @@ def read_weights(path: str, n_rows: int) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def read_theta(path: str, graph: Any) -> np.ndarray:
+def read_theta(path: str, graph: GraphLike) -> np.ndarray:
     """θ from a fitted .npz model (same feature layout), or a .npy/.csv/.txt vector."""
     if is_binary_model(path):
         import factorgraph as fg
@@ -194,7 +198,7 @@ def read_theta(path: str, graph: Any) -> np.ndarray:
         other, theta = fg.load(path)
         if theta is None:
             raise ModelFileError(f"{path}: the model file holds no θ (saved without theta=).")
-        if other.compile().fingerprint() != graph.compile().fingerprint():
+        if other.compile().fingerprint() != as_compiled(graph).fingerprint():
             raise DataError(f"{path}: θ belongs to another model (its graph differs from MODEL's).")
         return theta
     text = Path(path).suffix.lower() == ".txt"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from factorgraph.optim import Landing, default_optimizer
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["run_info", "memory_estimate"]
 
@@ -24,7 +27,11 @@ _THETA_ARRAYS = 10
 
 
 def memory_estimate(
-    compiled: Any, n_chains: int, sweeps_per_step: int = 1, average_sweeps: bool = False, optimizer: Any = None
+    compiled: CompiledGraph,
+    n_chains: int,
+    sweeps_per_step: int = 1,
+    average_sweeps: bool = False,
+    optimizer: Any = None,
 ) -> list[tuple[str, int]]:
     """What training with the Gibbs sampler allocates, in bytes, item by item.
 
@@ -55,7 +62,7 @@ def memory_estimate(
     ]
 
 
-def _table_bytes(compiled: Any) -> int:
+def _table_bytes(compiled: CompiledGraph) -> int:
     """The Gibbs kernel's per-run tables: 27 bytes per incidence, two float64 entries per
     (own state, neighbour state) pair of each factor of a pairwise variable (an upper bound)."""
     arity = np.diff(compiled.factor_ptr)

@@ -12,13 +12,16 @@ __all__ = ["PairStructure", "pearson_of", "connected_correlations", "pearson_con
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
 
 from factorgraph._validation import check_theta
 from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph, GraphLike
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class PairStructure:
         return means[self.pair] - (self.left @ means) * (self.right @ means)
 
     @classmethod
-    def of(cls, compiled: Any) -> PairStructure | None:
+    def of(cls, compiled: CompiledGraph) -> PairStructure | None:
         """The entries of ``compiled``'s pair groups, or None when it has none."""
         found: list[Any] = [_product_pairs(compiled)] + _indexed_pairs(compiled)
         parts = [p for p in found if p is not None and len(p[0])]
@@ -59,13 +62,13 @@ class PairStructure:
 Side = tuple[np.ndarray, np.ndarray]  # (entry rows, feature columns) of a sparse 0/1 matrix
 
 
-def _factor_groups(compiled: Any) -> np.ndarray:
+def _factor_groups(compiled: CompiledGraph) -> np.ndarray:
     """The kind of each factor's group, shape (n_factors,)."""
     counts = np.diff(compiled.group_factors)
     return np.repeat(np.array(compiled.group_kinds, dtype=object), counts)
 
 
-def _product_pairs(compiled: Any) -> tuple[np.ndarray, Side, Side] | None:
+def _product_pairs(compiled: CompiledGraph) -> tuple[np.ndarray, Side, Side] | None:
     """Arity-2 Product features x_i x_j whose variables both have an arity-1 Product feature:
     c_ij = m_ij − m_i m_j."""
     first = compiled.factor_ptr[:-1]
@@ -90,7 +93,7 @@ def _injective(local: np.ndarray) -> bool:
     return len(np.unique(switched)) == len(switched)
 
 
-def _indexed_pairs(compiled: Any) -> list[tuple[np.ndarray, Side, Side]]:
+def _indexed_pairs(compiled: CompiledGraph) -> list[tuple[np.ndarray, Side, Side]]:
     """One-hot pair maps whose features are single joint states (a, b): c = f_ij(a, b) −
     f_i(a) f_j(b), with f_i(a) from a one-hot single-site feature of the variable, or else by
     summing f_ij(a, ·) when every joint state of the pair has a feature (entries with neither
@@ -125,7 +128,13 @@ def _indexed_pairs(compiled: Any) -> list[tuple[np.ndarray, Side, Side]]:
 
 
 def _pair_entries(
-    compiled: Any, table: np.ndarray, factors: np.ndarray, ka: int, kb: int, unary: np.ndarray, offset: np.ndarray
+    compiled: CompiledGraph,
+    table: np.ndarray,
+    factors: np.ndarray,
+    ka: int,
+    kb: int,
+    unary: np.ndarray,
+    offset: np.ndarray,
 ) -> tuple[np.ndarray, Side, Side]:
     """The entries of pair factors that share one map of shape (ka, kb)."""
     first = compiled.factor_ptr[:-1]
@@ -167,7 +176,7 @@ def pearson_of(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(float(cx @ cy) / (nx * ny), -1.0, 1.0))
 
 
-def connected_correlations(graph: Any, means: Any) -> np.ndarray | None:
+def connected_correlations(graph: GraphLike, means: Any) -> np.ndarray | None:
     """The connected two-site correlations implied by a vector of feature means.
 
     Two kinds of pair features are read:
@@ -209,7 +218,7 @@ def connected_correlations(graph: Any, means: Any) -> np.ndarray | None:
     return None if pairs is None else pairs.connected(means)
 
 
-def pearson_connected(graph: Any, a: Any, b: Any) -> float | None:
+def pearson_connected(graph: GraphLike, a: Any, b: Any) -> float | None:
     """The Pearson correlation between the connected correlations of two mean vectors.
 
     Parameters

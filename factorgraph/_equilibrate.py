@@ -26,7 +26,7 @@ import inspect
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from factorgraph._errors import DiagnosticsError, ModelSpecError
 from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_theta, message
 from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph, GraphLike
 
 FIRST_ROUND = 16  # sweeps in all at the first check; each round doubles them
 MAX_DRAWS = 64  # draws per chain recorded in one round; longer rounds are thinned (each draw costs a run)
@@ -111,7 +114,7 @@ class Equilibrium:
 
 
 def equilibrate(
-    graph: Any,
+    graph: GraphLike,
     theta: Any,
     *,
     sampler: str = "gibbs",
@@ -208,7 +211,7 @@ def equilibrate(
 
 
 def equilibrate_checked(
-    compiled: Any,
+    compiled: CompiledGraph,
     theta: np.ndarray,
     sampler: Any,
     n_chains: Any,
@@ -277,7 +280,7 @@ def _is_real(value: Any) -> bool:
 
 
 def _create(
-    name: Any, compiled: Any, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any], owner: str
+    name: Any, compiled: CompiledGraph, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any], owner: str
 ) -> tuple[Any, bool]:
     """The sampler, asked to average over sweeps (in at least BATCHES groups of chains, so
     that the correlation of the averaged sweeps can be measured) when it can."""
@@ -309,7 +312,7 @@ class _Run:
 
     def __init__(
         self,
-        compiled: Any,
+        compiled: CompiledGraph,
         theta: np.ndarray,
         chains: Any,
         averaged: bool,

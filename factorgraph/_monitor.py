@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.stats
@@ -29,6 +29,10 @@ from factorgraph._joint import place_values
 from factorgraph.contracts import MatchingTerm, ProximalTerm
 from objectives import Needs
 from objectives.moments import combined_targets
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+    from samplers import ChainStats
 
 MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
 JACKKNIFE_GROUPS = 16  # groups of chains for the jackknife: 15 degrees of freedom per feature
@@ -54,7 +58,7 @@ class Monitor:
         computes it (used for the jackknife's replicates).
     """
 
-    def __init__(self, graph: Any, objectives: Any, trainable: np.ndarray, gradient: Gradient) -> None:
+    def __init__(self, graph: CompiledGraph, objectives: Any, trainable: np.ndarray, gradient: Gradient) -> None:
         self.graph = graph
         self.trainable = trainable
         self.gradient = gradient
@@ -89,7 +93,7 @@ class Monitor:
 
     def check(
         self,
-        stats: Any,
+        stats: ChainStats,
         states: np.ndarray,
         grad: np.ndarray,
         theta: np.ndarray,
@@ -134,7 +138,7 @@ class Monitor:
         residual = l1_residual(-grad, theta, self.l1) if self.l1.any() else np.abs(grad)
         return np.where(self.trainable, residual, 0.0)
 
-    def _jackknife(self, stats: Any, states: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _jackknife(self, stats: ChainStats, states: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Delete-a-group jackknife replicates of the objective's chain gradient, and of its
         matching part, each of shape (G, n_features).
 
@@ -254,7 +258,7 @@ class Monitor:
         return values.ravel() @ (every - per_group[g])
 
     @staticmethod
-    def _groups(stats: Any, states: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+    def _groups(stats: ChainStats, states: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray | None]:
         """The jackknife's groups of chains, as index ranges, and each group's feature sums over
         the averaged sweeps (None: use the final states)."""
         batches = getattr(stats, "batch_means", None)
@@ -290,7 +294,7 @@ class TwoValued:
         The two values; NaN for the other features.
     """
 
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: CompiledGraph) -> None:
         n = compiled.n_features
         low, high = np.full(n, np.nan), np.full(n, np.nan)
         owners = np.zeros(n, dtype=np.int64)
@@ -320,7 +324,11 @@ class TwoValued:
 
 
 def standard_errors(
-    graph: Any, stats: Any, states: np.ndarray, spread: np.ndarray | None = None, variance: np.ndarray | None = None
+    graph: CompiledGraph,
+    stats: ChainStats,
+    states: np.ndarray,
+    spread: np.ndarray | None = None,
+    variance: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The Monte Carlo standard error of ``stats.mean`` per feature, and its floor.
 
@@ -351,7 +359,7 @@ def standard_errors(
     return se, floor
 
 
-def group_standard_errors(stats: Any) -> np.ndarray | None:
+def group_standard_errors(stats: ChainStats) -> np.ndarray | None:
     """The standard error of an averaged ``stats.mean`` from the spread of its independent
     groups of chains: each group's mean over the averaged sweeps (from ``batch_means``) is an
     independent estimate, whatever the correlation between sweeps. None without batch means
@@ -367,7 +375,7 @@ def group_standard_errors(stats: Any) -> np.ndarray | None:
     return np.sqrt(means.var(axis=0, ddof=1) / len(means))
 
 
-def _effective_draws(stats: Any, n_chains: int) -> float | np.ndarray:
+def _effective_draws(stats: ChainStats, n_chains: int) -> float | np.ndarray:
     """The effective sample size behind ``stats.mean``, per feature.
 
     The chains are independent, so the mean of their final states has ESS = C exactly. When

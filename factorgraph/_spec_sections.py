@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from factorgraph import optim
 from factorgraph._errors import FactorGraphError
 from factorgraph._spec_read import MISSING, Source, join
 from factorgraph.graph import FactorGraph
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = [
     "DataTarget",
@@ -277,7 +280,7 @@ def _construct(src: Source, path: str, cls: Any, name: str, values: dict[str, An
         raise src.error(path, f"the '{name}' objective refused its arguments: {exc}") from None
 
 
-def check_objectives(src: Source, built: list[Any], compiled: Any) -> None:
+def check_objectives(src: Source, built: list[Any], compiled: CompiledGraph) -> None:
     """Run each term's own check against the compiled graph (shapes, scopes in range)."""
     for i, term in enumerate(built):
         if hasattr(term, "check"):
@@ -289,7 +292,7 @@ def check_objectives(src: Source, built: list[Any], compiled: Any) -> None:
 SAMPLER_KEYS = ("name", "n_chains", "sweeps_per_step", "seed", "n_threads", "options")
 
 
-def read_sampler(src: Source, table: Mapping, compiled: Any) -> dict[str, Any]:
+def read_sampler(src: Source, table: Mapping, compiled: CompiledGraph) -> dict[str, Any]:
     """``[sampler]``: the Trainer's sampler settings, checked by building a one-chain sampler."""
     import samplers
 

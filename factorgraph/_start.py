@@ -3,16 +3,21 @@ frequencies when every other feature is zero."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["independent_site_theta"]
 
 _FLOOR = 1e-6  # frequencies are clipped to [_FLOOR, 1 - _FLOOR]: a finite start even at a range's edge
 
 
-def independent_site_theta(graph: Any, theta: np.ndarray, target: np.ndarray, matched: np.ndarray) -> np.ndarray:
+def independent_site_theta(
+    graph: CompiledGraph, theta: np.ndarray, target: np.ndarray, matched: np.ndarray
+) -> np.ndarray:
     """``theta`` with the unary features of each variable set to the independent-site solution.
 
     A variable qualifies when exactly one factor of arity 1 covers it, that factor's features

@@ -30,6 +30,7 @@ from factorgraph.optim import Optimizer, PolyakAverage
 
 if TYPE_CHECKING:
     from factorgraph.checkpoint import Checkpoint
+    from factorgraph.compiled import GraphLike
 
 _T = TypeVar("_T", bound="TrainerState")
 
@@ -186,7 +187,7 @@ class TrainerState:
         cls,
         path: str | os.PathLike,
         *,
-        graph: Any = None,
+        graph: GraphLike | None = None,
         n_threads: int | None = None,
         checkpoint_every: int | None = None,
         cluster: Any = None,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError
 from factorgraph._joint import place_values
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 
 def message(name: str, owner: str, expected: str, got: object, fix: str = "") -> str:
@@ -156,7 +159,7 @@ def check_theta(theta: object, n_features: int, owner: str, name: str = "theta")
     return np.ascontiguousarray(array)
 
 
-def check_scope(graph: Any, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+def check_scope(graph: CompiledGraph, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """Check a scope against a compiled graph; return it (int64) and each variable's place value
     in the scope's joint-state index (row-major: the last scope variable fastest).
 
@@ -187,7 +190,9 @@ def check_scope(graph: Any, scope: Any, owner: str) -> tuple[np.ndarray, np.ndar
     return ids, place_values(sizes)
 
 
-def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error=ModelSpecError) -> np.ndarray:
+def check_scope_table(
+    graph: CompiledGraph, ids: np.ndarray, table: Any, owner: str, error=ModelSpecError
+) -> np.ndarray:
     """A finite float table with one axis per scope variable, flattened in joint-state order."""
     shape = tuple(graph.n_states[ids].tolist())
     values = np.asarray(table, dtype=np.float64)
@@ -203,7 +208,7 @@ def check_scope_table(graph: Any, ids: np.ndarray, table: Any, owner: str, error
     return values.ravel()
 
 
-def describe_feature(graph: Any, k: int) -> str:
+def describe_feature(graph: CompiledGraph, k: int) -> str:
     """``"feature 12 (group 'pairs', scope (3, 17))"``: a θ index with its group and scope."""
     group = int(np.searchsorted(graph.group_theta, k, side="right") - 1)
     f = int(np.searchsorted(graph.factor_theta, k, side="right") - 1)
@@ -211,7 +216,7 @@ def describe_feature(graph: Any, k: int) -> str:
     return f"feature {k} (group '{graph.group_names[group]}', scope {scope})"
 
 
-def check_targets(graph: Any, target: Any, owner: str, limit: int = 3) -> np.ndarray:
+def check_targets(graph: CompiledGraph, target: Any, owner: str, limit: int = 3) -> np.ndarray:
     """Target feature means in θ order: real, of shape (n_features,) and finite, naming the first
     few non-finite entries by feature, group and scope."""
     try:

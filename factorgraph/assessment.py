@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,9 @@ from factorgraph._equilibrate import ROUNDING, Equilibrium, equilibrate, equilib
 from factorgraph._monitor import TwoValued, group_standard_errors, max_z_bound, standard_errors
 from factorgraph._validation import check_int, check_targets, check_theta, describe_feature
 from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
 
 __all__ = [
     "assess",
@@ -171,7 +174,7 @@ class Assessment:
         n = check_int("n", n, "Assessment.worst", minimum=0)
         return np.argsort(-np.abs(self.z), kind="stable")[:n]
 
-    def describe(self, graph: Any, n: int = 5) -> list[str]:
+    def describe(self, graph: GraphLike, n: int = 5) -> list[str]:
         """Lines naming the ``n`` features with the largest ``|z|``, largest first: each feature's
         group and scope, its z, target, fresh mean and standard error.
 
@@ -219,7 +222,7 @@ def rms_z_bound(n_features: int, rms_tol: float = 1.5, alpha: float = 1e-6) -> f
 
 
 def assess(
-    graph: Any,
+    graph: GraphLike,
     theta: Any,
     target: Any,
     *,
@@ -326,7 +329,7 @@ def assess(
 
 
 def summarise(
-    graph: Any, found: Equilibrium, target: Any, sampler: str | None = None, compared: np.ndarray | None = None
+    graph: GraphLike, found: Equilibrium, target: Any, sampler: str | None = None, compared: np.ndarray | None = None
 ) -> Assessment:
     """The :class:`Assessment` of chains that :func:`equilibrate` ran: their means against
     ``target`` (what :func:`assess` returns).

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._errors import DataError
 from factorgraph._validation import check_states, check_weights, message
+from factorgraph.compiled import as_compiled
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
 
 
-def moments(graph: Any, data: Any, weights: Any = None, pseudocount: float = 0.0) -> np.ndarray:
+def moments(graph: GraphLike, data: Any, weights: Any = None, pseudocount: float = 0.0) -> np.ndarray:
     """The empirical means of every feature over a data set.
 
     Parameters
@@ -40,7 +44,7 @@ def moments(graph: Any, data: Any, weights: Any = None, pseudocount: float = 0.0
     >>> fg.moments(g, [[0, 0], [1, 1]], pseudocount=0.5).tolist()
     [0.5]
     """
-    compiled = graph.compile() if hasattr(graph, "add_features") else graph
+    compiled = as_compiled(graph)
     states = check_states(data, compiled.n_states, "moments")
     w = check_weights(weights, states.shape[0], "moments")
     mean = compiled.feature_sums(states, w) / w.sum()
@@ -49,14 +53,14 @@ def moments(graph: Any, data: Any, weights: Any = None, pseudocount: float = 0.0
     return (1.0 - pseudocount) * mean + pseudocount * uniform_moments(compiled) if pseudocount else mean
 
 
-def uniform_moments(graph: Any) -> np.ndarray:
+def uniform_moments(graph: GraphLike) -> np.ndarray:
     """E[f] under the uniform distribution over all joint states, shape (n_features,).
 
     Each feature depends on its scope only, and the uniform distribution is uniform on every
     scope, so a scaled feature's mean is its table's mean and an indexed feature's mean is the
     fraction of its scope's joint states that switch it on.
     """
-    cg = graph.compile() if hasattr(graph, "add_features") else graph
+    cg = as_compiled(graph)
     out = np.zeros(cg.n_features)
     for table, factors in cg.distinct_tables(0):
         out[cg.factor_theta[factors]] = table.mean()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
@@ -50,6 +50,9 @@ from factorgraph.enumeration import (
 from objectives import L2, MomentMatching
 from objectives.consistency import check_consistent_marginals, check_indicator_sums
 from objectives.moments import combined_targets
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
 
 __all__ = [
     "MAX_STATES",
@@ -96,7 +99,7 @@ class ExactFitResult:
     message: str
 
 
-def _combine_matching(compiled: Any, terms: list[Any], owner: str) -> list[Any]:
+def _combine_matching(compiled: CompiledGraph, terms: list[Any], owner: str) -> list[Any]:
     """The terms with every matching term (``matched_moments``) merged into one MomentMatching.
 
     Each matched feature's m_k − E[f_k] counts once, as in the trainer. The log-likelihood
@@ -117,7 +120,7 @@ def _combine_matching(compiled: Any, terms: list[Any], owner: str) -> list[Any]:
 
 
 def fit(
-    graph: Any,
+    graph: GraphLike,
     target: Any = None,
     l2: float = 0.0,
     objectives: Sequence[Any] | None = None,

@@ -20,7 +20,7 @@ import abc
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from factorgraph._schedules import (
     warmup,
 )
 from factorgraph._validation import as_finite_array, message
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = [
     "Schedule",
@@ -403,7 +406,7 @@ class GroupAdam(Optimizer):
             )
         return [int(b) for b in bounds]
 
-    def bind(self, graph: Any) -> None:
+    def bind(self, graph: CompiledGraph) -> None:
         """Take the feature groups of a compiled graph when none were given."""
         if self.groups is None:
             self.groups = self._check_groups(graph.group_theta)

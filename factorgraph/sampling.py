@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,9 +11,12 @@ from factorgraph._progress import progress_bar, rate
 from factorgraph._validation import check_int, check_theta
 from factorgraph.compiled import as_compiled
 
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
+
 
 def sample(
-    graph: Any,
+    graph: GraphLike,
     theta: Any,
     n_samples: int,
     sampler: str = "gibbs",

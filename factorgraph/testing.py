@@ -14,7 +14,7 @@ Every check uses fixed seeds, so a sampler that passes once passes every time.
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from factorgraph.graph import FactorGraph
 from factorgraph.training import Trainer
 from objectives import MomentMatching, Needs
 from objectives import get as get_objective
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
+    from samplers import ChainStats
 
 __all__ = ["check_sampler", "check_objective", "small_models"]
 
@@ -247,7 +251,7 @@ def _check_checkpoint(cls: type, name: str, options: dict[str, Any]) -> None:
             )
 
 
-def check_objective(term: Any, graph: Any = None, theta: Any = None) -> None:
+def check_objective(term: Any, graph: GraphLike | None = None, theta: Any = None) -> None:
     """Check an objective term against the :class:`~factorgraph.contracts.Objective` contract and
     the capabilities it claims.
 
@@ -311,7 +315,7 @@ def check_objective(term: Any, graph: Any = None, theta: Any = None) -> None:
         _check_exact(term, graph, theta, grad)
 
 
-def _check_config(term: Any, stats: Any, theta: np.ndarray, grad: np.ndarray) -> None:
+def _check_config(term: Any, stats: ChainStats, theta: np.ndarray, grad: np.ndarray) -> None:
     try:
         name, params = term.config()
     except (AttributeError, NotImplementedError):

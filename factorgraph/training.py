@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,10 @@ from factorgraph.contracts import MatchingTerm, ProximalTerm
 from factorgraph.data import moments
 from objectives import L1, L2, MomentMatching, Needs, Objective
 from objectives.consistency import check_consistent_marginals, check_indicator_sums
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import GraphLike
+    from samplers import ChainStats
 
 __all__ = ["Trainer", "FitResult", "fit"]
 
@@ -156,7 +160,7 @@ class Trainer(TrainerState):
 
     def __init__(
         self,
-        graph: Any,
+        graph: GraphLike,
         objectives: Sequence[Any],
         sampler: Any = "gibbs",
         n_chains: int | None = None,
@@ -289,7 +293,7 @@ class Trainer(TrainerState):
             weighted_sums=sampler.weighted_sums if self.needs.weighted else None,
         )
 
-    def gradient(self, stats: Any, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
+    def gradient(self, stats: ChainStats, theta: np.ndarray) -> tuple[np.ndarray, list[float | None]]:
         """The summed ascent direction and each term's value (None for matching terms).
 
         Matching terms (those with ``matched_moments``) are combined: each matched feature's
@@ -661,7 +665,7 @@ class Trainer(TrainerState):
 
 
 def fit(
-    graph: Any,
+    graph: GraphLike,
     data: Any = None,
     target: Any = None,
     weights: Any = None,

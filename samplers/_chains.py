@@ -12,7 +12,7 @@ chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_states, check_theta, message
 from samplers import _core
 from samplers._protocol import ChainStats
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES", "default_block_size", "batches_fit"]
 
@@ -59,7 +62,7 @@ class BlockChains:
     block's row in a fixed order.
     """
 
-    graph: Any
+    graph: CompiledGraph
     n_chains: int
     key: np.ndarray
     name: ClassVar[str]

@@ -7,7 +7,7 @@ this project's pyproject.toml).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,13 +15,16 @@ from factorgraph._validation import check_theta
 from samplers import _random
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
+
 
 class LoopbackGibbs(Sampler):
     """Reference heat-bath Gibbs sampler in pure Python (see module docstring)."""
 
     name = "loopback"
 
-    def __init__(self, graph: Any, n_chains: int, *, seed: Any = None, first_chain: int = 0) -> None:
+    def __init__(self, graph: CompiledGraph, n_chains: int, *, seed: Any = None, first_chain: int = 0) -> None:
         super().__init__(graph, n_chains, seed=seed)
         self.first_chain = first_chain
         self._x = np.empty((n_chains, graph.n_variables), dtype=np.int32)

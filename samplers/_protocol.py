@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse
@@ -14,6 +14,9 @@ from factorgraph import _kernels, enumeration
 from factorgraph._errors import ModelSpecError, ModelTooLargeError, PluginError
 from factorgraph._joint import place_values
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = [
     "Sampler",
@@ -30,7 +33,9 @@ __all__ = [
 MAX_KERNEL_STATES = 4096
 
 
-def state_marginal_counts(graph: Any, states: np.ndarray, scope: Any, owner: str = "marginal_counts") -> np.ndarray:
+def state_marginal_counts(
+    graph: CompiledGraph, states: np.ndarray, scope: Any, owner: str = "marginal_counts"
+) -> np.ndarray:
     """How many of ``states`` (shape (n_chains, n_variables)) are in each joint state of ``scope``.
 
     Returns an int64 array with one axis per scope variable (shape ``n_states[scope]``).
@@ -42,7 +47,7 @@ def state_marginal_counts(graph: Any, states: np.ndarray, scope: Any, owner: str
 
 
 def state_weighted_sums(
-    graph: Any, states: np.ndarray, scope: Any, table: Any, owner: str = "weighted_sums"
+    graph: CompiledGraph, states: np.ndarray, scope: Any, table: Any, owner: str = "weighted_sums"
 ) -> np.ndarray:
     """Σ_c table[x_S^c] f(x^c) over ``states`` (shape (n_chains, n_variables)), shape (n_features,)."""
     ids, places = check_scope(graph, scope, owner)
@@ -96,7 +101,7 @@ class ChainStats:
     weighted_sums: Callable[[tuple[int, ...], np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_states(cls, graph: Any, states: Any, scopes: Any = (), sweep: int = 0) -> ChainStats:
+    def from_states(cls, graph: CompiledGraph, states: Any, scopes: Any = (), sweep: int = 0) -> ChainStats:
         """The statistics of a set of chain states, as a sampler would report them.
 
         Parameters
@@ -166,7 +171,7 @@ def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, Any
     return sequence.generate_state(2, dtype=np.uint32), sequence.entropy
 
 
-def enumerated_states(graph: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+def enumerated_states(graph: CompiledGraph, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """Every joint state of a small model, in the order of :func:`factorgraph.exact.enumerate_states`,
     and each variable's place value in that order; for building exact transition matrices.
 
@@ -186,7 +191,7 @@ def enumerated_states(graph: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def single_site_matrix(
-    graph: Any, theta: Any, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    graph: CompiledGraph, theta: Any, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> scipy.sparse.csr_matrix:
     """The exact transition matrix of one update of one variable, over every joint state.
 
@@ -335,7 +340,9 @@ class Sampler:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, graph: Any, n_chains: int, *, seed: int | np.random.SeedSequence | None = None) -> None:
+    def __init__(
+        self, graph: CompiledGraph, n_chains: int, *, seed: int | np.random.SeedSequence | None = None
+    ) -> None:
         from factorgraph.compiled import CompiledGraph
 
         if not isinstance(graph, CompiledGraph):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from factorgraph._errors import (
     MissingDependencyError,
 )
 from samplers._registry import create
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = [
     "distributed_module",
@@ -68,7 +71,7 @@ def worker_version() -> str:
     return _version.__version__
 
 
-def block_rows(states: np.ndarray, graph: Any, block_size: int) -> np.ndarray:
+def block_rows(states: np.ndarray, graph: CompiledGraph, block_size: int) -> np.ndarray:
     """Per-block feature sums of ``states`` (n_chains, n_variables), one row per block."""
     n_blocks = max(-(-len(states) // block_size), 1)
     rows = np.zeros((n_blocks, graph.n_features))
@@ -87,7 +90,7 @@ class Shard:
 
     def __init__(
         self,
-        graph: Any,
+        graph: CompiledGraph,
         inner: str,
         n_chains: int,
         seed: Any,

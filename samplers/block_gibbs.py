@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -14,6 +14,9 @@ from factorgraph._validation import as_int_array, check_int, check_theta, messag
 from samplers import _block
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["BlockGibbs", "BlockSpecError", "automatic_blocks"]
 
@@ -109,7 +112,7 @@ class BlockGibbs(BlockChains, Sampler):
 
     def __init__(
         self,
-        graph: Any,
+        graph: CompiledGraph,
         n_chains: int,
         *,
         seed: int | np.random.SeedSequence | None = None,
@@ -231,7 +234,7 @@ class BlockGibbs(BlockChains, Sampler):
         return sweep
 
 
-def automatic_blocks(graph: Any, max_joint_states: int = 1024) -> np.ndarray:
+def automatic_blocks(graph: CompiledGraph, max_joint_states: int = 1024) -> np.ndarray:
     """Group the variables into blocks along their factors, greedily.
 
     Every pair of variables that share a factor is weighted by the number of factors they
@@ -273,7 +276,7 @@ def automatic_blocks(graph: Any, max_joint_states: int = 1024) -> np.ndarray:
     )
 
 
-def _given_blocks(graph: Any, blocks: Any, max_joint_states: int) -> np.ndarray:
+def _given_blocks(graph: CompiledGraph, blocks: Any, max_joint_states: int) -> np.ndarray:
     """Validate the user's blocks; return each variable's block label (singletons for the rest)."""
     owner = "BlockGibbs"
     n = graph.n_variables
@@ -315,7 +318,7 @@ def _given_blocks(graph: Any, blocks: Any, max_joint_states: int) -> np.ndarray:
     return labels
 
 
-def _colored_blocks(graph: Any, labels: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+def _colored_blocks(graph: CompiledGraph, labels: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Blocks from per-variable labels (variables in increasing order within a block),
     coloured so that blocks sharing a factor differ, in update order: by colour, then by label."""
     names, block_of = np.unique(labels, return_inverse=True)

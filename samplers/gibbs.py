@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,6 +10,9 @@ from factorgraph._validation import check_theta
 from samplers import _gibbs
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, single_site_matrix
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["Gibbs"]
 
@@ -78,7 +81,7 @@ class Gibbs(BlockChains, Sampler):
 
     def __init__(
         self,
-        graph: Any,
+        graph: CompiledGraph,
         n_chains: int,
         *,
         seed: int | np.random.SeedSequence | None = None,

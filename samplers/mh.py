@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -12,6 +12,9 @@ from factorgraph._validation import check_int, check_theta, message
 from samplers import _mh
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["MetropolisHastings", "acceptance_probability"]
 
@@ -97,7 +100,7 @@ class MetropolisHastings(BlockChains, Sampler):
 
     def __init__(
         self,
-        graph: Any,
+        graph: CompiledGraph,
         n_chains: int,
         *,
         seed: int | np.random.SeedSequence | None = None,
@@ -290,7 +293,7 @@ def _walk_flags(proposal: Any, n_variables: int) -> np.ndarray:
     return np.array([PROPOSALS.index(name) for name in names.tolist()], dtype=np.int8)
 
 
-def _value_order(graph: Any) -> np.ndarray:
+def _value_order(graph: CompiledGraph) -> np.ndarray:
     """Laid out like ``graph.values``: each domain's states from the lowest value to the highest."""
     order = np.zeros(len(graph.values), dtype=np.int32)
     domains = np.unique(np.stack([graph.value_offset, graph.n_states.astype(np.int64)], axis=1), axis=0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from samplers._shards import (
     lost_errors,
     worker_version,
 )
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
 
@@ -144,7 +147,7 @@ class ShardedChains(Sampler):
 
     def __init__(
         self,
-        graph: Any = None,
+        graph: CompiledGraph | None = None,
         n_chains: int | None = None,
         *,
         seed: int | np.random.SeedSequence | None = None,
@@ -183,6 +186,7 @@ class ShardedChains(Sampler):
             raise ModelSpecError(message("n_chains", owner, "an int >= 1", None))
         if seed is None:  # one entropy for every shard, so that they draw from one generator
             seed = np.random.SeedSequence()
+        assert graph is not None  # bound: the graph was given
         super().__init__(graph, n_chains, seed=seed)
         self._seed = seed
         self.wait = float(wait)
@@ -233,7 +237,7 @@ class ShardedChains(Sampler):
     # -- construction --------------------------------------------------------------------------
 
     def bind(
-        self, graph: Any, n_chains: int, seed: Any = None, n_threads: int | None = None, **options: Any
+        self, graph: CompiledGraph, n_chains: int, seed: Any = None, n_threads: int | None = None, **options: Any
     ) -> ShardedChains:
         """This description built on ``graph`` with ``n_chains`` chains (what the Trainer calls)."""
         if self.bound:

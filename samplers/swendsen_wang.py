@@ -66,7 +66,7 @@ most relabels of large clusters, and a sweep costs more than a Gibbs sweep.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -75,6 +75,9 @@ from factorgraph._validation import check_theta
 from samplers import _sw
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
+
+if TYPE_CHECKING:
+    from factorgraph.compiled import CompiledGraph
 
 __all__ = ["SwendsenWang"]
 
@@ -149,7 +152,7 @@ class SwendsenWang(BlockChains, Sampler):
 
     def __init__(
         self,
-        graph: Any,
+        graph: CompiledGraph,
         n_chains: int,
         *,
         seed: int | np.random.SeedSequence | None = None,
@@ -300,7 +303,7 @@ class SwendsenWang(BlockChains, Sampler):
         return matrix
 
 
-def _bond_factors(graph: Any) -> np.ndarray:
+def _bond_factors(graph: CompiledGraph) -> np.ndarray:
     """The factors of two distinct variables with the same number (≥ 2) of states."""
     arity = np.diff(graph.factor_ptr)
     pair = np.flatnonzero(arity == 2)
