@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -12,6 +12,8 @@ from factorgraph.optim import Landing, default_optimizer
 
 if TYPE_CHECKING:
     from factorgraph.compiled import CompiledGraph
+    from factorgraph.contracts import Objective
+    from factorgraph.optim import Optimizer
 
 __all__ = ["run_info", "memory_estimate"]
 
@@ -31,7 +33,7 @@ def memory_estimate(
     n_chains: int,
     sweeps_per_step: int = 1,
     average_sweeps: bool = False,
-    optimizer: Any = None,
+    optimizer: Optimizer | None = None,
 ) -> list[tuple[str, int]]:
     """What training with the Gibbs sampler allocates, in bytes, item by item.
 
@@ -93,7 +95,7 @@ def _joint_states(n_states: np.ndarray) -> str:
     return f"about 2^{log2:.0f}"
 
 
-def _objective(term: Any) -> str:
+def _objective(term: Objective) -> str:
     from factorgraph.spec import DataTarget
 
     if isinstance(term, DataTarget):

@@ -21,6 +21,8 @@ from factorgraph._validation import check_theta
 from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph, GraphLike
 
 
@@ -176,7 +178,7 @@ def pearson_of(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(float(cx @ cy) / (nx * ny), -1.0, 1.0))
 
 
-def connected_correlations(graph: GraphLike, means: Any) -> np.ndarray | None:
+def connected_correlations(graph: GraphLike, means: ArrayLike) -> np.ndarray | None:
     """The connected two-site correlations implied by a vector of feature means.
 
     Two kinds of pair features are read:

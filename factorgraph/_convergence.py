@@ -9,11 +9,16 @@ window end whether the fit has converged; checkpoints keep its state.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from factorgraph._detectors import Plateau, StabilityWindow
+
+if TYPE_CHECKING:
+    from factorgraph._landing import Landing
+    from factorgraph._relaxation import Relaxation
+    from factorgraph.assessment import Assessment
 
 __all__ = ["Convergence"]
 
@@ -59,7 +64,7 @@ class Convergence:
         self.drift = np.inf
         self.failed: list[str] = []
         self.training_failed: list[str] | None = None
-        self.assessment: Any = None
+        self.assessment: Assessment | None = None
         self.assessed_at = -1
         self.next_assessment = 0
 
@@ -73,7 +78,12 @@ class Convergence:
             self.stability = StabilityWindow(window, n_theta)
 
     def training_criteria(
-        self, mismatch_tol: float, max_residual: float | None, tol: float, landing: Any, relaxation: Any
+        self,
+        mismatch_tol: float,
+        max_residual: float | None,
+        tol: float,
+        landing: Landing | None,
+        relaxation: Relaxation,
     ) -> list[str]:
         """The training-side criteria that fail now, each with what to change."""
         figures, failed = self.figures, []
@@ -103,7 +113,7 @@ class Convergence:
         self.failed, self.training_failed = failed, list(failed)
         return failed
 
-    def record_assessment(self, assessment: Any, step: int, call_start: int) -> list[str]:
+    def record_assessment(self, assessment: Assessment, step: int, call_start: int) -> list[str]:
         """Keep a fresh-chain check made at ``step``; returns the criteria it fails."""
         self.assessment = assessment
         self.assessed_at = step

@@ -4,9 +4,12 @@ divergence, and chains stuck in their states."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from samplers import SweepInfo
 
 __all__ = ["StabilityWindow", "Plateau", "Divergence", "StuckChains"]
 
@@ -164,7 +167,7 @@ class StuckChains:
         self._start: np.ndarray | None = None
         self._warned = not (n_states > 1).any()  # nothing can move: not stuck, constant
 
-    def update(self, info: Any, states: Callable[[], np.ndarray]) -> str | None:
+    def update(self, info: SweepInfo, states: Callable[[], np.ndarray]) -> str | None:
         if self._warned or not getattr(info, "n_updates", 0):
             return None
         if self._start is None:

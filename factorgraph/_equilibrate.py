@@ -30,21 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from factorgraph._errors import DiagnosticsError, ModelSpecError
+from factorgraph._burn_in import Verdict
+from factorgraph._errors import ModelSpecError
 from factorgraph._progress import progress_bar
 from factorgraph._validation import check_int, check_theta, message
 from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import SeedLike
     from factorgraph.compiled import CompiledGraph, GraphLike
 
 FIRST_ROUND = 16  # sweeps in all at the first check; each round doubles them
 MAX_DRAWS = 64  # draws per chain recorded in one round; longer rounds are thinned (each draw costs a run)
-MIN_DRAWS_PER_TAU = 10  # each chain's window must hold this many independent draws of every statistic
-MIN_ESS = 100  # and all chains together at least this many
-MANY_CHAINS = 64  # from this many chains on, the chains forgetting their start may stand in for R-hat
-FORGET_Z = 3.0  # the forgetting and drift tests' bound, in standard errors
-FORGET_TAUS = 4  # ... and the round (as long as the burn-in before it) spans this many τ̂
 N_PROJECTIONS = 2  # random ±1 projections of the state values traced besides the energy
 MIN_MEASURE = 100  # the default measurement run: at least this many sweeps ...
 MEASURE_PER_TAU = 10  # ... and this many integrated times of the slowest traced statistic
@@ -115,11 +114,11 @@ class Equilibrium:
 
 def equilibrate(
     graph: GraphLike,
-    theta: Any,
+    theta: ArrayLike,
     *,
     sampler: str = "gibbs",
     n_chains: int = 256,
-    seed: int | np.random.SeedSequence | None = None,
+    seed: SeedLike = None,
     n_threads: int | None = None,
     max_sweeps: int = 20_000,
     time_budget: float | None = None,
@@ -213,14 +212,14 @@ def equilibrate(
 def equilibrate_checked(
     compiled: CompiledGraph,
     theta: np.ndarray,
-    sampler: Any,
-    n_chains: Any,
-    seed: Any,
-    n_threads: Any,
-    max_sweeps: Any,
-    time_budget: Any,
-    measure_sweeps: Any,
-    rhat_tol: Any,
+    sampler: str,
+    n_chains: int,
+    seed: SeedLike,
+    n_threads: int | None,
+    max_sweeps: int,
+    time_budget: float | None,
+    measure_sweeps: int | None,
+    rhat_tol: float,
     progress: bool | None,
     options: dict[str, Any],
     owner: str,
@@ -242,7 +241,13 @@ class _Settings:
 
     @classmethod
     def check(
-        cls, owner: str, n_chains: Any, max_sweeps: Any, time_budget: Any, measure_sweeps: Any, rhat_tol: Any
+        cls,
+        owner: str,
+        n_chains: int,
+        max_sweeps: int,
+        time_budget: float | None,
+        measure_sweeps: int | None,
+        rhat_tol: float,
     ) -> _Settings:
         if isinstance(n_chains, int | np.integer) and not isinstance(n_chains, bool) and n_chains < 2:
             raise ModelSpecError(
@@ -280,7 +285,13 @@ def _is_real(value: Any) -> bool:
 
 
 def _create(
-    name: Any, compiled: CompiledGraph, n_chains: int, seed: Any, n_threads: Any, options: dict[str, Any], owner: str
+    name: str,
+    compiled: CompiledGraph,
+    n_chains: int,
+    seed: SeedLike,
+    n_threads: Any,
+    options: dict[str, Any],
+    owner: str,
 ) -> tuple[Any, bool]:
     """The sampler, asked to average over sweeps (in at least BATCHES groups of chains, so
     that the correlation of the averaged sweeps can be measured) when it can."""
@@ -375,7 +386,7 @@ class _Run:
         values = self.compiled.values[self.compiled.value_offset + states]
         return np.column_stack([energy, values @ self.signs])
 
-    def _burn_in(self) -> tuple[_Verdict, str]:
+    def _burn_in(self) -> tuple[Verdict, str]:
         settings = self.settings
         total = min(FIRST_ROUND, settings.max_sweeps)
         while True:
@@ -388,7 +399,7 @@ class _Run:
             for d in range(n_draws):
                 self._advance(thin)
                 draws[:, d] = self._record()
-            verdict = _Verdict.of(draws, settings.rhat_tol, thin)
+            verdict = Verdict.of(draws, settings.rhat_tol, thin)
             if self.bar is not None:
                 self.bar.set_postfix(rhat=f"{verdict.rhat:.4f}", refresh=False)
             if verdict.passed:
@@ -421,128 +432,3 @@ class _Run:
             self.bar.refresh()
         self._advance(n_sweeps)
         return n_sweeps
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    """The burn-in test on one round's draws."""
-
-    passed: bool
-    rhat: float
-    ess: float
-    tau: float
-    why: str
-    forgot: bool = False  # passed by the many-chains rule (the chains forgot their starts), not R-hat
-
-    @classmethod
-    def of(cls, draws: np.ndarray, rhat_tol: float, thin: int) -> _Verdict:
-        """Test (n_chains, n_draws, n_stats) draws; statistics constant over every draw say
-        nothing and are left out (when none varies, nothing can move: equilibrated)."""
-        n_chains, n_draws, _ = draws.shape
-        varying = np.ptp(draws, axis=(0, 1)) > 0 if n_draws else np.zeros(draws.shape[2], bool)
-        if not varying.any():
-            return cls(True, math.nan, math.nan, 1.0, "no traced statistic varies")
-        y = draws[:, :, varying]
-        rhat = _per_statistic(y, _rhat)
-        tau = _per_statistic(y, _tau)
-        ess = n_chains * n_draws / tau
-        if np.any(rhat > rhat_tol):
-            why = f"R-hat {rhat.max():.4g} > {rhat_tol:g}"
-        elif np.any(n_draws < MIN_DRAWS_PER_TAU * tau):
-            why = (
-                f"the chains hold fewer than {MIN_DRAWS_PER_TAU} independent draws each of some statistic "
-                f"(τ̂ {tau.max() * thin:.3g} sweeps)"
-            )
-        elif np.any(ess < MIN_ESS):
-            why = f"ESS {ess.min():.3g} < {MIN_ESS}"
-        else:
-            why = ""
-        # many chains: each need not be long, only past its start (see _forgotten)
-        forgot = bool(why) and (
-            n_chains >= MANY_CHAINS
-            and np.all(np.isfinite(tau))
-            and np.all(ess >= MIN_ESS)
-            and np.all(n_draws >= FORGET_TAUS * tau)
-            and _forgotten(y)
-        )
-        return cls(
-            bool(not why or forgot),
-            float(rhat.max()),
-            float(ess.min()),
-            float(tau.max() * thin),
-            "" if forgot else why,
-            bool(forgot),
-        )
-
-    def describe(self, sweeps: int, stop: str = "") -> str:
-        figures = f"R-hat {self.rhat:.4g}, ESS {self.ess:.0f}" if math.isfinite(self.rhat) else self.why
-        if self.forgot:
-            figures = f"the chains forgot their starts; {figures}"
-        if self.passed:
-            return f"equilibrated after {sweeps} sweeps ({figures})"
-        return f"NOT equilibrated within {sweeps} sweeps ({stop}; {self.why})"
-
-
-def _forgotten(y: np.ndarray) -> bool:
-    """Whether many independent chains have forgotten where they started, for every statistic.
-
-    Split R-hat at 1.01 asks each chain for about 100 independent draws; with hundreds of
-    chains that is far more than burn-in needs. What burn-in needs is that the chains no
-    longer remember their starting states, which many chains show directly:
-
-    * across chains, a chain's first and last draw of the round (half the sweeps so far) are
-      uncorrelated: |r| ≤ FORGET_Z / sqrt(C);
-    * the pooled mean does not drift between the round's halves: the mean over chains of each
-      chain's second-half minus first-half mean is within FORGET_Z standard errors of 0 (the
-      chains are independent, so that standard error is exact).
-
-    Chains stuck in separate modes fail the first; chains still relaxing fail the second.
-    """
-    n_chains, n_draws, _ = y.shape
-    if n_draws < 4:
-        return False
-    first, last = y[:, 0] - y[:, 0].mean(axis=0), y[:, -1] - y[:, -1].mean(axis=0)
-    scale = np.sqrt(np.sum(first**2, axis=0) * np.sum(last**2, axis=0))
-    r = np.divide(np.sum(first * last, axis=0), scale, out=np.zeros_like(scale), where=scale > 0)
-    half = n_draws // 2
-    drift = y[:, half:].mean(axis=1) - y[:, :half].mean(axis=1)
-    se = drift.std(axis=0, ddof=1) / math.sqrt(n_chains)
-    z = np.divide(np.abs(drift.mean(axis=0)), se, out=np.zeros_like(se), where=se > 0)
-    return bool(np.all(np.abs(r) <= FORGET_Z / math.sqrt(n_chains)) and np.all(z <= FORGET_Z))
-
-
-def _per_statistic(y: np.ndarray, figure: Any) -> np.ndarray:
-    """``figure`` of every statistic at once, or one at a time where one of them fails."""
-    try:
-        return np.atleast_1d(figure(y)).astype(np.float64)
-    except DiagnosticsError:
-        return np.array([np.atleast_1d(figure(y[:, :, [k]]))[0] for k in range(y.shape[2])], dtype=np.float64)
-
-
-def _rhat(y: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat; the plain one where ranks tie into a constant fold; inf
-    for a statistic constant within every half-chain but not across chains (stuck chains)."""
-    from samplers import diagnostics
-
-    try:
-        return diagnostics.split_rhat(y, rank_normalize=True)
-    except DiagnosticsError:
-        if y.shape[2] > 1:
-            raise
-    try:
-        return diagnostics.split_rhat(y)
-    except DiagnosticsError:
-        return np.array([math.inf])
-
-
-def _tau(y: np.ndarray) -> np.ndarray:
-    """Integrated autocorrelation time in draws, pooled over chains; inf when no
-    self-consistent window exists (the correlations have not decayed within the round)."""
-    from samplers import diagnostics
-
-    try:
-        return diagnostics.integrated_time(y, min_draws_per_tau=0)
-    except DiagnosticsError:
-        if y.shape[2] > 1:
-            raise
-        return np.array([math.inf])

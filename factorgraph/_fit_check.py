@@ -9,7 +9,7 @@ residual is measured on them with the training monitor's own formula.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,12 +17,15 @@ from factorgraph._errors import CheckpointError
 from factorgraph._monitor import group_standard_errors
 from factorgraph.assessment import Assessment, equilibrate, rms_z_bound, summarise
 
+if TYPE_CHECKING:
+    from factorgraph.training import Trainer
+
 __all__ = ["assess_result"]
 
 _SEED_TAG = 0xF17C_4EC4  # keeps the fresh chains' stream apart from the training chains'
 
 
-def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_budget: float) -> Assessment:
+def assess_result(trainer: Trainer, theta: np.ndarray, *, mismatch_tol: float, time_budget: float) -> Assessment:
     """Assess ``theta`` for ``trainer``'s objective on fresh chains of the trainer's sampler.
 
     Returns the :class:`~factorgraph.Assessment` of the matched moments against their targets,
@@ -68,7 +71,7 @@ def assess_result(trainer: Any, theta: np.ndarray, *, mismatch_tol: float, time_
     return dataclasses.replace(assessment, residual=residual, residual_max=residual_max, failures=tuple(failures))
 
 
-def _sampler_settings(trainer: Any) -> tuple[str, int, dict[str, Any]]:
+def _sampler_settings(trainer: Trainer) -> tuple[str, int, dict[str, Any]]:
     """The trainer's sampler as a name, chain count and options (the fresh chains choose
     whether to average sweeps themselves)."""
     try:
@@ -79,7 +82,7 @@ def _sampler_settings(trainer: Any) -> tuple[str, int, dict[str, Any]]:
     return config["name"], int(config.get("n_chains", 256)), options
 
 
-def _seed(trainer: Any) -> np.random.SeedSequence:
+def _seed(trainer: Trainer) -> np.random.SeedSequence:
     """A seed fixed by the training run's own key and step: the same fit, the same check."""
     key = np.asarray(trainer.sampler.get_state().get("key", [0]), dtype=np.uint64).ravel()
     return np.random.SeedSequence([int(k) for k in key] + [trainer.step_count, _SEED_TAG])

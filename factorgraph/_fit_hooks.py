@@ -118,11 +118,11 @@ class ConvergenceTest:
             self.mismatch_tol, trainer.max_residual, self.tol, trainer.landing, trainer.relaxation
         )
         if not failed and self.assess:  # between fresh-chain checks, the last one stands
-            failed = (
-                trainer.assess_result(self.mismatch_tol, self.budget)
-                if trainer.step_count >= state.next_assessment
-                else list(state.assessment.failures)
-            )
+            last = state.assessment
+            if last is None or trainer.step_count >= state.next_assessment:
+                failed = trainer.assess_result(self.mismatch_tol, self.budget)
+            else:
+                failed = list(last.failures)
         if failed:
             return None
         text = f"converged: residual {record['residual']:.3g}, θ drift {drift:.2g} <= {self.tol}"

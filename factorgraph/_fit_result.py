@@ -1,13 +1,21 @@
-"""What a fit returns, and the figures it records every step."""
+"""One call of :meth:`~factorgraph.Trainer.fit`: its checked arguments, the figures it records
+every step, and what it returns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import numbers
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["FitResult", "HISTORY"]
+from factorgraph._errors import ModelSpecError
+from factorgraph._validation import check_int, message
+
+if TYPE_CHECKING:
+    from factorgraph.assessment import Assessment
+
+__all__ = ["FitArgs", "FitResult", "HISTORY", "interrupted_message"]
 
 #: The figures recorded every step, the keys of ``FitResult.history`` and ``Trainer.history``.
 HISTORY = (
@@ -80,7 +88,7 @@ class FitResult:
     states: np.ndarray
     sampler_state: dict[str, Any] = field(repr=False)
     optimizer_state: dict[str, Any] = field(repr=False)
-    assessment: Any = field(default=None, repr=False)
+    assessment: Assessment | None = field(default=None, repr=False)
     theta_stderr: np.ndarray | None = field(default=None, repr=False)
     failures: tuple[str, ...] = ()
 
@@ -90,3 +98,75 @@ class FitResult:
             f"FitResult(converged={self.converged}, n_steps={self.n_steps}, message={self.message!r}, "
             f"mismatch={last.get('mismatch', float('nan')):.3g}, n_features={len(self.theta)})"
         )
+
+
+@dataclass(frozen=True)
+class FitArgs:
+    """The arguments of a :meth:`~factorgraph.Trainer.fit` call that outlive its start (the
+    defaults are ``fit``'s): the steps read ``check_every``, ``max_theta`` and
+    ``decay_on_plateau``, and a resumed run gets them all back."""
+
+    max_steps: int = 10_000
+    tol: float = 1e-3
+    mismatch_tol: float = 1.5
+    check_every: int = 10
+    window: int = 50
+    max_theta: float = 30.0
+    patience: int = 100
+    decay_on_plateau: float | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        max_steps: int,
+        tol: float,
+        mismatch_tol: float,
+        check_every: int,
+        window: int,
+        max_theta: float,
+        patience: int,
+        decay_on_plateau: float | None,
+    ) -> FitArgs:
+        """The arguments, checked; a bad one raises :class:`~factorgraph.ModelSpecError`."""
+        owner = "Trainer.fit"
+        bounds = (
+            ("tol", tol, 0.0, ">= 0"),
+            ("mismatch_tol", mismatch_tol, None, "> 0"),
+            ("max_theta", max_theta, None, "> 0"),
+        )
+        for name, value, allowed_zero, wanted in bounds:
+            if not (isinstance(value, numbers.Real) and np.isfinite(value) and (value > 0 or value == allowed_zero)):
+                raise ModelSpecError(message(name, owner, f"a finite number {wanted}", value))
+        if decay_on_plateau is not None and not (
+            isinstance(decay_on_plateau, numbers.Real) and 0 < decay_on_plateau < 1
+        ):
+            raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
+        return cls(
+            max_steps=check_int("max_steps", max_steps, owner, minimum=0),
+            tol=float(tol),
+            mismatch_tol=float(mismatch_tol),
+            check_every=check_int("check_every", check_every, owner, minimum=1),
+            window=check_int("window", window, owner, minimum=1),
+            max_theta=float(max_theta),
+            patience=check_int("patience", patience, owner, minimum=1),
+            decay_on_plateau=None if decay_on_plateau is None else float(decay_on_plateau),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The arguments by name, as ``fit`` takes them (and a checkpoint stores them)."""
+        return asdict(self)
+
+
+def interrupted_message(step: int, checkpoint_dir: str | None) -> str:
+    """How a fit stopped by Ctrl-C after ``step`` ended, and how to go on from there."""
+    where = f"interrupted by Ctrl-C after step {step}"
+    if checkpoint_dir is None:
+        return (
+            f"{where}; no checkpoint_dir was set, so nothing was saved. Call fit again on this trainer "
+            "to continue, or set Trainer(checkpoint_dir=...) to be able to resume in a new process."
+        )
+    return (
+        f"{where}; checkpoint written to {checkpoint_dir!r}. To finish the run: "
+        f"trainer = fg.Trainer.resume({checkpoint_dir!r}); trainer.fit(**trainer.resume_args) "
+        "(on the command line: factorgraph fit ... --resume)."
+    )

@@ -18,7 +18,7 @@ chains left out.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +31,11 @@ from objectives import Needs
 from objectives.moments import combined_targets
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
+    from factorgraph.contracts import Objective
     from samplers import ChainStats
 
 MIN_BATCHES = 4  # fewer groups of chains than this say too little about the sweeps' correlation
@@ -41,7 +45,7 @@ JACKKNIFE_BYTES = 256 * 2**20  # the most the jackknife's per-state feature sums
 Gradient = Callable[[Any, np.ndarray], np.ndarray]
 
 
-def _reads_chains(term: Any) -> bool:
+def _reads_chains(term: Objective) -> bool:
     return not hasattr(term, "needs") or term.needs() != Needs()
 
 
@@ -58,7 +62,9 @@ class Monitor:
         computes it (used for the jackknife's replicates).
     """
 
-    def __init__(self, graph: CompiledGraph, objectives: Any, trainable: np.ndarray, gradient: Gradient) -> None:
+    def __init__(
+        self, graph: CompiledGraph, objectives: Sequence[Objective], trainable: np.ndarray, gradient: Gradient
+    ) -> None:
         self.graph = graph
         self.trainable = trainable
         self.gradient = gradient
@@ -241,7 +247,7 @@ class Monitor:
         return shape, counts_all, counts, every, per_group
 
     def _replicate_weighted_sums(
-        self, by_state: dict, g: int, states: np.ndarray, left_out: tuple[int, int], scope: Any, table: Any
+        self, by_state: dict, g: int, states: np.ndarray, left_out: tuple[int, int], scope: ScopeLike, table: ArrayLike
     ) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains outside group g."""
         from samplers._protocol import state_weighted_sums

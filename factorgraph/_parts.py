@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,10 @@ from factorgraph._errors import DuplicateScopeWarning, FeatureSpecError
 from factorgraph._pool import TablePool
 from factorgraph.features import FeatureKind
 from factorgraph.variables import Domain
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 
 __all__ = ["FeatureGroup", "GraphParts", "checked_tables", "checked_index_map", "warn_duplicate_rows"]
 
@@ -116,7 +120,7 @@ class GraphParts:
         return sum(grp.n_features for grp in self.groups)
 
 
-def checked_tables(group: FeatureKind, tables: Any, n_rows: int, size: int) -> np.ndarray:
+def checked_tables(group: FeatureKind, tables: ArrayLike, n_rows: int, size: int) -> np.ndarray:
     """A kind's scaled tables must be finite floats of shape (1 or n_rows, size)."""
     tables = np.asarray(tables)
     if tables.dtype.kind not in "biuf" or tables.shape not in ((1, size), (n_rows, size)):

@@ -3,7 +3,7 @@ hint when the model is too large."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -11,10 +11,12 @@ from factorgraph._errors import MissingDependencyError, ModelTooLargeError
 from factorgraph._validation import check_states, check_theta
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
 
 
-__all__ = ["pyplot", "theta_and_states", "exact_or_explain"]
+__all__ = ["pyplot", "Fitted", "theta_and_states", "exact_or_explain"]
 
 
 def pyplot() -> Any:
@@ -29,16 +31,24 @@ def pyplot() -> Any:
     return plt
 
 
-def theta_and_states(graph: CompiledGraph, theta: Any, states: Any, owner: str) -> tuple[np.ndarray, Any]:
+@runtime_checkable
+class Fitted(Protocol):
+    """A fit's result (:class:`~factorgraph.FitResult`, an exact fit's result): the fitted
+    ``theta``, and perhaps the chains' final ``states``."""
+
+    theta: np.ndarray
+
+
+def theta_and_states(
+    graph: CompiledGraph, theta: Fitted | ArrayLike, states: ArrayLike | None, owner: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """θ and chain states from a fit's result (a FitResult's final states unless others are
     given; an exact fit has none) or from an array."""
-    if hasattr(theta, "theta"):
+    if isinstance(theta, Fitted):
         states = getattr(theta, "states", None) if states is None else states
         theta = theta.theta
-    theta = check_theta(theta, graph.n_features, owner)
-    if states is not None:
-        states = check_states(states, graph.n_states, owner, name="states")
-    return theta, states
+    values = check_theta(theta, graph.n_features, owner)
+    return values, None if states is None else check_states(states, graph.n_states, owner, name="states")
 
 
 def exact_or_explain(owner: str, compute: Any) -> Any:

@@ -13,12 +13,12 @@ from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
     from factorgraph.compiled import CompiledGraph
     from factorgraph.graph import FactorGraph
-    from factorgraph.training import FitResult
 
-from factorgraph._plot_common import pyplot, theta_and_states
+from factorgraph._plot_common import Fitted, pyplot, theta_and_states
 
 __all__ = ["coupling_matrix", "couplings"]
 
@@ -65,7 +65,7 @@ def _pairwise_group(graph: CompiledGraph, group: str | None) -> tuple[str, np.nd
 
 
 def coupling_matrix(
-    graph: FactorGraph | CompiledGraph, theta: FitResult | Any, group: str | None = None
+    graph: FactorGraph | CompiledGraph, theta: Fitted | ArrayLike, group: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The learned θ of a pairwise group as a symmetric matrix.
 
@@ -123,7 +123,7 @@ def coupling_matrix(
 
 def couplings(
     graph: FactorGraph | CompiledGraph,
-    theta: FitResult | Any,
+    theta: Fitted | ArrayLike,
     group: str | None = None,
     layout: Literal["matrix", "graph"] = "matrix",
     pos: Mapping[int, Any] | None = None,

@@ -11,9 +11,13 @@ self-overlap is significantly larger, the chains still remember where they were.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 __all__ = ["Relaxation"]
 
@@ -55,7 +59,7 @@ class Relaxation:
         self._sweeps_since = 0
         self._steps_since = 0
 
-    def after_step(self, states: Any, check: bool) -> None:
+    def after_step(self, states: Callable[[], np.ndarray], check: bool) -> None:
         """Count one step's sweeps; at a ``check`` compare the chains with their reference
         states (``states()`` gives the current ones) and decide."""
         self._sweeps_since += self.sweeps

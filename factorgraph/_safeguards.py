@@ -12,7 +12,7 @@ are stuck (:class:`~factorgraph._detectors.StuckChains`).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +21,14 @@ from factorgraph._errors import DegenerateModelWarning, StuckChainsWarning, Trai
 from factorgraph._memory import check_estimate, trainer_bytes
 from factorgraph._trainer_setup import describe_features
 
+if TYPE_CHECKING:
+    from factorgraph.training import Trainer
+    from samplers import SweepInfo
+
 __all__ = ["Safeguards", "check_trainer_memory"]
 
 
-def check_trainer_memory(trainer: Any) -> None:
+def check_trainer_memory(trainer: Trainer) -> None:
     """Warn when the trainer's own vectors and its copy of the chains exceed the threshold."""
     graph, sampler = trainer.graph, trainer.sampler
     n_chains = int(getattr(sampler, "n_chains", 0))
@@ -48,7 +52,7 @@ class Safeguards:
         not a target out of reach.
     """
 
-    def __init__(self, trainer: Any, max_theta: float) -> None:
+    def __init__(self, trainer: Trainer, max_theta: float) -> None:
         self.trainer = trainer
         monitor = trainer.monitor
         self.divergence = Divergence(monitor.spread, trainer.graph.trainable, max_step=max_theta)
@@ -116,7 +120,7 @@ class Safeguards:
         if good:
             self.keep()
 
-    def after_run(self, info: Any) -> None:
+    def after_run(self, info: SweepInfo) -> None:
         """After the sampler's run: warn once when the chains are stuck."""
         text = self.stuck.update(info, lambda: self.trainer.sampler.states)
         if text is not None:

@@ -1,13 +1,14 @@
 """What a trainer checks and builds before its first step, and its refusals during a fit.
 
-The sampler from a name, a ready sampler or a sharded description; the targets no finite θ
+The objectives, sorted by what they ask of the loop; the sampler from a name, a ready sampler
+or a sharded description; the targets no finite θ
 reaches; θ that ran away. Each refusal names the features concerned, by θ index and group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,17 +16,44 @@ import samplers
 from factorgraph._errors import ModelSpecError, NumericalError, PluginError, UnreachableTargetError
 from factorgraph._validation import message
 from factorgraph.compiled import CompiledGraph
-from factorgraph.contracts import Bindable, BoundingTerm, MarginalStats, Sampler
+from factorgraph.contracts import Bindable, BoundingTerm, MarginalStats, Objective, ProximalTerm, Sampler
 from objectives import Needs
 
-__all__ = ["build_sampler", "check_reachable", "check_theta_finite", "describe_features"]
+if TYPE_CHECKING:
+    from factorgraph._validation import SeedLike
+
+__all__ = ["check_objectives", "build_sampler", "check_reachable", "check_theta_finite", "describe_features"]
+
+
+def check_objectives(
+    graph: CompiledGraph, objectives: Sequence[Objective]
+) -> tuple[list[Objective], list[ProximalTerm], Needs]:
+    """The objectives (each checked against ``graph``), those with a proximal map, and the
+    statistics they need together; refuses an empty list and an object that is no objective."""
+    owner = "Trainer"
+    terms = list(objectives)
+    if not terms:
+        raise ModelSpecError(
+            message(
+                "objectives", owner, "at least one objective", objectives, "Pass [objectives.MomentMatching(target)]."
+            )
+        )
+    for term in terms:
+        if not hasattr(term, "value_and_grad"):
+            raise ModelSpecError(message("objectives", owner, "objects with value_and_grad", term))
+        if hasattr(term, "check"):
+            term.check(graph)
+    needs = Needs()
+    for term in terms:
+        needs = needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
+    return terms, [t for t in terms if isinstance(t, ProximalTerm)], needs
 
 
 def build_sampler(
     graph: CompiledGraph,
     sampler: Any,
     n_chains: int | None,
-    seed: Any,
+    seed: SeedLike,
     n_threads: int | None,
     cluster: Any,
     options: dict[str, Any],

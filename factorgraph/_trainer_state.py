@@ -12,6 +12,7 @@ verified checkpoint (:func:`rebuild`).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -21,16 +22,25 @@ import objectives
 import samplers
 from factorgraph import checkpoint
 from factorgraph._convergence import Convergence
-from factorgraph._errors import CheckpointCorruptedError, CheckpointError, FactorGraphError, ModelSpecError
+from factorgraph._errors import (
+    CheckpointCorruptedError,
+    CheckpointError,
+    FactorGraphError,
+    ModelSpecError,
+    ShardLostError,
+)
 from factorgraph._landing import Landing
 from factorgraph._relaxation import Relaxation
 from factorgraph.compiled import CompiledGraph, as_compiled
 from factorgraph.contracts import STATE_KEYS
 from factorgraph.optim import Optimizer, PolyakAverage
 
+logger = logging.getLogger("factorgraph")
+
 if TYPE_CHECKING:
     from factorgraph.checkpoint import Checkpoint
     from factorgraph.compiled import GraphLike
+    from factorgraph.contracts import Objective, Sampler
 
 _T = TypeVar("_T", bound="TrainerState")
 
@@ -53,9 +63,9 @@ class TrainerState:
     """
 
     graph: CompiledGraph
-    objectives: list[Any]
-    sampler: Any
-    optimizer: Any
+    objectives: list[Objective]
+    sampler: Sampler
+    optimizer: Optimizer
     theta: np.ndarray
     step_count: int
     history: dict[str, list[Any]]
@@ -135,6 +145,23 @@ class TrainerState:
         self._call = copy.deepcopy(state["fit"]["call"])
         self._elapsed = float(state["fit"]["elapsed"])
         self.run_id = state["run_id"]
+
+    def roll_back(self, lost: ShardLostError) -> None:
+        """After a lost shard: put the trainer back to its last checkpoint (:attr:`recovery_point`,
+        kept in memory), or re-raise ``lost`` when there is none to go back to."""
+        point = self.recovery_point
+        if point is None or getattr(self.sampler, "recovery", None) != "rollback":
+            raise lost
+        for attempt in range(3):  # a worker lost again while restoring: try once more
+            try:
+                self.load_state_dict(point, "in memory")
+                break
+            except ShardLostError:
+                if attempt == 2:
+                    raise
+        logger.warning(
+            "fit: %s; rolled back to step %d and continuing (the result is unchanged)", lost, self.step_count
+        )
 
     def sampler_config(self) -> dict[str, Any]:
         """How to build the sampler again: ``{"name", "n_chains", "options"}``.
@@ -299,14 +326,14 @@ def describe_objectives(terms: list[Any]) -> list[dict[str, Any]]:
     return described
 
 
-def describe_optimizer(optimizer: Any) -> dict[str, Any]:
+def describe_optimizer(optimizer: Optimizer) -> dict[str, Any]:
     try:
         return {"config": optimizer.config(), "state": optimizer.get_state()}
     except (AttributeError, ModelSpecError) as exc:
         raise CheckpointError(f"The optimizer cannot be checkpointed: {exc}") from exc
 
 
-def sampler_state(sampler: Any) -> dict[str, Any]:
+def sampler_state(sampler: Sampler) -> dict[str, Any]:
     """The sampler's state, refused unless it holds the generator's position (the
     :class:`~factorgraph.contracts.Checkpointable` contract: ``"key"`` and ``"sweep"``)."""
     state = sampler.get_state()
@@ -319,7 +346,7 @@ def sampler_state(sampler: Any) -> dict[str, Any]:
     return state
 
 
-def restore_sampler(sampler: Any, name: str, state: dict[str, Any], where: str) -> None:
+def restore_sampler(sampler: Sampler, name: str, state: dict[str, Any], where: str) -> None:
     """Put a saved state back into ``sampler`` and check that it took the generator's position."""
     state = copy.deepcopy(state)
     try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -11,7 +12,14 @@ from factorgraph._errors import DataError, FeatureSpecError, ModelSpecError
 from factorgraph._joint import place_values
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
+
+#: A factor's scope as users give it: variable indices, in a sequence or an integer array.
+ScopeLike: TypeAlias = "Sequence[int] | np.ndarray"
+#: What seeds a sampler's counter-based generator: an int, a SeedSequence, or None (fresh entropy).
+SeedLike: TypeAlias = "int | np.random.SeedSequence | None"
 
 
 def message(name: str, owner: str, expected: str, got: object, fix: str = "") -> str:
@@ -159,7 +167,7 @@ def check_theta(theta: object, n_features: int, owner: str, name: str = "theta")
     return np.ascontiguousarray(array)
 
 
-def check_scope(graph: CompiledGraph, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+def check_scope(graph: CompiledGraph, scope: ScopeLike, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """Check a scope against a compiled graph; return it (int64) and each variable's place value
     in the scope's joint-state index (row-major: the last scope variable fastest).
 
@@ -191,7 +199,7 @@ def check_scope(graph: CompiledGraph, scope: Any, owner: str) -> tuple[np.ndarra
 
 
 def check_scope_table(
-    graph: CompiledGraph, ids: np.ndarray, table: Any, owner: str, error=ModelSpecError
+    graph: CompiledGraph, ids: np.ndarray, table: ArrayLike, owner: str, error=ModelSpecError
 ) -> np.ndarray:
     """A finite float table with one axis per scope variable, flattened in joint-state order."""
     shape = tuple(graph.n_states[ids].tolist())
@@ -216,7 +224,7 @@ def describe_feature(graph: CompiledGraph, k: int) -> str:
     return f"feature {k} (group '{graph.group_names[group]}', scope {scope})"
 
 
-def check_targets(graph: CompiledGraph, target: Any, owner: str, limit: int = 3) -> np.ndarray:
+def check_targets(graph: CompiledGraph, target: ArrayLike, owner: str, limit: int = 3) -> np.ndarray:
     """Target feature means in θ order: real, of shape (n_features,) and finite, naming the first
     few non-finite entries by feature, group and scope."""
     try:

@@ -56,6 +56,8 @@ from factorgraph._validation import check_int, check_targets, check_theta, descr
 from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import GraphLike
 
 __all__ = [
@@ -223,8 +225,8 @@ def rms_z_bound(n_features: int, rms_tol: float = 1.5, alpha: float = 1e-6) -> f
 
 def assess(
     graph: GraphLike,
-    theta: Any,
-    target: Any,
+    theta: ArrayLike,
+    target: ArrayLike,
     *,
     n_chains: int = 256,
     sampler: str = "gibbs",
@@ -329,7 +331,11 @@ def assess(
 
 
 def summarise(
-    graph: GraphLike, found: Equilibrium, target: Any, sampler: str | None = None, compared: np.ndarray | None = None
+    graph: GraphLike,
+    found: Equilibrium,
+    target: ArrayLike,
+    sampler: str | None = None,
+    compared: np.ndarray | None = None,
 ) -> Assessment:
     """The :class:`Assessment` of chains that :func:`equilibrate` ran: their means against
     ``target`` (what :func:`assess` returns).

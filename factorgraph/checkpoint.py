@@ -57,25 +57,23 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
 import warnings
-import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from factorgraph._checkpoint_codec import json_bytes, pack, unpack
 from factorgraph._errors import (
     CheckpointCorruptedError,
     CheckpointError,
     CheckpointFallbackWarning,
     CheckpointMismatchError,
     CheckpointWarning,
-    FactorGraphError,
 )
 from factorgraph._version import __version__
 from factorgraph.compiled import CompiledGraph
@@ -101,7 +99,6 @@ KEEP = 2  # the new checkpoint and the one before it
 MANIFEST = "manifest.json"
 LATEST = "latest"
 _NAME = re.compile(r"^ckpt-(\d{6,})$")
-_ARRAY = "__array__"
 
 
 @dataclass(frozen=True)
@@ -154,16 +151,6 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, indent=1, sort_keys=True).encode()
 
 
 def _step_of(name: str) -> int | None:
@@ -243,7 +230,7 @@ def write(directory: str | os.PathLike, step: int, files: dict[str, bytes], fing
             "run_id": run_id,
             "files": {k: {"bytes": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()},
         }
-        _write_file(os.path.join(tmp, MANIFEST), _json_bytes(manifest))
+        _write_file(os.path.join(tmp, MANIFEST), json_bytes(manifest))
         _fsync_dir(tmp)
         if os.path.exists(final):  # a checkpoint of this step from a discarded continuation
             os.rename(final, final + ".old")
@@ -342,14 +329,6 @@ def validate(path: str | os.PathLike, fingerprint: str | None = None) -> dict[st
     return _read_verified(os.fspath(path), fingerprint)[0]
 
 
-def _load_npz(data: bytes, name: str, where: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointCorruptedError(f"Checkpoint {where}: {name} is unreadable ({exc}).") from exc
-
-
 def read(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
     """Read and verify one checkpoint folder (no fallback; see :func:`find`).
 
@@ -373,24 +352,7 @@ def read(path: str | os.PathLike, fingerprint: str | None = None) -> Checkpoint:
     path = os.fspath(path)
     where = repr(path)
     manifest, contents = _read_verified(path, fingerprint)
-    for needed in ("graph.npz", "state.npz", "trainer.json"):
-        if needed not in contents:
-            raise CheckpointCorruptedError(f"Checkpoint {where} lists no {needed}.")
-    graph_arrays = _load_npz(contents["graph.npz"], "graph.npz", where)
-    arrays = _load_npz(contents["state.npz"], "state.npz", where)
-    try:
-        meta = json.loads(contents["trainer.json"].decode())
-        names = json.loads(graph_arrays.pop("names").tobytes().decode())
-        values: dict[str, Any] = {
-            f.name: graph_arrays[f.name] if f.name in graph_arrays else tuple(names[f.name])
-            for f in fields(CompiledGraph)
-        }
-        graph = CompiledGraph(**values)
-        meta = _join(meta, arrays)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, FactorGraphError) as exc:
-        raise CheckpointCorruptedError(
-            f"Checkpoint {where} does not fit together ({type(exc).__name__}: {exc})."
-        ) from exc
+    graph, meta, arrays = unpack(contents, where)
     if graph.fingerprint() != manifest.get("fingerprint"):
         raise CheckpointMismatchError(
             f"Checkpoint {where}: its graph rebuilds with another fingerprint than the manifest's; it was written "
@@ -470,71 +432,6 @@ def check_empty(directory: str | os.PathLike) -> None:
             f"(newest: {os.path.basename(found[0])}). Resume that run with fg.Trainer.resume(folder), or give "
             "this run an empty folder (or delete those checkpoints)."
         )
-
-
-# -- JSON with arrays --------------------------------------------------------------------------
-
-
-def _split(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
-    """``value`` as JSON, with every ndarray moved into ``arrays`` under ``key`` (a reference)."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            raise CheckpointError(f"{key} is an array of {value.dtype}; checkpoints hold numbers only.")
-        arrays[key] = value
-        return {_ARRAY: key}
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise CheckpointError(f"{key} has keys that are not strings.")
-        return {k: _split(v, f"{key}.{k}", arrays) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_split(v, f"{key}[{i}]", arrays) for i, v in enumerate(value)]
-    raise CheckpointError(
-        f"{key} is a {type(value).__name__} ({value!r:.60}), which a checkpoint cannot hold; "
-        "only numbers, strings, lists, dicts and numeric arrays."
-    )
-
-
-def _join(value: Any, arrays: dict[str, np.ndarray]) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {_ARRAY}:
-            return arrays[value[_ARRAY]]
-        return {k: _join(v, arrays) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_join(v, arrays) for v in value]
-    return value
-
-
-# -- a trainer's state as files ---------------------------------------------------------------
-
-
-def pack(graph: CompiledGraph, state: dict[str, Any]) -> dict[str, bytes]:
-    """The files of a checkpoint: graph.npz (the compiled graph), state.npz (every array of
-    ``state``) and trainer.json (the rest of ``state``, with references to those arrays).
-
-    ``state`` is a :meth:`~factorgraph.Trainer.state_dict`: nested dicts and lists of JSON
-    scalars and numeric arrays.
-
-    Raises
-    ------
-    CheckpointError
-        When ``state`` holds something else.
-    """
-    graph_arrays = {
-        f.name: getattr(graph, f.name) for f in fields(CompiledGraph) if isinstance(getattr(graph, f.name), np.ndarray)
-    }
-    names = {f.name: list(getattr(graph, f.name)) for f in fields(CompiledGraph) if f.name not in graph_arrays}
-    graph_arrays["names"] = np.frombuffer(json.dumps(names).encode(), dtype=np.uint8)
-    arrays: dict[str, np.ndarray] = {}
-    meta_json = _split(state, "trainer", arrays)
-    return {
-        "graph.npz": _npz_bytes(graph_arrays),
-        "state.npz": _npz_bytes(arrays),
-        "trainer.json": _json_bytes(meta_json),
-    }
 
 
 def check_run(directory: str | os.PathLike, run_id: str) -> None:

@@ -15,7 +15,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,22 +23,28 @@ import scipy.sparse as sp
 from factorgraph import _coloring
 from factorgraph._errors import ColoringError
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["STRATEGIES", "color", "validate_coloring"]
 
+#: A symmetric variable interaction graph: a scipy sparse matrix or array, or a dense array.
+Adjacency: TypeAlias = "sp.sparray | sp.spmatrix | ArrayLike"
 
-def _csr(adjacency: Any) -> tuple[np.ndarray, np.ndarray]:
+
+def _csr(adjacency: Adjacency) -> tuple[np.ndarray, np.ndarray]:
     a = sp.csr_array(adjacency)
     return a.indptr.astype(np.int64), a.indices.astype(np.int32)
 
 
-def _greedy(adjacency: Any) -> np.ndarray:
+def _greedy(adjacency: Adjacency) -> np.ndarray:
     """Largest-degree-first greedy colouring (at most max degree + 1 colours)."""
     indptr, indices = _csr(adjacency)
     order = np.argsort(-np.diff(indptr), kind="stable").astype(np.int64)
     return _coloring.greedy(indptr, indices, order)
 
 
-def _bipartite(adjacency: Any) -> np.ndarray:
+def _bipartite(adjacency: Adjacency) -> np.ndarray:
     """Two colours; raises ColoringError when the graph has an odd cycle."""
     colors = _coloring.two_color(*_csr(adjacency))
     if colors is None:
@@ -46,7 +52,7 @@ def _bipartite(adjacency: Any) -> np.ndarray:
     return colors
 
 
-def _dsatur(adjacency: Any) -> np.ndarray:
+def _dsatur(adjacency: Adjacency) -> np.ndarray:
     """networkx's saturation-degree colouring: often fewer colours, slower on large graphs."""
     import networkx as nx
 
@@ -55,7 +61,7 @@ def _dsatur(adjacency: Any) -> np.ndarray:
     return np.array([found[v] for v in range(graph.number_of_nodes())], dtype=np.int32)
 
 
-def _auto(adjacency: Any) -> np.ndarray:
+def _auto(adjacency: Adjacency) -> np.ndarray:
     """Two colours when the graph is bipartite, else largest-first greedy."""
     colors = _coloring.two_color(*_csr(adjacency))
     return colors if colors is not None else _greedy(adjacency)
@@ -70,7 +76,7 @@ STRATEGIES: dict[str, Callable[[Any], np.ndarray]] = {
 }
 
 
-def color(adjacency: Any, strategy: str | Callable[[Any], Any] = "auto") -> np.ndarray:
+def color(adjacency: Adjacency, strategy: str | Callable[[Any], Any] = "auto") -> np.ndarray:
     """Colour the vertices of a graph so that adjacent vertices differ.
 
     Parameters
@@ -94,7 +100,7 @@ def color(adjacency: Any, strategy: str | Callable[[Any], Any] = "auto") -> np.n
     return validate_coloring(adjacency, colors)
 
 
-def validate_coloring(adjacency: Any, colors: Any) -> np.ndarray:
+def validate_coloring(adjacency: Adjacency, colors: ArrayLike) -> np.ndarray:
     """Check that no two adjacent vertices share a colour; return colours renumbered 0..c-1.
 
     Raises

@@ -15,6 +15,8 @@ from factorgraph._validation import check_int, check_states, check_theta, check_
 from factorgraph.coloring import color, validate_coloring
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.graph import FactorGraph
 
 __all__ = ["CompiledGraph", "build_compiled", "as_compiled"]
@@ -202,10 +204,10 @@ class CompiledGraph:
             object.__setattr__(self, "_graph_view", view)
         return view
 
-    def _states(self, states: Any, owner: str) -> np.ndarray:
+    def _states(self, states: ArrayLike, owner: str) -> np.ndarray:
         return check_states(states, self.n_states, owner, name="states")
 
-    def energy(self, states: Any, theta: Any, n_threads: int | None = None) -> np.ndarray:
+    def energy(self, states: ArrayLike, theta: ArrayLike, n_threads: int | None = None) -> np.ndarray:
         """θ·f(x) for each row x: the log of the unnormalised probability.
 
         Parameters
@@ -224,7 +226,7 @@ class CompiledGraph:
         theta = check_theta(theta, self.n_features, "CompiledGraph.energy")
         return _kernels.energies(self._view, states, theta, effective_n_threads(n_threads))
 
-    def feature_values(self, states: Any, n_threads: int | None = None) -> np.ndarray:
+    def feature_values(self, states: ArrayLike, n_threads: int | None = None) -> np.ndarray:
         """The dense matrix of feature values, shape (B, n_features).
 
         Meant for small models; use :meth:`feature_sums` for means over many states.
@@ -237,7 +239,7 @@ class CompiledGraph:
             )
         return _kernels.feature_matrix(self._view, states, effective_n_threads(n_threads))
 
-    def feature_sums(self, states: Any, weights: Any = None, squared: bool = False) -> np.ndarray:
+    def feature_sums(self, states: ArrayLike, weights: ArrayLike | None = None, squared: bool = False) -> np.ndarray:
         """Σ_b w_b f(x_b), shape (n_features,); unit weights by default.
 
         With ``squared=True``, Σ_b w_b f(x_b)² instead (for variances).
@@ -260,7 +262,7 @@ class CompiledGraph:
             raise ModelSpecError(message("v", owner, f"a variable id < {self.n_variables}", variable))
         return state, variable
 
-    def conditional_energies(self, state: Any, v: int, theta: Any) -> np.ndarray:
+    def conditional_energies(self, state: Any, v: int, theta: ArrayLike) -> np.ndarray:
         """The energy terms that depend on variable ``v``, for each of its states.
 
         Differences between entries equal differences of :meth:`energy` when only ``v`` moves,
@@ -271,7 +273,7 @@ class CompiledGraph:
         theta = check_theta(theta, self.n_features, owner)
         return _kernels.conditional_energies(self._view, state, v, theta)
 
-    def local_energies(self, state: Any, v: int, theta: Any) -> np.ndarray:
+    def local_energies(self, state: Any, v: int, theta: ArrayLike) -> np.ndarray:
         """The energy of each factor touching ``v`` for each state of ``v``, the rest held fixed.
 
         Returns an array of shape (number of factors of v, n_states[v]), rows in the order of

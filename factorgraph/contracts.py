@@ -45,6 +45,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
     from samplers import ChainStats, SweepInfo
 
@@ -130,11 +133,11 @@ class Checkpointable(Sampler, Protocol):
 class MarginalStats(Protocol):
     """Marginal counts and chain-weighted feature sums (what marginal priors read)."""
 
-    def marginal_counts(self, scope: Any) -> np.ndarray:
+    def marginal_counts(self, scope: ScopeLike) -> np.ndarray:
         """How many chains are in each joint state of ``scope``; one axis per scope variable."""
         ...
 
-    def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
+    def weighted_sums(self, scope: ScopeLike, table: ArrayLike) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains, shape (n_features,)."""
         ...
 
@@ -151,7 +154,7 @@ class Shardable(Protocol):
         """The chains' statistics as per-block sums."""
         ...
 
-    def weighted_block_sums(self, scope: Any, table: Any) -> np.ndarray:
+    def weighted_block_sums(self, scope: ScopeLike, table: ArrayLike) -> np.ndarray:
         """:meth:`MarginalStats.weighted_sums` per block."""
         ...
 
@@ -235,8 +238,8 @@ class MarginalTerm(Protocol):
     """A term about the joint marginal of one scope: ``scope`` (variable ids) and ``target``
     (a table with one axis per scope variable)."""
 
-    scope: Any
-    target: Any
+    scope: ScopeLike
+    target: ArrayLike
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,10 +11,14 @@ from factorgraph._validation import check_states, check_weights, message
 from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import GraphLike
 
 
-def moments(graph: GraphLike, data: Any, weights: Any = None, pseudocount: float = 0.0) -> np.ndarray:
+def moments(
+    graph: GraphLike, data: ArrayLike, weights: ArrayLike | None = None, pseudocount: float = 0.0
+) -> np.ndarray:
     """The empirical means of every feature over a data set.
 
     Parameters

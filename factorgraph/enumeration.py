@@ -23,7 +23,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +33,12 @@ from factorgraph._joint import place_values
 from factorgraph._openmp import effective_n_threads
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta
 from factorgraph.compiled import CompiledGraph, GraphLike, as_compiled
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
+
 
 __all__ = [
     "MAX_STATES",
@@ -115,7 +121,7 @@ class _Accumulator:
         return self.shift + float(np.log(self.total))
 
 
-def _theta(compiled: CompiledGraph, theta: Any, owner: str) -> np.ndarray:
+def _theta(compiled: CompiledGraph, theta: ArrayLike, owner: str) -> np.ndarray:
     return check_theta(theta, compiled.n_features, owner)
 
 
@@ -123,7 +129,7 @@ def _energies(compiled: CompiledGraph, states: np.ndarray, theta: np.ndarray) ->
     return _kernels.energies(compiled._view, states, theta, effective_n_threads(None))
 
 
-def log_partition(graph: GraphLike, theta: Any) -> float:
+def log_partition(graph: GraphLike, theta: ArrayLike) -> float:
     """log Z(θ) = log Σ_x exp(θ·f(x)).
 
     Parameters
@@ -154,7 +160,7 @@ def log_partition_and_means(compiled: CompiledGraph, theta: np.ndarray) -> tuple
     return acc.log_total, sums / acc.total
 
 
-def probabilities(graph: GraphLike, theta: Any) -> np.ndarray:
+def probabilities(graph: GraphLike, theta: ArrayLike) -> np.ndarray:
     """The whole joint distribution, an array with one axis per variable (shape n_states)."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.probabilities")
@@ -164,7 +170,7 @@ def probabilities(graph: GraphLike, theta: Any) -> np.ndarray:
 
 
 def sample(
-    graph: GraphLike, theta: Any, n_samples: int, seed: int | np.random.SeedSequence | None = None
+    graph: GraphLike, theta: ArrayLike, n_samples: int, seed: int | np.random.SeedSequence | None = None
 ) -> np.ndarray:
     """Independent exact draws from p_θ, shape (n_samples, n_variables) of state indices.
 
@@ -179,7 +185,9 @@ def sample(
     return np.stack(np.unravel_index(index, tuple(sizes.tolist())), axis=1).astype(np.int32)
 
 
-def expectations(graph: GraphLike, theta: Any, scope: Any = None, table: Any = None) -> np.ndarray:
+def expectations(
+    graph: GraphLike, theta: ArrayLike, scope: ScopeLike | None = None, table: ArrayLike | None = None
+) -> np.ndarray:
     """E_θ[f], shape (n_features,): the gradient of log Z; or E_θ[g(x_S) f] with weights.
 
     Parameters
@@ -200,7 +208,7 @@ def expectations(graph: GraphLike, theta: Any, scope: Any = None, table: Any = N
     theta = _theta(compiled, theta, "exact.expectations")
     if (scope is None) != (table is None):
         raise ModelSpecError("exact.expectations needs both scope= and table=, or neither.")
-    if scope is None:
+    if scope is None or table is None:
         return log_partition_and_means(compiled, theta)[1]
     ids, places = check_scope(compiled, scope, "exact.expectations")
     weights = check_scope_table(compiled, ids, table, "exact.expectations")
@@ -213,7 +221,7 @@ def expectations(graph: GraphLike, theta: Any, scope: Any = None, table: Any = N
     return sums / acc.total
 
 
-def marginal(graph: GraphLike, theta: Any, scope: Any) -> np.ndarray:
+def marginal(graph: GraphLike, theta: ArrayLike, scope: ScopeLike) -> np.ndarray:
     """The joint marginal distribution of the variables in ``scope``.
 
     Returns
@@ -235,7 +243,7 @@ def marginal(graph: GraphLike, theta: Any, scope: Any) -> np.ndarray:
     return (table / acc.total).reshape(tuple(sizes.tolist()))
 
 
-def covariance(graph: GraphLike, theta: Any) -> np.ndarray:
+def covariance(graph: GraphLike, theta: ArrayLike) -> np.ndarray:
     """Cov_θ[f], shape (n_features, n_features): the Hessian of log Z."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.covariance")
@@ -254,7 +262,7 @@ def covariance(graph: GraphLike, theta: Any) -> np.ndarray:
     return cov
 
 
-def entropy(graph: GraphLike, theta: Any) -> float:
+def entropy(graph: GraphLike, theta: ArrayLike) -> float:
     """The Shannon entropy of p_θ in nats, −Σ_x p(x) log p(x)."""
     compiled = as_compiled(graph)
     theta = _theta(compiled, theta, "exact.entropy")

@@ -52,6 +52,8 @@ from objectives.consistency import check_consistent_marginals, check_indicator_s
 from objectives.moments import combined_targets
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import GraphLike
 
 __all__ = [
@@ -121,10 +123,10 @@ def _combine_matching(compiled: CompiledGraph, terms: list[Any], owner: str) -> 
 
 def fit(
     graph: GraphLike,
-    target: Any = None,
+    target: ArrayLike | None = None,
     l2: float = 0.0,
     objectives: Sequence[Any] | None = None,
-    theta0: Any = None,
+    theta0: ArrayLike | None = None,
     tol: float = 1e-8,
     max_iter: int = 10_000,
 ) -> ExactFitResult:

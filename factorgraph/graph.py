@@ -25,6 +25,7 @@ from factorgraph.variables import MAX_JOINT_STATES, Domain, make_domain
 
 if TYPE_CHECKING:
     import networkx as nx
+    from numpy.typing import ArrayLike
 
 __all__ = ["FactorGraph", "FeatureGroup", "load"]
 
@@ -69,7 +70,7 @@ class FactorGraph:
         self,
         n: int,
         n_states: int | None = None,
-        values: Any = None,
+        values: ArrayLike | None = None,
         edges: Any = None,
         names: Any = None,
     ) -> np.ndarray:
@@ -274,7 +275,7 @@ class FactorGraph:
         warn_duplicate_rows(scopes, n, name)
         return scopes
 
-    def _theta_init(self, theta_init: Any, trainable: bool, n_new: int, name: str) -> float | np.ndarray:
+    def _theta_init(self, theta_init: ArrayLike, trainable: bool, n_new: int, name: str) -> float | np.ndarray:
         if theta_init is None:
             return 0.0 if trainable else 1.0
         init = as_finite_array("theta_init", theta_init, "FactorGraph.add_features")
@@ -378,7 +379,7 @@ class FactorGraph:
 
     # -- data --------------------------------------------------------------------------------
 
-    def encode(self, values: Any) -> np.ndarray:
+    def encode(self, values: ArrayLike) -> np.ndarray:
         """Map raw values, shape (N, n_variables), to state indices (int32).
 
         A value must equal one of its variable's state values (to 1e-9 relative), except for
@@ -421,7 +422,7 @@ class FactorGraph:
     def _changed(self) -> None:
         self._compiled = {}
 
-    def save(self, path: str | os.PathLike, theta: Any = None) -> None:
+    def save(self, path: str | os.PathLike, theta: ArrayLike | None = None) -> None:
         """Write the model (and θ, if given) to a versioned ``.npz`` model file, atomically.
 
         See :func:`factorgraph.load`.

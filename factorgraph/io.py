@@ -16,7 +16,7 @@ import io
 import json
 import os
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from factorgraph._pool import TablePool
 from factorgraph._validation import check_theta
 from factorgraph._version import __version__
 from factorgraph.variables import Domain
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 
 __all__ = ["save_model", "read_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -42,7 +46,7 @@ def _json_param(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
 
-def save_model(parts: GraphParts, path: str | os.PathLike, theta: Any = None) -> None:
+def save_model(parts: GraphParts, path: str | os.PathLike, theta: ArrayLike | None = None) -> None:
     """Write a graph's parts (and θ) to ``path``; see :meth:`FactorGraph.save`."""
     arrays: dict[str, np.ndarray] = {}
     domains = parts.domains

@@ -18,7 +18,7 @@ import numpy as np
 
 from factorgraph import exact
 from factorgraph._errors import DataError, ModelSpecError, UnknownGroupError
-from factorgraph._plot_common import exact_or_explain, pyplot, theta_and_states
+from factorgraph._plot_common import Fitted, exact_or_explain, pyplot, theta_and_states
 from factorgraph._plot_couplings import coupling_matrix, couplings
 from factorgraph._validation import check_scope, check_scope_table, check_states, message
 from factorgraph.compiled import as_compiled
@@ -26,10 +26,11 @@ from factorgraph.compiled import as_compiled
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
+    from factorgraph._fit_result import FitResult
     from factorgraph.compiled import CompiledGraph
     from factorgraph.graph import FactorGraph
-    from factorgraph.training import FitResult
 
 __all__ = ["convergence", "moments", "marginals", "couplings", "coupling_matrix"]
 
@@ -196,9 +197,9 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def moments(
     graph: FactorGraph | CompiledGraph,
-    theta: FitResult | Any,
-    target: Any,
-    states: Any = None,
+    theta: Fitted | ArrayLike,
+    target: ArrayLike,
+    states: ArrayLike | None = None,
     groups: Sequence[str] | None = None,
     by_group: bool = True,
     ax: Axes | None = None,
@@ -316,11 +317,11 @@ def _group_indices(graph: CompiledGraph, groups: Sequence[str] | None, owner: st
 
 def marginals(
     graph: FactorGraph | CompiledGraph,
-    theta: FitResult | Any,
+    theta: Fitted | ArrayLike,
     scopes: Sequence[Any],
     target: Sequence[Any] | None = None,
-    states: Any = None,
-    data: Any = None,
+    states: ArrayLike | None = None,
+    data: ArrayLike | None = None,
     fig: Figure | None = None,
 ) -> Figure:
     """The model's marginal distribution of chosen scopes, against an optional target.

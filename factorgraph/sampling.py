@@ -12,12 +12,14 @@ from factorgraph._validation import check_int, check_theta
 from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import GraphLike
 
 
 def sample(
     graph: GraphLike,
-    theta: Any,
+    theta: ArrayLike,
     n_samples: int,
     sampler: str = "gibbs",
     n_chains: int | None = None,

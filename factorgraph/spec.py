@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +61,12 @@ from factorgraph._errors import DataError, FactorGraphError, ModelSpecFileError
 from factorgraph._spec_read import Source, describe, join
 from factorgraph._spec_sections import DataTarget
 from factorgraph.graph import FactorGraph
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph.optim import Optimizer
+
 
 __all__ = ["ModelSpec", "DataTarget", "load_spec", "parse_spec", "example", "FORMAT", "SUPPORTED_VERSIONS", "EXAMPLES"]
 
@@ -121,7 +127,7 @@ class ModelSpec:
     sweeps_per_step: int | str = "auto"
     seed: int | None = None
     n_threads: int | None = None
-    optimizer: Any = None
+    optimizer: Optimizer | None = None
     average_from: int | None = None
     theta0: np.ndarray | None = None
     fit_options: dict[str, Any] = field(default_factory=dict)
@@ -157,7 +163,7 @@ class ModelSpec:
         """True when some objective's target is computed from data."""
         return any(isinstance(term, DataTarget) for term in self.objectives)
 
-    def objectives_for(self, data: Any = None, weights: Any = None) -> list[Any]:
+    def objectives_for(self, data: ArrayLike | None = None, weights: ArrayLike | None = None) -> list[Any]:
         """The objective terms, with targets from data computed by :func:`factorgraph.moments`.
 
         Parameters
@@ -198,7 +204,7 @@ class ModelSpec:
             terms.append(term)
         return terms
 
-    def trainer(self, data: Any = None, weights: Any = None, **overrides: Any) -> Any:
+    def trainer(self, data: ArrayLike | None = None, weights: ArrayLike | None = None, **overrides: Any) -> Any:
         """A :class:`~factorgraph.Trainer` with this file's settings.
 
         Parameters
@@ -237,8 +243,8 @@ class ModelSpec:
 
     def fit(
         self,
-        data: Any = None,
-        weights: Any = None,
+        data: ArrayLike | None = None,
+        weights: ArrayLike | None = None,
         *,
         progress: bool | None = None,
         callback: Any = None,

@@ -29,7 +29,10 @@ from objectives import MomentMatching, Needs
 from objectives import get as get_objective
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import GraphLike
+    from factorgraph.contracts import ExactTerm, Objective
     from samplers import ChainStats
 
 __all__ = ["check_sampler", "check_objective", "small_models"]
@@ -251,7 +254,7 @@ def _check_checkpoint(cls: type, name: str, options: dict[str, Any]) -> None:
             )
 
 
-def check_objective(term: Any, graph: GraphLike | None = None, theta: Any = None) -> None:
+def check_objective(term: Objective, graph: GraphLike | None = None, theta: ArrayLike | None = None) -> None:
     """Check an objective term against the :class:`~factorgraph.contracts.Objective` contract and
     the capabilities it claims.
 
@@ -315,9 +318,12 @@ def check_objective(term: Any, graph: GraphLike | None = None, theta: Any = None
         _check_exact(term, graph, theta, grad)
 
 
-def _check_config(term: Any, stats: ChainStats, theta: np.ndarray, grad: np.ndarray) -> None:
+def _check_config(term: Objective, stats: ChainStats, theta: np.ndarray, grad: np.ndarray) -> None:
+    config = getattr(term, "config", None)
+    if config is None:
+        return  # not checkpointable: allowed, Trainer.save_checkpoint says so
     try:
-        name, params = term.config()
+        name, params = config()
     except (AttributeError, NotImplementedError):
         return  # not checkpointable: allowed, Trainer.save_checkpoint says so
     try:
@@ -331,7 +337,7 @@ def _check_config(term: Any, stats: ChainStats, theta: np.ndarray, grad: np.ndar
         _fail("config", f"{name!r}.from_config(config()) does not rebuild a term with the same gradient")
 
 
-def _check_exact(term: Any, graph: CompiledGraph, theta: np.ndarray, chain_grad: np.ndarray) -> None:
+def _check_exact(term: ExactTerm, graph: CompiledGraph, theta: np.ndarray, chain_grad: np.ndarray) -> None:
     value, grad = term.exact_value_and_grad(graph, theta)
     grad = np.asarray(grad, dtype=np.float64)
     h = 1e-5

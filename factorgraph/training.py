@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
 import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,23 +24,29 @@ from factorgraph import _fit_check, checkpoint, optim
 from factorgraph._convergence import Convergence
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, ShardLostError
 from factorgraph._fit_hooks import Callback, Checkpoints, ConvergenceTest, FitHook, History, Interrupt, ProgressBar
-from factorgraph._fit_result import HISTORY, FitResult
+from factorgraph._fit_result import HISTORY, FitArgs, FitResult, interrupted_message
 from factorgraph._landing import Landing
 from factorgraph._monitor import Monitor
 from factorgraph._relaxation import Relaxation
 from factorgraph._safeguards import Safeguards, check_trainer_memory
 from factorgraph._start import independent_site_theta
-from factorgraph._trainer_setup import build_sampler, check_reachable, check_theta_finite
+from factorgraph._trainer_setup import build_sampler, check_objectives, check_reachable, check_theta_finite
 from factorgraph._trainer_state import TrainerState
 from factorgraph._validation import check_int, check_targets, check_theta, message
 from factorgraph.compiled import as_compiled
-from factorgraph.contracts import MatchingTerm, ProximalTerm
+from factorgraph.contracts import MatchingTerm
 from factorgraph.data import moments
-from objectives import L1, L2, MomentMatching, Needs, Objective
+from objectives import L1, L2, MomentMatching, Objective
 from objectives.consistency import check_consistent_marginals, check_indicator_sums
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._fit_hooks import Stop
+    from factorgraph._validation import SeedLike
     from factorgraph.compiled import GraphLike
+    from factorgraph.contracts import Bindable, Sampler
+    from factorgraph.optim import Optimizer
     from samplers import ChainStats
 
 __all__ = ["Trainer", "FitResult", "fit"]
@@ -53,15 +58,6 @@ def _norm(x: np.ndarray) -> float:
     """The Euclidean norm without BLAS, whose spinning worker threads would steal the cores
     from the sampler's threads between steps."""
     return float(np.sqrt(np.einsum("i,i->", x, x)))
-
-
-@dataclasses.dataclass
-class _StepSettings:
-    """The settings of the latest fit call that the steps themselves use."""
-
-    check_every: int = 10
-    max_theta: float = 30.0
-    decay_on_plateau: float | None = None
 
 
 class Trainer(TrainerState):
@@ -162,44 +158,25 @@ class Trainer(TrainerState):
         self,
         graph: GraphLike,
         objectives: Sequence[Any],
-        sampler: Any = "gibbs",
+        sampler: str | Sampler | Bindable = "gibbs",
         n_chains: int | None = None,
         sweeps_per_step: int | str = "auto",
-        optimizer: Any = None,
-        seed: int | np.random.SeedSequence | None = None,
-        theta0: Any = None,
+        optimizer: Optimizer | None = None,
+        seed: SeedLike = None,
+        theta0: ArrayLike | None = None,
         average_from: int | None = None,
         n_threads: int | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         cluster: Any = None,
-        landing: Any = "auto",
+        landing: Landing | Literal["auto"] | None = "auto",
         max_sweeps_per_step: int = 64,
         relax_within: int = 50,
         **sampler_options: Any,
     ) -> None:
         owner = "Trainer"
         self.graph = as_compiled(graph)
-        self.objectives = list(objectives)
-        if not self.objectives:
-            raise ModelSpecError(
-                message(
-                    "objectives",
-                    owner,
-                    "at least one objective",
-                    objectives,
-                    "Pass [objectives.MomentMatching(target)].",
-                )
-            )
-        for term in self.objectives:
-            if not hasattr(term, "value_and_grad"):
-                raise ModelSpecError(message("objectives", owner, "objects with value_and_grad", term))
-            if hasattr(term, "check"):
-                term.check(self.graph)
-        self._proximal = [t for t in self.objectives if isinstance(t, ProximalTerm)]
-        self.needs = Needs()
-        for term in self.objectives:
-            self.needs = self.needs | (term.needs() if hasattr(term, "needs") else Needs(mean=True))
+        self.objectives, self._proximal, self.needs = check_objectives(self.graph, objectives)
         if sweeps_per_step != "auto":
             sweeps_per_step = check_int("sweeps_per_step", sweeps_per_step, owner, minimum=1)
         self.sweeps_per_step = sweeps_per_step
@@ -246,7 +223,7 @@ class Trainer(TrainerState):
         self.history: dict[str, list[Any]] = {k: [] for k in HISTORY}
         self.convergence = Convergence()
         self.max_residual: float | None = None  # the bound on the residual's maximum, once the chains are known
-        self._settings = _StepSettings()
+        self._settings = FitArgs()
         self._guard: Safeguards | None = None
         self._elapsed = 0.0  # seconds spent in steps, over every call (and across resumes)
         self._clock: float | None = None  # perf_counter() minus the elapsed time, while a call runs
@@ -278,7 +255,7 @@ class Trainer(TrainerState):
 
     # -- one step ------------------------------------------------------------------------------
 
-    def statistics(self, sampler: Any = None) -> Any:
+    def statistics(self, sampler: Any = None) -> ChainStats:
         """The statistics of ``sampler`` (default: the training chains), with the marginal counts
         and weighted sums the objectives declared (and nothing they did not)."""
         sampler = self.sampler if sampler is None else sampler
@@ -479,37 +456,13 @@ class Trainer(TrainerState):
         ``checkpoint_dir`` a checkpoint is written, and the result (``converged=False``) says how
         to resume. A second Ctrl-C raises KeyboardInterrupt at once.
         """
-        owner = "Trainer.fit"
-        max_steps = check_int("max_steps", max_steps, owner, minimum=0)
-        check_every = check_int("check_every", check_every, owner, minimum=1)
-        window = check_int("window", window, owner, minimum=1)
-        if not (np.isfinite(tol) and tol >= 0):
-            raise ModelSpecError(message("tol", owner, "a finite number >= 0", tol))
-        patience = check_int("patience", patience, owner, minimum=1)
-        if decay_on_plateau is not None and not (
-            isinstance(decay_on_plateau, numbers.Real) and 0 < decay_on_plateau < 1
-        ):
-            raise ModelSpecError(message("decay_on_plateau", owner, "None or a number in (0, 1)", decay_on_plateau))
-        if not (np.isfinite(max_theta) and max_theta > 0):
-            raise ModelSpecError(message("max_theta", owner, "a finite number > 0", max_theta))
-        self._call = {
-            "start": self.step_count,
-            "args": dict(
-                max_steps=max_steps,
-                tol=float(tol),
-                mismatch_tol=float(mismatch_tol),
-                check_every=check_every,
-                window=window,
-                max_theta=float(max_theta),
-                patience=patience,
-                decay_on_plateau=None if decay_on_plateau is None else float(decay_on_plateau),
-            ),
-        }
-        self._settings = _StepSettings(check_every, float(max_theta), decay_on_plateau)
-        self.convergence.configure(tol, window, decay_on_plateau, patience, len(self.theta))
+        args = FitArgs.checked(max_steps, tol, mismatch_tol, check_every, window, max_theta, patience, decay_on_plateau)
+        self._call = {"start": self.step_count, "args": args.as_dict()}
+        self._settings = args
+        self.convergence.configure(args.tol, args.window, args.decay_on_plateau, args.patience, len(self.theta))
         self.max_residual = None
         first = len(self.history["time"])
-        self._guard = Safeguards(self, max_theta)  # last good state, divergence rollback, stuck chains
+        self._guard = Safeguards(self, args.max_theta)  # last good state, divergence rollback, stuck chains
         if not self._trainable.any():
             return self._guard.nothing_to_fit(FitResult, HISTORY)
         recoverable = getattr(self.sampler, "recovery", None) == "rollback"
@@ -519,25 +472,25 @@ class Trainer(TrainerState):
             except checkpoint.CheckpointError as exc:
                 recoverable, self.recovery_point = False, None
                 logger.warning("fit: a lost shard cannot be rolled back in this fit: %s", exc)
-        bar, interrupt = ProgressBar(max_steps, progress), Interrupt()
+        bar, interrupt = ProgressBar(args.max_steps, progress), Interrupt()
         hooks: list[FitHook] = [History(self), bar]
         hooks += [Callback(callback)] if callback is not None else []
         hooks += [
-            ConvergenceTest(self, tol, mismatch_tol, assess, assess_budget),
+            ConvergenceTest(self, args.tol, args.mismatch_tol, assess, assess_budget),
             Checkpoints(self, recoverable),
             interrupt,
         ]
         self._clock = time.perf_counter() - self._elapsed
         try:
             interrupt.install()
-            stop = self._run_steps(self.step_count + max_steps, hooks, bar)
+            stop = self._run_steps(self.step_count + args.max_steps, hooks, bar)
         finally:
             self._clock = None
             interrupt.restore()
             bar.close()
-        return self._result(stop, first, tol, mismatch_tol, assess, assess_budget)
+        return self._result(stop, first, args.tol, args.mismatch_tol, assess, assess_budget)
 
-    def _run_steps(self, end: int, hooks: list[FitHook], bar: ProgressBar) -> Any:
+    def _run_steps(self, end: int, hooks: list[FitHook], bar: ProgressBar) -> Stop | None:
         """Steps until ``end`` or a hook's stop; a lost shard rolls back to the recovery point
         and replays from there, to the same result. Returns the stop (None at ``end``)."""
         while True:
@@ -556,27 +509,31 @@ class Trainer(TrainerState):
                 self._final = (self.sampler.states, self.sampler.get_state())
                 return stop
             except ShardLostError as lost:
-                self._roll_back(lost)
+                self.roll_back(lost)
+                self._guard = Safeguards(self, self._settings.max_theta)
                 bar.rewind(self.step_count - self._call["start"])
 
-    def _result(self, stop: Any, first: int, tol: float, mismatch_tol: float, assess: bool, budget: float) -> FitResult:
+    def _result(
+        self, stop: Stop | None, first: int, tol: float, mismatch_tol: float, assess: bool, budget: float
+    ) -> FitResult:
         """The call's result: the final assessment at ``max_steps`` and the message."""
         state = self.convergence
         converged = stop is not None and stop.converged
         text = "reached max_steps" if stop is None else stop.message
         if text == "interrupted":
-            text = self._interrupted_message()
+            text = interrupted_message(self.step_count, self.checkpoint_dir)
         n_steps = len(self.history["time"]) - first
         if stop is None and assess and n_steps:
             if state.assessed_at != self.step_count:
                 self.assess_result(mismatch_tol, budget)
             # the training side held at the last window and fresh chains at the returned θ agree
             # now: converged, though the steps ran out before one window end could see both
-            if tol > 0 and state.training_failed == [] and not state.failed:
+            last = state.assessment
+            if tol > 0 and state.training_failed == [] and not state.failed and last is not None:
                 converged = True
                 text = (
                     f"converged at max_steps: residual {state.figures['residual']:.3g}, θ drift "
-                    f"{state.drift:.2g} <= {tol}; {state.assessment.message}"
+                    f"{state.drift:.2g} <= {tol}; {last.message}"
                 )
         failures: tuple[str, ...] = ()
         if text == "reached max_steps":
@@ -632,43 +589,12 @@ class Trainer(TrainerState):
         if landing.step is not None and self.step_count > landing.step:
             self.optimizer.lr_scale *= landing.factor(self.step_count) / landing.factor(self.step_count - 1)
 
-    def _roll_back(self, lost: ShardLostError) -> None:
-        """After a lost shard: put the trainer back to its last checkpoint (kept in memory), or
-        re-raise when there is none to go back to."""
-        point = self.recovery_point
-        if point is None or getattr(self.sampler, "recovery", None) != "rollback":
-            raise lost
-        for attempt in range(3):  # a worker lost again while restoring: try once more
-            try:
-                self.load_state_dict(point, "in memory")
-                break
-            except ShardLostError:
-                if attempt == 2:
-                    raise
-        logger.warning(
-            "fit: %s; rolled back to step %d and continuing (the result is unchanged)", lost, self.step_count
-        )
-        self._guard = Safeguards(self, self._settings.max_theta)
-
-    def _interrupted_message(self) -> str:
-        where = f"interrupted by Ctrl-C after step {self.step_count}"
-        if self.checkpoint_dir is None:
-            return (
-                f"{where}; no checkpoint_dir was set, so nothing was saved. Call fit again on this trainer "
-                "to continue, or set Trainer(checkpoint_dir=...) to be able to resume in a new process."
-            )
-        return (
-            f"{where}; checkpoint written to {self.checkpoint_dir!r}. To finish the run: "
-            f"trainer = fg.Trainer.resume({self.checkpoint_dir!r}); trainer.fit(**trainer.resume_args) "
-            "(on the command line: factorgraph fit ... --resume)."
-        )
-
 
 def fit(
     graph: GraphLike,
-    data: Any = None,
-    target: Any = None,
-    weights: Any = None,
+    data: ArrayLike | None = None,
+    target: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     l2: float = 0.0,
     l1: float = 0.0,
     max_steps: int = 10_000,
@@ -705,16 +631,16 @@ def fit(
     -------
     FitResult
     """
-    if (data is None) == (target is None):
-        raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
     if target is not None and weights is not None:
         raise DataError("fit got weights= with target=; weights apply to data= only.")
     compiled = as_compiled(graph)
-    if target is None:
-        target = moments(compiled, data, weights)
+    if data is not None and target is None:
+        means = moments(compiled, data, weights)
+    elif target is not None and data is None:
+        means = check_targets(compiled, target, "fit")
     else:
-        target = check_targets(compiled, target, "fit")
-    terms: list[Objective] = [MomentMatching(target)]
+        raise DataError("fit needs exactly one of data= (samples) and target= (feature means).")
+    terms: list[Objective] = [MomentMatching(means)]
     if np.any(np.asarray(l2) != 0):
         terms.append(L2(l2))
     if np.any(np.asarray(l1) != 0):

@@ -12,6 +12,9 @@ from factorgraph.features import FeatureKind, _state_grid
 from objectives._protocol import Needs, Objective
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
     from factorgraph.graph import FactorGraph
     from samplers import ChainStats
@@ -103,7 +106,7 @@ class ExactMarginal(Objective):
     [[0.1, 0.2], [0.3, 0.4]]
     """
 
-    def __init__(self, scope: Any, target: Any, reference: int | None = None) -> None:
+    def __init__(self, scope: ScopeLike, target: ArrayLike, reference: int | None = None) -> None:
         owner = "ExactMarginal"
         self.scope = as_int_array("scope", scope, owner, error=ModelSpecError).ravel()
         self.target = as_finite_array("target", target, owner, error=DataError)

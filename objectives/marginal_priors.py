@@ -13,6 +13,9 @@ from factorgraph._validation import as_finite_array, as_int_array, check_scope, 
 from objectives._protocol import Needs, Objective
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
     from samplers import ChainStats
 
@@ -94,7 +97,7 @@ class MarginalPrior(Objective):
     kind: str
     strength: float
 
-    def __init__(self, scope: Any, target: Any, kind: str = "kl", strength: float = 1.0) -> None:
+    def __init__(self, scope: ScopeLike, target: ArrayLike, kind: str = "kl", strength: float = 1.0) -> None:
         owner = "MarginalPrior"
         ids = as_int_array("scope", np.atleast_1d(np.asarray(scope)), owner, error=ModelSpecError)
         if ids.ndim != 1 or len(ids) == 0 or np.any(ids < 0) or len(np.unique(ids)) != len(ids):

@@ -13,6 +13,8 @@ from factorgraph.contracts import MatchingTerm
 from objectives._protocol import Needs, Objective
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
     from samplers import ChainStats
 
@@ -39,7 +41,7 @@ class MomentMatching(Objective):
     (True, [0.2, -0.3])
     """
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: ArrayLike) -> None:
         self.target = as_finite_array("target", target, "MomentMatching", error=DataError)
         if self.target.ndim != 1:
             raise DataError(message("target", "MomentMatching", "a 1-D array in θ order", f"shape {self.target.shape}"))

@@ -24,6 +24,9 @@ from samplers import _core
 from samplers._protocol import ChainStats
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES", "default_block_size", "batches_fit"]
@@ -189,7 +192,7 @@ class BlockChains:
             return None
         return np.empty((n_full, n_sweeps, self.graph.n_features))
 
-    def _check_run(self, theta: Any, n_sweeps: int) -> tuple[np.ndarray, int]:
+    def _check_run(self, theta: ArrayLike, n_sweeps: int) -> tuple[np.ndarray, int]:
         owner = f"{type(self).__name__}.run"
         return (check_theta(theta, self.graph.n_features, owner), check_int("n_sweeps", n_sweeps, owner, minimum=0))
 
@@ -224,7 +227,7 @@ class BlockChains:
             "sweep": self._sweep,
         }
 
-    def _scope_joint(self, scope: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    def _scope_joint(self, scope: ScopeLike, owner: str) -> tuple[np.ndarray, np.ndarray]:
         """The scope's ids and each chain's joint-state index on it, read straight from the
         chain-innermost states (no copy of the whole state array)."""
         ids, places = check_scope(self.graph, scope, owner)
@@ -234,13 +237,13 @@ class BlockChains:
             joint += x[v].astype(np.int64) * place
         return ids, joint
 
-    def marginal_counts(self, scope: Any) -> np.ndarray:
+    def marginal_counts(self, scope: ScopeLike) -> np.ndarray:
         """How many chains are in each joint state of ``scope`` now, one axis per scope variable."""
         ids, joint = self._scope_joint(scope, f"{type(self).__name__}.marginal_counts")
         shape = tuple(self.graph.n_states[ids].tolist())
         return np.bincount(joint, minlength=int(np.prod(shape))).reshape(shape)
 
-    def weighted_sums(self, scope: Any, table: Any, n_threads: int | None = None) -> np.ndarray:
+    def weighted_sums(self, scope: ScopeLike, table: ArrayLike, n_threads: int | None = None) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains' current states, shape (n_features,).
 
         One compiled pass over blocks of chains and their factors, each block summed in its own
@@ -248,7 +251,7 @@ class BlockChains:
         """
         return self.weighted_block_sums(scope, table, n_threads).sum(axis=0)
 
-    def weighted_block_sums(self, scope: Any, table: Any, n_threads: int | None = None) -> np.ndarray:
+    def weighted_block_sums(self, scope: ScopeLike, table: ArrayLike, n_threads: int | None = None) -> np.ndarray:
         """:meth:`weighted_sums` before the blocks are added: one row per block of chains,
         shape (n_blocks, n_features); :class:`~samplers.ShardedChains` adds the rows of all
         shards in global block order."""

@@ -16,6 +16,9 @@ from samplers import _random
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import SeedLike
     from factorgraph.compiled import CompiledGraph
 
 
@@ -24,7 +27,7 @@ class LoopbackGibbs(Sampler):
 
     name = "loopback"
 
-    def __init__(self, graph: CompiledGraph, n_chains: int, *, seed: Any = None, first_chain: int = 0) -> None:
+    def __init__(self, graph: CompiledGraph, n_chains: int, *, seed: SeedLike = None, first_chain: int = 0) -> None:
         super().__init__(graph, n_chains, seed=seed)
         self.first_chain = first_chain
         self._x = np.empty((n_chains, graph.n_variables), dtype=np.int32)
@@ -53,7 +56,7 @@ class LoopbackGibbs(Sampler):
         u *= total
         return next((s for s in range(len(energy) - 1) if u < cumulative[s]), len(energy) - 1)
 
-    def run(self, theta: Any, n_sweeps: int) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int) -> SweepInfo:
         theta = check_theta(theta, self.graph.n_features, "LoopbackGibbs.run")
         changes = 0
         for _ in range(n_sweeps):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,6 +16,9 @@ from factorgraph._joint import place_values
 from factorgraph._validation import check_int, check_scope, check_scope_table, check_theta, message
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
 
 __all__ = [
@@ -34,7 +37,7 @@ MAX_KERNEL_STATES = 4096
 
 
 def state_marginal_counts(
-    graph: CompiledGraph, states: np.ndarray, scope: Any, owner: str = "marginal_counts"
+    graph: CompiledGraph, states: np.ndarray, scope: ScopeLike, owner: str = "marginal_counts"
 ) -> np.ndarray:
     """How many of ``states`` (shape (n_chains, n_variables)) are in each joint state of ``scope``.
 
@@ -47,7 +50,7 @@ def state_marginal_counts(
 
 
 def state_weighted_sums(
-    graph: CompiledGraph, states: np.ndarray, scope: Any, table: Any, owner: str = "weighted_sums"
+    graph: CompiledGraph, states: np.ndarray, scope: ScopeLike, table: ArrayLike, owner: str = "weighted_sums"
 ) -> np.ndarray:
     """Σ_c table[x_S^c] f(x^c) over ``states`` (shape (n_chains, n_variables)), shape (n_features,)."""
     ids, places = check_scope(graph, scope, owner)
@@ -101,7 +104,9 @@ class ChainStats:
     weighted_sums: Callable[[tuple[int, ...], np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_states(cls, graph: CompiledGraph, states: Any, scopes: Any = (), sweep: int = 0) -> ChainStats:
+    def from_states(
+        cls, graph: CompiledGraph, states: ArrayLike, scopes: Sequence[ScopeLike] = (), sweep: int = 0
+    ) -> ChainStats:
         """The statistics of a set of chain states, as a sampler would report them.
 
         Parameters
@@ -191,7 +196,7 @@ def enumerated_states(graph: CompiledGraph, owner: str) -> tuple[np.ndarray, np.
 
 
 def single_site_matrix(
-    graph: CompiledGraph, theta: Any, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    graph: CompiledGraph, theta: ArrayLike, variable: int, move: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> scipy.sparse.csr_matrix:
     """The exact transition matrix of one update of one variable, over every joint state.
 
@@ -374,7 +379,7 @@ class Sampler:
         """Restore a state from :meth:`get_state`."""
         raise NotImplementedError
 
-    def marginal_counts(self, scope: Any) -> np.ndarray:
+    def marginal_counts(self, scope: ScopeLike) -> np.ndarray:
         """How many chains are in each joint state of ``scope`` now.
 
         Parameters
@@ -390,7 +395,7 @@ class Sampler:
         """
         return state_marginal_counts(self.graph, self.states, scope, f"{type(self).__name__}.marginal_counts")
 
-    def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
+    def weighted_sums(self, scope: ScopeLike, table: ArrayLike) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over the chains' current states: each chain's features weighted
         by a function of its state on ``scope``.
 

@@ -14,6 +14,7 @@ from factorgraph._registry import Registry
 from factorgraph.contracts import SAMPLER_MEMBERS
 
 if TYPE_CHECKING:
+    from factorgraph._validation import SeedLike
     from factorgraph.compiled import CompiledGraph
     from samplers._protocol import Sampler
 
@@ -22,7 +23,7 @@ __all__ = ["REGISTRY", "create"]
 REGISTRY = Registry("factorgraph.samplers", required=SAMPLER_MEMBERS)
 
 
-def create(name: str, compiled: CompiledGraph, n_chains: int, seed: Any = None, **options: Any) -> Sampler:
+def create(name: str, compiled: CompiledGraph, n_chains: int, seed: SeedLike = None, **options: Any) -> Sampler:
     """Build the sampler registered as ``name``.
 
     Parameters

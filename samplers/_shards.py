@@ -21,6 +21,9 @@ from factorgraph._errors import (
 from samplers._registry import create
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike, SeedLike
     from factorgraph.compiled import CompiledGraph
 
 __all__ = [
@@ -93,7 +96,7 @@ class Shard:
         graph: CompiledGraph,
         inner: str,
         n_chains: int,
-        seed: Any,
+        seed: SeedLike,
         first_chain: int,
         block_size: int,
         n_threads: int | None,
@@ -145,10 +148,10 @@ class Shard:
     def set_state(self, state: dict[str, Any]) -> None:
         self.sampler.set_state(state)
 
-    def marginal_counts(self, scope: Any) -> np.ndarray:
+    def marginal_counts(self, scope: ScopeLike) -> np.ndarray:
         return self.sampler.marginal_counts(scope)
 
-    def weighted_block_sums(self, scope: Any, table: Any) -> np.ndarray:
+    def weighted_block_sums(self, scope: ScopeLike, table: ArrayLike) -> np.ndarray:
         return self.sampler.weighted_block_sums(scope, table)
 
 

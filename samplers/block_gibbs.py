@@ -16,6 +16,8 @@ from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["BlockGibbs", "BlockSpecError", "automatic_blocks"]
@@ -159,7 +161,7 @@ class BlockGibbs(BlockChains, Sampler):
         self.__dict__.update(state)
         self._blocks = self._kernel_blocks()
 
-    def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``.
 
         Returns
@@ -189,7 +191,7 @@ class BlockGibbs(BlockChains, Sampler):
         changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, changes)
 
-    def transition_matrix(self, theta: Any) -> np.ndarray:
+    def transition_matrix(self, theta: ArrayLike) -> np.ndarray:
         """The exact transition matrix of one sweep, for models with few joint states.
 
         The exact heat-bath kernel of each block (its joint conditional distribution given the

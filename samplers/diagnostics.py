@@ -34,6 +34,8 @@ from scipy import fft, special
 from factorgraph._errors import DiagnosticsError
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from samplers._protocol import SweepInfo
 
 __all__ = [
@@ -49,7 +51,7 @@ __all__ = [
 _SHAPES = "an array of shape (n_draws,), (n_chains, n_draws) or (n_chains, n_draws, n_stats)"
 
 
-def _as_chains(x: Any, owner: str, min_draws: int) -> tuple[np.ndarray, bool]:
+def _as_chains(x: ArrayLike, owner: str, min_draws: int) -> tuple[np.ndarray, bool]:
     """Return the draws as float64 of shape (n_chains, n_draws, n_stats), and whether the
     caller passed a single statistic (so the results are returned as scalars)."""
     try:
@@ -113,7 +115,7 @@ def _check_not_constant(gamma0: np.ndarray, owner: str, scalar: bool) -> None:
         )
 
 
-def autocorrelation(x: Any) -> Any:
+def autocorrelation(x: ArrayLike) -> Any:
     """Normalised autocorrelation function of one statistic along the chains.
 
     Parameters
@@ -166,7 +168,7 @@ def _sokal(rho: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
     return tau, np.where(found, first + 1, -1)
 
 
-def integrated_time(x: Any, c: float = 5.0, per_chain: bool = False, min_draws_per_tau: float = 50.0) -> Any:
+def integrated_time(x: ArrayLike, c: float = 5.0, per_chain: bool = False, min_draws_per_tau: float = 50.0) -> Any:
     """Integrated autocorrelation time τ = 1 + 2 Σ_{t≥1} ρ_t, with Sokal's automatic window.
 
     The variance of a mean of n correlated draws is about τ σ² / n: a chain of n draws is
@@ -257,7 +259,7 @@ def _check_length(tau: np.ndarray, window: np.ndarray, n_draws: int, per_tau: fl
         )
 
 
-def effective_sample_size(x: Any, c: float = 5.0, min_draws_per_tau: float = 50.0) -> Any:
+def effective_sample_size(x: ArrayLike, c: float = 5.0, min_draws_per_tau: float = 50.0) -> Any:
     """Effective sample size n_chains · n_draws / τ̂ of the pooled chains.
 
     Parameters
@@ -295,7 +297,7 @@ def effective_sample_size(x: Any, c: float = 5.0, min_draws_per_tau: float = 50.
 ess = effective_sample_size
 
 
-def mcse(x: Any, c: float = 5.0, min_draws_per_tau: float = 50.0) -> Any:
+def mcse(x: ArrayLike, c: float = 5.0, min_draws_per_tau: float = 50.0) -> Any:
     """Monte Carlo standard error of the mean over all draws: sd / sqrt(ESS).
 
     Parameters
@@ -367,7 +369,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def split_rhat(x: Any, rank_normalize: bool = False) -> Any:
+def split_rhat(x: ArrayLike, rank_normalize: bool = False) -> Any:
     """Split R-hat: do the chains, each cut in two halves, agree with one another?
 
     Parameters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +12,8 @@ from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, single_site_matrix
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["Gibbs"]
@@ -96,7 +98,7 @@ class Gibbs(BlockChains, Sampler):
         self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain, sums)
         self._tables = _gibbs.PairTables(graph._view)  # refilled for each run's θ
 
-    def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``; returns a SweepInfo."""
         theta, n_sweeps = self._check_run(theta, n_sweeps)
         threads = self._threads(n_threads)
@@ -123,7 +125,7 @@ class Gibbs(BlockChains, Sampler):
         changes = self._advance(n_sweeps, threads, kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, int(changes))
 
-    def transition_matrix(self, theta: Any) -> np.ndarray:
+    def transition_matrix(self, theta: ArrayLike) -> np.ndarray:
         """The exact transition matrix of one sweep, over every joint state of a small model.
 
         The sweep redraws each variable from its conditional distribution, colour class by

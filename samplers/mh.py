@@ -14,6 +14,8 @@ from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["MetropolisHastings", "acceptance_probability"]
@@ -122,7 +124,7 @@ class MetropolisHastings(BlockChains, Sampler):
         self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
         self._counts = np.zeros((graph.n_colors, 2), dtype=np.int64)  # proposals, accepted
 
-    def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``.
 
         Returns
@@ -191,7 +193,7 @@ class MetropolisHastings(BlockChains, Sampler):
         super().set_state(state)
         self._counts = counts.astype(np.int64)
 
-    def transition_matrix(self, theta: Any) -> np.ndarray:
+    def transition_matrix(self, theta: ArrayLike) -> np.ndarray:
         """The exact transition matrix of one sweep, for models with few joint states.
 
         The single-variable Metropolis-Hastings kernels are composed colour by colour in the

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,16 +25,14 @@ from factorgraph._errors import (
     ModelSpecError,
     PluginError,
     ShardingOverheadWarning,
-    ShardLostError,
-    ShardReseededWarning,
 )
 from factorgraph._validation import check_int, check_theta, message
 from factorgraph.contracts import Shardable
 from samplers._chains import batches_fit, default_block_size
 from samplers._protocol import ChainStats, Sampler, SweepInfo
 from samplers._registry import REGISTRY, create
+from samplers._shard_pool import ShardPool
 from samplers._shards import (
-    Shard,
     actor_gone,
     combine_extra,
     distributed_module,
@@ -46,6 +43,9 @@ from samplers._shards import (
 )
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from factorgraph._validation import ScopeLike, SeedLike
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["ShardedChains", "RECOVERY_POLICIES", "OVERHEAD_WARNING"]
@@ -57,7 +57,7 @@ _OVERHEAD_STEPS = 10  # steps measured before the overhead is judged
 _STANDARD_KEYS = ("sampler", "states", "sweep", "key", "first_chain", "block_sums")
 
 
-class ShardedChains(Sampler):
+class ShardedChains(ShardPool, Sampler):
     """Persistent chains split over the workers of a Dask cluster; the same bits as one process.
 
     A sampler like any other: the training loop, the objectives and checkpoints see the
@@ -237,7 +237,7 @@ class ShardedChains(Sampler):
     # -- construction --------------------------------------------------------------------------
 
     def bind(
-        self, graph: CompiledGraph, n_chains: int, seed: Any = None, n_threads: int | None = None, **options: Any
+        self, graph: CompiledGraph, n_chains: int, seed: SeedLike = None, n_threads: int | None = None, **options: Any
     ) -> ShardedChains:
         """This description built on ``graph`` with ``n_chains`` chains (what the Trainer calls)."""
         if self.bound:
@@ -292,130 +292,9 @@ class ShardedChains(Sampler):
             )
         return sorted(versions)
 
-    def _create(self, i: int, worker: str, reseed: tuple[np.ndarray | None, int] | None = None) -> tuple[Any, str]:
-        """Build shard ``i``'s actor on ``worker`` (from ``reseed``'s states and sweep when given);
-        returns the actor and the worker it really lives on."""
-        c0, c1 = self._chains[i]
-        for attempt in range(3):
-            future = self.client.submit(
-                Shard,
-                self._graph_future,
-                self.inner,
-                c1 - c0,
-                self._seed,
-                c0,
-                self.block_size,
-                self.n_threads,
-                self.options,
-                reseed,
-                actor=True,
-                workers=[worker],
-                allow_other_workers=True,
-                pure=False,
-            )
-            try:
-                with self.client.as_current():  # the actor binds to the client current as it is unpacked
-                    actor = future.result(timeout=self.wait)
-                break
-            except self._lost:
-                # the scattered graph went down with the lost worker before its copies were
-                # registered elsewhere ("lost dependencies"): scatter it again and retry
-                if attempt == 2:
-                    raise
-                self._graph_future = self.client.scatter(self.graph, broadcast=True, hash=False)
-        address, _ = actor.where().result(timeout=self.wait)
-        return actor, address
-
-    # -- calls to every shard ---------------------------------------------------------------------
-
-    def _call(self, method: str, *args: Any, shards: Sequence[int] | None = None) -> list[Any]:
-        """Call ``method`` on every shard (or on ``shards``) at once; the results in shard order.
-
-        A lost worker is handled by the recovery policy: the lost shards are recreated, and
-        then either ShardLostError is raised (rollback) or the call is repeated on them (reseed).
-        """
-        if self._restore_needed and method not in ("set_state", "where"):
-            raise ClusterError(
-                "ShardedChains: shards were recreated after a worker was lost and hold no valid chains yet; "
-                "call set_state with a saved state (the Trainer does so from its last checkpoint)."
-            )
-        if any(actor is None for actor in self._actors):
-            raise ClusterError("ShardedChains: the sampler was closed; its chains are gone. Build a new one.")
-        shards = list(range(len(self._actors))) if shards is None else list(shards)
-        futures = {}
-        lost = []
-        for i in shards:
-            try:
-                futures[i] = getattr(self._actors[i], method)(*args)
-            except self._lost:
-                lost.append(i)
-            except RuntimeError as exc:
-                if not actor_gone(exc):
-                    raise
-                lost.append(i)
-        results: dict[int, Any] = {}
-        for i, future in futures.items():
-            try:
-                results[i] = future.result()
-            except self._lost:
-                lost.append(i)
-        if lost:
-            self._recover(sorted(lost), method)
-            if self.recovery == "reseed":
-                results.update(zip(sorted(lost), self._call(method, *args, shards=sorted(lost))))
-        return [results[i] for i in shards]
-
-    def _live_worker(self, avoid: set[str]) -> str:
-        """A live worker, preferring those that hold the fewest shards; waits for one if needed."""
-        deadline = time.monotonic() + self.wait
-        while True:
-            alive = [w for w in self.client.scheduler_info(n_workers=-1)["workers"] if w not in avoid]
-            if alive:
-                load = {w: self._workers.count(w) for w in alive}
-                return min(sorted(alive), key=load.__getitem__)
-            if time.monotonic() > deadline:
-                raise ClusterError(f"ShardedChains: no live worker to recreate lost shards on within {self.wait:g} s.")
-            time.sleep(0.1)
-
-    def _recover(self, lost: list[int], method: str) -> None:
-        avoid = {self._workers[i] for i in lost}
-        where = ", ".join(
-            f"shard {i} (chains {self._chains[i][0]}..{self._chains[i][1] - 1} on {self._workers[i]})" for i in lost
-        )
-        for i in lost:
-            worker = self._live_worker(avoid)
-            if self.recovery == "reseed":
-                self._actors[i], self._workers[i] = self._create(i, worker, reseed=self._reseed_state(i))
-            else:
-                self._actors[i], self._workers[i] = self._create(i, worker)
-        self._blocks_now = None
-        if self.recovery == "reseed":
-            warnings.warn(
-                f"ShardedChains: lost {where} during {method}; recreated on live workers from "
-                f"{'the chain states of the last checkpoint' if self._saved is not None else 'fresh initial states'} "
-                f"at sweep {self._sweep}. The run goes on but is no longer bit-reproducible "
-                "(recovery='rollback' keeps it exact).",
-                ShardReseededWarning,
-                stacklevel=4,
-            )
-            return
-        self._restore_needed = True
-        raise ShardLostError(
-            f"ShardedChains: lost {where} during {method}. The shards were recreated on live workers; restore "
-            "every shard from a saved state with set_state (the Trainer rolls back to its last checkpoint).",
-            shards=tuple(lost),
-        )
-
-    def _reseed_state(self, i: int) -> tuple[np.ndarray | None, int]:
-        if self._saved is None:
-            return None, self._sweep
-        c0, c1 = self._chains[i]
-        # the sweep the other shards stand at before the failed call, so the counters stay in step
-        return np.asarray(self._saved["states"])[c0:c1], self._sweep
-
     # -- the sampler contract -----------------------------------------------------------------------
 
-    def run(self, theta: Any, n_sweeps: int) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int) -> SweepInfo:
         """Advance every shard's chains by ``n_sweeps`` sweeps at ``theta`` (one call per shard)."""
         owner = "ShardedChains.run"
         theta = check_theta(theta, self.graph.n_features, owner)
@@ -500,11 +379,11 @@ class ShardedChains(Sampler):
         """Each shard's global chain range, as (first, past the last)."""
         return list(self._chains)
 
-    def marginal_counts(self, scope: Any) -> np.ndarray:
+    def marginal_counts(self, scope: ScopeLike) -> np.ndarray:
         """How many chains are in each joint state of ``scope`` now (exact integer sums)."""
         return np.sum(self._call("marginal_counts", scope), axis=0)
 
-    def weighted_sums(self, scope: Any, table: Any) -> np.ndarray:
+    def weighted_sums(self, scope: ScopeLike, table: ArrayLike) -> np.ndarray:
         """Σ_c table[x_S^c] f(x^c) over all chains: the shards' block rows added in block order."""
         return np.concatenate(self._call("weighted_block_sums", scope, table)).sum(axis=0)
 
@@ -596,15 +475,7 @@ class ShardedChains(Sampler):
         self._sweep = int(state["sweep"])
         self._saved = dict(state)
 
-    def _recover_quietly(self) -> None:
-        """Recreate every shard whose worker is gone (used while restoring, where nothing is lost)."""
-        alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
-        dead = [i for i, w in enumerate(self._workers) if w not in alive]
-        avoid = {self._workers[i] for i in dead}
-        for i in dead:
-            self._actors[i], self._workers[i] = self._create(i, self._live_worker(avoid))
-
-    def transition_matrix(self, theta: Any) -> np.ndarray:
+    def transition_matrix(self, theta: ArrayLike) -> np.ndarray:
         """The inner sampler's exact one-sweep matrix: the shards run its kernel unchanged.
 
         Raises

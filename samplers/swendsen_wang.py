@@ -66,7 +66,7 @@ most relabels of large clusters, and a sweep costs more than a Gibbs sweep.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -77,6 +77,8 @@ from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, enumerated_states
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from factorgraph.compiled import CompiledGraph
 
 __all__ = ["SwendsenWang"]
@@ -169,7 +171,7 @@ class SwendsenWang(BlockChains, Sampler):
         self._bond_b = np.ascontiguousarray(graph.factor_vars[first + 1], dtype=np.int32)
         self._setup_chains(n_threads, block_size, refresh_every, average_sweeps, first_chain)
 
-    def bond_strengths(self, theta: Any) -> np.ndarray:
+    def bond_strengths(self, theta: ArrayLike) -> np.ndarray:
         """The strength J ≥ 0 of each factor of :attr:`bond_factors` at ``theta``.
 
         Returns
@@ -191,7 +193,7 @@ class SwendsenWang(BlockChains, Sampler):
         per_factor[self.bond_factors] = strengths
         return -np.expm1(-strengths), per_factor
 
-    def run(self, theta: Any, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
+    def run(self, theta: ArrayLike, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` cluster moves at ``theta``.
 
         Returns
@@ -235,7 +237,7 @@ class SwendsenWang(BlockChains, Sampler):
         }
         return SweepInfo(n_sweeps, updates, changes, extra)
 
-    def transition_matrix(self, theta: Any) -> np.ndarray:
+    def transition_matrix(self, theta: ArrayLike) -> np.ndarray:
         """The exact transition matrix of one sweep, for models with few states and bonds.
 
         Built independently of the compiled kernel, from the construction in the module

@@ -1,5 +1,7 @@
 """The training loop against the exact maximum-entropy solution, and its bookkeeping."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import chisquare
@@ -252,3 +254,26 @@ def test_learning_rate_decays_on_a_plateau():
     assert np.abs(result.theta - exact.theta).max() < 0.05
     with pytest.raises(fg.ModelSpecError, match="decay_on_plateau"):
         trainer.fit(max_steps=1, decay_on_plateau=1.5, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "expected"),
+    [
+        ("max_steps", -1, "an int >= 0"),
+        ("tol", -1e-3, "a finite number >= 0"),
+        ("tol", float("nan"), "a finite number >= 0"),
+        ("mismatch_tol", 0.0, "a finite number > 0"),
+        ("mismatch_tol", "1.5", "a finite number > 0"),
+        ("max_theta", float("inf"), "a finite number > 0"),
+        ("check_every", 0, "an int >= 1"),
+        ("window", 0, "an int >= 1"),
+        ("patience", 2.5, "an int"),
+        ("decay_on_plateau", 1.0, "None or a number in (0, 1)"),
+    ],
+)
+def test_fit_refuses_bad_arguments_before_any_step(argument, value, expected):
+    g, theta = frustrated_ising()
+    trainer = fg.Trainer(g, [objectives.MomentMatching(fg.exact.expectations(g, theta))], n_chains=8, seed=0)
+    with pytest.raises(fg.ModelSpecError, match=f"'{argument}' argument of Trainer.fit must be {re.escape(expected)}"):
+        trainer.fit(progress=False, **{argument: value})
+    assert trainer.step_count == 0 and trainer.history["time"] == []
