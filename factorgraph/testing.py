@@ -254,7 +254,7 @@ def _check_checkpoint(cls: type, name: str, options: dict[str, Any]) -> None:
             )
 
 
-def check_objective(term: Objective, graph: GraphLike | None = None, theta: ArrayLike | None = None) -> None:
+def check_objective(term: contracts.Objective, graph: GraphLike | None = None, theta: ArrayLike | None = None) -> None:
     """Check an objective term against the :class:`~factorgraph.contracts.Objective` contract and
     the capabilities it claims.
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from factorgraph import _fit_check, checkpoint, optim
+from factorgraph import _fit_check, checkpoint, contracts, optim
 from factorgraph._convergence import Convergence
 from factorgraph._errors import DataError, ModelSpecError, NumericalError, ShardLostError
 from factorgraph._fit_hooks import Callback, Checkpoints, ConvergenceTest, FitHook, History, Interrupt, ProgressBar
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from factorgraph._fit_hooks import Stop
     from factorgraph._validation import SeedLike
     from factorgraph.compiled import GraphLike
-    from factorgraph.contracts import Bindable, Sampler
     from factorgraph.optim import Optimizer
     from samplers import ChainStats
 
@@ -158,7 +157,7 @@ class Trainer(TrainerState):
         self,
         graph: GraphLike,
         objectives: Sequence[Any],
-        sampler: str | Sampler | Bindable = "gibbs",
+        sampler: str | contracts.Sampler | contracts.Bindable = "gibbs",
         n_chains: int | None = None,
         sweeps_per_step: int | str = "auto",
         optimizer: Optimizer | None = None,
