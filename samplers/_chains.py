@@ -35,6 +35,7 @@ DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cos
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
 RECOMPUTE_ABOVE_BYTES = 2 * 2**20  # "auto" sums: recompute from the states when a block's sums exceed this
 BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
+RECORD_BYTES = 32 * 2**20  # the most the recorded states of an averaging run take between two counts
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]
@@ -54,6 +55,48 @@ def batches_fit(n_full_blocks: int, n_sweeps: int, n_features: int) -> bool:
     """Whether the per-sweep means of ``n_full_blocks`` blocks over ``n_sweeps`` averaged
     sweeps are recorded (they take at most BATCH_BYTES; at least two sweeps are needed)."""
     return n_sweeps >= 2 and n_full_blocks * n_sweeps * n_features * 8 <= BATCH_BYTES
+
+
+def _zeroed_rows(previous: np.ndarray | None, n_rows: int, n_features: int) -> np.ndarray:
+    """Zeroed rows for the sums over a run's averaged sweeps: the last run's, reused when they
+    have the shape (a fresh array of a large model costs a page fault per 4 KiB)."""
+    if previous is None or previous.shape != (n_rows, n_features):
+        return np.zeros((n_rows, n_features))
+    previous.fill(0.0)
+    return previous
+
+
+class _Recorder:
+    """The sweeps of one averaging run, recorded and counted in batches (RECORD_BYTES at most):
+    each factor then takes every recorded sweep of a tile of chains while its features are in
+    cache (``_core.add_recorded_sums``), instead of a row of every feature per block and sweep."""
+
+    def __init__(self, chains: BlockChains, sums: np.ndarray, n_sweeps: int, threads: int) -> None:
+        self.chains, self.sums, self.threads = chains, sums, threads
+        size = max(chains._x.size, 1)
+        self.states = np.empty((max(1, min(n_sweeps, RECORD_BYTES // (4 * size))), size), dtype=np.int32)
+        self.n = 0
+
+    def record(self) -> None:
+        """Keep the states after one sweep; count the batch when it is full."""
+        if self.n == len(self.states):
+            self.count()
+        self.states[self.n] = self.chains._x
+        self.n += 1
+
+    def count(self) -> None:
+        """Add the recorded sweeps' sums to the average's rows, and start a new batch."""
+        chains = self.chains
+        if self.n and chains._x.size and chains.graph.n_factors:
+            _core.add_recorded_sums(
+                chains.graph._view,
+                self.states[: self.n],
+                self.sums,
+                chains.n_chains,
+                chains.block_size,
+                self.threads,
+            )
+        self.n = 0
 
 
 class BlockChains:
@@ -116,9 +159,15 @@ class BlockChains:
         _core.init_states(graph._view, self._x, self.key, self.n_chains, self.first_chain)
         # every feature owned by one factor: the refresh may clear and add factor by factor
         self._owned = _core.owned_widths(graph._view)
+        # averaging over sweeps: counting the (chain, factor) pairs of the recorded sweeps costs
+        # less than adding a row of every feature per block when features far outnumber
+        # factors (Potts); untracked sums have no rows to add, and are counted whatever the model
+        self._count_averages = graph.n_features > self.block_size * max(graph.n_factors, 1)
+        self._scaled = bool(np.any(graph.factor_form == 0))
         self._sweep = 0
         self._mean: np.ndarray | None = None
-        self._accumulated: np.ndarray | None = None  # per-block sums over the averaged sweeps
+        # sums over the averaged sweeps: a row per block, or one row of counts (see _Recorder)
+        self._accumulated: np.ndarray | None = None
         self._batches: np.ndarray | None = None
         self._averaged = 1
         self._refresh()
@@ -144,12 +193,21 @@ class BlockChains:
         changes = 0
         # an interrupted run leaves no average behind: stats() then reads the running sums
         self._mean, self._batches, self._averaged = None, None, 1
+        previous, self._accumulated = self._accumulated, None
         # summed per block, then over blocks in block order: the same bits however the chains
         # are split over processes (samplers.ShardedChains), as well as for any thread count
-        accumulated = np.zeros_like(self._sums) if self.average_sweeps and n_sweeps else None
-        batches = self._batch_buffer(n_sweeps) if accumulated is not None else None
+        averaging = self.average_sweeps and n_sweeps > 0
+        batches = self._batch_buffer(n_sweeps) if averaging else None
         done = 0
         track = self.sums == "incremental"
+        # record the sweeps' states and count them in batches when that is cheaper than a row of
+        # every feature per block and sweep (always, for untracked sums); the per-sweep batch
+        # means need those rows, and the counts need every feature to have one owning factor
+        counted = averaging and batches is None and self._owned is not None and (not track or self._count_averages)
+        # indexed factors' counts need one row; scaled factors keep a row per block
+        rows = len(self._sums) if not counted or self._scaled else 1
+        accumulated = _zeroed_rows(previous, rows, self.graph.n_features) if averaging else None
+        recorder = _Recorder(self, accumulated, n_sweeps, threads) if counted and accumulated is not None else None
         if self._x.size == 0:  # no variables: a sweep changes nothing, and the kernels take &x[0]
             kernel = _no_sweep
         try:
@@ -166,10 +224,12 @@ class BlockChains:
                 changes += kernel(first, step, threads)
                 done += step
                 # untracked sums are re-derived when read: after each averaged sweep and at the end
-                stale = not track and (accumulated is not None or done == n_sweeps)
+                stale = not track and ((accumulated is not None and not counted) or done == n_sweeps)
+                if recorder is not None:
+                    recorder.record()
                 if stale or (track and self._sweep % self.refresh_every == 0):
                     self._refresh(threads)
-                if accumulated is not None:
+                if accumulated is not None and not counted:
                     accumulated += self._sums
                 if batches is not None:
                     batches[:, done - 1] = self._sums[: len(batches)] / self.block_size
@@ -177,8 +237,13 @@ class BlockChains:
             if not track:  # the kernel left the sums alone: bring them back in line with the states
                 self._refresh(threads)
             raise
+        if recorder is not None:
+            recorder.count()
         self._accumulated = accumulated
-        self._mean = accumulated.sum(axis=0) / (n_sweeps * self.n_chains) if accumulated is not None else None
+        if accumulated is not None:  # one new array (for a large model, each costs a page fault per 4 KiB)
+            mean = accumulated[0].copy() if len(accumulated) == 1 else accumulated.sum(axis=0)
+            mean /= n_sweeps * self.n_chains
+            self._mean = mean
         self._batches = batches
         self._averaged = n_sweeps if accumulated is not None else 1
         return changes

@@ -4,7 +4,8 @@
 States are stored x[v * n_chains + c]. Running feature sums are one float64 buffer of
 n_features per block of chains. These helpers read the compiled graph only, so any kernel that
 keeps that layout (and third-party Cython samplers) can cimport them. samplers/_core.pyx adds
-the initial states and the exact block sums (``init_states``, ``recompute_sums``).
+the initial states and the exact block sums (``init_states``, ``recompute_sums``,
+``add_recorded_sums``).
 """
 
 from libc.stdint cimport int32_t, int64_t

@@ -14,6 +14,14 @@ def recompute_sums(
     n_threads: int,
     widths: np.ndarray | None = None,
 ) -> None: ...
+def add_recorded_sums(
+    g: GraphView,
+    recorded: np.ndarray,
+    sums: np.ndarray,
+    n_chains: int,
+    block_size: int,
+    n_threads: int,
+) -> None: ...
 def weighted_block_sums(
     g: GraphView, x: np.ndarray, weights: np.ndarray, n_chains: int, block_size: int, n_threads: int
 ) -> np.ndarray: ...

@@ -7,7 +7,7 @@ included here and cimported by the sweeps; this module adds the Python entry poi
 chain-weighted feature sums that objectives such as marginal priors ask for.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.string cimport memset
 
@@ -95,6 +95,87 @@ def recompute_sums(GraphView g, const int32_t[::1] x, double[:, ::1] block_sums,
         block_sums[:, :] = 0.0
     with nogil:
         block_sums_pass(g, &x[0], block_sums, n_chains, block_size, n_threads, owned)
+    return None
+
+
+cdef void count_factor(GraphView g, const int32_t[:, ::1] recorded, int64_t f, int64_t n_chains,
+                       int32_t* hist, double* out) noexcept nogil:
+    """out[m] += the sweeps and chains in which indexed factor f is at a joint state of feature m.
+
+    The joint states are counted first in ``hist`` (the factor's joint states, zeroed, in the
+    thread's cache), then mapped to features once: the inner loop is a load, a multiply-add
+    and an integer increment. Pairs, the common case, read their two variables' rows through
+    local pointers.
+    """
+    cdef int64_t s, c, j, size = 1, e = g.factor_ptr[f]
+    cdef const int32_t* mp = &g.maps[g.factor_table[f]]
+    cdef const int32_t* xa
+    cdef const int32_t* xb
+    cdef int64_t sa, sb
+    cdef int32_t m
+    for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
+        size *= g.n_states[g.factor_vars[e]]
+    memset(hist, 0, size * sizeof(int32_t))
+    e = g.factor_ptr[f]
+    if g.factor_ptr[f + 1] - e == 2:
+        sa = g.factor_strides[e]
+        sb = g.factor_strides[e + 1]
+        for s in range(recorded.shape[0]):
+            xa = &recorded[s, g.factor_vars[e] * n_chains]
+            xb = &recorded[s, g.factor_vars[e + 1] * n_chains]
+            for c in range(n_chains):
+                hist[xa[c] * sa + xb[c] * sb] += 1
+    else:
+        for s in range(recorded.shape[0]):
+            for c in range(n_chains):
+                hist[chain_joint(g, &recorded[s, 0], n_chains, c, f)] += 1
+    for j in range(size):
+        m = mp[j]
+        if m >= 0 and hist[j]:
+            out[m] += hist[j]
+
+
+def add_recorded_sums(GraphView g, const int32_t[:, ::1] recorded, double[:, ::1] sums, int64_t n_chains,
+                      int64_t block_size, int n_threads):
+    """Add the feature sums of recorded chain states (one row of ``recorded`` per sweep, each
+    chain-innermost like the live states): what averaging over sweeps needs from those sweeps.
+
+    Factors of indexed form (one feature per joint state: Potential, Histogram, indicator
+    tables) add whole counts to ``sums[0]``: counts are exact in any order, so one row serves
+    every chain, and each factor counts every recorded sweep of every chain at once instead of
+    adding to a row of every feature per block and sweep. Scaled factors add their values to
+    their block's row of ``sums`` (which then has a row per block), sweep by sweep and chain by
+    chain: the same bits however the sweeps were recorded and the chains split into
+    processes. Every feature must have one owning factor (``owned_widths``): threads take
+    factors. The counts of one call must stay below 2**31 per joint state.
+    """
+    cdef int64_t n_records = recorded.shape[0], n_rows = sums.shape[0], f, s, b, c, theta, table, e, size
+    cdef int64_t largest = 1
+    cdef const int32_t* x
+    cdef int tid
+    if n_records == 0 or n_chains == 0:
+        return None
+    for f in range(g.n_factors):
+        if g.factor_form[f] != 0:
+            size = 1
+            for e in range(g.factor_ptr[f], g.factor_ptr[f + 1]):
+                size *= g.n_states[g.factor_vars[e]]
+            largest = max(largest, size)
+    scratch = np.empty((max(n_threads, 1), largest + 16), dtype=np.int32)  # rows 64 bytes apart
+    cdef int32_t[:, ::1] hist = scratch
+    with nogil:
+        for f in prange(g.n_factors, num_threads=n_threads, schedule="dynamic", chunksize=16):
+            tid = threadid()
+            theta = g.factor_theta[f]
+            table = g.factor_table[f]
+            if g.factor_form[f] != 0:
+                count_factor(g, recorded, f, n_chains, &hist[tid, 0], &sums[0, theta])
+            else:
+                for b in range(min((n_chains + block_size - 1) // block_size, n_rows)):
+                    for s in range(n_records):
+                        x = &recorded[s, 0]
+                        for c in range(b * block_size, min((b + 1) * block_size, n_chains)):
+                            sums[b, theta] += g.tables[table + chain_joint(g, x, n_chains, c, f)]
     return None
 
 

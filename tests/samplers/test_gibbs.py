@@ -360,3 +360,60 @@ def test_a_huge_block_size_is_one_block():
 
 def test_sweep_averaging_records_the_batch_means_it_averages():
     assert_batch_means_of_sweep_average("gibbs", *_big_model())
+
+
+def _indexed_features(cg):
+    """The θ indices of the features of indexed (one-hot) factors."""
+    owned = np.zeros(cg.n_features, bool)
+    widths = _core.owned_widths(cg._view)
+    for f in np.flatnonzero(cg.factor_form == 1):
+        owned[cg.factor_theta[f] : cg.factor_theta[f] + widths[f]] = True
+    return owned
+
+
+def _potts_model():
+    """A pure Potts model (every factor indexed): the counted averages need one row."""
+    g = fg.FactorGraph()
+    g.add_variables(9, n_states=3)
+    g.add_features(fg.features.Potential(np.arange(9)))
+    g.add_features(fg.features.Potential(np.stack(np.triu_indices(9, k=1), axis=1)))
+    return g.compile(), np.random.default_rng(5).normal(0, 0.4, g.n_features)
+
+
+@pytest.mark.parametrize("model", ["mixed", "potts"])
+@pytest.mark.parametrize("sums", ["incremental", "recompute"])
+def test_sweep_averages_counted_from_recorded_states_equal_the_per_sweep_rows(model, sums, monkeypatch):
+    """Averaging without per-sweep batch means records the sweeps' states and counts them
+    factor by factor: indexed factors' averages are the same bits as the rows summed sweep by
+    sweep, scaled factors' agree to rounding; the result is the same bits for 1 and 2 threads,
+    however the sweeps are batched, and however the chains are split into shards."""
+    cg, theta = _big_model() if model == "mixed" else _potts_model()
+    indexed = _indexed_features(cg)
+    assert indexed.any() and (model == "potts") == indexed.all()
+    options = dict(block_size=2, sums=sums, average_sweeps=True)
+
+    def averaged(threads, n_chains=40, **more):
+        sampler = samplers.create("gibbs", cg, n_chains, seed=11, n_threads=threads, **options, **more)
+        sampler.run(theta, 9)
+        return sampler
+
+    by_rows = averaged(1)
+    assert by_rows.stats().batch_means is not None  # the per-sweep rows: the reference path
+    monkeypatch.setattr(_chains, "BATCH_BYTES", 0)  # no batch means: the counted path
+    assert sums == "recompute" or by_rows._count_averages  # 2-chain blocks: counting pays
+    counted = [averaged(threads) for threads in (1, 2)]
+    monkeypatch.setattr(_chains, "RECORD_BYTES", 3 * cg.n_variables * 40 * 4)  # batches of 3 sweeps
+    counted.append(averaged(2))
+    rows = counted[0].block_stats()["accumulated"]
+    assert rows.shape == ((1, cg.n_features) if model == "potts" else (20, cg.n_features))
+    for run in counted:
+        np.testing.assert_array_equal(run.states, by_rows.states)
+        assert run.stats().batch_means is None and run.stats().n_averaged == 9
+        np.testing.assert_array_equal(run.stats().mean[indexed], by_rows.stats().mean[indexed])
+        np.testing.assert_allclose(run.stats().mean, by_rows.stats().mean, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(run.get_state()["block_sums"], by_rows.get_state()["block_sums"])
+        np.testing.assert_array_equal(run.block_stats()["accumulated"], rows)
+    # two shards of whole blocks, added in block order as ShardedChains adds them
+    shards = [averaged(1, n_chains=24), averaged(1, n_chains=16, first_chain=24)]
+    joined = np.concatenate([shard.block_stats()["accumulated"] for shard in shards]).sum(axis=0)
+    np.testing.assert_array_equal(joined, rows.sum(axis=0))
