@@ -11,6 +11,7 @@ chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,13 +30,28 @@ if TYPE_CHECKING:
     from factorgraph._validation import ScopeLike
     from factorgraph.compiled import CompiledGraph
 
-__all__ = ["BlockChains", "DEFAULT_BLOCK", "MAX_SUMS_BYTES", "BATCH_BYTES", "default_block_size", "batches_fit"]
+__all__ = [
+    "BlockChains",
+    "DEFAULT_BLOCK",
+    "MAX_SUMS_BYTES",
+    "BATCH_BYTES",
+    "MIN_WORK_PER_THREAD",
+    "default_block_size",
+    "batches_fit",
+    "paying_threads",
+]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
 MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the running sums exceed this
 RECOMPUTE_ABOVE_BYTES = 2 * 2**20  # "auto" sums: recompute from the states when a block's sums exceed this
 BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
 RECORD_BYTES = 32 * 2**20  # the most the recorded states of an averaging run take between two counts
+#: Table entries (one per state of the updated variable and factor it is in) each thread must
+#: read between two barriers for a second thread to pay, about 50 µs of updates: below it,
+#: waking the threads and meeting at the barrier cost more than the thread saves, and when
+#: another process holds a core, every barrier can wait for a whole time slice. The
+#: environment variable FACTORGRAPH_MIN_THREAD_WORK overrides it (0: every requested thread).
+MIN_WORK_PER_THREAD = int(os.environ.get("FACTORGRAPH_MIN_THREAD_WORK", 2**17))
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]
@@ -43,6 +59,25 @@ Kernel = Callable[[int, int, int], int]
 
 def _no_sweep(first_sweep: int, step: int, threads: int) -> int:
     return 0
+
+
+def paying_threads(requested: int, n_chains: int, block_size: int, sweep_work: float, n_colors: int) -> int:
+    """The threads, at most ``requested``, whose share of the work between two barriers is at
+    least MIN_WORK_PER_THREAD.
+
+    ``sweep_work`` is one chain's work in a sweep (table entries). With at least two blocks of
+    chains per thread the threads meet once a run (at least a sweep of every chain apart);
+    otherwise once a colour (a sweep of every chain over ``n_colors``): the two schedules of
+    ``samplers._driver``. The thread count changes no bit of the result.
+    """
+    threads = requested
+    n_blocks = -(-n_chains // max(block_size, 1))
+    while threads > 1:
+        between = n_chains * sweep_work / (1 if n_blocks >= 2 * threads else max(n_colors, 1))
+        if between >= threads * MIN_WORK_PER_THREAD:
+            break
+        threads -= 1
+    return threads
 
 
 def default_block_size(n_chains: int, n_features: int) -> int:
@@ -164,6 +199,8 @@ class BlockChains:
         # factors (Potts); untracked sums have no rows to add, and are counted whatever the model
         self._count_averages = graph.n_features > self.block_size * max(graph.n_factors, 1)
         self._scaled = bool(np.any(graph.factor_form == 0))
+        # one chain's work in a sweep: each variable reads an entry per state and factor it is in
+        self._sweep_work = float(np.dot(np.diff(graph.var_ptr), graph.n_states))
         self._sweep = 0
         self._mean: np.ndarray | None = None
         # sums over the averaged sweeps: a row per block, or one row of counts (see _Recorder)
@@ -173,7 +210,10 @@ class BlockChains:
         self._refresh()
 
     def _threads(self, n_threads: int | None) -> int:
-        return effective_n_threads(self.n_threads if n_threads is None else n_threads)
+        """The threads a run uses: those asked for (``n_threads``, else the sampler's), or fewer
+        where the work between barriers does not pay for them (:func:`paying_threads`)."""
+        requested = effective_n_threads(self.n_threads if n_threads is None else n_threads)
+        return paying_threads(requested, self.n_chains, self.block_size, self._sweep_work, self.graph.n_colors)
 
     def _refresh(self, n_threads: int | None = None) -> None:
         if self._x.size == 0 or self.graph.n_factors == 0:  # no state to read (the kernels take &x[0])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from factorgraph._validation import check_theta
-from samplers import _gibbs
+from samplers import _chains, _gibbs
 from samplers._chains import BlockChains
 from samplers._protocol import Sampler, SweepInfo, single_site_matrix
 
@@ -102,8 +102,8 @@ class Gibbs(BlockChains, Sampler):
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``; returns a SweepInfo."""
         theta, n_sweeps = self._check_run(theta, n_sweeps)
         threads = self._threads(n_threads)
-        if n_sweeps:
-            self._tables.fill(theta, threads)
+        if n_sweeps:  # one region: a thread more pays when its share of the tables is large enough
+            self._tables.fill(theta, threads if self._sweep_work >= threads * _chains.MIN_WORK_PER_THREAD else 1)
 
         def kernel(first_sweep: int, step: int, threads: int) -> int:
             return _gibbs.sweep(

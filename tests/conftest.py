@@ -10,6 +10,11 @@ from hypothesis import HealthCheck, settings
 # installs them and the tests use the installed copies, so they are not collected from source.
 collect_ignore = ["plugins"]
 
+# Tests ask for two threads to show that results do not depend on them: give them both however
+# small the model (the rule that runs small work on one thread has tests of its own); the
+# variable reaches subprocesses, the fixture below this process.
+os.environ.setdefault("FACTORGRAPH_MIN_THREAD_WORK", "0")
+
 settings.register_profile(
     "ci",
     derandomize=True,
@@ -31,3 +36,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def seed(request) -> int:
     """A seed derived from the test's node id: stable, distinct per test, printed on failure."""
     return int.from_bytes(hashlib.sha256(request.node.nodeid.encode()).digest()[:8], "little")
+
+
+@pytest.fixture(autouse=True)
+def every_requested_thread(monkeypatch):
+    """Every thread a test asks for, however small the model (see FACTORGRAPH_MIN_THREAD_WORK)."""
+    from samplers import _chains
+
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 0)

@@ -417,3 +417,29 @@ def test_sweep_averages_counted_from_recorded_states_equal_the_per_sweep_rows(mo
     shards = [averaged(1, n_chains=24), averaged(1, n_chains=16, first_chain=24)]
     joined = np.concatenate([shard.block_stats()["accumulated"] for shard in shards]).sum(axis=0)
     np.testing.assert_array_equal(joined, rows.sum(axis=0))
+
+
+def test_threads_run_only_where_the_work_between_barriers_pays(monkeypatch):
+    """n_threads is the most threads a run uses: a small model's sweeps (the README's 9 spins)
+    run on one thread, whose share of the work between two barriers would be too small; the
+    200-site Potts model uses both. Either way the chains are the same bits."""
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 2**17)
+    assert _chains.paying_threads(2, 500, 64, 90.0, 2) == 1  # 9 spins: 45,000 entries a run
+    assert _chains.paying_threads(2, 64, 64, 200 * 199 * 21, 200) == 2  # Potts: 279,000 a colour
+    assert _chains.paying_threads(2, 64, 64, 64 * 8, 2) == 1  # 64 spins of a 4-regular graph, a colour
+    assert _chains.paying_threads(2, 1000, 64, 64 * 8, 2) == 2  # 16 blocks: 512,000 entries a run
+    assert _chains.paying_threads(2, 100, 64, 64 * 8, 2) == 1  # 2 blocks: 25,600 a colour
+    assert _chains.paying_threads(4, 1000, 64, 4096 * 8, 2) == 4  # blocks apart, 8M entries a run
+    if not have_openmp():
+        return
+    g, theta = MODELS["five_state_chain"]()
+    small = g.compile()
+    runs = []
+    for threads, limit in ((1, 2**17), (2, 2**17), (2, 0)):
+        monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", limit)
+        sampler = samplers.create("gibbs", small, 64, seed=4, n_threads=threads)
+        runs.append((sampler._threads(None), sampler))
+        sampler.run(theta, 30)
+    assert [used for used, _ in runs] == [1, 1, _chains.effective_n_threads(2)]
+    for _, sampler in runs[1:]:
+        np.testing.assert_array_equal(sampler.states, runs[0][1].states)
