@@ -12,7 +12,8 @@ training the returned θ is copied after 100, 300 and 1000 steps and every ``--e
 training; after training each copy is assessed (the assessments are not counted in the training
 time). Runs once per pseudocount: 0.01 and 1/M_eff, the field's usual choice.
 
-Prints, per pseudocount: seconds per step, the sweeps per step the trainer chose, the
+Prints, per pseudocount: seconds per step, the sweeps per step the trainer chose, the site
+updates per second of the whole training (sampling and everything else a step does), the
 fresh-chain Pearson after 100, 300 and 1000 steps and after 60 and 120 s, and the training time
 at which it first reached 0.95.
 
@@ -208,10 +209,12 @@ def main() -> None:
             continue
         copies, result, seconds, landed = train(g, target, args)
         sweeps = result.history["sweeps"]
+        updates = float(sweeps.sum()) * args.chains * n
         print(
             f"\npseudocount {pseudocount:.4g}: {result.n_steps} steps in {seconds:.1f} s "
             f"({seconds / result.n_steps:.3f} s per step); sweeps per step from {int(sweeps[0])} to "
-            f"{int(sweeps[-1])}; landed at step {landed}"
+            f"{int(sweeps[-1])}; landed at step {landed}; {updates / seconds / 1e6:.2f} M site updates/s "
+            "over the whole training (the sweeps and everything else a step does)"
         )
         reached = None
         for label, step, at, theta, used in copies:

@@ -12,6 +12,7 @@ chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,7 +52,30 @@ RECORD_BYTES = 32 * 2**20  # the most the recorded states of an averaging run ta
 #: waking the threads and meeting at the barrier cost more than the thread saves, and when
 #: another process holds a core, every barrier can wait for a whole time slice. The
 #: environment variable FACTORGRAPH_MIN_THREAD_WORK overrides it (0: every requested thread).
-MIN_WORK_PER_THREAD = int(os.environ.get("FACTORGRAPH_MIN_THREAD_WORK", 2**17))
+MIN_WORK_PER_THREAD = 2**17
+
+
+def _min_work_from_environment(default: int) -> int:
+    """FACTORGRAPH_MIN_THREAD_WORK as a count of table entries, or ``default`` (with a warning
+    that says why) when it is unset or not a whole number >= 0."""
+    text = os.environ.get("FACTORGRAPH_MIN_THREAD_WORK")
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        warnings.warn(
+            f"FACTORGRAPH_MIN_THREAD_WORK={text!r} is not a whole number >= 0; using {default}.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return default
+    return value
+
+
+MIN_WORK_PER_THREAD = _min_work_from_environment(MIN_WORK_PER_THREAD)
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]

@@ -443,3 +443,16 @@ def test_threads_run_only_where_the_work_between_barriers_pays(monkeypatch):
     assert [used for used, _ in runs] == [1, 1, _chains.effective_n_threads(2)]
     for _, sampler in runs[1:]:
         np.testing.assert_array_equal(sampler.states, runs[0][1].states)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "warned"), [("0", 0, False), ("4096", 4096, False), ("-1", 2**17, True), ("many", 2**17, True)]
+)
+def test_the_thread_work_threshold_is_read_from_the_environment(monkeypatch, text, expected, warned):
+    monkeypatch.setenv("FACTORGRAPH_MIN_THREAD_WORK", text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _chains._min_work_from_environment(2**17) == expected
+    assert bool(caught) == warned
+    if warned:
+        assert "FACTORGRAPH_MIN_THREAD_WORK" in str(caught[0].message) and "using 131072" in str(caught[0].message)
