@@ -47,12 +47,6 @@ MAX_SUMS_BYTES = 256 * 2**20  # the default block grows rather than let the runn
 RECOMPUTE_ABOVE_BYTES = 2 * 2**20  # "auto" sums: recompute from the states when a block's sums exceed this
 BATCH_BYTES = 64 * 2**20  # the most the per-sweep batch means of one averaging run may take
 RECORD_BYTES = 32 * 2**20  # the most the recorded states of an averaging run take between two counts
-#: Table entries (one per state of the updated variable and factor it is in) each thread must
-#: read between two barriers for a second thread to pay, about 50 µs of updates: below it,
-#: waking the threads and meeting at the barrier cost more than the thread saves, and when
-#: another process holds a core, every barrier can wait for a whole time slice. The
-#: environment variable FACTORGRAPH_MIN_THREAD_WORK overrides it (0: every requested thread).
-MIN_WORK_PER_THREAD = 2**17
 
 
 def _min_work_from_environment(default: int) -> int:
@@ -75,7 +69,12 @@ def _min_work_from_environment(default: int) -> int:
     return value
 
 
-MIN_WORK_PER_THREAD = _min_work_from_environment(MIN_WORK_PER_THREAD)
+#: Table entries (one per state of the updated variable and factor it is in) each thread must
+#: read between two barriers for a second thread to pay, about 50 µs of updates: below it,
+#: waking the threads and meeting at the barrier cost more than the thread saves, and when
+#: another process holds a core, every barrier can wait for a whole time slice. The
+#: environment variable FACTORGRAPH_MIN_THREAD_WORK overrides it (0: every requested thread).
+MIN_WORK_PER_THREAD = _min_work_from_environment(2**17)
 
 #: A kernel advances the chains: (first sweep, sweeps, threads) -> state changes.
 Kernel = Callable[[int, int, int], int]
@@ -127,8 +126,8 @@ def _zeroed_rows(previous: np.ndarray | None, n_rows: int, n_features: int) -> n
 
 class _Recorder:
     """The sweeps of one averaging run, recorded and counted in batches (RECORD_BYTES at most):
-    each factor then takes every recorded sweep of a tile of chains while its features are in
-    cache (``_core.add_recorded_sums``), instead of a row of every feature per block and sweep."""
+    each factor then counts every recorded sweep of every chain at once, in cache
+    (``_core.add_recorded_sums``), instead of a row of every feature per block and sweep."""
 
     def __init__(self, chains: BlockChains, sums: np.ndarray, n_sweeps: int, threads: int) -> None:
         self.chains, self.sums, self.threads = chains, sums, threads
@@ -343,9 +342,10 @@ class BlockChains:
         several shards in global block order (:class:`~samplers.ShardedChains`).
 
         Returns a dict of copies: ``block_sums`` (n_blocks, n_features), the running sums now;
-        ``accumulated`` (the same shape, or None), their sum over the sweeps of the last run
-        when averaging; ``batches`` (the per-sweep means of the full blocks, or None; left
-        out unless ``batches``); ``n_averaged``; ``sweep``.
+        ``accumulated`` (the same shape, or one row when every factor is indexed and the run
+        counted its sweeps, or None), their sum over the sweeps of the last run when averaging
+        (the rows add up to the total in any grouping of the blocks); ``batches`` (the per-sweep
+        means of the full blocks, or None; left out unless ``batches``); ``n_averaged``; ``sweep``.
         """
         copy = lambda a: None if a is None else a.copy()  # noqa: E731
         return {
