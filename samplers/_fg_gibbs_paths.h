@@ -7,38 +7,50 @@
 #include "_fg_cpu.h"
 #include "_fg_draws.h"
 
+/* The multi-state table path works in single precision (the precision contract, in
+ * docs/samplers.rst): each factor's energy is rounded to a float once, when the tables are
+ * filled, and a chain's energies are summed in floats, table by table in the entries' order
+ * from 0; the draw is then made in double precision from those sums. Half the bytes of double
+ * tables, and twice the states per vector; every path below gives the same bits. */
+
+/* A table row of k states padded to whole 8-float vectors (padding entries hold 0). */
+#define FG_ROW_FLOATS(k) (((int64_t)(k) + 7) & ~(int64_t)7)
+
 /* The multi-state table path for one variable v with k states over a block of nb chains: the
  * energies of every state summed factor by factor (entry e adds the row of its table at
- * dtab + offset[e] for the other variable's state; a unary entry has one row), then one
+ * ftab + offset[e] for the other variable's state; a unary entry has one row), then one
  * categorical draw per chain into out. x points at all states shifted to the block's first
- * chain; energy holds nb * k doubles. */
+ * chain; rows holds nb rows of FG_ROW_FLOATS(k) floats, draw FG_ROW_FLOATS(k) doubles. */
 FG_CLONES static void fg_tabulated_draws_portable(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
-                                         const int32_t *k_rows,
-                                         const int64_t *offset, const double *dtab, const int32_t *x,
-                                         int64_t n_chains, double *energy, const double *u, int32_t *out)
+                                                  const int32_t *k_rows, const int64_t *offset, const float *ftab,
+                                                  const int32_t *x, int64_t n_chains, float *rows, double *draw,
+                                                  const double *u, int32_t *out)
 {
-    int64_t c, e;
-    int32_t s;
-    for (c = 0; c < nb * k; c++)
-        energy[c] = 0.0;
+    const int64_t kp = FG_ROW_FLOATS(k);
+    int64_t c, e, s;
+    for (c = 0; c < nb * kp; c++)
+        rows[c] = 0.0f;
     for (e = 0; e < degree; e++) {
-        const double *table = dtab + offset[e];
+        const float *table = ftab + offset[e];
         const int32_t *xw = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
         if (e + 1 < degree) { /* the chains read rows of the next table at random: fetch it all now */
-            const char *next = (const char *)(dtab + offset[e + 1]);
-            int64_t bytes = (other[e + 1] < 0 ? 1 : (int64_t)k_rows[e + 1]) * k * (int64_t)sizeof(double);
+            const char *next = (const char *)(ftab + offset[e + 1]);
+            int64_t bytes = (other[e + 1] < 0 ? 1 : (int64_t)k_rows[e + 1]) * kp * (int64_t)sizeof(float);
             for (int64_t at = 0; at < bytes; at += 64)
                 __builtin_prefetch(next + at);
         }
         for (c = 0; c < nb; c++) {
-            const double *src = table + (other[e] < 0 ? 0 : (int64_t)xw[c] * k);
-            double *dst = energy + c * k;
-            for (s = 0; s < k; s++) /* a contiguous row: vectorised */
+            const float *src = table + (other[e] < 0 ? 0 : (int64_t)xw[c] * kp);
+            float *dst = rows + c * kp;
+            for (s = 0; s < kp; s++) /* a contiguous row: vectorised */
                 dst[s] += src[s];
         }
     }
-    for (c = 0; c < nb; c++)
-        out[c] = fg_categorical_draw(k, energy + c * k, u[c]);
+    for (c = 0; c < nb; c++) {
+        for (s = 0; s < k; s++)
+            draw[s] = rows[c * kp + s];
+        out[c] = fg_categorical_draw(k, draw, u[c]);
+    }
 }
 
 /* The binary fast path for one variable v over a block of nb chains.
@@ -312,66 +324,66 @@ FG_AVX512 FG_INLINE int64_t fg_binary_vectors512(int64_t c, int32_t *xv, int64_t
 #define FG_BX_GROUP(c) fg_binary_vectors512(c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves)
 #include "_binary_simd.h"
 
-/* The energies of rows (the sums of fg_tabulated_draws) for NV-vector rows of k states: the
+/* The energies of rows (the sums of fg_tabulated_draws) for rows of NV 8-float vectors: the
  * tables in groups of FG_TABLE_GROUP, each group's rows added to a chain's row held in
  * registers, so a chain's energies go through memory once a group, not once a table.
- * Each state's energy is still added table by table, from 0.0, in the entries' order: the
- * portable loop's bits. energy rows are 4 * NV doubles apart; padding lanes hold 0. */
+ * Each state's energy is still added table by table, from 0, in the entries' order: the
+ * portable loop's bits. */
 #define FG_TABLE_GROUP 8
-FG_AVX2 FG_INLINE void fg_table_rows(const int NV, int64_t nb, int32_t k, int64_t degree, const int32_t *other,
-                                     const int32_t *k_rows, const int64_t *offset, const double *dtab,
-                                     const int32_t *x, int64_t n_chains, double *energy)
+FG_AVX2 FG_INLINE void fg_table_rows(const int NV, int64_t nb, int64_t degree, const int32_t *other,
+                                     const int32_t *k_rows, const int64_t *offset, const float *ftab,
+                                     const int32_t *x, int64_t n_chains, float *rows)
 {
-    const int64_t kp = 4 * NV;
-    const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(k - 4 * (NV - 1)), _mm256_setr_epi64x(0, 1, 2, 3));
+    const int64_t kp = 8 * NV;
     for (int64_t e0 = 0; e0 < degree; e0 += FG_TABLE_GROUP) {
-        const double *tables[FG_TABLE_GROUP];
+        const float *tables[FG_TABLE_GROUP];
         const int32_t *xs[FG_TABLE_GROUP];
         int64_t stride[FG_TABLE_GROUP];
         int m = degree - e0 < FG_TABLE_GROUP ? (int)(degree - e0) : FG_TABLE_GROUP, i, j;
         for (i = 0; i < m; i++) { /* a unary entry has one row: stride 0, any valid states */
-            tables[i] = dtab + offset[e0 + i];
+            tables[i] = ftab + offset[e0 + i];
             xs[i] = x + (int64_t)(other[e0 + i] < 0 ? 0 : other[e0 + i]) * n_chains;
-            stride[i] = other[e0 + i] < 0 ? 0 : k;
+            stride[i] = other[e0 + i] < 0 ? 0 : kp;
         }
         { /* The chains read the group's rows at random, which no prefetcher follows: read the
            * tables through first, in order (they lie side by side), so the hardware streams
            * them in with many loads in flight; measured 2x faster on a model whose tables
            * exceed the cache, and software prefetches did not help. */
-            __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
             int64_t last_rows = other[e0 + m - 1] < 0 ? 1 : (int64_t)k_rows[e0 + m - 1];
-            const double *t = tables[0], *end = tables[m - 1] + last_rows * k;
-            for (; t + 28 <= end; t += 32) {
-                s0 = _mm256_add_pd(s0, _mm256_loadu_pd(t));
-                s1 = _mm256_add_pd(s1, _mm256_loadu_pd(t + 8));
-                s2 = _mm256_add_pd(s2, _mm256_loadu_pd(t + 16));
-                s3 = _mm256_add_pd(s3, _mm256_loadu_pd(t + 24));
+            const float *t = tables[0], *end = tables[m - 1] + last_rows * kp;
+            for (; t + 64 <= end; t += 64) {
+                s0 = _mm256_add_ps(s0, _mm256_loadu_ps(t));
+                s1 = _mm256_add_ps(s1, _mm256_loadu_ps(t + 16));
+                s2 = _mm256_add_ps(s2, _mm256_loadu_ps(t + 32));
+                s3 = _mm256_add_ps(s3, _mm256_loadu_ps(t + 48));
             }
-            for (; t + 4 <= end; t += 8)
-                s0 = _mm256_add_pd(s0, _mm256_loadu_pd(t));
+            for (; t + 8 <= end; t += 16)
+                s0 = _mm256_add_ps(s0, _mm256_loadu_ps(t));
             __asm__ volatile("" : : "x"(s0), "x"(s1), "x"(s2), "x"(s3)); /* keep the loads */
         }
         for (int64_t c = 0; c < nb; c++) {
-            double *row = energy + c * kp;
-            __m256d acc[8];
+            float *row = rows + c * kp;
+            __m256 acc[4];
             for (j = 0; j < NV; j++)
-                acc[j] = e0 == 0 ? _mm256_setzero_pd() : _mm256_loadu_pd(row + 4 * j);
+                acc[j] = e0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(row + 8 * j);
             for (i = 0; i < m; i++) {
-                const double *src = tables[i] + (int64_t)xs[i][c] * stride[i];
-                for (j = 0; j < NV - 1; j++)
-                    acc[j] = _mm256_add_pd(acc[j], _mm256_loadu_pd(src + 4 * j));
-                acc[NV - 1] = _mm256_add_pd(acc[NV - 1], _mm256_maskload_pd(src + 4 * (NV - 1), tail));
+                const float *src = tables[i] + (int64_t)xs[i][c] * stride[i];
+                for (j = 0; j < NV; j++)
+                    acc[j] = _mm256_add_ps(acc[j], _mm256_loadu_ps(src + 8 * j));
             }
             for (j = 0; j < NV; j++)
-                _mm256_storeu_pd(row + 4 * j, acc[j]);
+                _mm256_storeu_ps(row + 8 * j, acc[j]);
         }
     }
 }
 
-/* fg_categorical_draw on a padded row of k energies: the same maximum (exact in any order),
- * the same e^(e[s] - top) (fg_exp_neg4 gives fg_exp_neg's bits, four states at a time) and the
- * same cumulative sum, state by state. */
-FG_AVX2 static inline int32_t fg_categorical_draw_avx2(int32_t k, double *row, double u)
+#define FG_MAX_TABLE_STATES 32 /* the AVX2 table path holds a chain's energies in 4 registers */
+
+/* The weights e^(e[s] - top) of fg_categorical_draw on a padded row of k energies, in place:
+ * the same maximum (exact in any order) and the same exponentials (fg_exp_neg4 gives
+ * fg_exp_neg's bits, four states at a time). */
+FG_AVX2 static inline void fg_categorical_weights_avx2(int32_t k, double *row)
 {
     int nv = (k + 3) >> 2, j;
     const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(k - 4 * (nv - 1)), _mm256_setr_epi64x(0, 1, 2, 3));
@@ -387,58 +399,107 @@ FG_AVX2 static inline int32_t fg_categorical_draw_avx2(int32_t k, double *row, d
     __m256d peak = _mm256_set1_pd(_mm_cvtsd_f64(_mm_max_sd(half, _mm_unpackhi_pd(half, half))));
     for (j = 0; j < nv; j++)
         _mm256_storeu_pd(row + 4 * j, fg_exp_neg4(_mm256_sub_pd(_mm256_loadu_pd(row + 4 * j), peak)));
-    double total = 0.0;
-    int32_t s;
-    for (s = 0; s < k; s++) {
-        total += row[s];
-        row[s] = total;
-    }
-    u *= total;
-    for (s = 0; s < k - 1 && !(u < row[s]); s++)
-        ;
-    return s;
 }
 
-#define FG_MAX_TABLE_STATES 32 /* the AVX2 table path holds a chain's energies in 8 registers */
-
-/* fg_tabulated_draws in AVX2 registers, for k <= FG_MAX_TABLE_STATES; energy holds nb rows
- * of k rounded up to a multiple of 4 doubles. The same bits. */
-FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
-                                            const int32_t *k_rows, const int64_t *offset, const double *dtab,
-                                            const int32_t *x, int64_t n_chains, double *energy, const double *u,
-                                            int32_t *out)
+/* fg_categorical_draw's search without a branch: its loop stops at the first s < k - 1 with
+ * v < cumulative[s], and as the cumulative weights never decrease that s is the number of
+ * s < k - 1 with !(v < cumulative[s]). */
+FG_AVX2 static inline int32_t fg_categorical_search_avx2(int32_t k, const double *cumulative, double v)
 {
-    int nv = (k + 3) >> 2;
-    switch (nv) { /* a constant row width per case: the rows stay in registers */
-#define FG_ROWS_CASE(NV) case NV: fg_table_rows(NV, nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy); break;
+    const __m256d vv = _mm256_set1_pd(v);
+    int32_t n = 0, s = 0;
+    for (; s + 4 <= k - 1; s += 4)
+        n += __builtin_popcount(_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(cumulative + s), vv, _CMP_NGT_UQ)));
+    for (; s < k - 1; s++)
+        n += !(v < cumulative[s]);
+    return n;
+}
+
+/* fg_categorical_draw for the float rows of four chains (rows kp floats apart) at once: the
+ * weights chain by chain, then the four cumulative sums interleaved, which are four
+ * independent chains of additions (one would wait on each addition in turn), then the four
+ * searches. Each chain's operations are fg_categorical_draw's: the same bits. */
+FG_AVX2 static inline void fg_categorical_draws4_avx2(int32_t k, int64_t kp, const float *rows, const double *u,
+                                                       int32_t *out)
+{
+    double w[4][FG_MAX_TABLE_STATES];
+    double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        for (int64_t s = 0; s < kp; s += 4) /* floats to doubles, exactly */
+            _mm256_storeu_pd(w[i] + s, _mm256_cvtps_pd(_mm_loadu_ps(rows + i * kp + s)));
+        fg_categorical_weights_avx2(k, w[i]);
+    }
+    for (int32_t s = 0; s < k; s++) {
+        t0 += w[0][s];
+        w[0][s] = t0;
+        t1 += w[1][s];
+        w[1][s] = t1;
+        t2 += w[2][s];
+        w[2][s] = t2;
+        t3 += w[3][s];
+        w[3][s] = t3;
+    }
+    out[0] = fg_categorical_search_avx2(k, w[0], u[0] * t0);
+    out[1] = fg_categorical_search_avx2(k, w[1], u[1] * t1);
+    out[2] = fg_categorical_search_avx2(k, w[2], u[2] * t2);
+    out[3] = fg_categorical_search_avx2(k, w[3], u[3] * t3);
+}
+
+/* fg_categorical_draws4_avx2 for one chain. */
+FG_AVX2 static inline int32_t fg_categorical_draw_avx2(int32_t k, int64_t kp, const float *row, double u)
+{
+    double w[FG_MAX_TABLE_STATES], total = 0.0;
+    for (int64_t s = 0; s < kp; s += 4)
+        _mm256_storeu_pd(w + s, _mm256_cvtps_pd(_mm_loadu_ps(row + s)));
+    fg_categorical_weights_avx2(k, w);
+    for (int32_t s = 0; s < k; s++) {
+        total += w[s];
+        w[s] = total;
+    }
+    return fg_categorical_search_avx2(k, w, u * total);
+}
+
+/* fg_tabulated_draws in AVX2 registers, for k <= FG_MAX_TABLE_STATES (draw is not used). The
+ * same bits. */
+FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
+                                            const int32_t *k_rows, const int64_t *offset, const float *ftab,
+                                            const int32_t *x, int64_t n_chains, float *rows, double *draw,
+                                            const double *u, int32_t *out)
+{
+    const int64_t kp = FG_ROW_FLOATS(k);
+    switch (kp >> 3) { /* a constant row width per case: the rows stay in registers */
+#define FG_ROWS_CASE(NV) case NV: fg_table_rows(NV, nb, degree, other, k_rows, offset, ftab, x, n_chains, rows); break;
     FG_ROWS_CASE(1) FG_ROWS_CASE(2) FG_ROWS_CASE(3) FG_ROWS_CASE(4)
-    FG_ROWS_CASE(5) FG_ROWS_CASE(6) FG_ROWS_CASE(7) FG_ROWS_CASE(8)
 #undef FG_ROWS_CASE
     }
     if (degree == 0)
-        for (int64_t c = 0; c < nb * 4 * nv; c++)
-            energy[c] = 0.0;
-    for (int64_t c = 0; c < nb; c++)
-        out[c] = fg_categorical_draw_avx2(k, energy + c * 4 * nv, u[c]);
+        for (int64_t c = 0; c < nb * kp; c++)
+            rows[c] = 0.0f;
+    int64_t c = 0;
+    for (; c + 4 <= nb; c += 4)
+        fg_categorical_draws4_avx2(k, kp, rows + c * kp, u + c, out + c);
+    for (; c < nb; c++)
+        out[c] = fg_categorical_draw_avx2(k, kp, rows + c * kp, u[c]);
 }
 
 /* The multi-state table path (see fg_tabulated_draws_portable): in AVX2 registers where the
- * machine has them and k <= FG_MAX_TABLE_STATES, the same bits either way. energy holds nb
- * rows of k rounded up to a multiple of 4 doubles. */
+ * machine has them and k <= FG_MAX_TABLE_STATES, the same bits either way. */
 #endif
 
 static void __attribute__((unused)) fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
                                                        const int32_t *k_rows, const int64_t *offset,
-                                                       const double *dtab, const int32_t *x, int64_t n_chains,
-                                                       double *energy, const double *u, int32_t *out, int simd)
+                                                       const float *ftab, const int32_t *x, int64_t n_chains,
+                                                       float *rows, double *draw, const double *u, int32_t *out,
+                                                       int simd)
 {
 #ifdef FG_HAVE_AVX2_PATH
     if (k <= FG_MAX_TABLE_STATES && fg_use_avx2(simd)) {
-        fg_tabulated_draws_avx2(nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy, u, out);
+        fg_tabulated_draws_avx2(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, draw, u, out);
         return;
     }
 #endif
-    fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, dtab, x, n_chains, energy, u, out);
+    fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, draw, u, out);
 }
 
 /* The binary fast path (see fg_binary_update_portable): in AVX-512 or AVX2 registers where

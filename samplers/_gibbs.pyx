@@ -23,7 +23,7 @@ from samplers._rng cimport (
 )
 
 
-# Above this many table entries (256 MiB) multi-state variables keep the general path.
+# Above this many table entries (128 MiB of floats) multi-state variables keep the general path.
 cdef int64_t MAX_TABLE_ENTRIES = 2**25
 
 
@@ -31,12 +31,15 @@ cdef class PairTables:
     """Per-run energy tables for variables whose factors have at most two variables.
 
     For each (variable v, factor) entry: the factor's energy for every state s of v and every
-    state of the other scope variable u, as rows ``dtab[offset + x_u * k_v + s]`` (one row when
-    the factor is unary), and for binary v the feature change and the energy change when v
-    goes from 0 to 1 in ``vtab[offset + 2 * x_u]`` and ``vtab[offset + 2 * x_u + 1]``. The
-    entries are the very values the general path computes, added in the same order, so every
-    path gives the same bits. ``mode[v]`` is 1 for the binary fast path, 2 for the multi-state
-    table path and 0 for the general path.
+    state of the other scope variable u. For binary v (the binary fast path): the feature
+    change and the energy change when v goes from 0 to 1, ``vtab[offset + 2 * x_u]`` and
+    ``vtab[offset + 2 * x_u + 1]``. For
+    multi-state v (the table path) they are float rows ``ftab[offset + x_u * kp + s]``, each
+    padded with zeros to kp, k_v rounded up to a multiple of 8 (samplers/_fg_gibbs_paths.h).
+    A unary factor has one row. The entries are the very values the general path computes
+    (rounded to floats where it sums floats), added in the same order, so every path gives
+    the same bits. ``mode[v]`` is 1 for the binary fast path, 2 for the multi-state table
+    path and 0 for the general path.
     """
 
     cdef readonly object mode_arr
@@ -49,8 +52,8 @@ cdef class PairTables:
     cdef const int8_t[::1] indexed
     cdef const int8_t[::1] identity
     cdef const int32_t[::1] k_other
-    cdef double[::1] dtab
     cdef double[::1] vtab
+    cdef float[::1] ftab
     cdef GraphView g
 
     def __init__(self, GraphView g, theta=None):
@@ -70,27 +73,32 @@ cdef class PairTables:
         pos = np.asarray(g.var_pos)
         other_pos = np.where(arity[var_factors] == 2, first + 1 - pos, -1)
         k_other = np.where(other_pos >= 0, n_states[np.asarray(g.factor_vars)[np.maximum(other_pos, 0)]], 1)
-        entries = np.bincount(owner, weights=k_other * n_states[owner], minlength=n)
+        entries = np.bincount(owner, weights=k_other * ((n_states[owner] + 7) & ~7), minlength=n)
         mode = np.where(pairwise & (n_states == 2), 1, np.where(pairwise & (n_states > 2), 2, 0)).astype(np.int8)
         if entries[mode == 2].sum() > MAX_TABLE_ENTRIES:
             mode[mode == 2] = 0
         cdef int8_t[::1] md = mode
         cdef int32_t[::1] oth = other
         cdef int64_t[::1] off = offset
-        cdef Py_ssize_t v, e, f, p, total = 0
-        cdef int64_t k_u
+        cdef Py_ssize_t v, e, f, p, total = 0, total_f = 0
+        cdef int64_t k_u, kp
         for v in range(n):
             if md[v] == 0:
                 continue
+            kp = (g.n_states[v] + 7) & ~7
             for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                 f = g.var_factors[e]
-                off[e] = total
                 k_u = 1
                 if g.factor_ptr[f + 1] - g.factor_ptr[f] == 2:
                     p = g.factor_ptr[f] + 1 - g.var_pos[e]
                     oth[e] = g.factor_vars[p]
                     k_u = g.n_states[oth[e]]
-                total += k_u * g.n_states[v]
+                if md[v] == 1:
+                    off[e] = total
+                    total += k_u * 2
+                else:
+                    off[e] = total_f
+                    total_f += k_u * kp
         # an indexed factor whose map is the identity (a Potential) reads θ straight, no map
         identity_factor = np.zeros(g.n_factors, dtype=np.int8)
         cdef int8_t[::1] ident_f = identity_factor
@@ -120,8 +128,8 @@ cdef class PairTables:
         self.mode = mode
         self.other = other
         self.offset = offset
-        self.dtab = np.empty(total)  # every entry is written by fill()
-        self.vtab = np.zeros(total if (mode == 1).any() else 0)
+        self.vtab = np.zeros(total)
+        self.ftab = np.zeros(total_f, dtype=np.float32)  # fill() writes all but the zero padding
         if theta is not None:
             self.fill(theta)
 
@@ -133,13 +141,15 @@ cdef class PairTables:
         cdef const int32_t[::1] oth = self.other
         cdef const int64_t[::1] off = self.offset
         cdef const int8_t[::1] ident = self.identity
-        cdef double[::1] dt = self.dtab, vt = self.vtab
+        cdef double[::1] vt = self.vtab
+        cdef float[::1] ft = self.ftab
         cdef Py_ssize_t v, e, f, n = g.n_variables
-        cdef int64_t s, a, k_u, k_v, stride_v, stride_u, base
+        cdef int64_t s, a, k_u, k_v, kp, stride_v, stride_u, j
         for v in prange(n, nogil=True, num_threads=max(n_threads, 1), schedule="dynamic"):
             if md[v] == 0:
                 continue
             k_v = g.n_states[v]
+            kp = (k_v + 7) & ~7
             for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                 f = g.var_factors[e]
                 stride_v = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
@@ -149,18 +159,25 @@ cdef class PairTables:
                     k_u = g.n_states[oth[e]]
                     stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
                 for a in range(k_u):
-                    if ident[e]:  # factor_energy's value without the map: θ[first + j]
-                        base = g.factor_theta[f] + a * stride_u
-                        for s in range(k_v):
-                            dt[off[e] + a * k_v + s] = theta[base + s * stride_v]
+                    j = a * stride_u
+                    if md[v] == 1:  # the binary path reads both from one cache line
+                        vt[off[e] + a * 2 + 1] = (entry_energy(g, theta, f, ident[e], j + stride_v)
+                                                  - entry_energy(g, theta, f, ident[e], j))
+                        if g.factor_form[f] == 0:
+                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + j + stride_v]
+                                                  - g.tables[g.factor_table[f] + j])
                     else:
                         for s in range(k_v):
-                            dt[off[e] + a * k_v + s] = factor_energy(g, theta, f, a * stride_u + s * stride_v)
-                    if k_v == 2:  # the binary path reads both from one cache line
-                        vt[off[e] + a * 2 + 1] = dt[off[e] + a * 2 + 1] - dt[off[e] + a * 2]
-                        if g.factor_form[f] == 0:
-                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + a * stride_u + stride_v]
-                                                  - g.tables[g.factor_table[f] + a * stride_u])
+                            ft[off[e] + a * kp + s] = <float>entry_energy(g, theta, f, ident[e], j + s * stride_v)
+
+
+cdef inline double entry_energy(GraphView g, const double[::1] theta, int64_t f, bint identity,
+                                int64_t j) noexcept nogil:
+    """factor_energy of joint state j; for a factor whose map is the identity (a Potential),
+    the same value read straight from θ."""
+    if identity:
+        return theta[g.factor_theta[f] + j]
+    return factor_energy(g, theta, f, j)
 
 
 cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, double* sums,
@@ -205,13 +222,15 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
                               uint64_t sweep, double* energy, double* u, int32_t* previous) noexcept nogil:
     """Multi-state update from the per-run tables (samplers/_fg_gibbs_paths.h), factor by factor across
     the block's chains so that each factor's table stays in cache. ``energy`` holds
-    (c1 - c0) * (n_states[v] + 3) doubles, ``previous`` two ints per chain of the block."""
-    cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0
+    (n_states[v] + 8) * (c1 - c0 + 1) doubles: the block's float rows, then one chain's
+    draw; ``previous`` holds two ints per chain of the block."""
+    cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0, kp = (g.n_states[v] + 7) & ~7
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u, simd_level())
     fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
-                       &t.offset[0] + lo, &t.dtab[0], x + c0, n_chains, energy, u, drawn, simd_level())
+                       &t.offset[0] + lo, &t.ftab[0] if t.ftab.shape[0] else NULL, x + c0, n_chains,
+                       <float*>energy, energy + nb * kp // 2, u, drawn, simd_level())
     for c in range(nb):
         previous[c] = xv[c]
         if drawn[c] != xv[c]:
@@ -284,8 +303,8 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
                 f = g.var_factors[e]
                 stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
-                for s in range(k):
-                    energy[s] += factor_energy(g, theta, f, base + s * stride)
+                for s in range(k):  # summed in floats: the table path's precision contract
+                    energy[s] = <float>energy[s] + <float>factor_energy(g, theta, f, base + s * stride)
             fg_categorical_draws(1, k, energy, &uniform[c - c0], &new)
         previous[c - c0] = old
         if new != old:
@@ -344,8 +363,9 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
-    # energy rows are padded to whole 4-wide vectors (samplers/_fg_gibbs_paths.h)
-    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max(max_k, 2) + 3 + 2) * bs
+    # energies (float rows padded to whole 8-wide vectors, samplers/_fg_gibbs_paths.h, and one
+    # chain's draw), then uniforms and flips
+    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max_k + 8) * (bs + 1) + 2 * bs
     cdef int threads = max(n_threads, 1)
     if not track:
         # the sums are not touched, so the work may be cut finer than the blocks (each chain's
@@ -358,7 +378,6 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     cdef GibbsSweep kernel = GibbsSweep.__new__(GibbsSweep)
     kernel.bind(g, x, theta, block_sums, key, n_chains, first_chain)
     kernel.tables, kernel.track, kernel.bs, kernel.width = tables, track, bs, width
-    # per thread: energies (n_states per chain), then uniforms and flips (one per chain)
     kernel.scratch = np.zeros((threads, width))
     kernel.ints = np.zeros((threads, 2 * bs), dtype=np.int32)
     return run_sweeps(kernel, g.color_ptr, n_blocks, unit, n_chains, first_sweep, n_sweeps, threads)

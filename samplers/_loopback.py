@@ -45,9 +45,9 @@ class LoopbackGibbs(Sampler):
                 d += e1 - e0
             z = float(_random.exp_neg(-abs(d)))
             return int(u * (1.0 + z) < (1.0 if d >= 0.0 else z))
-        energy = np.zeros(local.shape[1])
-        for row in local:  # summed factor by factor, like the kernel
-            energy += row
+        energy = np.zeros(local.shape[1], dtype=np.float32)
+        for row in local:  # summed factor by factor in floats, like the kernel
+            energy += row.astype(np.float32)
         top = max(energy.tolist())
         cumulative, total = [], 0.0
         for e in energy.tolist():

@@ -29,8 +29,8 @@ cdef extern from "_fg_draws.h" nogil:
 
 cdef extern from "_fg_gibbs_paths.h" nogil:
     void fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t* other, const int32_t* k_rows,
-                            const int64_t* offset, const double* dtab, const int32_t* x, int64_t n_chains,
-                            double* energy, const double* u, int32_t* out, int simd)
+                            const int64_t* offset, const float* ftab, const int32_t* x, int64_t n_chains,
+                            float* rows, double* draw, const double* u, int32_t* out, int simd)
     int64_t fg_binary_update(int64_t nb, int32_t* xv, const int32_t* x, int64_t n_chains,
                              int64_t degree, const int32_t* other, const int32_t* k_other, const double* vtab,
                              const int64_t* offset, const int8_t* scaled, const int64_t* feature,

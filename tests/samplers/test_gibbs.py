@@ -125,10 +125,10 @@ def _binary_model():
 
 def _dense_potts_model():
     """Every pair of 14 variables coupled (degree 13 plus a field: more than one group of tables
-    for the vector table path), with 3, 7, 21 and 33 states (row widths of 1, 2, 6 and beyond
-    the vector path's 32 states, which falls back to the portable loop)."""
+    for the vector table path), with 3, 12, 21, 30 and 33 states (rows of 1, 2, 3 and 4 vectors
+    of 8 floats, and beyond the vector path's 32 states, which falls back to the portable loop)."""
     g = fg.FactorGraph()
-    v = np.concatenate([g.add_variables(4, n_states=q) for q in (3, 7, 21)] + [g.add_variables(2, n_states=33)])
+    v = np.concatenate([g.add_variables(3, n_states=q) for q in (3, 12, 21, 30)] + [g.add_variables(2, n_states=33)])
     i, j = np.triu_indices(len(v), k=1)
     g.add_features(fg.features.Potential(v))
     g.add_features(fg.features.Potential(np.stack([v[i], v[j]], axis=1)))
