@@ -222,6 +222,11 @@ class BlockChains:
         # factors (Potts); untracked sums have no rows to add, and are counted whatever the model
         self._count_averages = graph.n_features > self.block_size * max(graph.n_factors, 1)
         self._scaled = bool(np.any(graph.factor_form == 0))
+        # untracked sums of a model of indexed factors alone are derived when read: its total
+        # is counted in one row, and the per-block rows wait for a reader that needs them
+        self._lazy_rows = self.sums == "recompute" and self._owned is not None and not self._scaled
+        self._rows_stale = False
+        self._total_row: np.ndarray | None = None
         # one chain's work in a sweep: each variable reads an entry per state and factor it is in
         self._sweep_work = float(np.dot(np.diff(graph.var_ptr), graph.n_states))
         self._sweep = 0
@@ -239,6 +244,7 @@ class BlockChains:
         return paying_threads(requested, self.n_chains, self.block_size, self._sweep_work, self.graph.n_colors)
 
     def _refresh(self, n_threads: int | None = None) -> None:
+        self._rows_stale = False
         if self._x.size == 0 or self.graph.n_factors == 0:  # no state to read (the kernels take &x[0])
             self._sums[:] = 0.0
             return
@@ -247,7 +253,19 @@ class BlockChains:
         )
 
     def _total(self) -> np.ndarray:
-        return self._sums.sum(axis=0)  # fixed block order: the same bits for any thread count
+        if self._rows_stale and self._x.size:  # whole counts: the rows' total to the bit
+            self._total_row = _zeroed_rows(self._total_row, 1, self.graph.n_features)
+            _core.add_recorded_sums(
+                self.graph._view, self._x[None], self._total_row, self.n_chains, self.block_size, self._threads(None)
+            )
+            return self._total_row[0].copy()
+        return self._block_rows().sum(axis=0)  # fixed block order: the same bits for any thread count
+
+    def _block_rows(self) -> np.ndarray:
+        """The running sums per block, derived from the states first where a run left them stale."""
+        if self._rows_stale:
+            self._refresh()
+        return self._sums
 
     def _advance(self, n_sweeps: int, threads: int, kernel: Kernel) -> int:
         """Run ``kernel`` for ``n_sweeps`` sweeps, refreshing the sums on schedule and averaging
@@ -286,8 +304,11 @@ class BlockChains:
                 self._sweep += step
                 changes += kernel(first, step, threads)
                 done += step
-                # untracked sums are re-derived when read: after each averaged sweep and at the end
+                # untracked sums are re-derived: after each averaged sweep, and at the end (or
+                # when first read, where the rows can wait: _lazy_rows)
                 stale = not track and ((accumulated is not None and not counted) or done == n_sweeps)
+                if stale and done == n_sweeps and self._lazy_rows and (accumulated is None or counted):
+                    stale, self._rows_stale = False, True
                 if recorder is not None:
                     recorder.record()
                 if stale or (track and self._sweep % self.refresh_every == 0):
@@ -349,7 +370,7 @@ class BlockChains:
         """
         copy = lambda a: None if a is None else a.copy()  # noqa: E731
         return {
-            "block_sums": self._sums.copy(),
+            "block_sums": self._block_rows().copy(),
             "accumulated": copy(self._accumulated),
             "batches": copy(self._batches) if batches else None,
             "n_averaged": self._averaged,
@@ -409,7 +430,7 @@ class BlockChains:
             "sweep": self._sweep,
             "key": self.key.copy(),
             "first_chain": self.first_chain,
-            "block_sums": self._sums.copy(),
+            "block_sums": self._block_rows().copy(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -442,6 +463,7 @@ class BlockChains:
         self.key = key.copy()
         self.first_chain = check_int("first_chain", state["first_chain"], owner)
         self._sums = sums.copy()
+        self._rows_stale = False
         self._mean = None
         self._accumulated = None
         self._batches = None

@@ -419,6 +419,38 @@ def test_sweep_averages_counted_from_recorded_states_equal_the_per_sweep_rows(mo
     np.testing.assert_array_equal(joined, rows.sum(axis=0))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_untracked_sums_of_indexed_factors_are_counted_and_their_rows_derived_when_read(threads):
+    """With untracked sums and indexed factors alone, a run counts the chains' total in one row
+    and leaves the per-block rows until something reads them: the means are the same bits as
+    the rows' total, and the rows (read through get_state or block_stats) are those of a
+    tracked run; a state put back is not stale, and the next run goes on to the same bits."""
+    cg, theta = _potts_model()
+
+    def sampler(sums):
+        return samplers.create("gibbs", cg, 37, seed=3, block_size=4, sums=sums, n_threads=threads)
+
+    lazy, tracked = sampler("recompute"), sampler("incremental")
+    for run in (lazy, tracked):
+        run.run(theta, 7)
+    assert lazy._lazy_rows and lazy._rows_stale and not tracked._lazy_rows
+    mean = lazy.stats().mean
+    assert lazy._rows_stale  # the mean was counted, the rows still wait
+    np.testing.assert_array_equal(mean, tracked.stats().mean)
+    rows = lazy.block_stats()["block_sums"]
+    assert not lazy._rows_stale
+    np.testing.assert_array_equal(rows, tracked.get_state()["block_sums"])
+    np.testing.assert_array_equal(lazy.stats().mean, mean)  # now from the rows: the same bits
+    lazy.run(theta, 5)
+    state = lazy.get_state()
+    again = sampler("recompute")
+    again.set_state(state)
+    lazy.run(theta, 3)
+    again.run(theta, 3)
+    np.testing.assert_array_equal(again.stats().mean, lazy.stats().mean)
+    np.testing.assert_array_equal(again.get_state()["block_sums"], lazy.get_state()["block_sums"])
+
+
 def test_threads_run_only_where_the_work_between_barriers_pays(monkeypatch):
     """n_threads is the most threads a run uses: a small model's sweeps (the README's 9 spins)
     run on one thread, whose share of the work between two barriers would be too small; the
