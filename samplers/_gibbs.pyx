@@ -33,9 +33,9 @@ cdef class PairTables:
     For each (variable v, factor) entry: the factor's energy for every state s of v and every
     state of the other scope variable u. For binary v (the binary fast path): the feature
     change and the energy change when v goes from 0 to 1, ``vtab[offset + 2 * x_u]`` and
-    ``vtab[offset + 2 * x_u + 1]``. For
-    multi-state v (the table path) they are float rows ``ftab[offset + x_u * kp + s]``, each
-    padded with zeros to kp, k_v rounded up to a multiple of 8 (samplers/_fg_gibbs_paths.h).
+    ``vtab[offset + 2 * x_u + 1]``. For multi-state v (the table path): float rows
+    ``ftab[offset + x_u * kp + s]``, each padded with zeros to kp, k_v rounded up to a
+    multiple of 8 (samplers/_fg_gibbs_paths.h).
     A unary factor has one row. The entries are the very values the general path computes
     (rounded to floats where it sums floats), added in the same order, so every path gives
     the same bits. ``mode[v]`` is 1 for the binary fast path, 2 for the multi-state table
