@@ -3,6 +3,7 @@ divergence, and chains stuck in their states."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -103,25 +104,32 @@ class Divergence:
         noise_floor: float = 10.0,
     ) -> None:
         self.spread, self.trainable, self.max_step = spread, trainable, max_step
+        self._frozen = np.flatnonzero(~trainable)
         self.patience, self.growth, self.step_growth, self.noise_floor = patience, growth, step_growth, noise_floor
         self._steps: list[float] = []
         self._grads: list[float] = []
 
     def after_step(self, old: np.ndarray, new: np.ndarray) -> tuple[str, np.ndarray] | None:
         """``(reason, feature ids)`` when the step from ``old`` to ``new`` diverges."""
-        bad = self.trainable & ~np.isfinite(new)
-        if bad.any():
-            ids = np.flatnonzero(bad)
-            return f"θ became non-finite at features {ids[:5].tolist()}", ids
-        moved = np.where(self.trainable, np.abs(new - old) * self.spread, 0.0)
-        jump = moved > self.max_step
-        if jump.any():
+        with np.errstate(over="ignore", invalid="ignore"):  # a step that is not finite is reported
+            moved = np.subtract(new, old)  # in place from here: each pass over θ-sized vectors counts
+            np.abs(moved, out=moved)
+            moved *= self.spread
+        moved[self._frozen] = 0.0
+        largest = moved.max(initial=0.0)  # NaN where any step is not finite
+        if not math.isfinite(largest):
+            bad = self.trainable & ~np.isfinite(new)
+            if bad.any():
+                ids = np.flatnonzero(bad)
+                return f"θ became non-finite at features {ids[:5].tolist()}", ids
+        if largest > self.max_step:
+            jump = moved > self.max_step
             ids = np.flatnonzero(jump)
             return (
-                f"one step changed the log-odds of a feature by up to {moved.max():.3g} (|Δθ| times the "
+                f"one step changed the log-odds of a feature by up to {largest:.3g} (|Δθ| times the "
                 f"feature's range; more than {self.max_step:g})"
             ), ids
-        self._steps = (self._steps + [float(moved.max(initial=0.0))])[-(self.patience + 1) :]
+        self._steps = (self._steps + [float(largest)])[-(self.patience + 1) :]
         if (
             len(self._steps) > self.patience
             and self._steps[-1] > 1.0

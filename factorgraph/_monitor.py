@@ -356,11 +356,15 @@ def standard_errors(
     n_averaged = getattr(stats, "n_averaged", 1)
     # a feature constant over the draws is resolved to its range over the number of draws
     floor = spread / (n * n_averaged)
-    second = graph.feature_sums(states, squared=True) / n
-    mean = graph.feature_sums(states) / n
-    sigma2 = np.maximum(second - mean**2, 0.0)
-    if variance is not None:
-        sigma2 = np.where(np.isnan(variance), sigma2, variance)
+    known = np.zeros(graph.n_features, dtype=bool) if variance is None else ~np.isnan(variance)
+    if variance is not None and known.all():  # the two passes over the chains' factors are spared
+        sigma2 = variance
+    else:
+        second = graph.feature_sums(states, squared=True) / n
+        mean = graph.feature_sums(states) / n
+        sigma2 = np.maximum(second - mean**2, 0.0)
+        if variance is not None:
+            sigma2 = np.where(known, variance, sigma2)
     se = np.sqrt(sigma2 / _effective_draws(stats, n))
     return se, floor
 

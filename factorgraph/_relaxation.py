@@ -100,7 +100,7 @@ class Relaxation:
             "sweeps": self.sweeps,
             "tau": None if math.isnan(self.tau) else self.tau,
             "relaxed": self.relaxed,
-            "reference": self._reference,
+            "reference": None if self._reference is None else self._reference.copy(),
             "sweeps_since": self._sweeps_since,
             "steps_since": self._steps_since,
         }

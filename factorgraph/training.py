@@ -204,6 +204,7 @@ class Trainer(TrainerState):
             else check_theta(theta0, self.graph.n_features, owner, name="theta0").copy()
         )
         self._trainable = self.graph.trainable
+        self._frozen = np.flatnonzero(~self._trainable)  # index lists: a mask costs a pass a step
         self.monitor = Monitor(self.graph, self.objectives, self._trainable, lambda st, th: self.gradient(st, th)[0])
         self._matched, self._target = self.monitor.matched, self.monitor.target
         if theta0 is None:
@@ -275,7 +276,12 @@ class Trainer(TrainerState):
         Matching terms (those with ``matched_moments``) are combined: each matched feature's
         m_k − μ̂_k counts once, however many of them cover it, as in :func:`factorgraph.exact.fit`.
         """
-        grad = np.where(self._matched, self._target - stats.mean, 0.0) if self._matched.any() else np.zeros(len(theta))
+        if self._matched.all():
+            grad = self._target - stats.mean
+        elif self._matched.any():
+            grad = np.where(self._matched, self._target - stats.mean, 0.0)
+        else:
+            grad = np.zeros(len(theta))
         values: list[float | None] = []
         for term in self.objectives:
             if isinstance(term, MatchingTerm):
@@ -284,8 +290,11 @@ class Trainer(TrainerState):
             value, term_grad = term.value_and_grad(stats, theta)
             grad += term_grad
             values.append(value)
-        grad[~self._trainable] = 0.0
-        if not np.all(np.isfinite(grad)):
+        grad[self._frozen] = 0.0
+        # a finite sum needs finite terms (one pass); an infinite one may be overflow alone
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = grad.sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(grad)):
             k = int(np.flatnonzero(~np.isfinite(grad))[0])
             raise NumericalError(f"The gradient of feature {k} is {grad[k]}; check targets and θ.")
         return grad, values
@@ -329,9 +338,10 @@ class Trainer(TrainerState):
             new_theta = self.optimizer.step(self.theta, grad)
             for term in self._proximal:
                 new_theta = term.proximal(new_theta, self.optimizer.step_size)
-        new_theta[~self._trainable] = self.theta[~self._trainable]
+        new_theta[self._frozen] = self.theta[self._frozen]
         guard.after_step(new_theta)
-        step_norm = float(np.abs(new_theta - self.theta).max(initial=0.0))
+        change = np.subtract(new_theta, self.theta)
+        step_norm = float(np.abs(change, out=change).max(initial=0.0))
         theta_at_stats, self.theta = self.theta, new_theta
         self.step_count += 1
         check_theta_finite(

@@ -267,6 +267,17 @@ class BlockChains:
             self._refresh()
         return self._sums
 
+    def _block_rows_copy(self) -> np.ndarray:
+        """A copy of :meth:`_block_rows`; stale rows are derived straight into it, which spares
+        a pass over rows that may be far larger than the states (16 vectors of θ's size)."""
+        if not (self._rows_stale and self._x.size):
+            return self._block_rows().copy()
+        rows = np.zeros(self._sums.shape)  # calloc: the pages are zeroed once, as they are first written
+        _core.recompute_sums(
+            self.graph._view, self._x, rows, self.n_chains, self.block_size, self._threads(None), self._owned
+        )
+        return rows
+
     def _advance(self, n_sweeps: int, threads: int, kernel: Kernel) -> int:
         """Run ``kernel`` for ``n_sweeps`` sweeps, refreshing the sums on schedule and averaging
         the statistics over sweeps when asked (recording the batch means); returns the number
@@ -370,7 +381,7 @@ class BlockChains:
         """
         copy = lambda a: None if a is None else a.copy()  # noqa: E731
         return {
-            "block_sums": self._block_rows().copy(),
+            "block_sums": self._block_rows_copy(),
             "accumulated": copy(self._accumulated),
             "batches": copy(self._batches) if batches else None,
             "n_averaged": self._averaged,
@@ -430,7 +441,7 @@ class BlockChains:
             "sweep": self._sweep,
             "key": self.key.copy(),
             "first_chain": self.first_chain,
-            "block_sums": self._block_rows().copy(),
+            "block_sums": self._block_rows_copy(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
