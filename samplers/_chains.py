@@ -12,6 +12,7 @@ chains with :meth:`BlockChains._advance`, passing its own nogil sweep. Gibbs and
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,6 +41,7 @@ __all__ = [
     "default_block_size",
     "batches_fit",
     "paying_threads",
+    "ThreadChoice",
 ]
 
 DEFAULT_BLOCK = 64  # chains per block: sixteen 4-wide vectors, so the fixed cost of an item is shared widely
@@ -101,6 +103,73 @@ def paying_threads(requested: int, n_chains: int, block_size: int, sweep_work: f
             break
         threads -= 1
     return threads
+
+
+class ThreadChoice:
+    """The thread count of a sampler's runs, chosen from the times the runs take: the most
+    threads that pay (:func:`paying_threads`), or one, whichever took less time per unit of
+    work lately.
+
+    A second thread pays only while it has a core to itself. Beside a busy process, the thread
+    that shares a core is descheduled for whole time slices, and the others wait for it at each
+    barrier: the digits model trained at 0.7 times its one-thread speed on two threads. So each
+    run is timed, the cheaper count is kept, and now and then TRY_RUNS runs in a row try the
+    other (runs on a shared core are fast or slow by turns, so one run would not tell): after
+    PROBE_FIRST runs, then after twice as many each time a try confirms the choice (PROBE_MOST
+    at most), and again after PROBE_FIRST when it does not. Once settled, TRY_RUNS runs in
+    PROBE_MOST try the other count, and a change of load is found within PROBE_MOST runs. The
+    thread count changes no bit of the result. With MIN_WORK_PER_THREAD at 0 every requested
+    thread runs, as the test suite needs.
+    """
+
+    PROBE_FIRST = 4
+    PROBE_MOST = 512
+    TRY_RUNS = 4
+    _WEIGHT = 0.25  # of the latest run in a count's running cost
+
+    def __init__(self) -> None:
+        self._cost: dict[int, float] = {}  # seconds per unit of work, per thread count
+        self._runs = 0
+        self._interval = self._next_try = self.PROBE_FIRST
+        self._trying: int | None = None
+        self._most = 1
+        self._tried = (0.0, 0.0, 0)  # the try's seconds, work and runs so far
+
+    def choose(self, most: int) -> int:
+        """The thread count of the next run, at most ``most`` (the threads that pay)."""
+        if most <= 1 or MIN_WORK_PER_THREAD == 0:
+            return most
+        self._runs += 1
+        if self._trying is not None and self._most == most:
+            return self._trying
+        self._trying, self._most = None, most
+        best = self._best(most)
+        if most in self._cost and self._runs > self._next_try:
+            self._trying, self._tried = (1 if best == most else most), (0.0, 0.0, 0)
+            return self._trying
+        return best
+
+    def record(self, threads: int, work: float, seconds: float) -> None:
+        """A run on ``threads`` threads did ``work`` (table entries read) in ``seconds``."""
+        if seconds <= 0.0 or work <= 0.0:
+            return
+        if self._trying is not None and threads == self._trying:
+            spent, done, runs = self._tried
+            self._tried = (spent + seconds, done + work, runs + 1)
+            if runs + 1 < self.TRY_RUNS:
+                return
+            self._cost[threads] = self._tried[0] / self._tried[1]
+            switched = self._best(self._most) == threads
+            self._interval = self.PROBE_FIRST if switched else min(2 * self._interval, self.PROBE_MOST)
+            self._next_try, self._trying = self._runs + self._interval, None
+            return
+        before = self._cost.get(threads)
+        cost = seconds / work
+        self._cost[threads] = cost if before is None else before + self._WEIGHT * (cost - before)
+
+    def _best(self, most: int) -> int:
+        one, many = self._cost.get(1), self._cost.get(most)
+        return 1 if one is not None and many is not None and one < many else most
 
 
 def default_block_size(n_chains: int, n_features: int) -> int:
@@ -229,6 +298,7 @@ class BlockChains:
         self._total_row: np.ndarray | None = None
         # one chain's work in a sweep: each variable reads an entry per state and factor it is in
         self._sweep_work = float(np.dot(np.diff(graph.var_ptr), graph.n_states))
+        self._thread_choice = ThreadChoice()
         self._sweep = 0
         self._mean: np.ndarray | None = None
         # sums over the averaged sweeps: a row per block, or one row of counts (see _Recorder)
@@ -242,6 +312,11 @@ class BlockChains:
         where the work between barriers does not pay for them (:func:`paying_threads`)."""
         requested = effective_n_threads(self.n_threads if n_threads is None else n_threads)
         return paying_threads(requested, self.n_chains, self.block_size, self._sweep_work, self.graph.n_colors)
+
+    def _run_threads(self, n_threads: int | None) -> int:
+        """The threads a run of the chains uses: :meth:`_threads`, or one where the runs have
+        measured one thread to be faster (:class:`ThreadChoice`)."""
+        return self._thread_choice.choose(self._threads(n_threads))
 
     def _refresh(self, n_threads: int | None = None) -> None:
         self._rows_stale = False
@@ -282,7 +357,7 @@ class BlockChains:
         """Run ``kernel`` for ``n_sweeps`` sweeps, refreshing the sums on schedule and averaging
         the statistics over sweeps when asked (recording the batch means); returns the number
         of state changes."""
-        changes = 0
+        began, changes = time.perf_counter(), 0
         # an interrupted run leaves no average behind: stats() then reads the running sums
         self._mean, self._batches, self._averaged = None, None, 1
         previous, self._accumulated = self._accumulated, None
@@ -341,6 +416,8 @@ class BlockChains:
             self._mean = mean
         self._batches = batches
         self._averaged = n_sweeps if accumulated is not None else 1
+        work = n_sweeps * self.n_chains * self._sweep_work
+        self._thread_choice.record(threads, work, time.perf_counter() - began)
         return changes
 
     def _batch_buffer(self, n_sweeps: int) -> np.ndarray | None:

@@ -188,7 +188,7 @@ class BlockGibbs(BlockChains, Sampler):
                 threads,
             )
 
-        changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
+        changes = self._advance(n_sweeps, self._run_threads(n_threads), kernel)
         return SweepInfo(n_sweeps, n_sweeps * self.n_chains * self.graph.n_variables, changes)
 
     def transition_matrix(self, theta: ArrayLike) -> np.ndarray:

@@ -101,7 +101,7 @@ class Gibbs(BlockChains, Sampler):
     def run(self, theta: ArrayLike, n_sweeps: int, n_threads: int | None = None) -> SweepInfo:
         """Advance every chain by ``n_sweeps`` sweeps at ``theta``; returns a SweepInfo."""
         theta, n_sweeps = self._check_run(theta, n_sweeps)
-        threads = self._threads(n_threads)
+        threads = self._run_threads(n_threads)
         if n_sweeps:  # one region: a thread more pays when its share of the tables is large enough
             self._tables.fill(theta, threads if self._sweep_work >= threads * _chains.MIN_WORK_PER_THREAD else 1)
 

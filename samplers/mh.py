@@ -153,7 +153,7 @@ class MetropolisHastings(BlockChains, Sampler):
                 counts,
             )
 
-        changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
+        changes = self._advance(n_sweeps, self._run_threads(n_threads), kernel)
         self._counts += counts
         extra = {"acceptance": _rates(counts), "proposals": counts[:, 0].copy(), "accepted": counts[:, 1].copy()}
         return SweepInfo(n_sweeps, int(counts[:, 0].sum()), changes, extra)

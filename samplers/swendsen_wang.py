@@ -226,7 +226,7 @@ class SwendsenWang(BlockChains, Sampler):
                 counts,
             )
 
-        changes = self._advance(n_sweeps, self._threads(n_threads), kernel)
+        changes = self._advance(n_sweeps, self._run_threads(n_threads), kernel)
         updates = self.graph.n_variables * self.n_chains * n_sweeps
         clusters = int(counts[1])
         extra = {

@@ -477,6 +477,83 @@ def test_threads_run_only_where_the_work_between_barriers_pays(monkeypatch):
         np.testing.assert_array_equal(sampler.states, runs[0][1].states)
 
 
+def _choices(choice, cost, runs, most=2):
+    """The thread counts ``choice`` picks over ``runs`` runs of one unit of work each, where a
+    run on t threads takes ``cost(run, t)`` seconds."""
+    picked = []
+    for run in range(runs):
+        threads = choice.choose(most)
+        choice.record(threads, 1.0, cost(run, threads))
+        picked.append(threads)
+    return np.array(picked)
+
+
+def test_thread_choice_keeps_the_cheaper_count_and_tries_the_other_ever_less_often(monkeypatch):
+    """Two threads twice as fast: after the first few runs, TRY_RUNS runs on one thread now and
+    then, each try further from the last (doubling to PROBE_MOST)."""
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 2**17)
+    choice = _chains.ThreadChoice()
+    picked = _choices(choice, lambda run, t: 1.0 / t, 3000)
+    tries = np.flatnonzero(np.diff(np.concatenate([[2], picked])) == -1)  # where a try of one thread starts
+    assert picked[: choice.PROBE_FIRST].tolist() == [2] * choice.PROBE_FIRST
+    assert all((picked[t : t + choice.TRY_RUNS] == 1).all() for t in tries)
+    assert (picked == 1).sum() == choice.TRY_RUNS * len(tries)
+    gaps = np.diff(tries)
+    assert (np.diff(gaps) >= 0).all() and gaps[-1] == choice.PROBE_MOST + choice.TRY_RUNS
+    assert (picked[choice.PROBE_MOST :] == 1).mean() < 2 * choice.TRY_RUNS / choice.PROBE_MOST
+
+
+def test_thread_choice_follows_a_change_of_load(monkeypatch):
+    """One thread faster (another process holds a core) from run 600 to run 1800: within
+    PROBE_MOST + TRY_RUNS runs of each change the runs use the cheaper count, and the runs
+    on a shared core that are fast and slow by turns do not mislead it."""
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 2**17)
+
+    def cost(run, threads):
+        if threads == 1:
+            return 1.0
+        busy = 600 <= run < 1800
+        return (0.6 if run % 2 else 3.0) if busy else 0.55  # busy: fast and slow by turns, 1.8 on average
+
+    picked = _choices(_chains.ThreadChoice(), cost, 3000)
+    late = _chains.ThreadChoice.PROBE_MOST + _chains.ThreadChoice.TRY_RUNS
+    assert (picked[600 + late : 1800] == 2).mean() < 0.05
+    assert (picked[1800 + late :] == 1).mean() < 0.05
+
+
+def test_thread_choice_gives_every_requested_thread_where_the_threshold_is_zero(monkeypatch):
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 0)
+    assert set(_choices(_chains.ThreadChoice(), lambda run, t: float(t), 100)) == {2}
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 2**17)
+    assert set(_choices(_chains.ThreadChoice(), lambda run, t: 1.0, 100, most=1)) == {1}
+
+
+def test_runs_on_the_thread_count_the_choice_measures_give_the_same_bits(monkeypatch):
+    """A sampler whose runs are timed and whose thread count changes from run to run (one
+    thread made to look cheaper for a while) gives the chains of a one-thread sampler."""
+    if not have_openmp():
+        return
+    monkeypatch.setattr(_chains, "MIN_WORK_PER_THREAD", 1)
+    g, theta = MODELS["five_state_chain"]()
+    compiled = g.compile()
+    one = samplers.create("gibbs", compiled, 200, seed=5, n_threads=1)
+    varying = samplers.create("gibbs", compiled, 200, seed=5, n_threads=2)
+    used = []
+    record = varying._thread_choice.record
+
+    def slow_on_two_threads(threads, work, seconds):
+        used.append(threads)
+        record(threads, work, seconds * (50.0 if threads > 1 and 10 <= len(used) < 40 else 1.0))
+
+    varying._thread_choice.record = slow_on_two_threads
+    for _ in range(60):
+        one.run(theta, 2)
+        varying.run(theta, 2)
+    assert {1, _chains.effective_n_threads(2)} <= set(used)
+    np.testing.assert_array_equal(varying.states, one.states)
+    np.testing.assert_array_equal(varying.stats().mean, one.stats().mean)
+
+
 @pytest.mark.parametrize(
     ("text", "expected", "warned"), [("0", 0, False), ("4096", 4096, False), ("-1", 2**17, True), ("many", 2**17, True)]
 )
