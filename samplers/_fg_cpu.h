@@ -35,6 +35,8 @@
 
 static inline double fg_from_bits(uint64_t b) { double d; memcpy(&d, &b, sizeof d); return d; }
 static inline uint64_t fg_to_bits(double d) { uint64_t b; memcpy(&b, &d, sizeof b); return b; }
+static inline float fg_from_bits_f(uint32_t b) { float f; memcpy(&f, &b, sizeof f); return f; }
+static inline uint32_t fg_to_bits_f(float f) { uint32_t b; memcpy(&b, &f, sizeof b); return b; }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>

@@ -71,4 +71,59 @@ FG_CLONES static void fg_categorical_draws(int64_t n, int32_t k, double *energy,
         out[c] = fg_categorical_draw(k, energy + c * k, u[c]);
 }
 
+/* e^x for x <= 0 in single precision, within a few units in the last place; x below -87
+ * counts as -87 (e^x is then below 2e-38). The same scheme as fg_exp_neg: x = n ln2 + r with
+ * |r| <= ln2 / 2 (ln2 in two parts, the first exact in 16 bits), the Taylor polynomial of
+ * degree 7 by Horner's rule with fused multiply-adds, 2^n put into the exponent bits. The
+ * vector versions (fg_exp_neg8f) do the same operations: the same bits. */
+FG_INLINE float fg_exp_neg_f(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = x < -87.0f ? -87.0f : x;
+    float t = fmaf(x, 1.44269504f, shifter);
+    float n = t - shifter;
+    float r = fmaf(-n, 1.42860677e-06f, fmaf(-n, 0.693145752f, x));
+    float p = fmaf(r, 1.0f / 5040.0f, 1.0f / 720.0f);
+    p = fmaf(p, r, 1.0f / 120.0f);
+    p = fmaf(p, r, 1.0f / 24.0f);
+    p = fmaf(p, r, 1.0f / 6.0f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    int32_t k = (int32_t)(fg_to_bits_f(t) - fg_to_bits_f(shifter));
+    return p * fg_from_bits_f((uint32_t)(k + 127) << 23);
+}
+
+/* The uniform u in [0, 1) cut to 24 bits: exact in a float, and below 1. */
+FG_INLINE float fg_uniform_f(double u)
+{
+    return (float)(int32_t)(u * 16777216.0) * (1.0f / 16777216.0f);
+}
+
+/* fg_categorical_draw in single precision (the multi-state Gibbs paths' precision contract,
+ * docs/samplers.rst): the weights e^(e[s] - top) in floats, their cumulative sums in floats
+ * in state order, and the uniform cut to 24 bits; overwrites e with the cumulative weights. */
+FG_INLINE int32_t fg_categorical_draw_f(int32_t k, float *e, double u)
+{
+    float top = e[0], total = 0.0f;
+    int32_t s;
+    for (s = 1; s < k; s++)
+        top = e[s] > top ? e[s] : top;
+    for (s = 0; s < k; s++) {
+        total += fg_exp_neg_f(e[s] - top);
+        e[s] = total;
+    }
+    float v = fg_uniform_f(u) * total;
+    for (s = 0; s < k - 1 && !(v < e[s]); s++)
+        ;
+    return s;
+}
+
+/* fg_categorical_draw_f for n chains: chain c's k energies are energy[c * k .. c * k + k - 1]. */
+FG_CLONES static void fg_categorical_draws_f(int64_t n, int32_t k, float *energy, const double *u, int32_t *out)
+{
+    for (int64_t c = 0; c < n; c++)
+        out[c] = fg_categorical_draw_f(k, energy + c * k, u[c]);
+}
+
 #endif

@@ -10,7 +10,7 @@
 /* The multi-state table path works in single precision (the precision contract, in
  * docs/samplers.rst): each factor's energy is rounded to a float once, when the tables are
  * filled, and a chain's energies are summed in floats, table by table in the entries' order
- * from 0; the draw is then made in double precision from those sums. Half the bytes of double
+ * from 0; the draw is made in floats too (fg_categorical_draw_f). Half the bytes of double
  * tables, and twice the states per vector; every path below gives the same bits. */
 
 /* A table row of k states padded to whole 8-float vectors (padding entries hold 0). */
@@ -20,11 +20,11 @@
  * energies of every state summed factor by factor (entry e adds the row of its table at
  * ftab + offset[e] for the other variable's state; a unary entry has one row), then one
  * categorical draw per chain into out. x points at all states shifted to the block's first
- * chain; rows holds nb rows of FG_ROW_FLOATS(k) floats, draw FG_ROW_FLOATS(k) doubles. */
+ * chain; rows holds nb rows of FG_ROW_FLOATS(k) floats (the draws overwrite them). */
 FG_CLONES static void fg_tabulated_draws_portable(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
                                                   const int32_t *k_rows, const int64_t *offset, const float *ftab,
-                                                  const int32_t *x, int64_t n_chains, float *rows, double *draw,
-                                                  const double *u, int32_t *out)
+                                                  const int32_t *x, int64_t n_chains, float *rows, const double *u,
+                                                  int32_t *out)
 {
     const int64_t kp = FG_ROW_FLOATS(k);
     int64_t c, e, s;
@@ -46,11 +46,8 @@ FG_CLONES static void fg_tabulated_draws_portable(int64_t nb, int32_t k, int64_t
                 dst[s] += src[s];
         }
     }
-    for (c = 0; c < nb; c++) {
-        for (s = 0; s < k; s++)
-            draw[s] = rows[c * kp + s];
-        out[c] = fg_categorical_draw(k, draw, u[c]);
-    }
+    for (c = 0; c < nb; c++)
+        out[c] = fg_categorical_draw_f(k, rows + c * kp, u[c]);
 }
 
 /* The binary fast path for one variable v over a block of nb chains.
@@ -380,92 +377,104 @@ FG_AVX2 FG_INLINE void fg_table_rows(const int NV, int64_t nb, int64_t degree, c
 
 #define FG_MAX_TABLE_STATES 32 /* the AVX2 table path holds a chain's energies in 4 registers */
 
-/* The weights e^(e[s] - top) of fg_categorical_draw on a padded row of k energies, in place:
- * the same maximum (exact in any order) and the same exponentials (fg_exp_neg4 gives
- * fg_exp_neg's bits, four states at a time). */
-FG_AVX2 static inline void fg_categorical_weights_avx2(int32_t k, double *row)
+/* fg_exp_neg_f on eight lanes: the same operations, the same bits. */
+FG_AVX2 static inline __m256 fg_exp_neg8f(__m256 x)
 {
-    int nv = (k + 3) >> 2, j;
-    const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(k - 4 * (nv - 1)), _mm256_setr_epi64x(0, 1, 2, 3));
-    __m256d top = _mm256_loadu_pd(row);
-    for (j = 1; j < nv - 1; j++)
-        top = _mm256_max_pd(top, _mm256_loadu_pd(row + 4 * j));
-    if (nv > 1) /* padding lanes take a real energy's place: they never win */
-        top = _mm256_max_pd(top, _mm256_blendv_pd(_mm256_set1_pd(row[0]), _mm256_loadu_pd(row + 4 * (nv - 1)),
-                                                  _mm256_castsi256_pd(tail)));
-    else
-        top = _mm256_blendv_pd(_mm256_set1_pd(row[0]), top, _mm256_castsi256_pd(tail));
-    __m128d half = _mm_max_pd(_mm256_castpd256_pd128(top), _mm256_extractf128_pd(top, 1));
-    __m256d peak = _mm256_set1_pd(_mm_cvtsd_f64(_mm_max_sd(half, _mm_unpackhi_pd(half, half))));
-    for (j = 0; j < nv; j++)
-        _mm256_storeu_pd(row + 4 * j, fg_exp_neg4(_mm256_sub_pd(_mm256_loadu_pd(row + 4 * j), peak)));
+    const __m256 shifter = _mm256_set1_ps(12582912.0f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* x < -87 ? -87 : x, for x not NaN */
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), shifter);
+    __m256 n = _mm256_sub_ps(t, shifter);
+    __m256 minus_n = _mm256_xor_ps(n, _mm256_set1_ps(-0.0f));
+    __m256 r = _mm256_fmadd_ps(minus_n, _mm256_set1_ps(1.42860677e-06f),
+                               _mm256_fmadd_ps(minus_n, _mm256_set1_ps(0.693145752f), x));
+    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040.0f), _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i k = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(shifter));
+    __m256i two_k = _mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(two_k));
 }
 
-/* fg_categorical_draw's search without a branch: its loop stops at the first s < k - 1 with
+/* The weights e^(e[s] - top) of fg_categorical_draw_f on a padded row of k energies, in place:
+ * the same maximum (exact in any order) and the same exponentials, eight states at a time. */
+FG_AVX2 static inline void fg_categorical_weights_avx2(int32_t k, float *row)
+{
+    int nv = (k + 7) >> 3, j;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - 8 * (nv - 1)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    /* padding lanes take a real energy's place: they never win */
+    __m256 top = _mm256_blendv_ps(_mm256_set1_ps(row[0]), _mm256_loadu_ps(row + 8 * (nv - 1)), _mm256_castsi256_ps(tail));
+    for (j = 0; j < nv - 1; j++)
+        top = _mm256_max_ps(top, _mm256_loadu_ps(row + 8 * j));
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_max_ss(half, _mm_shuffle_ps(half, half, 1));
+    __m256 peak = _mm256_set1_ps(_mm_cvtss_f32(half));
+    for (j = 0; j < nv; j++)
+        _mm256_storeu_ps(row + 8 * j, fg_exp_neg8f(_mm256_sub_ps(_mm256_loadu_ps(row + 8 * j), peak)));
+}
+
+/* fg_categorical_draw_f's search without a branch: its loop stops at the first s < k - 1 with
  * v < cumulative[s], and as the cumulative weights never decrease that s is the number of
  * s < k - 1 with !(v < cumulative[s]). */
-FG_AVX2 static inline int32_t fg_categorical_search_avx2(int32_t k, const double *cumulative, double v)
+FG_AVX2 static inline int32_t fg_categorical_search_avx2(int32_t k, const float *cumulative, float v)
 {
-    const __m256d vv = _mm256_set1_pd(v);
+    const __m256 vv = _mm256_set1_ps(v);
     int32_t n = 0, s = 0;
-    for (; s + 4 <= k - 1; s += 4)
-        n += __builtin_popcount(_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(cumulative + s), vv, _CMP_NGT_UQ)));
+    for (; s + 8 <= k - 1; s += 8)
+        n += __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(cumulative + s), vv, _CMP_NGT_UQ)));
     for (; s < k - 1; s++)
         n += !(v < cumulative[s]);
     return n;
 }
 
-/* fg_categorical_draw for the float rows of four chains (rows kp floats apart) at once: the
- * weights chain by chain, then the four cumulative sums interleaved, which are four
- * independent chains of additions (one would wait on each addition in turn), then the four
- * searches. Each chain's operations are fg_categorical_draw's: the same bits. */
-FG_AVX2 static inline void fg_categorical_draws4_avx2(int32_t k, int64_t kp, const float *rows, const double *u,
+/* fg_categorical_draw_f for the float rows of four chains (rows kp floats apart, overwritten)
+ * at once: the weights chain by chain, then the four cumulative sums interleaved, which are
+ * four independent chains of additions (one would wait on each addition in turn), then the
+ * four searches. Each chain's operations are fg_categorical_draw_f's: the same bits. */
+FG_AVX2 static inline void fg_categorical_draws4_avx2(int32_t k, int64_t kp, float *rows, const double *u,
                                                        int32_t *out)
 {
-    double w[4][FG_MAX_TABLE_STATES];
-    double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        for (int64_t s = 0; s < kp; s += 4) /* floats to doubles, exactly */
-            _mm256_storeu_pd(w[i] + s, _mm256_cvtps_pd(_mm_loadu_ps(rows + i * kp + s)));
-        fg_categorical_weights_avx2(k, w[i]);
-    }
+    float *w0 = rows, *w1 = rows + kp, *w2 = rows + 2 * kp, *w3 = rows + 3 * kp;
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+    for (int i = 0; i < 4; i++)
+        fg_categorical_weights_avx2(k, rows + i * kp);
     for (int32_t s = 0; s < k; s++) {
-        t0 += w[0][s];
-        w[0][s] = t0;
-        t1 += w[1][s];
-        w[1][s] = t1;
-        t2 += w[2][s];
-        w[2][s] = t2;
-        t3 += w[3][s];
-        w[3][s] = t3;
+        t0 += w0[s];
+        w0[s] = t0;
+        t1 += w1[s];
+        w1[s] = t1;
+        t2 += w2[s];
+        w2[s] = t2;
+        t3 += w3[s];
+        w3[s] = t3;
     }
-    out[0] = fg_categorical_search_avx2(k, w[0], u[0] * t0);
-    out[1] = fg_categorical_search_avx2(k, w[1], u[1] * t1);
-    out[2] = fg_categorical_search_avx2(k, w[2], u[2] * t2);
-    out[3] = fg_categorical_search_avx2(k, w[3], u[3] * t3);
+    out[0] = fg_categorical_search_avx2(k, w0, fg_uniform_f(u[0]) * t0);
+    out[1] = fg_categorical_search_avx2(k, w1, fg_uniform_f(u[1]) * t1);
+    out[2] = fg_categorical_search_avx2(k, w2, fg_uniform_f(u[2]) * t2);
+    out[3] = fg_categorical_search_avx2(k, w3, fg_uniform_f(u[3]) * t3);
 }
 
 /* fg_categorical_draws4_avx2 for one chain. */
-FG_AVX2 static inline int32_t fg_categorical_draw_avx2(int32_t k, int64_t kp, const float *row, double u)
+FG_AVX2 static inline int32_t fg_categorical_draw_avx2(int32_t k, float *row, double u)
 {
-    double w[FG_MAX_TABLE_STATES], total = 0.0;
-    for (int64_t s = 0; s < kp; s += 4)
-        _mm256_storeu_pd(w + s, _mm256_cvtps_pd(_mm_loadu_ps(row + s)));
-    fg_categorical_weights_avx2(k, w);
+    float total = 0.0f;
+    fg_categorical_weights_avx2(k, row);
     for (int32_t s = 0; s < k; s++) {
-        total += w[s];
-        w[s] = total;
+        total += row[s];
+        row[s] = total;
     }
-    return fg_categorical_search_avx2(k, w, u * total);
+    return fg_categorical_search_avx2(k, row, fg_uniform_f(u) * total);
 }
 
-/* fg_tabulated_draws in AVX2 registers, for k <= FG_MAX_TABLE_STATES (draw is not used). The
- * same bits. */
+/* fg_tabulated_draws in AVX2 registers, for k <= FG_MAX_TABLE_STATES. The same bits. */
 FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
                                             const int32_t *k_rows, const int64_t *offset, const float *ftab,
-                                            const int32_t *x, int64_t n_chains, float *rows, double *draw,
-                                            const double *u, int32_t *out)
+                                            const int32_t *x, int64_t n_chains, float *rows, const double *u,
+                                            int32_t *out)
 {
     const int64_t kp = FG_ROW_FLOATS(k);
     switch (kp >> 3) { /* a constant row width per case: the rows stay in registers */
@@ -480,7 +489,7 @@ FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degre
     for (; c + 4 <= nb; c += 4)
         fg_categorical_draws4_avx2(k, kp, rows + c * kp, u + c, out + c);
     for (; c < nb; c++)
-        out[c] = fg_categorical_draw_avx2(k, kp, rows + c * kp, u[c]);
+        out[c] = fg_categorical_draw_avx2(k, rows + c * kp, u[c]);
 }
 
 /* The multi-state table path (see fg_tabulated_draws_portable): in AVX2 registers where the
@@ -490,16 +499,15 @@ FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degre
 static void __attribute__((unused)) fg_tabulated_draws(int64_t nb, int32_t k, int64_t degree, const int32_t *other,
                                                        const int32_t *k_rows, const int64_t *offset,
                                                        const float *ftab, const int32_t *x, int64_t n_chains,
-                                                       float *rows, double *draw, const double *u, int32_t *out,
-                                                       int simd)
+                                                       float *rows, const double *u, int32_t *out, int simd)
 {
 #ifdef FG_HAVE_AVX2_PATH
     if (k <= FG_MAX_TABLE_STATES && fg_use_avx2(simd)) {
-        fg_tabulated_draws_avx2(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, draw, u, out);
+        fg_tabulated_draws_avx2(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, u, out);
         return;
     }
 #endif
-    fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, draw, u, out);
+    fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, u, out);
 }
 
 /* The binary fast path (see fg_binary_update_portable): in AVX-512 or AVX2 registers where

@@ -19,7 +19,7 @@ from samplers._core cimport chain_joint, commit_changes
 from samplers._driver cimport SweepKernel, run_sweeps
 from samplers._random cimport simd_level
 from samplers._rng cimport (
-    fg_binary_update, fg_categorical_draws, fg_logistic_draws, fg_tabulated_draws, fg_uniforms,
+    fg_binary_update, fg_categorical_draws_f, fg_logistic_draws, fg_tabulated_draws, fg_uniforms,
 )
 
 
@@ -221,16 +221,16 @@ cdef int64_t update_tabulated(GraphView g, PairTables t, int32_t* x, double* sum
                               int64_t n_chains, int64_t first_chain, int64_t c0, int64_t c1, int32_t v,
                               uint64_t sweep, double* energy, double* u, int32_t* previous) noexcept nogil:
     """Multi-state update from the per-run tables (samplers/_fg_gibbs_paths.h), factor by factor across
-    the block's chains so that each factor's table stays in cache. ``energy`` holds
-    (n_states[v] + 8) * (c1 - c0 + 1) doubles: the block's float rows, then one chain's
-    draw; ``previous`` holds two ints per chain of the block."""
-    cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0, kp = (g.n_states[v] + 7) & ~7
+    the block's chains so that each factor's table stays in cache. ``energy`` holds at least
+    (n_states[v] + 8) * (c1 - c0) floats, the block's rows, which the draws overwrite;
+    ``previous`` holds two ints per chain of the block."""
+    cdef int64_t c, nb = c1 - c0, lo = g.var_ptr[v], changed = 0
     cdef int32_t* drawn = previous + nb
     cdef int32_t* xv = x + v * n_chains + c0
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u, simd_level())
     fg_tabulated_draws(nb, g.n_states[v], g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
                        &t.offset[0] + lo, &t.ftab[0] if t.ftab.shape[0] else NULL, x + c0, n_chains,
-                       <float*>energy, energy + nb * kp // 2, u, drawn, simd_level())
+                       <float*>energy, u, drawn, simd_level())
     for c in range(nb):
         previous[c] = xv[c]
         if drawn[c] != xv[c]:
@@ -280,11 +280,13 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
                           double* energy, double* uniform, int32_t* previous) noexcept nogil:
     """Heat-bath update of variable v in chains c0..c1-1; returns how many changed state.
 
-    ``energy`` holds n_states[v] doubles, ``uniform`` and ``previous`` one per chain of the block.
+    ``energy`` has room for n_states[v] doubles (a multi-state variable's energies are summed
+    there in floats), ``uniform`` and ``previous`` one per chain of the block.
     """
     cdef int32_t k = g.n_states[v], old, new, s
     cdef int64_t c, e, f, stride, base, changed = 0
     cdef double d
+    cdef float* floats = <float*>energy  # the energies of a multi-state variable, in floats
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, c1 - c0, uniform, simd_level())
     for c in range(c0, c1):
         old = x[v * n_chains + c]
@@ -298,14 +300,14 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
             fg_logistic_draws(1, &d, &uniform[c - c0], &new)
         else:
             for s in range(k):
-                energy[s] = 0.0
+                floats[s] = 0.0
             for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                 f = g.var_factors[e]
                 stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
                 for s in range(k):  # summed in floats: the table path's precision contract
-                    energy[s] = <float>energy[s] + <float>factor_energy(g, theta, f, base + s * stride)
-            fg_categorical_draws(1, k, energy, &uniform[c - c0], &new)
+                    floats[s] = floats[s] + <float>factor_energy(g, theta, f, base + s * stride)
+            fg_categorical_draws_f(1, k, floats, &uniform[c - c0], &new)
         previous[c - c0] = old
         if new != old:
             x[v * n_chains + c] = new
@@ -363,9 +365,9 @@ def sweep(GraphView g, int32_t[::1] x, const double[::1] theta, double[:, ::1] b
     if tables is None:
         tables = PairTables.__new__(PairTables)
         tables.mode = np.zeros(g.n_variables, np.int8)
-    # energies (float rows padded to whole 8-wide vectors, samplers/_fg_gibbs_paths.h, and one
-    # chain's draw), then uniforms and flips
-    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max_k + 8) * (bs + 1) + 2 * bs
+    # energies (float rows padded to whole 8-wide vectors, samplers/_fg_gibbs_paths.h: half
+    # this room), then uniforms and flips
+    cdef int64_t bs = max(min(block_size, n_chains), 1), width = (max_k + 8) * bs + 2 * bs
     cdef int threads = max(n_threads, 1)
     if not track:
         # the sums are not touched, so the work may be cut finer than the blocks (each chain's

@@ -48,13 +48,13 @@ class LoopbackGibbs(Sampler):
         energy = np.zeros(local.shape[1], dtype=np.float32)
         for row in local:  # summed factor by factor in floats, like the kernel
             energy += row.astype(np.float32)
-        top = max(energy.tolist())
-        cumulative, total = [], 0.0
-        for e in energy.tolist():
-            total += float(_random.exp_neg(e - top))
+        weights = _random.exp_neg_f(energy - energy.max())  # and drawn in floats
+        cumulative, total = [], np.float32(0.0)
+        for w in weights:
+            total = np.float32(total + w)
             cumulative.append(total)
-        u *= total
-        return next((s for s in range(len(energy) - 1) if u < cumulative[s]), len(energy) - 1)
+        v = np.float32(np.floor(u * 2.0**24) / 2.0**24) * total  # the uniform cut to 24 bits
+        return next((s for s in range(len(energy) - 1) if v < cumulative[s]), len(energy) - 1)
 
     def run(self, theta: ArrayLike, n_sweeps: int) -> SweepInfo:
         theta = check_theta(theta, self.graph.n_features, "LoopbackGibbs.run")

@@ -6,12 +6,12 @@ Every kernel takes the widest vector code it may use as an argument; the sweeps 
 here (:func:`simd_level`, cimported), so :func:`allow_simd` sets it for every module at once.
 """
 
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
 from samplers cimport _rng
-from samplers._rng cimport fg_exp_neg, fg_philox4x32_10, fg_uniforms
+from samplers._rng cimport fg_exp_neg, fg_exp_neg_f, fg_philox4x32_10, fg_tabulated_draws, fg_uniforms
 
 # The widest vector code the kernels may use: 0 portable only, 1 up to AVX2, 2 up to AVX-512.
 cdef int _simd_level = 2
@@ -59,6 +59,46 @@ def exp_neg(x):
     for i in range(a.shape[0]):
         o[i] = fg_exp_neg(a[i])
     return out.reshape(np.shape(x))
+
+
+def exp_neg_f(x):
+    """The kernels' single-precision e^x (for x <= 0), elementwise, as float32: the very bits
+    the multi-state Gibbs draws use."""
+    cdef float[::1] a = np.array(x, dtype=np.float32, ndmin=1).ravel()
+    out = np.empty(a.shape[0], dtype=np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(a.shape[0]):
+        o[i] = fg_exp_neg_f(a[i])
+    return out.reshape(np.shape(x))
+
+
+def categorical_draws_f(energies, u):
+    """The multi-state Gibbs draws of the table path (``fg_tabulated_draws``, at the SIMD level
+    in force) for one row of float32 ``energies`` (3 states or more; at most 32 take the vector
+    path) and
+    each uniform in ``u``: the very states the kernels draw, for tests of the precision
+    contract."""
+    row = np.asarray(energies, dtype=np.float32).ravel()
+    cdef int32_t k = row.shape[0]
+    cdef int64_t kp = (k + 7) & ~7, n
+    if k < 3:  # two states take the logistic draw
+        raise ValueError("categorical_draws_f draws among three states or more")
+    cdef float[::1] table = np.concatenate([row, np.zeros(kp - k, dtype=np.float32)])
+    cdef double[::1] uniforms = np.ascontiguousarray(u, dtype=np.float64).ravel()
+    n = uniforms.shape[0]
+    out = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return out
+    cdef int32_t[::1] drawn = out
+    cdef float[::1] rows = np.zeros(n * kp, dtype=np.float32)
+    cdef int32_t[::1] other = np.array([-1], dtype=np.int32)
+    cdef int32_t[::1] k_rows = np.array([1], dtype=np.int32)
+    cdef int64_t[::1] offset = np.array([0], dtype=np.int64)
+    cdef int32_t[::1] states = np.zeros(n, dtype=np.int32)
+    fg_tabulated_draws(n, k, 1, &other[0], &k_rows[0], &offset[0], &table[0], &states[0], n, &rows[0],
+                       &uniforms[0], &drawn[0], _simd_level)
+    return out
 
 
 SIMD_LEVELS = ("portable", "avx2", "avx512")

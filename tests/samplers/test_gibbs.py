@@ -4,6 +4,7 @@ Its feature means and marginals, and the invariance of its exact one-sweep matri
 with every other sampler in test_exact_distribution.py.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -71,6 +72,38 @@ def test_vector_and_portable_philox_give_the_same_uniforms(widest, first, n):
     fast = _with_simd(widest, lambda: _random.uniforms(key, 17, first, n, 2**33 + 9))
     portable = _with_simd("portable", lambda: _random.uniforms(key, 17, first, n, 2**33 + 9))
     np.testing.assert_array_equal(fast, portable)
+
+
+@pytest.mark.parametrize("k", [3, 8, 9, 21, 24, 25, 32])
+def test_categorical_draws_in_floats_are_the_same_bits_on_every_path_and_in_the_reference(k):
+    """The multi-state draws of the precision contract (docs/samplers.rst) on the portable and
+    vector paths and in the Python reference, at uniforms on both sides of every boundary
+    between states (where one unit in the last place of a weight or a sum decides the state),
+    with energies far apart (weights that underflow) and equal (ties)."""
+    from samplers._loopback import LoopbackGibbs
+
+    rng = np.random.default_rng(k)
+    for energies in (rng.normal(0, 3, k), np.linspace(0, -120, k), np.zeros(k), rng.integers(-2, 2, k) * 0.5):
+        row = energies.astype(np.float32)
+        weights = _random.exp_neg_f(row - row.max())
+        cumulative = np.cumsum(weights, dtype=np.float32)  # in state order, as the draws add them
+        cuts = np.floor(cumulative / cumulative[-1] * 2.0**24)
+        near = (cuts[:, None] + np.arange(-3, 4)[None, :]).ravel() / 2.0**24
+        u = np.clip(np.concatenate([near, rng.random(500), [0.0, 1 - 2.0**-53]]), 0.0, 1 - 2.0**-53)
+        draws = functools.partial(_random.categorical_draws_f, row, u)
+        portable = _with_simd("portable", draws)
+        reference = [LoopbackGibbs._draw(row[None, :].astype(np.float64), x) for x in u]
+        np.testing.assert_array_equal(portable, reference)
+        for widest in _random.simd_available()[1:]:
+            np.testing.assert_array_equal(_with_simd(widest, draws), portable)
+        assert set(portable) <= set(np.flatnonzero(weights > 0))  # a state of zero weight is never drawn
+
+
+def test_single_precision_exp_is_within_two_units_in_the_last_place():
+    x = -np.linspace(0.0, 86.0, 100_001).astype(np.float32)
+    exact = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(_random.exp_neg_f(x) - exact) / exact) < 2 * 2.0**-24
+    assert _random.exp_neg_f(np.float32(0.0)) == 1.0
 
 
 def test_allow_simd_names_the_levels():
