@@ -30,22 +30,6 @@ FG_INLINE double fg_exp_neg(double x)
     return p * fg_from_bits((uint64_t)(k + 1023) << 52);
 }
 
-/* 1 with probability 1 / (1 + e^-d), else 0, without overflow and without a branch:
- * u < 1 / (1 + e^-d) for d >= 0, and u < e^d / (1 + e^d) otherwise, both as products. */
-FG_INLINE int32_t fg_logistic_draw(double d, double u)
-{
-    double z = fg_exp_neg(d < 0.0 ? d : -d);
-    double bound = d >= 0.0 ? 1.0 : z;
-    return u * (1.0 + z) < bound;
-}
-
-/* fg_logistic_draw for n chains: out[c] = 1 with probability 1 / (1 + e^-d[c]). */
-FG_CLONES static void fg_logistic_draws(int64_t n, const double *d, const double *u, int32_t *out)
-{
-    for (int64_t c = 0; c < n; c++)
-        out[c] = fg_logistic_draw(d[c], u[c]);
-}
-
 /* A state drawn with probability proportional to exp(e[s]), s < k, for the uniform u;
  * overwrites e with the cumulative weights. */
 FG_INLINE int32_t fg_categorical_draw(int32_t k, double *e, double u)
@@ -98,6 +82,17 @@ FG_INLINE float fg_exp_neg_f(float x)
 FG_INLINE float fg_uniform_f(double u)
 {
     return (float)(int32_t)(u * 16777216.0) * (1.0f / 16777216.0f);
+}
+
+/* 1 with probability 1 / (1 + e^-d), else 0, in single precision (the Gibbs paths' precision
+ * contract, docs/samplers.rst), without overflow and without a branch: v < 1 / (1 + e^-d) for
+ * d >= 0, and v < e^d / (1 + e^d) otherwise, both as float products, with z = e^-|d| by
+ * fg_exp_neg_f and v the uniform cut to 24 bits. */
+FG_INLINE int32_t fg_logistic_draw_f(float d, double u)
+{
+    float z = fg_exp_neg_f(d < 0.0f ? d : -d);
+    float bound = d >= 0.0f ? 1.0f : z;
+    return fg_uniform_f(u) * (1.0f + z) < bound;
 }
 
 /* fg_categorical_draw in single precision (the multi-state Gibbs paths' precision contract,

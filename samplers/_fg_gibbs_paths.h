@@ -1,6 +1,7 @@
 /* The Gibbs update paths over a block of chains: the multi-state table path and the binary
- * fast path, portable and in AVX2 / AVX-512 registers, the same bits every way (see
- * samplers/_gibbs.pyx for when each is taken). */
+ * fast path, portable and in AVX2 registers, the same bits every way (see samplers/_gibbs.pyx
+ * for when each is taken). Both work in single precision (the precision contract, in
+ * docs/samplers.rst). */
 #ifndef FG_GIBBS_PATHS_H
 #define FG_GIBBS_PATHS_H
 
@@ -50,43 +51,46 @@ FG_CLONES static void fg_tabulated_draws_portable(int64_t nb, int32_t k, int64_t
         out[c] = fg_categorical_draw_f(k, rows + c * kp, u[c]);
 }
 
-/* The binary fast path for one variable v over a block of nb chains.
+/* The binary fast path for one variable v over a block of nb chains, in single precision (the
+ * precision contract): the energy change of each factor is rounded to a float once, when the
+ * tables are filled, the changes are summed in floats factor by factor from 0, and the draw
+ * is fg_logistic_draw_f.
  *
  * For each (v, factor) entry e of v's factors: other[e] is the factor's other variable (-1 when
- * unary) and k_other[e] its number of states (1 when unary); vtab + offset[e] points at the
- * pairs (feature change, energy change) when v goes 0 -> 1, one pair per state of the other
- * variable. scaled[e] is 1 when the factor has one scaled feature, whose running sum
+ * unary) and k_other[e] its number of states (1 when unary); etab + offset[e] holds the energy
+ * changes and ctab + offset[e] the feature changes when v goes 0 -> 1, one per state of the
+ * other variable. scaled[e] is 1 when the factor has one scaled feature, whose running sum
  * sums[feature[e]] is moved here (indexed factors are left to the caller, which reads flip).
  * xv points at v's states of the block, x at all states shifted to the block's first chain
  * (x + other * n_chains is the other's block). u holds the block's uniforms; d and flip
  * receive the energy changes and new - old per chain. Returns how many chains changed. */
 FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
-                                          int64_t degree, const int32_t *other, const int32_t *k_other,
-                                          const double *vtab, const int64_t *offset, const int8_t *scaled,
-                                          const int64_t *feature, double *sums, const double *u, double *d,
-                                          double *flip)
+                                                   int64_t degree, const int32_t *other, const int32_t *k_other,
+                                                   const float *etab, const double *ctab, const int64_t *offset,
+                                                   const int8_t *scaled, const int64_t *feature, double *sums,
+                                                   const double *u, float *d, double *flip)
 {
     int64_t c, e, changed = 0;
     for (c = 0; c < nb; c++)
-        d[c] = 0.0;
+        d[c] = 0.0f;
     for (e = 0; e < degree; e++) {
-        const double *row = vtab + offset[e];
+        const float *row = etab + offset[e];
         const int32_t *xu = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
         if (k_other[e] == 1) {
             for (c = 0; c < nb; c++)
-                d[c] += row[1];
+                d[c] += row[0];
         } else if (k_other[e] == 2) { /* a select, not a gather: vectorises */
-            double r0 = row[1], r1 = row[3];
+            float r0 = row[0], r1 = row[1];
             for (c = 0; c < nb; c++)
                 d[c] += xu[c] ? r1 : r0;
         } else {
             for (c = 0; c < nb; c++)
-                d[c] += row[2 * xu[c] + 1];
+                d[c] += row[xu[c]];
         }
     }
     double moved = 0.0; /* the sum of new - old over the chains: an integer, exact */
     for (c = 0; c < nb; c++) {
-        int32_t old = xv[c], new = fg_logistic_draw(d[c], u[c]);
+        int32_t old = xv[c], new = fg_logistic_draw_f(d[c], u[c]);
         flip[c] = (double)(new - old);
         moved += flip[c];
         xv[c] = new;
@@ -97,7 +101,7 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
     for (e = 0; e < degree; e++) {
         if (!scaled[e])
             continue;
-        const double *row = vtab + offset[e];
+        const double *row = ctab + offset[e];
         const int32_t *xu = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
         if (k_other[e] <= 2) {
             /* a feature change per state of the other variable (one when unary): the sum is
@@ -107,7 +111,7 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
             if (k_other[e] == 2)
                 for (c = 0; c < nb; c++)
                     moved1 += xu[c] ? flip[c] : 0.0;
-            sums[feature[e]] += k_other[e] == 1 ? row[0] * moved : row[0] * (moved - moved1) + row[2] * moved1;
+            sums[feature[e]] += k_other[e] == 1 ? row[0] * moved : row[0] * (moved - moved1) + row[1] * moved1;
             continue;
         }
         /* four fixed partial sums (vector lanes): the same bits on every machine */
@@ -115,212 +119,15 @@ FG_CLONES static int64_t fg_binary_update_portable(int64_t nb, int32_t *xv, cons
         int64_t l, full = nb & ~(int64_t)3;
         for (c = 0; c < full; c += 4)
             for (l = 0; l < 4; l++)
-                acc[l] += flip[c + l] * row[2 * xu[c + l]];
+                acc[l] += flip[c + l] * row[xu[c + l]];
         for (c = full; c < nb; c++)
-            acc[0] += flip[c] * row[2 * xu[c]];
+            acc[0] += flip[c] * row[xu[c]];
         sums[feature[e]] += (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
     return changed;
 }
 
 #ifdef FG_HAVE_AVX2_PATH
-/* fg_exp_neg on four lanes */
-#define FG_EX_ATTRIBUTE FG_AVX2
-#define FG_EX_NAME fg_exp_neg4
-#define FG_EX_PD __m256d
-#define FG_EX_SI __m256i
-#define FG_EX(op) _mm256_##op
-#define FG_EX_TO_SI(v) _mm256_castpd_si256(v)
-#define FG_EX_TO_PD(v) _mm256_castsi256_pd(v)
-#define FG_EX_SET1_SI(n) _mm256_set1_epi64x(n)
-#define FG_EX_NEG(v) _mm256_xor_pd(v, _mm256_set1_pd(-0.0))
-#include "_exp_simd.h"
-
-/* Per (variable, factor) entry of the vector binary paths: how the other variable enters. */
-enum { FG_UNARY = 0, FG_BINARY_OTHER = 1, FG_MULTI_OTHER = 2 };
-#define FG_MAX_FAST_DEGREE 64
-
-/* The value row[2 * x_u + column] for four chains, as the portable path reads it. */
-FG_AVX2 static inline __m256d fg_row_values(int kind, const double *row, int column, const int32_t *xu)
-{
-    if (kind == FG_UNARY)
-        return _mm256_broadcast_sd(row + column);
-    __m128i states = _mm_loadu_si128((const __m128i *)xu);
-    if (kind == FG_BINARY_OTHER) { /* a blend on x_u == 0, not a gather */
-        __m256i zero = _mm256_cvtepi32_epi64(_mm_cmpeq_epi32(states, _mm_setzero_si128()));
-        return _mm256_blendv_pd(_mm256_broadcast_sd(row + 2 + column), _mm256_broadcast_sd(row + column),
-                                _mm256_castsi256_pd(zero));
-    }
-    return _mm256_i32gather_pd(row + column, _mm_add_epi32(states, states), 8);
-}
-
-/* Field, draw, new state and scaled-sum terms for the 4 G chains from c: G independent vectors
- * side by side, so the long dependency chain of e^x of one vector overlaps the others'. The
- * moves are counted in moves (all chains) and counts[e] (chains whose other variable of a
- * binary entry e is in state 1), eight int32 lanes each; multi-state entries sum in acc[e]. */
-FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv, int64_t degree,
-                                            const double *const *rows, const int32_t *const *xus, const int *kinds,
-                                            const int8_t *scaled, const double *u, double *flip, __m256d *acc,
-                                            __m256i *counts, __m256i *moves)
-{
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
-    const __m256i low_words = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
-    __m256d field[4], step[4];
-    __m128i moved[4];
-    __m256i pairs[2];
-    int64_t e, changed = 0;
-    int g;
-    for (g = 0; g < G; g++)
-        field[g] = zero;
-    for (e = 0; e < degree; e++)
-        for (g = 0; g < G; g++)
-            field[g] = _mm256_add_pd(field[g], fg_row_values(kinds[e], rows[e], 1, xus[e] + c + 4 * g));
-    for (g = 0; g < G; g++) {
-        /* fg_logistic_draw: u (1 + z) < bound with z = e^-|d|, bound 1 for d >= 0, else z */
-        __m256d negative = _mm256_cmp_pd(field[g], zero, _CMP_LT_OQ);
-        __m256d z = fg_exp_neg4(_mm256_or_pd(field[g], sign)); /* -|d| */
-        __m256d bound = _mm256_blendv_pd(one, z, negative);
-        __m256d accept = _mm256_cmp_pd(_mm256_mul_pd(_mm256_loadu_pd(u + c + 4 * g), _mm256_add_pd(one, z)),
-                                       bound, _CMP_LT_OQ);
-        /* the masks' low words are -1 where the draw is 1 */
-        __m128i drawn = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(accept), low_words));
-        drawn = _mm_sub_epi32(_mm_setzero_si128(), drawn);
-        moved[g] = _mm_sub_epi32(drawn, _mm_loadu_si128((const __m128i *)(xv + c + 4 * g)));
-        _mm_storeu_si128((__m128i *)(xv + c + 4 * g), drawn);
-        step[g] = _mm256_cvtepi32_pd(moved[g]);
-        _mm256_storeu_pd(flip + c + 4 * g, step[g]);
-        changed += 4 - __builtin_popcount(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(moved[g], _mm_setzero_si128()))));
-    }
-    /* the moves of 8 chains to a vector (4 when G is 1: the upper lanes 0) */
-    for (g = 0; 2 * g < G; g++)
-        pairs[g] = G == 1 ? _mm256_zextsi128_si256(moved[0])
-                          : _mm256_inserti128_si256(_mm256_castsi128_si256(moved[2 * g]), moved[2 * g + 1], 1);
-    for (g = 0; 2 * g < G; g++)
-        *moves = _mm256_add_epi32(*moves, pairs[g]);
-    for (e = 0; e < degree; e++) {
-        if (!scaled[e] || kinds[e] == FG_UNARY)
-            continue;
-        if (kinds[e] == FG_BINARY_OTHER) {
-            /* the move where the other is in state 1, else 0: sign(x_u, move) = x_u * move */
-            __m256i n = counts[e];
-            for (g = 0; 2 * g < G; g++) {
-                const int32_t *xu = xus[e] + c + 8 * g;
-                __m256i states = G == 1 ? _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)xu))
-                                        : _mm256_loadu_si256((const __m256i *)xu);
-                n = _mm256_add_epi32(n, _mm256_sign_epi32(states, pairs[g]));
-            }
-            counts[e] = n;
-            continue;
-        }
-        __m256d a = acc[e];
-        /* lane l takes the chains c = l mod 4, in chain order; step is -1, 0 or 1, so
-         * step * value is exact and the fused multiply-add rounds as the add alone does */
-        for (g = 0; g < G; g++)
-            a = _mm256_fmadd_pd(step[g], fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g), a);
-        acc[e] = a;
-    }
-    return changed;
-}
-
-/* The sum of the eight int32 lanes. */
-FG_AVX2 static inline int64_t fg_lane_total(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* fg_exp_neg on eight lanes */
-#define FG_EX_ATTRIBUTE FG_AVX512
-#define FG_EX_NAME fg_exp_neg8
-#define FG_EX_PD __m512d
-#define FG_EX_SI __m512i
-#define FG_EX(op) _mm512_##op
-#define FG_EX_TO_SI(v) _mm512_castpd_si512(v)
-#define FG_EX_TO_PD(v) _mm512_castsi512_pd(v)
-#define FG_EX_SET1_SI(n) _mm512_set1_epi64(n)
-#define FG_EX_NEG(v) _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(v), _mm512_set1_epi64(INT64_MIN)))
-#include "_exp_simd.h"
-
-/* fg_binary_vectors(4, ...) with eight chains a vector: masks for the selects and the draws. */
-FG_AVX512 FG_INLINE int64_t fg_binary_vectors512(int64_t c, int32_t *xv, int64_t degree,
-                                                 const double *const *rows, const int32_t *const *xus,
-                                                 const int *kinds, const int8_t *scaled, const double *u,
-                                                 double *flip, __m256d *acc, __m256i *counts, __m256i *moves)
-{
-    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
-    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
-    const __m256i ones = _mm256_set1_epi32(1);
-    __m512d field[2];
-    __m256i moved[2];
-    int64_t e, changed = 0;
-    int g;
-    field[0] = field[1] = zero;
-    for (e = 0; e < degree; e++) {
-        const double *row = rows[e];
-        if (kinds[e] == FG_UNARY) {
-            __m512d r = _mm512_set1_pd(row[1]);
-            for (g = 0; g < 2; g++)
-                field[g] = _mm512_add_pd(field[g], r);
-        } else if (kinds[e] == FG_BINARY_OTHER) {
-            __m512d r0 = _mm512_set1_pd(row[1]), r1 = _mm512_set1_pd(row[3]);
-            for (g = 0; g < 2; g++) {
-                __m256i states = _mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g));
-                __mmask8 set = _mm256_test_epi32_mask(states, states);
-                field[g] = _mm512_add_pd(field[g], _mm512_mask_blend_pd(set, r0, r1));
-            }
-        } else {
-            for (g = 0; g < 2; g++) {
-                __m256i states = _mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g));
-                field[g] = _mm512_add_pd(field[g], _mm512_i32gather_pd(_mm256_add_epi32(states, states), row + 1, 8));
-            }
-        }
-    }
-    for (g = 0; g < 2; g++) {
-        __mmask8 negative = _mm512_cmp_pd_mask(field[g], zero, _CMP_LT_OQ);
-        __m512d z = fg_exp_neg8(_mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(field[g]), sign)));
-        __m512d bound = _mm512_mask_blend_pd(negative, one, z);
-        __mmask8 accept = _mm512_cmp_pd_mask(_mm512_mul_pd(_mm512_loadu_pd(u + c + 8 * g), _mm512_add_pd(one, z)),
-                                             bound, _CMP_LT_OQ);
-        __m256i drawn = _mm256_maskz_mov_epi32(accept, ones);
-        moved[g] = _mm256_sub_epi32(drawn, _mm256_loadu_si256((const __m256i *)(xv + c + 8 * g)));
-        _mm256_storeu_si256((__m256i *)(xv + c + 8 * g), drawn);
-        _mm512_storeu_pd(flip + c + 8 * g, _mm512_cvtepi32_pd(moved[g]));
-        changed += __builtin_popcount(_mm256_test_epi32_mask(moved[g], moved[g]));
-        *moves = _mm256_add_epi32(*moves, moved[g]);
-    }
-    for (e = 0; e < degree; e++) {
-        if (!scaled[e] || kinds[e] == FG_UNARY)
-            continue;
-        if (kinds[e] == FG_BINARY_OTHER) {
-            __m256i n = counts[e];
-            for (g = 0; g < 2; g++)
-                n = _mm256_add_epi32(n, _mm256_sign_epi32(_mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g)),
-                                                          moved[g]));
-            counts[e] = n;
-            continue;
-        }
-        __m256d a = acc[e];
-        for (g = 0; g < 4; g++)
-            a = _mm256_fmadd_pd(_mm256_loadu_pd(flip + c + 4 * g), fg_row_values(kinds[e], rows[e], 0, xus[e] + c + 4 * g), a);
-        acc[e] = a;
-    }
-    return changed;
-}
-
-/* AVX2: four vectors of four chains side by side. */
-#define FG_BX_ATTRIBUTE FG_AVX2
-#define FG_BX_UPDATE fg_binary_update_avx2
-#define FG_BX_GROUP(c) fg_binary_vectors(4, c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves)
-#include "_binary_simd.h"
-
-/* AVX-512: two vectors of eight chains, with masks. */
-#define FG_BX_ATTRIBUTE FG_AVX512
-#define FG_BX_UPDATE fg_binary_update_avx512
-#define FG_BX_GROUP(c) fg_binary_vectors512(c, xv, degree, rows, xus, kinds, scaled, u, flip, acc, counts, &moves)
-#include "_binary_simd.h"
-
 /* The energies of rows (the sums of fg_tabulated_draws) for rows of NV 8-float vectors: the
  * tables in groups of FG_TABLE_GROUP, each group's rows added to a chain's row held in
  * registers, so a chain's energies go through memory once a group, not once a table.
@@ -492,6 +299,173 @@ FG_AVX2 static void fg_tabulated_draws_avx2(int64_t nb, int32_t k, int64_t degre
         out[c] = fg_categorical_draw_avx2(k, rows + c * kp, u[c]);
 }
 
+
+/* Per (variable, factor) entry of the vector binary path: how the other variable enters. */
+enum { FG_UNARY = 0, FG_BINARY_OTHER = 1, FG_MULTI_OTHER = 2 };
+#define FG_MAX_FAST_DEGREE 64
+
+/* The energy changes row[x_u] of the eight chains whose other states are at xu. */
+FG_AVX2 static inline __m256 fg_energy_changes8(int kind, const float *row, const int32_t *xu)
+{
+    if (kind == FG_UNARY)
+        return _mm256_broadcast_ss(row);
+    __m256i states = _mm256_loadu_si256((const __m256i *)xu);
+    if (kind == FG_BINARY_OTHER) /* a blend on x_u == 0, not a gather */
+        return _mm256_blendv_ps(_mm256_broadcast_ss(row + 1), _mm256_broadcast_ss(row),
+                                _mm256_castsi256_ps(_mm256_cmpeq_epi32(states, _mm256_setzero_si256())));
+    return _mm256_i32gather_ps(row, states, 4);
+}
+
+/* The uniforms of eight chains cut to 24 bits, as fg_uniform_f cuts them (u 2^24 is exact). */
+FG_AVX2 static inline __m256 fg_uniforms8f(const double *u)
+{
+    const __m256d scale = _mm256_set1_pd(16777216.0);
+    __m128i lo = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_loadu_pd(u), scale));
+    __m128i hi = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_loadu_pd(u + 4), scale));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_set_m128i(hi, lo)), _mm256_set1_ps(1.0f / 16777216.0f));
+}
+
+/* Field, draw, new state and scaled-sum terms for the 8 G chains from c: G independent vectors
+ * side by side, so the long dependency chain of e^x of one vector overlaps the other's. The
+ * moves are counted in moves (all chains) and counts[e] (chains whose other variable of a
+ * binary entry e is in state 1), eight int32 lanes each; the feature changes of multi-state
+ * entries sum in acc[e], four double lanes that take the chains c = l mod 4 in chain order. */
+FG_AVX2 FG_INLINE int64_t fg_binary_vectors(const int G, int64_t c, int32_t *xv, int64_t degree,
+                                            const float *const *erows, const double *const *crows,
+                                            const int32_t *const *xus, const int *kinds, const int8_t *scaled,
+                                            const double *u, double *flip, __m256d *acc, __m256i *counts,
+                                            __m256i *moves)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 field[2];
+    __m256i moved[2];
+    int64_t e, changed = 0;
+    int g;
+    for (g = 0; g < G; g++)
+        field[g] = zero;
+    for (e = 0; e < degree; e++)
+        for (g = 0; g < G; g++)
+            field[g] = _mm256_add_ps(field[g], fg_energy_changes8(kinds[e], erows[e], xus[e] + c + 8 * g));
+    for (g = 0; g < G; g++) {
+        /* fg_logistic_draw_f: v (1 + z) < bound with z = e^-|d|, bound 1 for d >= 0, else z */
+        __m256 negative = _mm256_cmp_ps(field[g], zero, _CMP_LT_OQ);
+        __m256 z = fg_exp_neg8f(_mm256_or_ps(field[g], sign)); /* -|d| */
+        __m256 bound = _mm256_blendv_ps(one, z, negative);
+        __m256 accept = _mm256_cmp_ps(_mm256_mul_ps(fg_uniforms8f(u + c + 8 * g), _mm256_add_ps(one, z)), bound,
+                                      _CMP_LT_OQ);
+        __m256i drawn = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_castps_si256(accept)); /* 1 or 0 */
+        moved[g] = _mm256_sub_epi32(drawn, _mm256_loadu_si256((const __m256i *)(xv + c + 8 * g)));
+        _mm256_storeu_si256((__m256i *)(xv + c + 8 * g), drawn);
+        _mm256_storeu_pd(flip + c + 8 * g, _mm256_cvtepi32_pd(_mm256_castsi256_si128(moved[g])));
+        _mm256_storeu_pd(flip + c + 8 * g + 4, _mm256_cvtepi32_pd(_mm256_extracti128_si256(moved[g], 1)));
+        changed += 8 - __builtin_popcount(
+                           _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(moved[g], _mm256_setzero_si256()))));
+        *moves = _mm256_add_epi32(*moves, moved[g]);
+    }
+    for (e = 0; e < degree; e++) {
+        if (!scaled[e] || kinds[e] == FG_UNARY)
+            continue;
+        if (kinds[e] == FG_BINARY_OTHER) {
+            /* the move where the other is in state 1, else 0: sign(x_u, move) = x_u * move */
+            __m256i n = counts[e];
+            for (g = 0; g < G; g++)
+                n = _mm256_add_epi32(n, _mm256_sign_epi32(_mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g)),
+                                                          moved[g]));
+            counts[e] = n;
+            continue;
+        }
+        /* step is -1, 0 or 1, so step * value is exact and the fused multiply-add rounds as
+         * the add alone does */
+        __m256d a = acc[e];
+        for (g = 0; g < G; g++) {
+            __m256i states = _mm256_loadu_si256((const __m256i *)(xus[e] + c + 8 * g));
+            a = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(moved[g])),
+                                _mm256_i32gather_pd(crows[e], _mm256_castsi256_si128(states), 8), a);
+            a = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(moved[g], 1)),
+                                _mm256_i32gather_pd(crows[e], _mm256_extracti128_si256(states, 1), 8), a);
+        }
+        acc[e] = a;
+    }
+    return changed;
+}
+
+/* The sum of the eight int32 lanes. */
+FG_AVX2 static inline int64_t fg_lane_total(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* fg_binary_update_portable in AVX2 registers, eight chains a vector: field, draw, new state
+ * and scaled sums in one pass over the chains, with no buffer between the steps. Every value
+ * is computed by the same operations in the same order (moves counted exactly; multi-state
+ * sums: lane l takes the chains c = l mod 4 of the full quads, the rest go to lane 0), so the
+ * bits are the portable path's. AVX-512 machines run it too: eight float lanes do the work
+ * of the eight double lanes they would have. Needs degree <= FG_MAX_FAST_DEGREE. */
+FG_AVX2 static int64_t fg_binary_update_avx2(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
+                                             int64_t degree, const int32_t *other, const int32_t *k_other,
+                                             const float *etab, const double *ctab, const int64_t *offset,
+                                             const int8_t *scaled, const int64_t *feature, double *sums,
+                                             const double *u, double *flip)
+{
+    const float *erows[FG_MAX_FAST_DEGREE];
+    const double *crows[FG_MAX_FAST_DEGREE];
+    const int32_t *xus[FG_MAX_FAST_DEGREE];
+    int kinds[FG_MAX_FAST_DEGREE];
+    __m256d acc[FG_MAX_FAST_DEGREE];
+    __m256i counts[FG_MAX_FAST_DEGREE], moves = _mm256_setzero_si256();
+    int64_t c = 0, e, changed = 0;
+    for (e = 0; e < degree; e++) {
+        erows[e] = etab + offset[e];
+        crows[e] = ctab + offset[e];
+        xus[e] = x + (int64_t)(other[e] < 0 ? 0 : other[e]) * n_chains;
+        kinds[e] = k_other[e] == 1 ? FG_UNARY : k_other[e] == 2 ? FG_BINARY_OTHER : FG_MULTI_OTHER;
+        acc[e] = _mm256_setzero_pd();
+        counts[e] = _mm256_setzero_si256();
+    }
+    for (; c + 16 <= nb; c += 16)
+        changed += fg_binary_vectors(2, c, xv, degree, erows, crows, xus, kinds, scaled, u, flip, acc, counts, &moves);
+    for (; c + 8 <= nb; c += 8)
+        changed += fg_binary_vectors(1, c, xv, degree, erows, crows, xus, kinds, scaled, u, flip, acc, counts, &moves);
+    /* the last nb mod 8 chains, as the portable path does them */
+    int64_t tail = c, full = nb & ~(int64_t)3, moved = fg_lane_total(moves);
+    for (; c < nb; c++) {
+        float field = 0.0f;
+        for (e = 0; e < degree; e++)
+            field += erows[e][kinds[e] == FG_UNARY ? 0 : xus[e][c]];
+        int32_t old = xv[c], new = fg_logistic_draw_f(field, u[c]);
+        flip[c] = (double)(new - old);
+        xv[c] = new;
+        changed += new != old;
+        moved += new - old;
+    }
+    if (changed == 0)
+        return 0;
+    for (e = 0; e < degree; e++) {
+        if (!scaled[e])
+            continue;
+        if (kinds[e] == FG_UNARY) {
+            sums[feature[e]] += crows[e][0] * (double)moved;
+            continue;
+        }
+        if (kinds[e] == FG_BINARY_OTHER) {
+            int64_t moved1 = fg_lane_total(counts[e]);
+            for (c = tail; c < nb; c++)
+                moved1 += xus[e][c] ? (int64_t)flip[c] : 0;
+            sums[feature[e]] += crows[e][0] * (double)(moved - moved1) + crows[e][1] * (double)moved1;
+            continue;
+        }
+        double lane[4];
+        _mm256_storeu_pd(lane, acc[e]);
+        for (c = tail; c < nb; c++) /* tail is a multiple of 8: a full quad's chain keeps its lane */
+            lane[c < full ? c & 3 : 0] += flip[c] * crows[e][xus[e][c]];
+        sums[feature[e]] += (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    }
+    return changed;
+}
+
 /* The multi-state table path (see fg_tabulated_draws_portable): in AVX2 registers where the
  * machine has them and k <= FG_MAX_TABLE_STATES, the same bits either way. */
 #endif
@@ -510,24 +484,21 @@ static void __attribute__((unused)) fg_tabulated_draws(int64_t nb, int32_t k, in
     fg_tabulated_draws_portable(nb, k, degree, other, k_rows, offset, ftab, x, n_chains, rows, u, out);
 }
 
-/* The binary fast path (see fg_binary_update_portable): in AVX-512 or AVX2 registers where
- * the machine has them, the same bits every way. */
+/* The binary fast path (see fg_binary_update_portable): in AVX2 registers where the machine
+ * has them, the same bits either way. */
 static int64_t __attribute__((unused)) fg_binary_update(int64_t nb, int32_t *xv, const int32_t *x, int64_t n_chains,
                                                         int64_t degree, const int32_t *other, const int32_t *k_other,
-                                                        const double *vtab, const int64_t *offset, const int8_t *scaled,
-                                                        const int64_t *feature, double *sums, const double *u,
-                                                        double *d, double *flip, int simd)
+                                                        const float *etab, const double *ctab, const int64_t *offset,
+                                                        const int8_t *scaled, const int64_t *feature, double *sums,
+                                                        const double *u, float *d, double *flip, int simd)
 {
 #ifdef FG_HAVE_AVX2_PATH
-    if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx512(simd))
-        return fg_binary_update_avx512(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
-                                       sums, u, flip);
     if (degree <= FG_MAX_FAST_DEGREE && fg_use_avx2(simd))
-        return fg_binary_update_avx2(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
+        return fg_binary_update_avx2(nb, xv, x, n_chains, degree, other, k_other, etab, ctab, offset, scaled, feature,
                                      sums, u, flip);
 #endif
-    return fg_binary_update_portable(nb, xv, x, n_chains, degree, other, k_other, vtab, offset, scaled, feature,
-                                     sums, u, d, flip);
+    return fg_binary_update_portable(nb, xv, x, n_chains, degree, other, k_other, etab, ctab, offset, scaled,
+                                     feature, sums, u, d, flip);
 }
 
 #endif

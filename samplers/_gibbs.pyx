@@ -19,7 +19,7 @@ from samplers._core cimport chain_joint, commit_changes
 from samplers._driver cimport SweepKernel, run_sweeps
 from samplers._random cimport simd_level
 from samplers._rng cimport (
-    fg_binary_update, fg_categorical_draws_f, fg_logistic_draws, fg_tabulated_draws, fg_uniforms,
+    fg_binary_update, fg_categorical_draws_f, fg_logistic_draw_f, fg_tabulated_draws, fg_uniforms,
 )
 
 
@@ -31,9 +31,9 @@ cdef class PairTables:
     """Per-run energy tables for variables whose factors have at most two variables.
 
     For each (variable v, factor) entry: the factor's energy for every state s of v and every
-    state of the other scope variable u. For binary v (the binary fast path): the feature
-    change and the energy change when v goes from 0 to 1, ``vtab[offset + 2 * x_u]`` and
-    ``vtab[offset + 2 * x_u + 1]``. For multi-state v (the table path): float rows
+    state of the other scope variable u. For binary v (the binary fast path): the energy
+    change when v goes from 0 to 1 as a float, ``etab[offset + x_u]``, and the feature change
+    (of a scaled feature) ``ctab[offset + x_u]``. For multi-state v (the table path): float rows
     ``ftab[offset + x_u * kp + s]``, each padded with zeros to kp, k_v rounded up to a
     multiple of 8 (samplers/_fg_gibbs_paths.h).
     A unary factor has one row. The entries are the very values the general path computes
@@ -52,7 +52,8 @@ cdef class PairTables:
     cdef const int8_t[::1] indexed
     cdef const int8_t[::1] identity
     cdef const int32_t[::1] k_other
-    cdef double[::1] vtab
+    cdef float[::1] etab
+    cdef double[::1] ctab
     cdef float[::1] ftab
     cdef GraphView g
 
@@ -95,7 +96,7 @@ cdef class PairTables:
                     k_u = g.n_states[oth[e]]
                 if md[v] == 1:
                     off[e] = total
-                    total += k_u * 2
+                    total += k_u
                 else:
                     off[e] = total_f
                     total_f += k_u * kp
@@ -128,7 +129,8 @@ cdef class PairTables:
         self.mode = mode
         self.other = other
         self.offset = offset
-        self.vtab = np.zeros(total)
+        self.etab = np.zeros(total, dtype=np.float32)
+        self.ctab = np.zeros(total)
         self.ftab = np.zeros(total_f, dtype=np.float32)  # fill() writes all but the zero padding
         if theta is not None:
             self.fill(theta)
@@ -141,7 +143,8 @@ cdef class PairTables:
         cdef const int32_t[::1] oth = self.other
         cdef const int64_t[::1] off = self.offset
         cdef const int8_t[::1] ident = self.identity
-        cdef double[::1] vt = self.vtab
+        cdef float[::1] et = self.etab
+        cdef double[::1] ct = self.ctab
         cdef float[::1] ft = self.ftab
         cdef Py_ssize_t v, e, f, n = g.n_variables
         cdef int64_t s, a, k_u, k_v, kp, stride_v, stride_u, j
@@ -160,12 +163,12 @@ cdef class PairTables:
                     stride_u = g.factor_strides[g.factor_ptr[f] + 1 - g.var_pos[e]]
                 for a in range(k_u):
                     j = a * stride_u
-                    if md[v] == 1:  # the binary path reads both from one cache line
-                        vt[off[e] + a * 2 + 1] = (entry_energy(g, theta, f, ident[e], j + stride_v)
-                                                  - entry_energy(g, theta, f, ident[e], j))
+                    if md[v] == 1:
+                        et[off[e] + a] = <float>(entry_energy(g, theta, f, ident[e], j + stride_v)
+                                                 - entry_energy(g, theta, f, ident[e], j))
                         if g.factor_form[f] == 0:
-                            vt[off[e] + a * 2] = (g.tables[g.factor_table[f] + j + stride_v]
-                                                  - g.tables[g.factor_table[f] + j])
+                            ct[off[e] + a] = (g.tables[g.factor_table[f] + j + stride_v]
+                                              - g.tables[g.factor_table[f] + j])
                     else:
                         for s in range(k_v):
                             ft[off[e] + a * kp + s] = <float>entry_energy(g, theta, f, ident[e], j + s * stride_v)
@@ -192,9 +195,10 @@ cdef int64_t update_pairwise_binary(GraphView g, PairTables t, int32_t* x, doubl
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, nb, u, simd_level())
     # pointer arithmetic, not &a[lo]: a variable with no factors at the end has lo == len(a)
     changed = fg_binary_update(nb, xv, x + c0, n_chains, g.var_ptr[v + 1] - lo, &t.other[0] + lo, &t.k_other[0] + lo,
-                               &t.vtab[0], &t.offset[0] + lo,
+                               &t.etab[0] if t.etab.shape[0] else NULL, &t.ctab[0] if t.ctab.shape[0] else NULL,
+                               &t.offset[0] + lo,
                                (&t.scaled[0] + lo) if sums != NULL else (&t.untracked[0] + lo), &t.feature[0] + lo,
-                               sums, u, d, flip, simd_level())
+                               sums, u, <float*>d, flip, simd_level())
     if changed == 0 or not t.indexed[v] or sums == NULL:
         return changed
     for e in range(lo, g.var_ptr[v + 1]):
@@ -285,19 +289,19 @@ cdef int64_t update_block(GraphView g, int32_t* x, const double[::1] theta, doub
     """
     cdef int32_t k = g.n_states[v], old, new, s
     cdef int64_t c, e, f, stride, base, changed = 0
-    cdef double d
+    cdef float d
     cdef float* floats = <float*>energy  # the energies of a multi-state variable, in floats
     fg_uniforms(key, <uint32_t>v, sweep, 0, first_chain + c0, c1 - c0, uniform, simd_level())
     for c in range(c0, c1):
         old = x[v * n_chains + c]
-        if k == 2:  # one logistic in d = E(1) - E(0), summed factor by factor
+        if k == 2:  # one logistic in d = E(1) - E(0), summed factor by factor in floats
             d = 0.0
             for e in range(g.var_ptr[v], g.var_ptr[v + 1]):
                 f = g.var_factors[e]
                 stride = g.factor_strides[g.factor_ptr[f] + g.var_pos[e]]
                 base = chain_joint(g, x, n_chains, c, f) - old * stride
-                d += factor_energy(g, theta, f, base + stride) - factor_energy(g, theta, f, base)
-            fg_logistic_draws(1, &d, &uniform[c - c0], &new)
+                d = d + <float>(factor_energy(g, theta, f, base + stride) - factor_energy(g, theta, f, base))
+            new = fg_logistic_draw_f(d, uniform[c - c0])
         else:
             for s in range(k):
                 floats[s] = 0.0

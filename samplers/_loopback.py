@@ -39,12 +39,13 @@ class LoopbackGibbs(Sampler):
     @staticmethod
     def _draw(local: np.ndarray, u: float) -> int:
         """The kernel's selection rule, operation for operation, from per-factor energies."""
-        if local.shape[1] == 2:  # one logistic in d, summed factor by factor
-            d = 0.0
+        v = np.float32(np.floor(u * 2.0**24) / 2.0**24)  # the uniform cut to 24 bits
+        if local.shape[1] == 2:  # one logistic in d, summed factor by factor in floats
+            d = np.float32(0.0)
             for e0, e1 in local.tolist():
-                d += e1 - e0
-            z = float(_random.exp_neg(-abs(d)))
-            return int(u * (1.0 + z) < (1.0 if d >= 0.0 else z))
+                d = np.float32(d + np.float32(e1 - e0))
+            z = np.float32(_random.exp_neg_f(-abs(d)))
+            return int(np.float32(v * np.float32(np.float32(1.0) + z)) < (np.float32(1.0) if d >= 0.0 else z))
         energy = np.zeros(local.shape[1], dtype=np.float32)
         for row in local:  # summed factor by factor in floats, like the kernel
             energy += row.astype(np.float32)
@@ -53,7 +54,7 @@ class LoopbackGibbs(Sampler):
         for w in weights:
             total = np.float32(total + w)
             cumulative.append(total)
-        v = np.float32(np.floor(u * 2.0**24) / 2.0**24) * total  # the uniform cut to 24 bits
+        v = v * total
         return next((s for s in range(len(energy) - 1) if v < cumulative[s]), len(energy) - 1)
 
     def run(self, theta: ArrayLike, n_sweeps: int) -> SweepInfo:

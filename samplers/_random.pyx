@@ -6,12 +6,14 @@ Every kernel takes the widest vector code it may use as an argument; the sweeps 
 here (:func:`simd_level`, cimported), so :func:`allow_simd` sets it for every module at once.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 
 import numpy as np
 
 from samplers cimport _rng
-from samplers._rng cimport fg_exp_neg, fg_exp_neg_f, fg_philox4x32_10, fg_tabulated_draws, fg_uniforms
+from samplers._rng cimport (
+    fg_binary_update, fg_exp_neg, fg_exp_neg_f, fg_philox4x32_10, fg_tabulated_draws, fg_uniforms,
+)
 
 # The widest vector code the kernels may use: 0 portable only, 1 up to AVX2, 2 up to AVX-512.
 cdef int _simd_level = 2
@@ -63,7 +65,7 @@ def exp_neg(x):
 
 def exp_neg_f(x):
     """The kernels' single-precision e^x (for x <= 0), elementwise, as float32: the very bits
-    the multi-state Gibbs draws use."""
+    the Gibbs draws use."""
     cdef float[::1] a = np.array(x, dtype=np.float32, ndmin=1).ravel()
     out = np.empty(a.shape[0], dtype=np.float32)
     cdef float[::1] o = out
@@ -99,6 +101,33 @@ def categorical_draws_f(energies, u):
     fg_tabulated_draws(n, k, 1, &other[0], &k_rows[0], &offset[0], &table[0], &states[0], n, &rows[0],
                        &uniforms[0], &drawn[0], _simd_level)
     return out
+
+
+def logistic_draws_f(fields, u):
+    """The binary Gibbs draws of the fast path (``fg_binary_update``, at the SIMD level in
+    force): chain c takes the new state 1 with probability 1 / (1 + e^-d) for the float32 field
+    ``fields[c]`` and the uniform ``u[c]``; the very states the kernels draw, for tests of the
+    precision contract."""
+    cdef float[::1] etab = np.ascontiguousarray(fields, dtype=np.float32).ravel()
+    cdef double[::1] uniforms = np.ascontiguousarray(u, dtype=np.float64).ravel()
+    cdef int64_t n = uniforms.shape[0]
+    if etab.shape[0] != n:
+        raise ValueError("logistic_draws_f takes one field per uniform")
+    out = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return out
+    # one factor whose other variable (chain c in state c) picks each chain's field from etab
+    cdef int32_t[::1] states = np.concatenate([out, np.arange(n, dtype=np.int32)])
+    cdef int32_t[::1] other = np.array([1], dtype=np.int32)
+    cdef int32_t[::1] k_other = np.array([max(n, 3)], dtype=np.int32)
+    cdef int64_t[::1] offset = np.zeros(1, dtype=np.int64)
+    cdef int8_t[::1] scaled = np.zeros(1, dtype=np.int8)
+    cdef int64_t[::1] feature = np.zeros(1, dtype=np.int64)
+    cdef double[::1] flip = np.zeros(n)
+    cdef float[::1] d = np.zeros(n, dtype=np.float32)
+    fg_binary_update(n, &states[0], &states[0], n, 1, &other[0], &k_other[0], &etab[0], NULL, &offset[0],
+                     &scaled[0], &feature[0], NULL, &uniforms[0], &d[0], &flip[0], _simd_level)
+    return np.asarray(states[:n]).copy()
 
 
 SIMD_LEVELS = ("portable", "avx2", "avx512")

@@ -23,9 +23,9 @@ cdef extern from "_fg_philox.h" nogil:
 
 cdef extern from "_fg_draws.h" nogil:
     double fg_exp_neg(double x)
-    void fg_logistic_draws(int64_t n, const double* d, const double* u, int32_t* out)
     void fg_categorical_draws(int64_t n, int32_t k, double* energy, const double* u, int32_t* out)
     float fg_exp_neg_f(float x)
+    int32_t fg_logistic_draw_f(float d, double u)
     void fg_categorical_draws_f(int64_t n, int32_t k, float* energy, const double* u, int32_t* out)
 
 
@@ -34,6 +34,6 @@ cdef extern from "_fg_gibbs_paths.h" nogil:
                             const int64_t* offset, const float* ftab, const int32_t* x, int64_t n_chains,
                             float* rows, const double* u, int32_t* out, int simd)
     int64_t fg_binary_update(int64_t nb, int32_t* xv, const int32_t* x, int64_t n_chains,
-                             int64_t degree, const int32_t* other, const int32_t* k_other, const double* vtab,
-                             const int64_t* offset, const int8_t* scaled, const int64_t* feature,
-                             double* sums, const double* u, double* d, double* flip, int simd)
+                             int64_t degree, const int32_t* other, const int32_t* k_other, const float* etab,
+                             const double* ctab, const int64_t* offset, const int8_t* scaled, const int64_t* feature,
+                             double* sums, const double* u, float* d, double* flip, int simd)
