@@ -19,6 +19,7 @@ from setuptools.command.build_ext import build_ext
 EXTENSIONS = [
     "factorgraph._kernels",
     "factorgraph._coloring",
+    "factorgraph._alignment",
     "factorgraph._openmp",
     "samplers._random",
     "samplers._core",

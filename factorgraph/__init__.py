@@ -53,6 +53,7 @@ from factorgraph._memory import MEMORY_WARNING_BYTES
 # training loop, Dask and matplotlib load only when something needs them.
 _SUBMODULES = frozenset(
     {
+        "alignment",
         "assessment",
         "checkpoint",
         "coloring",
@@ -67,7 +68,9 @@ _SUBMODULES = frozenset(
         "io",
         "optim",
         "plot",
+        "potts",
         "sampling",
+        "scopes",
         "spec",
         "testing",
         "training",
@@ -133,6 +136,9 @@ __all__ = [
     "enumeration",
     "testing",
     "datasets",
+    "alignment",
+    "potts",
+    "scopes",
     "optim",
     "plot",
     "exact",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import time
@@ -69,7 +70,7 @@ def _data(spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
             f"{args.model}: the model takes no data (its objectives' targets are in the file); "
             f'drop {args.data}, or write target = {{ from = "data" }} in [[objectives]].'
         )
-    data = read_data(args.data, np.asarray(spec.graph.n_states), args.data_key)
+    data = read_data(args.data, spec.graph, args.data_key, getattr(args, "data_units", "auto"))
     weights = read_weights(args.weights, len(data)) if args.weights is not None else None
     logger.info("data: %d rows of %d variables from %s", data.shape[0], data.shape[1], args.data)
     return data, weights
@@ -91,6 +92,22 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     return trainer, fit
 
 
+def _with_sampler(spec: Any, args: argparse.Namespace) -> Any:
+    """The model file's settings with --sampler and --sampler-option applied. Another sampler
+    than the file's starts from no options: the file's are for its own sampler."""
+    import samplers
+
+    if args.sampler is None and not args.sampler_option:
+        return spec
+    name = args.sampler if args.sampler is not None else spec.sampler
+    samplers.get(name)  # an unknown name is refused here, with the list of names
+    options = dict(spec.sampler_options) if name == spec.sampler else {}
+    if name != spec.sampler and spec.sampler_options:
+        logger.info("--sampler %s: the model file's options for '%s' are not used", name, spec.sampler)
+    options.update(args.sampler_option)
+    return dataclasses.replace(spec, sampler=name, sampler_options=options)
+
+
 def _fingerprint(graph: GraphLike) -> str:
     return as_compiled(graph).fingerprint()
 
@@ -104,6 +121,12 @@ def _resume_command(args: argparse.Namespace) -> str:
     words += ["-o", args.out] if args.out else []
     words += ["--plot", args.plot] if args.plot else []
     words += ["--scheduler", args.scheduler] if getattr(args, "scheduler", None) else []
+    if getattr(args, "pseudocount", None) is not None:  # an alignment's own settings
+        words += ["--pseudocount", repr(args.pseudocount)]
+    if getattr(args, "alphabet", "protein") != "protein":
+        words += ["--alphabet", args.alphabet]
+    if getattr(args, "identity", 0.8) != 0.8:
+        words += ["--identity", repr(args.identity)]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -135,8 +158,10 @@ def run_fit(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
     import factorgraph as fg
+    from factorgraph._cli_alignment import alignment_inputs, is_alignment
 
-    spec = _need_spec(args, "fit")
+    family = alignment_inputs(args) if is_alignment(args.model) else None
+    spec = _with_sampler(family[0] if family else _need_spec(args, "fit"), args)
     if args.out:
         check_model_path(args.out)
     if args.plot:
@@ -144,6 +169,10 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
     trainer_overrides, fit_overrides = _overrides(args)
     fit_options = dict(spec.fit_options, **fit_overrides)
     if args.resume:
+        if args.sampler is not None or args.sampler_option:
+            raise DataError(
+                "--resume continues the checkpointed fit with its own sampler; drop --sampler and --sampler-option."
+            )
         if args.checkpoint_dir is None:
             raise DataError("--resume needs --checkpoint-dir D, the folder the interrupted fit wrote.")
         trainer = fg.Trainer.resume(args.checkpoint_dir, cluster=cluster)
@@ -161,7 +190,7 @@ def _run_fit(args: argparse.Namespace, out: TextIO, cluster: Any) -> int:
             "resuming from %s after %d steps; %d steps to go", args.checkpoint_dir, done, fit_options["max_steps"]
         )
     else:
-        data, weights = _data(spec, args)
+        data, weights = family[1:] if family else _data(spec, args)
         if args.checkpoint_dir is not None:
             trainer_overrides["checkpoint_dir"] = args.checkpoint_dir
             if args.checkpoint_every is not None:

@@ -124,10 +124,11 @@ def _read_csv(file: Path, what: str) -> np.ndarray:
         fields = line.split(",")
         if len(fields) != width:
             raise DataError(f"{file}: line {number} has {len(fields)} fields; the first row has {width}.") from None
-        for column, field in enumerate(fields, 1):
+        for column, field in enumerate(fields):
             if not _is_number(field):
                 raise DataError(
-                    f"{file}: line {number}, column {column}: expected a number; found {field.strip()!r}."
+                    f"{file}: line {number}, column {column} (lines counted from 1, columns from 0): "
+                    f"expected a number; found {field.strip()!r}."
                 ) from None
     raise DataError(f"{file}: cannot read the {what} file as comma-separated numbers.")
 
@@ -140,41 +141,51 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def read_data(path: str, n_states: np.ndarray, key: str | None = None) -> np.ndarray:
-    """State indices, shape (N, n_variables), checked against the model's domains.
+def read_data(path: str, graph: Any, key: str | None = None, units: str = "auto") -> np.ndarray:
+    """State indices, shape (N, n_variables), from a file of state indices or of the variables'
+    values (``units``, as in :func:`factorgraph.data.as_states`), checked against the domains.
 
-    Rows and columns in messages count from 1 (data rows: a CSV header or comment is not one).
+    Rows and columns in messages count from 0, as in Python and in every message of the library
+    (data rows: a CSV header or comment is not one); only file lines count from 1.
     """
-    from factorgraph._validation import check_states
+    from factorgraph.data import as_states
 
     array = read_array(path, "data", key)
+    n_states = np.asarray(graph.n_states)
     n = len(n_states)
     if array.dtype.kind not in "iubf":
-        raise DataError(f"{path}: expected numbers (state indices); found dtype {array.dtype}.")
+        raise DataError(f"{path}: expected numbers (state indices or values); found dtype {array.dtype}.")
     if array.ndim == 1 and n == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != n:
         raise DataError(
-            f"{path}: expected state indices of shape (N, {n}), one row per sample and one column "
+            f"{path}: expected an array of shape (N, {n}), one row per sample and one column "
             f"per variable of the model; found shape {array.shape}."
         )
-    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.any(array != np.round(array)):
-        row, col = np.argwhere(array != np.round(array))[0]
-        raise DataError(
-            f"{path}: row {row + 1}, column {col + 1}: expected an integer state index; found "
-            f"{array[row, col]:g}. Map raw values to state indices (FactorGraph.encode) first."
-        )
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        row, col = np.argwhere(~np.isfinite(array))[0]
-        raise DataError(f"{path}: row {row + 1}, column {col + 1}: expected a state index; found {array[row, col]}.")
-    bad = (array < 0) | (array >= n_states[None, :])
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise DataError(
-            f"{path}: row {row + 1}, column {col + 1}: state {array[row, col]:g} is out of range; "
-            f"that variable has states 0..{n_states[col] - 1}."
-        )
-    return check_states(array, n_states, "factorgraph fit")
+    try:
+        return as_states(graph, array, "factorgraph", units=units)  # type: ignore[arg-type]
+    except DataError as exc:
+        failure = exc
+    if units != "values":  # the faults of the state-index reading, placed in the file
+        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.any(array != np.round(array)):
+            row, col = np.argwhere(array != np.round(array))[0]
+            raise DataError(
+                f"{path}: row {row}, column {col} (counted from 0): expected an integer state index or one of "
+                f"the variable's values; found {array[row, col]:g}."
+            )
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            row, col = np.argwhere(~np.isfinite(array))[0]
+            raise DataError(
+                f"{path}: row {row}, column {col} (counted from 0): expected a state index; found {array[row, col]}."
+            )
+        bad = (array < 0) | (array >= n_states[None, :])
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DataError(
+                f"{path}: row {row}, column {col} (counted from 0): state {array[row, col]:g} is out of range; "
+                f"that variable has states 0..{n_states[col] - 1} (and its values are not the file's either)."
+            )
+    raise DataError(f"{path}: {failure}")
 
 
 def read_weights(path: str, n_rows: int) -> np.ndarray:

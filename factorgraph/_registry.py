@@ -25,13 +25,18 @@ class Registry:
         The entry-point group third-party packages register under, e.g. "factorgraph.samplers".
     required : tuple of str
         Attributes every plugin class must have.
+    unlisted_group : str, optional
+        A second entry-point group whose plugins load by name but are not listed by
+        :meth:`available` (test-only plugins, which users should not be offered).
     """
 
-    def __init__(self, group: str, required: tuple[str, ...]) -> None:
+    def __init__(self, group: str, required: tuple[str, ...], unlisted_group: str | None = None) -> None:
         self.group = group
         self.required = required
+        self.unlisted_group = unlisted_group
         self._classes: dict[str, type] = {}
         self._entry_points: dict[str, importlib.metadata.EntryPoint] | None = None
+        self._unlisted: set[str] = set()
 
     def register(self, cls: type, name: str | None = None) -> type:
         """Add a plugin class (usable as a decorator); its ``name`` attribute is the default."""
@@ -46,7 +51,7 @@ class Registry:
         already is); yields the name. For checks that need a plugin by name without leaving it
         registered."""
         name = getattr(cls, "name", "")
-        if name in self.available() and self.get(name) is cls:
+        if self.knows(name) and self.get(name) is cls:
             yield name
             return
         previous = self._classes.get(name)
@@ -71,7 +76,11 @@ class Registry:
 
     def _discover(self) -> dict[str, importlib.metadata.EntryPoint]:
         if self._entry_points is None:
-            self._entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=self.group)}
+            listed = {ep.name: ep for ep in importlib.metadata.entry_points(group=self.group)}
+            groups = importlib.metadata.entry_points(group=self.unlisted_group) if self.unlisted_group else ()
+            unlisted = {ep.name: ep for ep in groups if ep.name not in listed}
+            self._unlisted = set(unlisted)
+            self._entry_points = {**unlisted, **listed}
         return self._entry_points
 
     def refresh(self) -> None:
@@ -81,9 +90,14 @@ class Registry:
         """
         self._entry_points = None
 
+    def knows(self, name: str) -> bool:
+        """Whether :meth:`get` can load ``name``: a listed or an unlisted plugin."""
+        return name in self._classes or name in self._discover()
+
     def available(self) -> list[str]:
-        """Every registered name, built-in or from an entry point, without importing plugins."""
-        return sorted(set(self._classes) | set(self._discover()))
+        """Every registered name, built-in or from an entry point, without importing plugins (the
+        unlisted group's plugins left out)."""
+        return sorted((set(self._classes) | set(self._discover())) - self._unlisted)
 
     def get(self, name: str) -> type:
         """The class registered as ``name``, loading an entry point on first use."""

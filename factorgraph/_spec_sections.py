@@ -8,6 +8,7 @@ re-raised with the key path in front (same class).
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from factorgraph import features as F
 from factorgraph import optim
-from factorgraph._errors import FactorGraphError
+from factorgraph._errors import FactorGraphError, ModelSpecError
 from factorgraph._spec_read import MISSING, Source, join
 from factorgraph.graph import FactorGraph
 
@@ -139,7 +140,9 @@ def add_features(src: Source, graph: FactorGraph, table: Mapping, path: str) -> 
     name = src.string(table, "name", path, default=None)
     trainable = src.boolean(table, "trainable", path, default=True)
     theta_init = _optional_array(src, table, "theta_init", path, vector=True)
-    scopes = read_scopes(src, table["scopes"], join(path, "scopes"), graph.n_variables)
+    scopes, edge_theta = read_scopes(src, table["scopes"], join(path, "scopes"), graph)
+    if theta_init is None:
+        theta_init = edge_theta  # an edge list's third column
     values = {p: _feature_param(src, table[p], join(path, p), p) for p in params if p in table}
     group = _build(src, path, cls, scopes, **values)
     _build(src, path, graph.add_features, group, name=name, trainable=trainable, theta_init=theta_init)
@@ -175,44 +178,101 @@ def _edges(src: Source, value: object, path: str) -> Any:
     return src.array(value, path, scalar=False, vector=True)
 
 
-def read_scopes(src: Source, value: object, path: str, n_variables: int) -> np.ndarray:
-    """Scopes inline, from a file, or generated: ``{ range = [a, b] }``, ``{ all_pairs = [a, b] }``."""
-    if isinstance(value, Mapping) and ("range" in value or "all_pairs" in value):
-        return _generated_scopes(src, value, path, n_variables)
-    scopes = np.asarray(src.array(value, path, integer=True, scalar=False))
+def read_scopes(src: Source, value: object, path: str, graph: FactorGraph) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scopes inline, from a file, or generated (``{ range = [a, b] }``, ``{ all_pairs = [a, b] }``,
+    ``{ grid = [L, M], ... }``, ``{ edges = "file.csv" }``), and the initial θ an edge list gives."""
+    n_variables = graph.n_variables
+    init = None
+    if isinstance(value, Mapping) and set(value) & set(_GENERATORS):
+        scopes, init = _generated_scopes(src, value, path, graph)
+    else:
+        scopes = np.asarray(src.array(value, path, integer=True, scalar=False))
     bad = (scopes < 0) | (scopes >= n_variables)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        origin = f" in '{value['file']}'" if isinstance(value, Mapping) else ""
+        origin = f" in '{value['file']}'" if isinstance(value, Mapping) and "file" in value else ""
         raise src.error(
             path,
             f"expected variable ids in 0..{n_variables - 1} (the variables declared in "
             f"[[variables]]); found {int(scopes[index])} at index {list(index)}{origin}.",
         )
-    return scopes
+    return scopes, init
 
 
-def _generated_scopes(src: Source, table: Mapping, path: str, n_variables: int) -> np.ndarray:
-    src.check_keys(table, path, ("range", "all_pairs"), what="in generated scopes")
-    if len(table) != 1:
-        raise src.error(path, "expected exactly one of 'range' and 'all_pairs'; found both.")
-    key = next(iter(table))
-    bounds = table[key]
+# the scope generators, and the keys each allows beside its own
+_GENERATORS = {
+    "range": (),
+    "all_pairs": (),
+    "grid": ("periodic", "neighbours", "first"),
+    "edges": (),
+}
+
+
+def _generated_scopes(
+    src: Source, table: Mapping, path: str, graph: FactorGraph
+) -> tuple[np.ndarray, np.ndarray | None]:
+    from factorgraph import scopes
+
+    found = [key for key in _GENERATORS if key in table]
+    if len(found) != 1:
+        raise src.error(path, f"expected exactly one of {', '.join(map(repr, _GENERATORS))}; found {found}.")
+    key = found[0]
+    src.check_keys(table, path, (key, *_GENERATORS[key]), what=f"in '{key}' scopes")
     where = join(path, key)
+    if key == "edges":
+        name = src.string(table, "edges", path)
+        try:
+            edges = scopes.read_edges(src.base_dir / name, names=graph.variable_names)
+        except FileNotFoundError:
+            raise src.error(
+                where, f"file '{name}' not found (looked for {(src.base_dir / name).absolute()})."
+            ) from None
+        except (ModelSpecError, OSError, ValueError) as exc:
+            raise src.error(where, str(exc)) from None
+        return edges.scopes, edges.theta_init
+    if key == "grid":
+        shape = table["grid"]
+        if not (
+            isinstance(shape, list)
+            and shape
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+        ):
+            raise src.expected(where, "the lattice's sides, e.g. [8, 8]", shape)
+        periodic = table.get("periodic", False)
+        if not (
+            isinstance(periodic, bool) or (isinstance(periodic, list) and all(isinstance(p, bool) for p in periodic))
+        ):
+            raise src.expected(join(path, "periodic"), "true, false or one of them per axis", periodic)
+        neighbours = (
+            src.choice(table, "neighbours", path, ("von Neumann", "Moore")) if "neighbours" in table else "von Neumann"
+        )
+        first = src.integer(table, "first", path, default=0, minimum=0)
+        sites = math.prod(shape)
+        if first + sites > graph.n_variables:
+            raise src.error(
+                where,
+                f"a lattice of {sites} sites from variable {first} needs {first + sites} "
+                f"variables; [[variables]] declares {graph.n_variables}.",
+            )
+        try:
+            return scopes.grid(shape, periodic=periodic, neighbours=neighbours, first=first), None  # type: ignore[arg-type]
+        except ModelSpecError as exc:
+            raise src.error(where, str(exc)) from None
+    bounds = table[key]
     ok = (
         isinstance(bounds, list)
         and len(bounds) == 2
         and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
     )
-    if not ok or not 0 <= bounds[0] < bounds[1] <= n_variables:
+    if not ok or not 0 <= bounds[0] < bounds[1] <= graph.n_variables:
         raise src.expected(
-            where, f"[start, stop] with 0 <= start < stop <= {n_variables} (the number of variables)", bounds
+            where, f"[start, stop] with 0 <= start < stop <= {graph.n_variables} (the number of variables)", bounds
         )
     ids = np.arange(bounds[0], bounds[1], dtype=np.int64)
     if key == "range":
-        return ids
+        return ids, None
     i, j = np.triu_indices(len(ids), k=1)
-    return np.stack([ids[i], ids[j]], axis=1)
+    return np.stack([ids[i], ids[j]], axis=1), None
 
 
 # -- objectives ----------------------------------------------------------------------------------

@@ -394,7 +394,7 @@ def rebuild(cls: type[_T], found: Checkpoint, n_threads: int | None, cluster: An
         optimizer = Optimizer.from_config(meta["optimizer"]["config"])
         optimizer.set_state(meta["optimizer"]["state"])
         settings, sampler = meta["trainer"], meta["sampler"]
-        if sampler["name"] not in samplers.available():
+        if not samplers.REGISTRY.knows(sampler["name"]):
             raise CheckpointError(
                 f"Checkpoint {where} needs the sampler {sampler['name']!r}, which is not "
                 f"installed (available: {samplers.available()})."

@@ -109,7 +109,7 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
             row, col = np.argwhere(~np.isfinite(array))[0]
             raise DataError(
                 f"The '{name}' argument of {owner} has a non-finite entry at row {row}, "
-                f"variable {col}. Remove or impute missing values first."
+                f"variable {col} (counted from 0). Remove or impute missing values first."
             )
         if np.any(array != np.round(array)):
             raise DataError(
@@ -128,7 +128,7 @@ def check_states(data: object, n_states: np.ndarray, owner: str, name: str = "da
         row, col = np.argwhere(bad)[0]
         raise DataError(
             f"The '{name}' argument of {owner} has state {array[row, col]} at row {row} for "
-            f"variable {col}, whose states are 0..{n_states[col] - 1}. "
+            f"variable {col} (counted from 0), whose states are 0..{n_states[col] - 1}. "
             "Map raw values to state indices with FactorGraph.encode."
         )
     return np.ascontiguousarray(array, dtype=np.int32)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ examples:
   factorgraph check model.toml fitted.npz data.npy   does the model at theta match the data? (fresh chains)
   factorgraph sample fitted.npz -n 1000 -o draws.npy draw from the fitted model
   factorgraph exact small.toml data.csv              solve a small model exactly
+  factorgraph fit family.fasta -o potts.npz          fit the Potts model of a protein alignment
+  factorgraph contacts potts.npz --top 50            its pairs of sites ranked by contact score
 
 exit codes: 0 success, 1 error (bad file, data or model), 2 usage error, 3 check: the model does not
 match its targets, 4 check: the fresh chains did not equilibrate, 130 interrupted
@@ -38,11 +41,17 @@ examples:
   factorgraph demo --steps 200 --chains 500 --out digits.npz
 """,
     "fit": """\
-DATA holds state indices, one row per sample and one column per variable: a .npy array, a
-.npz archive (its one array, or --data-key NAME) or a .csv file of comma-separated integers
-(a first line that is not numbers is a header; lines starting with # are skipped). Flags
+DATA holds state indices or the variables' values (e.g. -1 and 1 for spins; see --data-units),
+one row per sample and one column per variable: a .npy array, a .npz archive (its one array,
+or --data-key NAME) or a .csv file of comma-separated numbers (a first line that is not
+numbers is a header; lines starting with # are skipped). Flags
 override the model file's settings. Ctrl-C stops at the end of a step (exit code 130); with
 --checkpoint-dir it leaves a checkpoint there and prints the command that resumes.
+
+MODEL may instead be an alignment (.fasta, .fa, .a2m, .a3m, .sto, .stockholm, gzipped or not):
+then the Potts model of its sites (a Potential per site and per pair) is fitted to its
+sequences, read with --alphabet and reweighted at --identity (no DATA or --weights). Rows,
+columns and sites in messages count from 0.
 
 examples:
   factorgraph fit model.toml data.npy -o fitted.npz
@@ -51,6 +60,17 @@ examples:
   factorgraph fit model.toml data.npy --checkpoint-dir run/ -o fitted.npz
   factorgraph fit model.toml --checkpoint-dir run/ --resume -o fitted.npz
   factorgraph fit model.toml data.npy --scheduler tcp://10.0.0.5:8786 -o fitted.npz
+  factorgraph fit model.toml data.npy --sampler mh --sampler-option proposal=\"uniform\"
+  factorgraph fit PF00014.fasta --alphabet protein --identity 0.8 -o potts.npz
+""",
+    "contacts": """\
+FITTED is a fitted Potts model (.npz, as fit -o writes), every site with the same number of
+states. A pair's score is the Frobenius norm of its couplings in the zero-sum gauge, the gap
+state left out, with the average-product correction. Sites count from 0.
+
+examples:
+  factorgraph contacts potts.npz --top 53 --min-separation 5
+  factorgraph contacts potts.npz -o contacts.csv
 """,
     "check": """\
 Runs fresh chains at THETA until independent chains agree (split R-hat <= 1.01 with enough
@@ -119,6 +139,17 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """KEY=VALUE, the value read as a TOML value (a bare word is a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, e.g. n_sweeps=2; got {text!r}")
+    try:
+        return key.strip(), tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), value
+
+
 def _positive_number(text: str) -> float:
     value = _number(text)
     if not 0 < value < float("inf"):
@@ -156,6 +187,7 @@ def _sub(commands: Any, name: str, help: str, common: argparse.ArgumentParser) -
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``factorgraph`` command."""
     from factorgraph import __version__
+    from factorgraph._cli_alignment import run_contacts
     from factorgraph._cli_commands import run_check, run_exact, run_fit, run_sample
     from factorgraph._cli_demo import run_demo, run_kinds
     from factorgraph._cli_info import run_info
@@ -185,11 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=lambda args, out: run_demo(args))
 
     fit = _sub(commands, "fit", "train the model of a TOML file on data with persistent chains", common)
-    fit.add_argument("model", metavar="MODEL", help="TOML model file")
+    fit.add_argument("model", metavar="MODEL", help="TOML model file, or an alignment for its Potts model")
     fit.add_argument("data", metavar="DATA", nargs="?", help="data file: .npy, .npz or .csv of state indices")
     fit.add_argument("-o", "--out", metavar="OUT", help="write the fitted model and theta to this .npz file")
     fit.add_argument("--weights", metavar="FILE", help="sample weights, one per data row (.npy, .npz or .csv)")
     fit.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    fit.add_argument(
+        "--data-units",
+        choices=("auto", "states", "values"),
+        default="auto",
+        help="DATA holds state indices or the variables' values (default: whichever reading is valid)",
+    )
     fit.add_argument("--plot", metavar="FILE", help="draw the convergence history to this image (matplotlib)")
     fit.add_argument("--checkpoint-dir", metavar="D", help="write checkpoints to this folder")
     fit.add_argument("--checkpoint-every", metavar="K", type=positive, help="steps between checkpoints")
@@ -207,7 +245,31 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--sweeps", type=positive, help="sweeps per step")
     settings.add_argument("--seed", type=count, help="seeds the chains: same seed, same fit")
     settings.add_argument("--threads", type=int, help="sampler threads (default: all cores)")
+    settings.add_argument("--sampler", metavar="NAME", help="the sampler, by registered name (e.g. gibbs, mh)")
+    settings.add_argument(
+        "--sampler-option",
+        metavar="KEY=VALUE",
+        type=_option,
+        action="append",
+        default=[],
+        help="a sampler option, repeatable; VALUE is read as in a model file (a number, true, a quoted string)",
+    )
+    family = fit.add_argument_group("when MODEL is an alignment")
+    family.add_argument(
+        "--alphabet", default="protein", help="protein, rna, dna or the symbols, gap first (default protein)"
+    )
+    family.add_argument("--identity", type=_number, default=0.8, help="sequence reweighting threshold (default 0.8)")
+    family.add_argument("--pseudocount", type=_number, help="mixed into the frequencies (default 1 / M_eff)")
     fit.set_defaults(run=run_fit)
+
+    contacts = _sub(commands, "contacts", "rank the pairs of sites of a fitted Potts model by contact score", common)
+    contacts.add_argument("fitted", metavar="FITTED", help="fitted Potts model (.npz)")
+    contacts.add_argument("--top", type=positive, help="print the best N pairs (default: L, the number of sites)")
+    contacts.add_argument("--min-separation", type=count, default=0, help="only pairs this far apart along the chain")
+    contacts.add_argument("-o", "--out", metavar="FILE", help="write every pair to this CSV file instead (i,j,score)")
+    contacts.add_argument("--gap", default="0", help="the state left out of the scores, or 'none' (default 0)")
+    contacts.add_argument("--no-apc", action="store_true", help="no average-product correction")
+    contacts.set_defaults(run=run_contacts)
 
     check = _sub(
         commands, "check", "measure how well the model at a fitted theta matches its targets, on fresh chains", common
@@ -217,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", metavar="DATA", nargs="?", help="data file, when targets come from data")
     check.add_argument("--weights", metavar="FILE", help="sample weights, one per data row")
     check.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    check.add_argument(
+        "--data-units",
+        choices=("auto", "states", "values"),
+        default="auto",
+        help="DATA holds state indices or the variables' values (default: whichever reading is valid)",
+    )
     check.add_argument("--chains", type=positive, default=256, help="fresh chains (default 256)")
     check.add_argument("--seed", type=count, help="seeds the chains (default: the model file's seed)")
     check.add_argument("--threads", type=int, help="sampler threads (default: the model file's, else all cores)")
@@ -245,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     exact.add_argument("-o", "--out", metavar="OUT", help="write the model and the exact theta to this .npz file")
     exact.add_argument("--weights", metavar="FILE", help="sample weights, one per data row")
     exact.add_argument("--data-key", metavar="NAME", help="the array to read from a .npz DATA file")
+    exact.add_argument(
+        "--data-units",
+        choices=("auto", "states", "values"),
+        default="auto",
+        help="DATA holds state indices or the variables' values (default: whichever reading is valid)",
+    )
     exact.set_defaults(run=run_exact)
 
     info = _sub(commands, "info", "describe a model, or this installation when no model is given", common)

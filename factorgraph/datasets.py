@@ -8,6 +8,12 @@ https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits
 The bundled copy is converted, unchanged, from the one distributed with scikit-learn
 (``sklearn/datasets/data/digits.csv.gz``); ``factorgraph/datasets_data/make_digits.py``
 records how and rebuilds it.
+
+:func:`load_pf00014` gives the PF00014 (Kunitz/BPTI domain) protein-family alignment, 4,914
+sequences of 53 aligned positions, a standard benchmark of Potts-model fitting: Pfam data
+(released under CC0) as distributed in the example folder of the bmDCA project, bundled as
+an aligned FASTA file. :func:`read_alignment` (from :mod:`factorgraph.alignment`) reads
+alignment files of one's own.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-__all__ = ["load_digits", "digits_ising"]
+from factorgraph.alignment import Alignment, read_alignment
+
+__all__ = ["load_digits", "digits_ising", "load_pf00014", "read_alignment"]
 
 _N_IMAGES = 1797
 _N_PIXELS = 64
@@ -134,3 +142,30 @@ def digits_ising() -> tuple[Any, np.ndarray]:
     i, j = np.triu_indices(data.shape[1], k=1)
     g.add_features(features.Product(np.stack([i, j], axis=1)), name="pairs")
     return g, data
+
+
+def load_pf00014(identity: float | None = 0.8, *, n_threads: int | None = None) -> Alignment:
+    """The PF00014 protein-family alignment (Kunitz/BPTI domain), read with the protein alphabet.
+
+    Parameters
+    ----------
+    identity : float or None
+        The sequence weights' identity threshold (:func:`read_alignment`); None gives unit
+        weights.
+    n_threads : int or None
+        Threads of the weight computation (None: every core).
+
+    Returns
+    -------
+    Alignment
+        4,914 sequences x 53 positions, q = 21 (gap first: ``-ACDEFGHIKLMNPQRSTVWY``);
+        M_eff = 2051.2 with the default 80% identity weights.
+
+    Examples
+    --------
+    >>> import factorgraph as fg
+    >>> fg.datasets.load_pf00014()
+    Alignment(4914 sequences x 53 positions, q = 21, M_eff = 2051.2 (identity 0.8))
+    """
+    with resources.as_file(resources.files("factorgraph") / "datasets_data" / "PF00014.fasta.gz") as path:
+        return read_alignment(path, "protein", identity=identity, n_threads=n_threads)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from factorgraph._fit_hooks import Stop
     from factorgraph._validation import SeedLike
     from factorgraph.compiled import GraphLike
+    from factorgraph.data import Units
     from factorgraph.optim import Optimizer
     from samplers import ChainStats
 
@@ -611,6 +612,7 @@ def fit(
     callback: Callable[[dict[str, Any]], Any] | None = None,
     progress: bool | None = None,
     assess: bool = True,
+    units: Units = "auto",
     **options: Any,
 ) -> FitResult:
     """Fit a maximum-entropy model to data (or to target moments) with persistent chains.
@@ -619,7 +621,8 @@ def fit(
     ----------
     graph : FactorGraph or CompiledGraph
     data : array_like of shape (N, n_variables), optional
-        State indices; the targets are their (weighted) feature means.
+        State indices or the variables' values (see ``units``); the targets are their
+        (weighted) feature means.
     target : array_like of shape (n_features,), optional
         Target feature means, instead of ``data``.
     weights : array_like of shape (N,), optional
@@ -630,6 +633,9 @@ def fit(
         Strength of an L1 penalty on θ (a proximal step: small θ become exactly 0).
     max_steps, tol, callback, progress, assess
         As in :meth:`Trainer.fit`.
+    units : {"auto", "states", "values"}
+        What the entries of ``data`` are (:func:`factorgraph.data.as_states`): by default
+        whichever reading is valid, and an error when both are with different meanings.
     **options
         Passed to :class:`Trainer` (sampler, n_chains, sweeps_per_step, optimizer, seed, ...),
         whose defaults are this function's: the default optimizer with a landing (a fast start,
@@ -644,7 +650,7 @@ def fit(
         raise DataError("fit got weights= with target=; weights apply to data= only.")
     compiled = as_compiled(graph)
     if data is not None and target is None:
-        means = moments(compiled, data, weights)
+        means = moments(graph, data, weights, units=units)
     elif target is not None and data is None:
         means = check_targets(compiled, target, "fit")
     else:

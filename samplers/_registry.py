@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REGISTRY", "create"]
 
-REGISTRY = Registry("factorgraph.samplers", required=SAMPLER_MEMBERS)
+# test-only samplers register under "factorgraph.samplers.testing": loadable by name, not listed
+REGISTRY = Registry("factorgraph.samplers", required=SAMPLER_MEMBERS, unlisted_group="factorgraph.samplers.testing")
 
 
 def create(name: str, compiled: CompiledGraph, n_chains: int, seed: SeedLike = None, **options: Any) -> Sampler:

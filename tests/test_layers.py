@@ -44,6 +44,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "factorgraph._kernels",
         "factorgraph.io",
         "factorgraph.data",
+        "factorgraph.alignment",
+        "factorgraph._alignment",
+        "factorgraph.scopes",
         "factorgraph.datasets",
         "factorgraph.datasets_data.*",  # the script that rebuilt the bundled data: numpy only
     ),
@@ -76,6 +79,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "factorgraph._detectors",
         "factorgraph.sampling",
         "factorgraph.testing",
+        "factorgraph.potts",
     ),
     "wiring": (
         "factorgraph.spec",

@@ -116,6 +116,26 @@ def test_fit_flags_override_the_model_file(files, capsys):
     np.testing.assert_array_equal(fg.load(out)[1], expected.theta)
 
 
+def test_fit_sampler_flags_choose_the_sampler_and_its_options(files, capsys):
+    folder, data = files
+    out = folder / "fitted.npz"
+    argv = ["fit", folder / "model.toml", folder / "data.npy", "-o", out, "--steps", "8", "-q"]
+    code, _, err = run(
+        capsys, *argv, "--sampler", "mh", "--sampler-option", "proposal='uniform'", "--sampler-option", "block_size=32"
+    )
+    assert code == 0, err
+    expected = reference_fit(folder / "model.toml", data, max_steps=8, sampler="mh", proposal="uniform", block_size=32)
+    np.testing.assert_array_equal(fg.load(out)[1], expected.theta)
+    gibbs = reference_fit(folder / "model.toml", data, max_steps=8).theta
+    assert not np.array_equal(fg.load(out)[1], gibbs)  # another sampler, another trajectory
+    code, _, err = run(capsys, *argv, "--sampler", "no-such")
+    assert code == 1 and "No plugin named 'no-such'" in err and "'gibbs'" in err and "loopback" not in err
+    code, _, err = run(capsys, *argv, "--sampler-option", "nonsense=1")
+    assert code == 1 and "does not take these arguments" in err
+    code, _, err = run(capsys, *argv, "--sampler-option", "no equals sign")
+    assert code == 2 and "expected KEY=VALUE" in err
+
+
 def test_fit_with_weights(files, capsys):
     folder, data = files
     weights = np.linspace(0.5, 2.0, len(data))
@@ -448,16 +468,24 @@ def _write(folder, name, content):
     ("command", "make", "needle"),
     [
         ("fit", lambda f: f / "missing.npy", "missing.npy: no such data file"),
-        ("fit", lambda f: _write(f, "short.npy", np.zeros((5, 3), int)), "expected state indices of shape (N, 4)"),
+        ("fit", lambda f: _write(f, "short.npy", np.zeros((5, 3), int)), "expected an array of shape (N, 4)"),
         ("fit", lambda f: _write(f, "flat.npy", np.zeros(5, int)), "found shape (5,)"),
-        ("fit", lambda f: _write(f, "frac.csv", "0,1,0,1\n1,0.5,0,1\n"), "row 2, column 2: expected an integer state"),
+        (
+            "fit",
+            lambda f: _write(f, "frac.csv", "0,1,0,1\n1,0.5,0,1\n"),
+            "row 1, column 1 (counted from 0): expected an integer state index or one of the variable's values",
+        ),
         (
             "fit",
             lambda f: _write(f, "word.csv", "0,1,0,1\n1,0,x,1\n"),
-            "line 2, column 3: expected a number; found 'x'",
+            "line 2, column 2 (lines counted from 1, columns from 0): expected a number; found 'x'",
         ),
         ("fit", lambda f: _write(f, "ragged.csv", "0,1,0,1\n1,0,1\n"), "line 2 has 3 fields; the first row has 4"),
-        ("fit", lambda f: _write(f, "range.csv", "0,1,0,1\n1,0,2,1\n"), "row 2, column 3: state 2 is out of range"),
+        (
+            "fit",
+            lambda f: _write(f, "range.csv", "0,1,0,1\n1,0,2,1\n"),
+            "row 1, column 2 (counted from 0): state 2 is out of range",
+        ),
         ("fit", lambda f: _write(f, "data.txt", "0,1,0,1\n"), "unknown data file type '.txt'"),
         ("exact", lambda f: f / "missing.csv", "missing.csv: no such data file"),
     ],
@@ -593,7 +621,7 @@ def test_progress_is_off_when_not_a_terminal(monkeypatch):
 
 def test_library_modules_do_not_print():
     """Only the command line and show_config (a report printed to a given stream) print."""
-    allowed = {"cli.py", "_cli_demo.py", "_cli_commands.py", "_cli_info.py", "_config.py"}
+    allowed = {"cli.py", "_cli_demo.py", "_cli_commands.py", "_cli_info.py", "_cli_alignment.py", "_config.py"}
     offenders = []
     for package in ("factorgraph", "samplers", "objectives"):
         for path in (ROOT / package).rglob("*.py"):
@@ -746,3 +774,67 @@ def test_check_help_documents_its_exit_codes(capsys):
     assert "0 the model matches its targets within noise, 3 it does not" in text and "4 the chains did not" in text
     code, text, _ = run(capsys, "--help")
     assert "3 check: the model does not" in text and "4 check: the fresh chains did not equilibrate" in text
+
+
+# -- alignments and contacts -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def family(tmp_path):
+    """An RNA alignment of 6 sites sampled from a Potts model with sites 1 and 4 coupled."""
+    from factorgraph.alignment import write_fasta
+    from factorgraph.potts import potts_model
+
+    cg = potts_model(6, 5).compile()
+    theta = np.zeros(cg.n_features)
+    pair = [tuple(p) for p in zip(*np.triu_indices(6, 1))].index((1, 4))
+    theta[30 + 25 * pair : 30 + 25 * (pair + 1)] = 2.0 * np.eye(5).ravel()
+    states = fg.sample(cg, theta, 400, seed=1, progress=False)
+    write_fasta(tmp_path / "family.fasta", states, "rna")
+    return tmp_path
+
+
+def test_fit_an_alignment_and_rank_its_contacts(family, capsys):
+    from factorgraph._cli_alignment import potts_model_file
+    from factorgraph.alignment import read_alignment
+
+    out = family / "potts.npz"
+    code, text, err = run(
+        capsys,
+        "fit",
+        family / "family.fasta",
+        "--alphabet",
+        "rna",
+        "--steps",
+        "40",
+        "--pseudocount",
+        "0.01",
+        "--seed",
+        "5",
+        "-o",
+        out,
+        "-q",
+    )
+    assert code == 0, err
+    assert "steps: 40 in" in text and f"saved: {out}" in text
+    alignment = read_alignment(family / "family.fasta", "rna")
+    spec = fg.parse_spec(potts_model_file(6, 5, 0.01))
+    expected = spec.fit(alignment.states, alignment.weights, progress=False, max_steps=40, seed=5)
+    graph, theta = fg.load(out)
+    np.testing.assert_array_equal(theta, expected.theta)
+    code, text, err = run(capsys, "contacts", out, "--top", "3")
+    lines = text.splitlines()
+    assert code == 0 and lines[0] == "i\tj\tscore\t(sites counted from 0)" and len(lines) == 4
+    assert lines[1].split("\t")[:2] == ["1", "4"]  # the planted pair first
+    code, text, _ = run(capsys, "contacts", out, "-o", family / "contacts.csv")
+    assert code == 0 and len((family / "contacts.csv").read_text().splitlines()) == 1 + 15
+    code, text, _ = run(capsys, "contacts", out, "--min-separation", "4")
+    assert code == 0 and len(text.splitlines()) == 1 + 3  # (0, 4), (0, 5), (1, 5)
+
+
+def test_alignment_fits_refuse_data_files(family, capsys):
+    np.save(family / "data.npy", np.zeros((3, 6), int))
+    code, _, err = run(capsys, "fit", family / "family.fasta", family / "data.npy")
+    assert code == 1 and "is an alignment: its sequences are the data" in err
+    code, _, err = run(capsys, "contacts", family / "family.fasta")
+    assert code == 1 and "needs a fitted model (.npz)" in err

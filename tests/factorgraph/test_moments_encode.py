@@ -180,3 +180,61 @@ def test_encode_mixed_columns_then_moments():
     np.testing.assert_array_equal(states, [[0, 0], [1, 1], [1, 2], [0, 2]])
     # x0: (-1+1+1-1)/4 = 0; x1 centres (0.5+1.5+3+3)/4 = 2; x0*x1: (-0.5+1.5+3-3)/4 = 0.25
     np.testing.assert_allclose(fg.moments(g, states), [0.0, 2.0, 0.25], atol=1e-12)
+
+
+# -- data in the variables' own values -----------------------------------------------------------
+
+
+def _survey():
+    """Two spins and one answer on a 1..5 scale: the units a user's data comes in."""
+    g = fg.FactorGraph()
+    g.add_variables(2, values=[-1, 1])
+    g.add_variables(1, values=[1, 2, 3, 4, 5])
+    g.add_features(F.Product([(0, 1)]), name="pair")
+    g.add_features(F.Potential([2]), name="answer")
+    return g
+
+
+def test_data_in_values_give_the_moments_of_their_states():
+    g = _survey()
+    states = np.array([[0, 0, 0], [1, 1, 4], [0, 1, 2]])
+    values = np.array([[-1, -1, 1], [1, 1, 5], [-1, 1, 3]])  # the same rows, in values
+    expected = fg.moments(g, states)
+    for graph in (g, g.compile()):
+        np.testing.assert_array_equal(fg.moments(graph, values), expected)
+        np.testing.assert_array_equal(fg.moments(graph, values, units="values"), expected)
+        np.testing.assert_array_equal(fg.moments(graph, states, units="states"), expected)
+    np.testing.assert_array_equal(fg.data.as_states(g, values, "test"), states)
+
+
+def test_data_that_read_both_ways_are_refused_until_told():
+    g = _survey()
+    both = np.array([[1, 1, 1], [1, 1, 2]])  # states 1, 1, 1 / 1, 1, 2 or values 1, 1, 1 / 1, 1, 2
+    with pytest.raises(fg.DataError, match=r"reads both as state indices and as the variables' values.*units="):
+        fg.moments(g, both)
+    as_states = fg.moments(g, both, units="states")
+    as_values = fg.moments(g, both, units="values")
+    assert not np.array_equal(as_states, as_values)
+    np.testing.assert_array_equal(as_values, fg.moments(g, g.encode(both)))
+    with pytest.raises(fg.DataError, match="units"):
+        fg.moments(g, both, units="spins")
+
+
+def test_spins_need_no_encoding_and_agree_where_the_readings_agree():
+    g = fg.FactorGraph()
+    g.add_variables(3, values=[-1, 1])
+    g.add_features(F.Product([(0, 1), (1, 2)]))
+    np.testing.assert_array_equal(fg.moments(g, [[1, 1, 1]]), fg.moments(g, [[1, 1, 1]], units="states"))
+    np.testing.assert_array_equal(fg.moments(g, [[-1, 1, -1]]), fg.moments(g, [[0, 1, 0]]))
+    with pytest.raises(fg.DataError, match="state 2 at row 0 for variable 0"):
+        fg.moments(g, [[2, 1, 1]])  # neither a state nor a value: the state check's message
+
+
+def test_raw_values_are_binned_by_edges_with_the_graph():
+    g = fg.FactorGraph()
+    g.add_variables(1, edges=[0.0, 1.0, 2.0, 4.0])
+    g.add_features(F.Potential([0]))
+    raw = np.array([[0.3], [1.7], [3.9], [2.5]])
+    np.testing.assert_array_equal(fg.moments(g, raw), fg.moments(g, [[0], [1], [2], [2]]))
+    with pytest.raises(fg.DataError):
+        fg.moments(g.compile(), raw)  # the compiled graph keeps the bin centres, not the edges

@@ -387,7 +387,11 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_registry_lists_and_refuses():
-    assert {"gibbs", "loopback"} <= set(samplers.available())
+    """Built-ins are listed; the test-only reference sampler loads by name through its entry
+    point but is not offered to users."""
+    assert {"gibbs", "mh", "block-gibbs", "swendsen-wang"} <= set(samplers.available())
+    assert "loopback" not in samplers.available()
+    assert samplers.get("loopback").__name__ == "LoopbackGibbs"
     with pytest.raises(samplers.PluginError, match="no-such"):
         samplers.create("no-such", None, 1)
 

@@ -1,0 +1,4 @@
+# Type stub of the Cython extension factorgraph/_alignment.pyx.
+import numpy as np
+
+def neighbour_counts(seqs: object, max_mismatches: int, n_threads: int = 1) -> np.ndarray: ...
