@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import factorgraph as fg
+from factorgraph import _alignment
 from factorgraph.alignment import ALPHABETS, read_alignment, sequence_weights, write_fasta
 
 BENCH_DATA = Path(__file__).parents[2] / "benchmarks" / "data" / "pf00014"
@@ -133,6 +134,10 @@ def test_weights_equal_a_brute_force_count(length, identity):
     expected = 1.0 / (identical >= identity * length - 1e-9).sum(axis=1)
     for n_threads in (1, 2):
         np.testing.assert_array_equal(sequence_weights(states, identity, n_threads=n_threads), expected)
+    # the plain code (8 bytes a word) counts as the vector code does
+    need = int(np.ceil(round(identity * length, 9)))
+    counts = _alignment.neighbour_counts(states.astype(np.uint8), length - need, 2, portable=True)
+    np.testing.assert_array_equal(1.0 / counts, expected)
 
 
 def test_the_identity_threshold_is_not_moved_by_rounding():
