@@ -40,6 +40,7 @@ import numpy as np
 
 import factorgraph as fg
 import objectives
+from factorgraph.potts import potts_model, potts_model_file
 
 STEP_MARKS = (100, 300, 1000)
 TIME_MARKS = (60.0, 120.0)
@@ -53,40 +54,6 @@ def load() -> tuple[np.ndarray, np.ndarray]:
     return alignment.states, alignment.weights
 
 
-def model(n: int, q: int) -> fg.FactorGraph:
-    g = fg.FactorGraph()
-    v = g.add_variables(n, n_states=q)
-    i, j = np.triu_indices(n, k=1)
-    g.add_features(fg.features.Potential(v), name="fields")
-    g.add_features(fg.features.Potential(np.stack([i, j], axis=1)), name="couplings")
-    return g
-
-
-def model_file(n: int, q: int, pseudocount: float) -> str:
-    """The model of :func:`model` as a TOML model file, targets from data with ``pseudocount``."""
-    return f"""format = "factorgraph-model"
-version = 1
-
-[[variables]]
-n = {n}
-n_states = {q}
-
-[[features]]
-kind = "Potential"
-name = "fields"
-scopes = {{ range = [0, {n}] }}
-
-[[features]]
-kind = "Potential"
-name = "couplings"
-scopes = {{ all_pairs = [0, {n}] }}
-
-[[objectives]]
-name = "moment-matching"
-target = {{ from = "data", pseudocount = {pseudocount!r} }}
-"""
-
-
 def fit_on_the_command_line(
     g: fg.FactorGraph,
     data: np.ndarray,
@@ -96,7 +63,7 @@ def fit_on_the_command_line(
     folder: pathlib.Path,
 ) -> np.ndarray:
     """``factorgraph fit`` with the library's defaults; prints its summary, returns its θ."""
-    (folder / "model.toml").write_text(model_file(data.shape[1], 21, pseudocount))
+    (folder / "model.toml").write_text(potts_model_file(data.shape[1], 21, pseudocount))
     np.save(folder / "data.npy", data)
     np.save(folder / "weights.npy", weights)
     command = [
@@ -181,7 +148,7 @@ def main() -> None:
     data, weights = load()
     n, q = data.shape[1], 21
     m_eff = float(weights.sum())
-    g = model(n, q)
+    g = potts_model(n, q)
     print(
         f"PF00014: {len(data)} sequences (M_eff = {m_eff:.0f}), {n} positions, q = {q}, "
         f"{g.n_features:,} parameters; {args.chains} chains, {args.threads} threads, library defaults"

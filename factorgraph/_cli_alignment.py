@@ -35,38 +35,12 @@ def is_alignment(path: str) -> bool:
     return bool(suffixes) and suffixes[-1] in ALIGNMENT_SUFFIXES
 
 
-def potts_model_file(length: int, q: int, pseudocount: float) -> str:
-    """The fields-and-couplings Potts model of L sites with q states as a model file, its
-    targets the data's frequencies mixed with the uniform ones by ``pseudocount``."""
-    return f"""format = "factorgraph-model"
-version = 1
-description = "Potts model: a Potential per site and per pair of sites"
-
-[[variables]]
-n = {length}
-n_states = {q}
-
-[[features]]
-kind = "Potential"
-name = "fields"
-scopes = {{ range = [0, {length}] }}
-
-[[features]]
-kind = "Potential"
-name = "couplings"
-scopes = {{ all_pairs = [0, {length}] }}
-
-[[objectives]]
-name = "moment-matching"
-target = {{ from = "data", pseudocount = {pseudocount!r} }}
-"""
-
-
 def alignment_inputs(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray]:
     """``(spec, states, weights)`` for ``factorgraph fit ALIGNMENT``: the Potts model of the
     alignment and its reweighted sequences."""
     import factorgraph as fg
     from factorgraph.alignment import read_alignment
+    from factorgraph.potts import potts_model_file
 
     if args.data is not None or args.weights is not None:
         raise DataError(

@@ -42,6 +42,7 @@ __all__ = [
     "contact_scores",
     "mutation_effects",
     "potts_model",
+    "potts_model_file",
     "potts_parameters",
     "statistical_energies",
 ]
@@ -91,6 +92,47 @@ def potts_model(
     g.add_features(features.Potential(sites), name="fields")
     g.add_features(features.Potential(np.asarray(pairs, dtype=np.int64).reshape(-1, 2)), name="couplings")
     return g
+
+
+def potts_model_file(length: int, n_states: int, pseudocount: float = 0.0) -> str:
+    """The model of :func:`potts_model` (every pair) as a model file, for ``factorgraph fit``.
+
+    Parameters
+    ----------
+    length, n_states : int
+        L sites with q states.
+    pseudocount : float
+        The targets are the data's frequencies mixed with the uniform ones by this much
+        (``target = { from = "data", pseudocount = ... }``).
+
+    Returns
+    -------
+    str
+        TOML text (:func:`factorgraph.parse_spec` reads it; write it to a ``.toml`` file for
+        the command line).
+    """
+    return f"""format = "factorgraph-model"
+version = 1
+description = "Potts model: a Potential per site and per pair of sites"
+
+[[variables]]
+n = {int(length)}
+n_states = {int(n_states)}
+
+[[features]]
+kind = "Potential"
+name = "fields"
+scopes = {{ range = [0, {int(length)}] }}
+
+[[features]]
+kind = "Potential"
+name = "couplings"
+scopes = {{ all_pairs = [0, {int(length)}] }}
+
+[[objectives]]
+name = "moment-matching"
+target = {{ from = "data", pseudocount = {float(pseudocount)!r} }}
+"""
 
 
 @dataclass(frozen=True)

@@ -795,8 +795,8 @@ def family(tmp_path):
 
 
 def test_fit_an_alignment_and_rank_its_contacts(family, capsys):
-    from factorgraph._cli_alignment import potts_model_file
     from factorgraph.alignment import read_alignment
+    from factorgraph.potts import potts_model_file
 
     out = family / "potts.npz"
     code, text, err = run(

@@ -120,6 +120,9 @@ def test_the_model_of_an_alignment():
     g = potts.potts_model(alignment)
     assert (g.n_variables, g.n_features) == (53, 53 * 21 + 1378 * 441)
     assert potts.potts_model(4, 2, pairs=[[0, 1], [2, 3]]).n_features == 4 * 2 + 2 * 4
+    spec = fg.parse_spec(potts.potts_model_file(7, 4, pseudocount=0.1))
+    assert spec.graph.compile().fingerprint() == potts.potts_model(7, 4).compile().fingerprint()
+    assert spec.needs_data
 
 
 def test_models_outside_the_potts_form_are_refused():
