@@ -267,6 +267,8 @@ def write_fasta(
         names = [f"seq{m + 1}" for m in range(a.shape[0])]
     elif len(names) != a.shape[0]:
         raise DataError(f"write_fasta: {len(names)} names for {a.shape[0]} sequences")
+    elif any("\n" in str(name) or "\r" in str(name) for name in names):
+        raise DataError("write_fasta: a name holds a line break, which would end its header line")
     letters = np.frombuffer(symbols.encode("ascii"), dtype=np.uint8)[a]
     text = "".join(f">{name}\n{row.tobytes().decode('ascii')}\n" for name, row in zip(names, letters))
     path = Path(path)
@@ -308,9 +310,11 @@ def _encoding_table(symbols: str, unknown: str) -> np.ndarray:
 def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except FileNotFoundError:
         raise DataError(f"no alignment file at {path}") from None
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError) as exc:  # a folder, no permission, a damaged gzip stream
+        raise DataError(f"cannot read the alignment file {path}: {exc}") from None
 
 
 def _format_of(path: Path, raw: bytes, format: str) -> str:

@@ -161,6 +161,8 @@ def test_write_fasta_round_trips(tmp_path):
     assert (tmp_path / "again.fasta").read_text() == path.read_text()
     with pytest.raises(fg.DataError, match=r"states must lie in 0..4"):
         write_fasta(path, states + 1, "rna")
+    with pytest.raises(fg.DataError, match="line break"):
+        write_fasta(path, states[:1], "rna", names=["two\nlines"])
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,14 @@ def test_damaged_files_are_refused_with_the_place(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(fg.DataError, match=match):
         read_alignment(path)
+
+
+def test_unreadable_files_are_refused(tmp_path):
+    with pytest.raises(fg.DataError, match="cannot read the alignment file"):
+        read_alignment(tmp_path)  # a folder
+    (tmp_path / "cut.fasta.gz").write_bytes(gzip.compress(b">a\nACDE\n")[:-6])
+    with pytest.raises(fg.DataError, match="cannot read the alignment file"):
+        read_alignment(tmp_path / "cut.fasta.gz")
 
 
 def test_bad_arguments_are_refused():
