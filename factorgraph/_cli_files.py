@@ -29,6 +29,7 @@ from factorgraph.compiled import as_compiled
 
 if TYPE_CHECKING:
     from factorgraph.compiled import GraphLike
+    from factorgraph.data import Units
 
 __all__ = [
     "read_model",
@@ -141,7 +142,7 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def read_data(path: str, graph: Any, key: str | None = None, units: str = "auto") -> np.ndarray:
+def read_data(path: str, graph: Any, key: str | None = None, units: Units = "auto") -> np.ndarray:
     """State indices, shape (N, n_variables), from a file of state indices or of the variables'
     values (``units``, as in :func:`factorgraph.data.as_states`), checked against the domains.
 
@@ -163,7 +164,7 @@ def read_data(path: str, graph: Any, key: str | None = None, units: str = "auto"
             f"per variable of the model; found shape {array.shape}."
         )
     try:
-        return as_states(graph, array, "factorgraph", units=units)  # type: ignore[arg-type]
+        return as_states(graph, array, "factorgraph", units=units)
     except DataError as exc:
         failure = exc
     if units != "values":  # the faults of the state-index reading, placed in the file

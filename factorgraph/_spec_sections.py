@@ -11,7 +11,7 @@ import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -255,7 +255,9 @@ def _generated_scopes(
                 f"variables; [[variables]] declares {graph.n_variables}.",
             )
         try:
-            return scopes.grid(shape, periodic=periodic, neighbours=neighbours, first=first), None  # type: ignore[arg-type]
+            return scopes.grid(
+                shape, periodic=periodic, neighbours=cast(scopes.Neighbours, neighbours), first=first
+            ), None
         except ModelSpecError as exc:
             raise src.error(where, str(exc)) from None
     bounds = table[key]
